@@ -99,10 +99,10 @@ class [[nodiscard]] StatusOr {
 }  // namespace suanli
 
 // Propagate a non-OK Status to the caller.
-#define SL_RETURN_IF_ERROR(expr)                      \
-  do {                                                \
-    ::suanli::Status _sl_status = (expr);             \
-    if (!_sl_status.ok()) return _sl_status;          \
+#define SL_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::suanli::Status _sl_status = (expr);    \
+    if (!_sl_status.ok()) return _sl_status; \
   } while (0)
 
 #define SL_CONCAT_INNER(a, b) a##b

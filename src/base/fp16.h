@@ -36,7 +36,8 @@ inline uint16_t Fp32ToFp16(float f) {
   uint32_t x = Fp32ToBits(f);
   uint32_t sign = (x >> 16) & 0x8000;
   uint32_t ax = x & 0x7fffffff;
-  if (ax >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 : 0));
+  if (ax >= 0x7f800000u)
+    return static_cast<uint16_t>(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 : 0));
   if (ax >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00);  // overflow to inf
   if (ax < 0x38800000u) {
     // Subnormal or zero in half: scale so the mantissa lands in the low 10 bits, rounding.

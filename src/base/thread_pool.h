@@ -27,9 +27,9 @@ class ThreadPool {
 
   template <typename F>
   void Run(F&& fn) {
-    RunImpl(
-        [](void* ctx, int tid, int nth) { (*static_cast<std::remove_reference_t<F>*>(ctx))(tid, nth); },
-        &fn);
+    RunImpl([](void* ctx, int tid,
+               int nth) { (*static_cast<std::remove_reference_t<F>*>(ctx))(tid, nth); },
+            &fn);
   }
 
   // Number of hardware threads available to this process (at least 1).

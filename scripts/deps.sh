@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages suanli needs, only those missing. Usage: scripts/deps.sh [build|test]
+set -euo pipefail
+need=(cmake ninja-build g++ pkg-config libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev)
+if [ "${1:-build}" = test ]; then
+  # clang + its runtime: sanitizers and libFuzzer; cross g++ + qemu: the ARM kernel tests.
+  need+=(clang libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user)
+fi
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "scripts/deps.sh: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

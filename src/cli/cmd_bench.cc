@@ -1,0 +1,186 @@
+// suanli bench: prefill and decode speed, with decode measured against the memory roofline.
+//
+// roofline tok/s = read bandwidth (measured in the same run: a vectorized sum over >= 1 GiB on
+// all threads, best of several) / bytes of weights one decode step reads (every layer matrix and
+// the output matrix, plus one embedding row). Without -m it synthesizes the Llama-3.2-1B shape in
+// three quantizations (Q4_0, Q8_0, Q4_K_M) into the cache directory.
+#include <nlohmann/json.hpp>
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <optional>
+#include <random>
+
+#include "base/progress.h"
+#include "base/thread_pool.h"
+#include "base/timer.h"
+#include "cli/common.h"
+#include "engine/session.h"
+#include "kernels/kernels.h"
+#include "kernels/membw.h"
+#include "model/default_model.h"
+#include "model/synth.h"
+
+namespace suanli::cli {
+namespace {
+
+struct BenchArgs {
+  std::string model;
+  int64_t n_prompt = 512;
+  int64_t n_gen = 128;
+  int threads = 0;
+  int64_t ctx_size = 0;  // 0: just enough for the prompt or the decode run
+  int repeats = 2;
+  bool json = false;
+  double bw_gib = 1.0;
+};
+
+// The three 1B files, synthesized once into the cache.
+StatusOr<std::vector<std::string>> DefaultBenchModels() {
+  SL_ASSIGN_OR_RETURN(std::string dir, CacheDir());
+  std::vector<std::string> paths;
+  for (const char* preset : {"q4_0", "q8_0", "q4_k_m"}) {
+    const std::string path = dir + "/bench-1b-" + preset + "-v1.gguf";
+    paths.push_back(path);
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0) continue;
+    SL_ASSIGN_OR_RETURN(auto vocab, EmbeddedVocab());
+    SynthSpec spec;
+    spec.name = std::string("suanli bench 1B ") + preset + " (random weights)";
+    SL_RETURN_IF_ERROR(ApplyShapePreset("1b", &spec));
+    SL_RETURN_IF_ERROR(ApplyTypePreset(preset, &spec));
+    std::fprintf(stderr, "suanli: synthesizing %s (Llama-3.2-1B shape, random weights)\n",
+                 path.c_str());
+    std::optional<ProgressBar> bar;
+    SL_RETURN_IF_ERROR(SynthesizeModel(spec, *vocab, path, [&](uint64_t done, uint64_t total) {
+      if (!bar) bar.emplace("synthesizing", total);
+      bar->Update(done);
+    }));
+  }
+  return paths;
+}
+
+int RunBench(const BenchArgs& a) {
+  std::vector<std::string> paths;
+  if (!a.model.empty()) {
+    paths.push_back(a.model);
+  } else {
+    auto p = DefaultBenchModels();
+    if (!p.ok()) return Fail(p.status());
+    paths = *p;
+  }
+  const int threads = a.threads > 0 ? a.threads : ThreadPool::HardwareThreads();
+  ThreadPool pool(threads);
+  const double bw =
+      kernels::MeasureReadBandwidthGBs(pool, static_cast<size_t>(a.bw_gib * 1024 * 1024 * 1024), 5);
+  if (!a.json)
+    std::printf("CPU kernels: %s, threads: %d, memory read bandwidth: %.1f GB/s\n",
+                kernels::ActiveVariant().c_str(), threads, bw);
+  for (const std::string& path : paths) {
+    auto m = Model::Load(path);
+    if (!m.ok()) return Fail(m.status());
+    const Model& model = **m;
+    model.Prefault();
+    const HParams& hp = model.hparams();
+    const int64_t n_ctx = a.ctx_size > 0 ? a.ctx_size : std::max(a.n_prompt, a.n_gen) + 16;
+    if (n_ctx < std::max(a.n_prompt, a.n_gen) + 16)
+      return Fail("-c/--ctx-size " + std::to_string(n_ctx) + " is too small for -p " +
+                  std::to_string(a.n_prompt) + " and -n " + std::to_string(a.n_gen));
+    if (n_ctx > hp.n_ctx_train)
+      std::fprintf(stderr, "suanli: note: bench context %lld exceeds the model's %lld\n",
+                   static_cast<long long>(n_ctx), static_cast<long long>(hp.n_ctx_train));
+    Session session(model, pool, n_ctx, std::min<int64_t>(512, std::max<int64_t>(1, a.n_prompt)));
+    std::mt19937 rng(1234);
+    std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(hp.n_vocab - 1));
+    std::vector<float> logits;
+    // Warm-up: caches, thread spin-up, first-touch of scratch buffers.
+    {
+      std::vector<int32_t> warm(
+          static_cast<size_t>(std::min<int64_t>(16, a.n_prompt > 0 ? a.n_prompt : 16)));
+      for (auto& t : warm) t = pick(rng);
+      if (Status st = session.Feed(warm, false, &logits); !st.ok()) return Fail(st);
+    }
+    double prefill = 0, decode = 0;
+    if (a.n_prompt > 0) {
+      std::vector<int32_t> prompt(static_cast<size_t>(a.n_prompt));
+      for (auto& t : prompt) t = pick(rng);
+      for (int r = 0; r < a.repeats; ++r) {
+        session.Reset();
+        double t0 = NowSeconds();
+        if (Status st = session.Feed(prompt, false, &logits); !st.ok()) return Fail(st);
+        prefill = std::max(prefill, static_cast<double>(a.n_prompt) / (NowSeconds() - t0));
+      }
+    }
+    if (a.n_gen > 0) {
+      for (int r = 0; r < a.repeats; ++r) {
+        session.Reset();
+        int32_t tok = pick(rng);
+        double t0 = NowSeconds();
+        for (int64_t i = 0; i < a.n_gen; ++i) {
+          const int32_t one[1] = {tok};
+          if (Status st = session.Feed(one, false, &logits); !st.ok()) return Fail(st);
+          tok = Sampler::Argmax(logits.data(), hp.n_vocab);
+        }
+        decode = std::max(decode, static_cast<double>(a.n_gen) / (NowSeconds() - t0));
+      }
+    }
+    const double bytes = static_cast<double>(model.weights().DecodeBytesPerToken());
+    const double roofline = bw * 1e9 / bytes;
+    const double fraction = decode / roofline;
+    if (a.json) {
+      nlohmann::json j;
+      j["model"] = path;
+      j["threads"] = threads;
+      j["n_prompt"] = a.n_prompt;
+      j["n_gen"] = a.n_gen;
+      j["prefill_tok_s"] = prefill;
+      j["decode_tok_s"] = decode;
+      j["bandwidth_gb_s"] = bw;
+      j["decode_bytes_per_token"] = bytes;
+      j["roofline_tok_s"] = roofline;
+      j["roofline_fraction"] = fraction;
+      j["kernels"] = kernels::ActiveVariant();
+      std::puts(j.dump().c_str());
+    } else {
+      std::printf(
+          "%s\n  prefill %lld tokens: %.1f tok/s\n  decode %lld tokens: %.2f tok/s = %.1f%% of "
+          "roofline (%.2f tok/s: %.1f GB/s / %s per token)\n",
+          path.c_str(), static_cast<long long>(a.n_prompt), prefill,
+          static_cast<long long>(a.n_gen), decode, 100 * fraction, roofline, bw,
+          HumanBytes(bytes).c_str());
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddBenchCommand(CLI::App& app, RunFn* run) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* sub = app.add_subcommand(
+      "bench", "Measure prefill and decode tok/s and decode's fraction of the memory roofline");
+  sub->add_option("-m,--model", a->model,
+                  "GGUF model (default: Llama-3.2-1B-shaped Q4_0, Q8_0 and Q4_K_M files, "
+                  "synthesized on first use)");
+  sub->add_option("-p,--n-prompt", a->n_prompt, "Prompt tokens for prefill (default 512)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 16));
+  sub->add_option("-n,--n-gen", a->n_gen, "Tokens to decode from an empty context (default 128)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 16));
+  sub->add_option("-t,--threads", a->threads, "Threads (default: all cores)")
+      ->check(CLI::Range(1, 1024));
+  sub->add_option("-c,--ctx-size", a->ctx_size,
+                  "KV cache size in tokens (default: enough for -p and -n)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  sub->add_option("-r,--repeats", a->repeats,
+                  "Runs of each measurement; the best counts (default 2)")
+      ->check(CLI::Range(1, 100));
+  sub->add_option("--bandwidth-gib", a->bw_gib,
+                  "Buffer for the bandwidth measurement (default 1 GiB)")
+      ->check(CLI::Range(0.01, 64.0));
+  sub->add_flag("--json", a->json, "One JSON object per model, one per line");
+  sub->callback([a, run] { *run = [a] { return RunBench(*a); }; });
+}
+
+}  // namespace suanli::cli

@@ -1,0 +1,90 @@
+#include "cli/common.h"
+
+#include <cstdio>
+
+#include "base/thread_pool.h"
+#include "base/timer.h"
+#include "model/default_model.h"
+
+namespace suanli::cli {
+
+int Fail(const Status& s) { return Fail(s.message()); }
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "suanli: error: %s\n", message.c_str());
+  return kExitFailure;
+}
+
+void AddModelOptions(CLI::App* app, ModelOptions* o, bool with_ctx) {
+  app->add_option(
+      "-m,--model", o->model,
+      "GGUF model file (default: a small random-weight model synthesized on first use)");
+  app->add_option("-t,--threads", o->threads, "Threads (default: all cores)")
+      ->check(CLI::Range(1, 1024));
+  if (with_ctx)
+    app->add_option("-c,--ctx-size", o->ctx_size,
+                    "Context size in tokens (default: the smaller of the model's and 4096)")
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+}
+
+StatusOr<Loaded> LoadModel(const ModelOptions& o, bool prefault) {
+  Loaded l;
+  double t0 = NowSeconds();
+  std::string path = o.model;
+  if (path.empty()) {
+    SL_ASSIGN_OR_RETURN(path, EnsureDefaultModel());
+  }
+  SL_ASSIGN_OR_RETURN(l.model, Model::Load(path));
+  auto tok = Tokenizer::FromGguf(l.model->file());
+  if (!tok.ok()) return tok.status().WithContext(path);
+  l.tokenizer = std::move(*tok);
+  if (l.tokenizer->n_vocab() != l.model->hparams().n_vocab)
+    return InvalidArgument(path + ": the tokenizer has " + std::to_string(l.tokenizer->n_vocab()) +
+                           " tokens but the model's vocabulary is " +
+                           std::to_string(l.model->hparams().n_vocab));
+  if (prefault) l.model->Prefault();
+  l.load_seconds = NowSeconds() - t0;
+  l.threads = o.threads > 0 ? o.threads : ThreadPool::HardwareThreads();
+  const int64_t train = l.model->hparams().n_ctx_train;
+  l.n_ctx = o.ctx_size > 0 ? o.ctx_size : std::min<int64_t>(train, 4096);
+  return l;
+}
+
+void AddSamplingOptions(CLI::App* app, SamplerParams* p) {
+  app->add_option("--temp", p->temperature, "Temperature; 0 = greedy (default 0.8)");
+  app->add_option("--top-k", p->top_k, "Keep the k most likely tokens; 0 = off (default 40)");
+  app->add_option("--top-p", p->top_p,
+                  "Nucleus: keep tokens up to this mass; 1 = off (default 0.95)")
+      ->check(CLI::Range(0.0f, 1.0f));
+  app->add_option("--min-p", p->min_p,
+                  "Drop tokens below min-p x the top probability; 0 = off (default 0.05)")
+      ->check(CLI::Range(0.0f, 1.0f));
+  app->add_option("--repeat-penalty", p->repeat_penalty,
+                  "Penalty for recently seen tokens; 1 = off (default 1.0)")
+      ->check(CLI::Range(0.0f, 10.0f));
+  app->add_option("--repeat-last-n", p->repeat_last_n,
+                  "How many recent tokens the penalty looks at (default 64)")
+      ->check(CLI::Range(0, 1 << 20));
+  app->add_option("-s,--seed", p->seed, "Random seed (default 0)");
+}
+
+StatusOr<std::vector<int32_t>> ParseIdList(const std::string& s) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    std::string part = s.substr(i, j - i);
+    char* end = nullptr;
+    errno = 0;
+    long v = std::strtol(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || errno != 0 || v < 0 || v > INT32_MAX)
+      return InvalidArgument("'" + part +
+                             "' is not a token id (expected comma-separated integers)");
+    ids.push_back(static_cast<int32_t>(v));
+    i = j + 1;
+  }
+  return ids;
+}
+
+}  // namespace suanli::cli

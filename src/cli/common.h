@@ -1,0 +1,57 @@
+// Shared pieces of the `suanli` subcommands: option groups, model resolution, error output.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/sampler.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "model/model.h"
+#include "suanli/status.h"
+
+namespace suanli::cli {
+
+// Exit codes: 0 ok, 1 a failure (bad file, bad prompt...), 2 bad command-line usage.
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+// Prints "suanli: error: <message>" and returns kExitFailure.
+int Fail(const Status& s);
+int Fail(const std::string& message);
+
+struct ModelOptions {
+  std::string model;     // empty: the default model
+  int threads = 0;       // 0: all hardware threads
+  int64_t ctx_size = 0;  // 0: min(model context, 4096)
+};
+void AddModelOptions(CLI::App* app, ModelOptions* o, bool with_ctx = true);
+
+// A model, its tokenizer and the timing of the load.
+struct Loaded {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  double load_seconds = 0;
+  int threads = 1;
+  int64_t n_ctx = 0;
+};
+StatusOr<Loaded> LoadModel(const ModelOptions& o, bool prefault = true);
+
+void AddSamplingOptions(CLI::App* app, SamplerParams* p);
+
+// Parses "1,2,3" into ids.
+StatusOr<std::vector<int32_t>> ParseIdList(const std::string& s);
+
+// Each subcommand registers itself and sets *run to its body.
+using RunFn = std::function<int()>;
+void AddGenerateCommand(CLI::App& app, RunFn* run);
+void AddEvalCommand(CLI::App& app, RunFn* run);
+void AddTokenizeCommand(CLI::App& app, RunFn* run);
+void AddInspectCommand(CLI::App& app, RunFn* run);
+void AddBenchCommand(CLI::App& app, RunFn* run);
+void AddModelCommand(CLI::App& app, RunFn* run);
+
+}  // namespace suanli::cli

@@ -1,0 +1,163 @@
+#include "engine/forward.h"
+
+#include <cmath>
+#include <cstring>
+#include <initializer_list>
+
+#include "base/check.h"
+#include "engine/vec_ops.h"
+
+namespace suanli {
+
+Forward::Forward(const HParams& hp, const ModelWeights& w, ThreadPool& pool, int64_t max_batch)
+    : hp_(hp), w_(w), pool_(pool), max_batch_(max_batch) {
+  const size_t nb = static_cast<size_t>(max_batch);
+  h_.resize(nb * hp.dim);
+  q_.resize(nb * hp.q_dim());
+  k_.resize(nb * hp.kv_dim());
+  v_.resize(nb * hp.kv_dim());
+  att_.resize(nb * hp.q_dim());
+  gate_.resize(nb * hp.ffn_dim);
+  up_.resize(nb * hp.ffn_dim);
+  scores_.resize(static_cast<size_t>(pool.size()));
+  // θ_i = pos · freq_scale · base^(-2i/rope_dims) / freq_factor_i
+  const int64_t half = hp.rope_dims / 2;
+  rope_inv_freq_.resize(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
+    double f = std::pow(static_cast<double>(hp.rope_base),
+                        -2.0 * static_cast<double>(i) / static_cast<double>(hp.rope_dims));
+    f *= hp.rope_freq_scale;
+    if (w.rope_freqs) f /= w.rope_freqs[i];
+    rope_inv_freq_[static_cast<size_t>(i)] = static_cast<float>(f);
+  }
+}
+
+void Forward::Embed(const int32_t* tokens, int64_t n, float* x) {
+  const kernels::Matrix& e = w_.token_embd;
+  for (int64_t t = 0; t < n; ++t) {
+    const uint8_t* row =
+        static_cast<const uint8_t*>(e.data) + static_cast<size_t>(tokens[t]) * e.row_bytes;
+    kernels::DequantizeRow(e.type, row, x + t * hp_.dim, hp_.dim);
+  }
+}
+
+void Forward::Linear(const kernels::Matrix& w, const float* x, int64_t n, float* y) {
+  kernels::MatMul(pool_, w, x, n, y, actq_);
+}
+
+void Forward::LinearShared(std::initializer_list<const kernels::Matrix*> ws, const float* x,
+                           int64_t n, std::initializer_list<float*> ys) {
+  const kernels::Matrix& w0 = **ws.begin();
+  bool same = true;
+  for (const kernels::Matrix* w : ws)
+    same = same && kernels::ActFormatFor(w->type) == kernels::ActFormatFor(w0.type);
+  if (!same) {
+    auto y = ys.begin();
+    for (const kernels::Matrix* w : ws) Linear(*w, x, n, *y++);
+    return;
+  }
+  // One quantization of the activations serves every matrix that reads them.
+  const size_t row_bytes = kernels::ActRowBytes(w0.type, w0.cols);
+  if (actq_.size() < row_bytes * static_cast<size_t>(n))
+    actq_.resize(row_bytes * static_cast<size_t>(n));
+  pool_.Run([&](int tid, int nth) {
+    Range r = SplitRange(n, tid, nth);
+    for (int64_t t = r.begin; t < r.end; ++t)
+      kernels::QuantizeActRow(w0.type, x + t * w0.cols, actq_.data() + t * row_bytes, w0.cols);
+  });
+  auto y = ys.begin();
+  for (const kernels::Matrix* w : ws) kernels::MatMulQuantized(pool_, *w, actq_.data(), n, *y++);
+}
+
+void Forward::Rope(float* v, int64_t n, int64_t n_heads, int64_t pos) {
+  const int64_t hd = hp_.head_dim, half = hp_.rope_dims / 2;
+  const bool neox = hp_.rope_order == RopeOrder::kNeox;
+  for (int64_t t = 0; t < n; ++t) {
+    const float p = static_cast<float>(pos + t);
+    for (int64_t i = 0; i < half; ++i) {
+      const float theta = p * rope_inv_freq_[static_cast<size_t>(i)];
+      const float c = std::cos(theta), s = std::sin(theta);
+      for (int64_t h = 0; h < n_heads; ++h) {
+        float* x = v + (t * n_heads + h) * hd;
+        const int64_t a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+        const float x0 = x[a], x1 = x[b];
+        x[a] = x0 * c - x1 * s;
+        x[b] = x0 * s + x1 * c;
+      }
+    }
+  }
+}
+
+void Forward::Attention(int64_t layer, int64_t n, int64_t pos, KvCache& cache) {
+  const int64_t hd = hp_.head_dim, nh = hp_.n_heads, group = hp_.n_heads / hp_.n_kv_heads;
+  const int64_t kv_dim = hp_.kv_dim(), q_dim = hp_.q_dim();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int64_t items = n * nh;
+  pool_.Run([&](int tid, int nth) {
+    std::vector<float>& scores = scores_[static_cast<size_t>(tid)];
+    if (scores.size() < static_cast<size_t>(pos + n)) scores.resize(static_cast<size_t>(pos + n));
+    Range r = SplitRange(items, tid, nth);
+    for (int64_t it = r.begin; it < r.end; ++it) {
+      const int64_t t = it / nh, h = it % nh, kvh = h / group;
+      const float* q = &q_[static_cast<size_t>(t * q_dim + h * hd)];
+      const int64_t n_keys = pos + t + 1;  // causal: this token sees itself and the past
+      for (int64_t p = 0; p < n_keys; ++p)
+        scores[static_cast<size_t>(p)] = vec::Dot(q, cache.k(layer, p) + kvh * hd, hd) * scale;
+      vec::Softmax(scores.data(), n_keys);
+      float* out = &att_[static_cast<size_t>(t * q_dim + h * hd)];
+      std::memset(out, 0, static_cast<size_t>(hd) * sizeof(float));
+      for (int64_t p = 0; p < n_keys; ++p)
+        vec::Axpy(scores[static_cast<size_t>(p)], cache.v(layer, p) + kvh * hd, out, hd);
+    }
+  });
+  (void)kv_dim;
+}
+
+void Forward::RunLayers(float* x, int64_t n, int64_t pos, int64_t first, int64_t last,
+                        KvCache& cache) {
+  SL_CHECK(n >= 1 && n <= max_batch_);
+  SL_CHECK(pos >= 0 && pos + n <= cache.n_ctx());
+  const int64_t dim = hp_.dim, q_dim = hp_.q_dim(), kv_dim = hp_.kv_dim(), ffn = hp_.ffn_dim;
+  for (int64_t l = first; l < last; ++l) {
+    const LayerWeights& L = w_.layers[static_cast<size_t>(l)];
+    for (int64_t t = 0; t < n; ++t)
+      vec::RmsNorm(x + t * dim, L.attn_norm, &h_[static_cast<size_t>(t * dim)], dim, hp_.rms_eps);
+    LinearShared({&L.wq, &L.wk, &L.wv}, h_.data(), n, {q_.data(), k_.data(), v_.data()});
+    if (L.bq) {
+      for (int64_t t = 0; t < n; ++t) {
+        vec::Add(L.bq, &q_[static_cast<size_t>(t * q_dim)], q_dim);
+        vec::Add(L.bk, &k_[static_cast<size_t>(t * kv_dim)], kv_dim);
+        vec::Add(L.bv, &v_[static_cast<size_t>(t * kv_dim)], kv_dim);
+      }
+    }
+    Rope(q_.data(), n, hp_.n_heads, pos);
+    Rope(k_.data(), n, hp_.n_kv_heads, pos);
+    for (int64_t t = 0; t < n; ++t) {
+      std::memcpy(cache.k(l, pos + t), &k_[static_cast<size_t>(t * kv_dim)],
+                  kv_dim * sizeof(float));
+      std::memcpy(cache.v(l, pos + t), &v_[static_cast<size_t>(t * kv_dim)],
+                  kv_dim * sizeof(float));
+    }
+    Attention(l, n, pos, cache);
+    Linear(L.wo, att_.data(), n, h_.data());
+    vec::Add(h_.data(), x, n * dim);
+
+    for (int64_t t = 0; t < n; ++t)
+      vec::RmsNorm(x + t * dim, L.ffn_norm, &h_[static_cast<size_t>(t * dim)], dim, hp_.rms_eps);
+    LinearShared({&L.w_gate, &L.w_up}, h_.data(), n, {gate_.data(), up_.data()});
+    vec::SiluMul(gate_.data(), up_.data(), n * ffn);
+    Linear(L.w_down, gate_.data(), n, h_.data());
+    vec::Add(h_.data(), x, n * dim);
+  }
+}
+
+void Forward::Logits(const float* x, int64_t n, int64_t rows, float* logits) {
+  SL_CHECK(rows >= 1 && rows <= n);
+  const int64_t dim = hp_.dim;
+  const float* xs = x + (n - rows) * dim;
+  for (int64_t t = 0; t < rows; ++t)
+    vec::RmsNorm(xs + t * dim, w_.output_norm, &h_[static_cast<size_t>(t * dim)], dim, hp_.rms_eps);
+  Linear(w_.output, h_.data(), rows, logits);
+}
+
+}  // namespace suanli

@@ -1,0 +1,56 @@
+// Forward pass of a llama-family transformer over a batch of consecutive tokens.
+//
+// Per layer, for n tokens at positions pos..pos+n-1 (x is the residual stream [n × dim]):
+//   h = rmsnorm(x)·attn_norm;  q = h·Wqᵀ(+bq) [n × q_dim];  k, v = h·Wk,vᵀ(+b) [n × kv_dim]
+//   rope(q, k);  cache k, v;  a = softmax(q·kᵀ/√head_dim, causal)·v  [n × q_dim]
+//   x += a·Woᵀ;  h = rmsnorm(x)·ffn_norm;  x += (silu(h·Wgateᵀ) ⊙ h·Wupᵀ)·Wdownᵀ
+// then logits = rmsnorm(x)·output_norm·Woutᵀ [n × n_vocab] for the rows asked for.
+// The three stages (Embed, RunLayers, Logits) are separate so a pipeline stage can run only its
+// own layers.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "model/hparams.h"
+#include "model/kv_cache.h"
+#include "model/weights.h"
+
+namespace suanli {
+
+class Forward {
+ public:
+  // max_batch: the most tokens one call processes (longer prompts are split by the caller).
+  Forward(const HParams& hp, const ModelWeights& w, ThreadPool& pool, int64_t max_batch);
+
+  int64_t max_batch() const { return max_batch_; }
+
+  // x[n × dim] = embedding rows of tokens (ids must be < n_vocab: checked by the caller).
+  void Embed(const int32_t* tokens, int64_t n, float* x);
+  // Runs layers [first, last) on x[n × dim] in place, for positions pos..pos+n-1.
+  void RunLayers(float* x, int64_t n, int64_t pos, int64_t first, int64_t last, KvCache& cache);
+  // logits[rows × n_vocab] for the last `rows` of the n rows of x (x is not modified).
+  void Logits(const float* x, int64_t n, int64_t rows, float* logits);
+
+ private:
+  void Attention(int64_t layer, int64_t n, int64_t pos, KvCache& cache);
+  void Rope(float* v, int64_t n, int64_t n_heads, int64_t pos);
+  void Linear(const kernels::Matrix& w, const float* x, int64_t n, float* y);
+  // Several matrices reading the same input x (Q/K/V, gate/up): quantizes x once.
+  void LinearShared(std::initializer_list<const kernels::Matrix*> ws, const float* x, int64_t n,
+                    std::initializer_list<float*> ys);
+
+  const HParams& hp_;
+  const ModelWeights& w_;
+  ThreadPool& pool_;
+  int64_t max_batch_;
+  std::vector<float> rope_inv_freq_;  // [rope_dims / 2]
+  // Scratch, sized for max_batch rows.
+  std::vector<float> h_, q_, k_, v_, att_, gate_, up_;
+  std::vector<std::vector<float>> scores_;  // per thread [n_ctx]
+  std::vector<uint8_t> actq_;
+};
+
+}  // namespace suanli

@@ -1,0 +1,108 @@
+#include "model/hparams.h"
+
+#include <cmath>
+
+#include "gguf/gguf.h"
+
+namespace suanli {
+namespace {
+
+// Upper bounds that no real model approaches; they keep hostile metadata from driving
+// allocations (KV cache, scratch) to absurd sizes.
+constexpr int64_t kMaxDim = 1 << 16;
+constexpr int64_t kMaxLayers = 1024;
+constexpr int64_t kMaxHeads = 1024;
+constexpr int64_t kMaxCtx = 1 << 24;
+
+Status CheckRange(const std::string& key, int64_t v, int64_t lo, int64_t hi) {
+  if (v < lo || v > hi)
+    return InvalidArgument("metadata " + key + " = " + std::to_string(v) + " is out of range [" +
+                           std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<HParams> ReadHParams(const GgufFile& f) {
+  HParams hp;
+  SL_ASSIGN_OR_RETURN(hp.arch, f.GetString("general.architecture"));
+  if (hp.arch != "llama" && hp.arch != "qwen2")
+    return Unimplemented("unsupported architecture '" + hp.arch + "' (supported: llama, qwen2)");
+  const std::string a = hp.arch + ".";
+  auto get_int = [&](const std::string& key, int64_t* out, int64_t lo, int64_t hi) -> Status {
+    auto v = f.GetUint(a + key);
+    if (!v.ok()) return v.status();
+    if (*v > static_cast<uint64_t>(hi)) return CheckRange(a + key, hi + 1, lo, hi);
+    *out = static_cast<int64_t>(*v);
+    return CheckRange(a + key, *out, lo, hi);
+  };
+  SL_RETURN_IF_ERROR(get_int("context_length", &hp.n_ctx_train, 1, kMaxCtx));
+  SL_RETURN_IF_ERROR(get_int("embedding_length", &hp.dim, 1, kMaxDim));
+  SL_RETURN_IF_ERROR(get_int("block_count", &hp.n_layers, 1, kMaxLayers));
+  SL_RETURN_IF_ERROR(get_int("feed_forward_length", &hp.ffn_dim, 1, 1 << 20));
+  SL_RETURN_IF_ERROR(get_int("attention.head_count", &hp.n_heads, 1, kMaxHeads));
+  hp.n_kv_heads = hp.n_heads;
+  if (f.Find(a + "attention.head_count_kv"))
+    SL_RETURN_IF_ERROR(get_int("attention.head_count_kv", &hp.n_kv_heads, 1, kMaxHeads));
+  if (hp.n_heads % hp.n_kv_heads != 0)
+    return InvalidArgument("metadata " + a + "attention.head_count (" + std::to_string(hp.n_heads) +
+                           ") is not a multiple of head_count_kv (" +
+                           std::to_string(hp.n_kv_heads) + ")");
+  hp.head_dim = hp.dim / hp.n_heads;
+  if (f.Find(a + "attention.key_length"))
+    SL_RETURN_IF_ERROR(get_int("attention.key_length", &hp.head_dim, 1, 4096));
+  if (f.Find(a + "attention.value_length")) {
+    int64_t vl = 0;
+    SL_RETURN_IF_ERROR(get_int("attention.value_length", &vl, 1, 4096));
+    if (vl != hp.head_dim)
+      return Unimplemented("attention.value_length != key_length is not supported");
+  }
+  if (hp.head_dim % 2 != 0 || hp.head_dim < 2)
+    return InvalidArgument("head dimension " + std::to_string(hp.head_dim) + " must be even");
+  hp.rope_dims = hp.head_dim;
+  if (f.Find(a + "rope.dimension_count"))
+    SL_RETURN_IF_ERROR(get_int("rope.dimension_count", &hp.rope_dims, 2, hp.head_dim));
+  if (hp.rope_dims % 2 != 0) return InvalidArgument(a + "rope.dimension_count must be even");
+
+  if (f.Find(a + "attention.layer_norm_rms_epsilon")) {
+    SL_ASSIGN_OR_RETURN(double eps, f.GetFloat(a + "attention.layer_norm_rms_epsilon"));
+    if (!(eps > 0 && eps < 1))
+      return InvalidArgument(a + "attention.layer_norm_rms_epsilon out of range");
+    hp.rms_eps = static_cast<float>(eps);
+  }
+  if (f.Find(a + "rope.freq_base")) {
+    SL_ASSIGN_OR_RETURN(double base, f.GetFloat(a + "rope.freq_base"));
+    if (!(base > 1 && std::isfinite(base)))
+      return InvalidArgument(a + "rope.freq_base out of range");
+    hp.rope_base = static_cast<float>(base);
+  }
+  std::string scaling = "none";
+  if (f.Find(a + "rope.scaling.type")) {
+    SL_ASSIGN_OR_RETURN(scaling, f.GetString(a + "rope.scaling.type"));
+  }
+  double factor = 1.0;
+  if (f.Find(a + "rope.scaling.factor")) {
+    SL_ASSIGN_OR_RETURN(factor, f.GetFloat(a + "rope.scaling.factor"));
+  }
+  if (scaling == "linear") {
+    if (!(factor > 0 && std::isfinite(factor)))
+      return InvalidArgument(a + "rope.scaling.factor out of range");
+    hp.rope_freq_scale = static_cast<float>(1.0 / factor);
+  } else if (scaling != "none" && !(scaling == "yarn" && factor <= 1.0)) {
+    return Unimplemented("rope scaling type '" + scaling + "' is not supported");
+  }
+  hp.rope_order = hp.arch == "qwen2" ? RopeOrder::kNeox : RopeOrder::kNormal;
+  hp.qkv_bias = hp.arch == "qwen2";
+
+  if (f.Find(a + "vocab_size")) {
+    SL_RETURN_IF_ERROR(get_int("vocab_size", &hp.n_vocab, 1, 1 << 24));
+  } else if (const GgufTensorInfo* t = f.FindTensor("token_embd.weight");
+             t && t->dims.size() == 2) {
+    hp.n_vocab = t->dims[1];
+  } else {
+    return NotFound("cannot tell the vocabulary size: no vocab_size key and no token_embd.weight");
+  }
+  return hp;
+}
+
+}  // namespace suanli

@@ -1,0 +1,208 @@
+#include "model/synth.h"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "gguf/gguf_writer.h"
+#include "kernels/kernels.h"
+
+namespace suanli {
+namespace {
+
+uint64_t SplitMix64(uint64_t& s) {
+  uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// A type the row length can hold: K-quants need multiples of 256, the others 32 (as real
+// quantizers fall back for widths such as 896 or 4864).
+TensorType Fit(TensorType t, int64_t cols) {
+  const int64_t bs = GetTensorTypeInfo(t).block_size;
+  if (cols % bs == 0) return t;
+  TensorType fb = t == TensorType::kQ6_K ? TensorType::kQ8_0 : TensorType::kQ5_0;
+  if (t == TensorType::kQ4_0 || t == TensorType::kQ5_0 || t == TensorType::kQ8_0)
+    fb = TensorType::kF16;
+  return cols % GetTensorTypeInfo(fb).block_size == 0 ? fb : TensorType::kF16;
+}
+
+struct TensorPlan {
+  std::string name;
+  TensorType type;
+  int64_t rows, cols;  // rows == 1 for vectors
+  bool vector;
+  float stddev;    // random values ~ N(0, stddev²) approximately
+  float constant;  // for vectors filled with a constant (norms): value, else NaN
+};
+
+void FillTensor(const TensorPlan& p, uint64_t seed, uint64_t index, ThreadPool& pool,
+                uint8_t* dst) {
+  const size_t row_bytes = RowBytes(p.type, p.cols);
+  pool.Run([&](int tid, int nth) {
+    std::vector<float> row(static_cast<size_t>(p.cols));
+    Range r = SplitRange(p.rows, tid, nth);
+    for (int64_t i = r.begin; i < r.end; ++i) {
+      uint64_t s = seed * 0x100000001b3ull ^ (index << 40) ^ static_cast<uint64_t>(i);
+      for (int64_t j = 0; j < p.cols; ++j) {
+        if (!std::isnan(p.constant)) {
+          row[static_cast<size_t>(j)] = p.constant;
+          continue;
+        }
+        // Sum of four uniforms: close enough to a normal, cheap and bounded.
+        uint64_t a = SplitMix64(s), b = SplitMix64(s);
+        float u = static_cast<float>(a & 0xffffffff) + static_cast<float>(a >> 32) +
+                  static_cast<float>(b & 0xffffffff) + static_cast<float>(b >> 32);
+        u = u / 4294967296.0f - 2.0f;  // mean 0, variance 1/3
+        row[static_cast<size_t>(j)] = u * 1.7320508f * p.stddev;
+      }
+      kernels::QuantizeRow(p.type, row.data(), dst + static_cast<size_t>(i) * row_bytes, p.cols);
+    }
+  });
+}
+
+}  // namespace
+
+Status ApplyTypePreset(const std::string& preset, SynthSpec* s) {
+  s->mixed_v_down = false;
+  if (preset == "q4_0") {
+    s->matrix_type = TensorType::kQ4_0;
+    s->embd_type = s->output_type = TensorType::kQ6_K;
+  } else if (preset == "q8_0") {
+    s->matrix_type = s->embd_type = s->output_type = TensorType::kQ8_0;
+  } else if (preset == "q4_k_m" || preset == "q5_k_m") {
+    s->matrix_type = preset == "q4_k_m" ? TensorType::kQ4_K : TensorType::kQ5_K;
+    s->embd_type = s->output_type = TensorType::kQ6_K;
+    s->mixed_v_down = true;
+    s->v_down_type = TensorType::kQ6_K;
+  } else if (preset == "f16") {
+    s->matrix_type = s->embd_type = s->output_type = TensorType::kF16;
+  } else if (preset == "f32") {
+    s->matrix_type = s->embd_type = s->output_type = TensorType::kF32;
+  } else {
+    return InvalidArgument("unknown type preset '" + preset +
+                           "' (use q4_0, q8_0, q4_k_m, q5_k_m, f16 or f32)");
+  }
+  return Status::Ok();
+}
+
+Status ApplyShapePreset(const std::string& preset, SynthSpec* s) {
+  if (preset == "tiny") {
+    s->dim = 256, s->n_layers = 4, s->n_heads = 8, s->n_kv_heads = 4, s->ffn_dim = 768;
+    s->n_ctx = 2048, s->tied_output = true, s->n_vocab = 0;
+  } else if (preset == "1b") {
+    s->dim = 2048, s->n_layers = 16, s->n_heads = 32, s->n_kv_heads = 8, s->ffn_dim = 8192;
+    s->n_ctx = 131072, s->tied_output = true, s->n_vocab = 128256, s->rope_base = 500000.0f;
+  } else {
+    return InvalidArgument("unknown shape preset '" + preset + "' (use tiny or 1b)");
+  }
+  return Status::Ok();
+}
+
+Status SynthesizeModel(const SynthSpec& spec, const GgufFile& vocab, const std::string& path,
+                       const std::function<void(uint64_t, uint64_t)>& progress) {
+  if (spec.arch != "llama" && spec.arch != "qwen2")
+    return InvalidArgument("arch must be llama or qwen2, not '" + spec.arch + "'");
+  if (spec.dim <= 0 || spec.n_layers <= 0 || spec.n_heads <= 0 || spec.n_kv_heads <= 0 ||
+      spec.ffn_dim <= 0 || spec.n_ctx <= 0)
+    return InvalidArgument("every dimension must be positive");
+  if (spec.dim % spec.n_heads != 0)
+    return InvalidArgument("dim " + std::to_string(spec.dim) + " is not a multiple of heads " +
+                           std::to_string(spec.n_heads));
+  if (spec.n_heads % spec.n_kv_heads != 0)
+    return InvalidArgument("heads must be a multiple of kv heads");
+  const int64_t head_dim = spec.dim / spec.n_heads;
+  if (head_dim % 2 != 0) return InvalidArgument("head dimension (dim / heads) must be even");
+
+  auto tokens = vocab.GetStringArray("tokenizer.ggml.tokens");
+  if (!tokens.ok()) return tokens.status().WithContext(vocab.name() + ": no tokenizer");
+  const int64_t vocab_tokens = static_cast<int64_t>(tokens->size());
+  const int64_t n_vocab = spec.n_vocab > 0 ? spec.n_vocab : vocab_tokens;
+  if (n_vocab < vocab_tokens)
+    return InvalidArgument("n_vocab " + std::to_string(n_vocab) + " is smaller than the " +
+                           std::to_string(vocab_tokens) + " tokens of " + vocab.name());
+
+  GgufWriter w;
+  const std::string a = spec.arch + ".";
+  w.SetString("general.architecture", spec.arch);
+  w.SetString("general.name", spec.name);
+  w.SetUint32(a + "context_length", static_cast<uint32_t>(spec.n_ctx));
+  w.SetUint32(a + "embedding_length", static_cast<uint32_t>(spec.dim));
+  w.SetUint32(a + "block_count", static_cast<uint32_t>(spec.n_layers));
+  w.SetUint32(a + "feed_forward_length", static_cast<uint32_t>(spec.ffn_dim));
+  w.SetUint32(a + "attention.head_count", static_cast<uint32_t>(spec.n_heads));
+  w.SetUint32(a + "attention.head_count_kv", static_cast<uint32_t>(spec.n_kv_heads));
+  w.SetUint32(a + "rope.dimension_count", static_cast<uint32_t>(head_dim));
+  w.SetFloat32(a + "rope.freq_base", spec.rope_base);
+  w.SetFloat32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
+  w.SetUint32(a + "vocab_size", static_cast<uint32_t>(n_vocab));
+  for (const GgufKV& kv : vocab.metadata())
+    if (kv.key.starts_with("tokenizer.")) w.SetValue(kv.key, kv.value);
+  if (n_vocab > vocab_tokens) {
+    // Pad the vocabulary with control tokens no text produces.
+    std::vector<std::string> toks(tokens->begin(), tokens->end());
+    for (int64_t i = vocab_tokens; i < n_vocab; ++i)
+      toks.push_back("<|pad_" + std::to_string(i) + "|>");
+    w.SetStringArray("tokenizer.ggml.tokens", toks);
+    if (auto sc = vocab.GetFloatArray("tokenizer.ggml.scores"); sc.ok()) {
+      sc->resize(static_cast<size_t>(n_vocab), 0.0f);
+      w.SetFloat32Array("tokenizer.ggml.scores", *sc);
+    }
+    if (auto ty = vocab.GetIntArray("tokenizer.ggml.token_type"); ty.ok()) {
+      std::vector<int32_t> t32(ty->begin(), ty->end());
+      t32.resize(static_cast<size_t>(n_vocab), 3);  // CONTROL
+      w.SetInt32Array("tokenizer.ggml.token_type", t32);
+    }
+  }
+
+  const float nan = std::nanf("");
+  std::vector<TensorPlan> plan;
+  auto matrix = [&](std::string name, TensorType t, int64_t rows, int64_t cols, float sd) {
+    plan.push_back({std::move(name), Fit(t, cols), rows, cols, false, sd, nan});
+  };
+  auto vector = [&](std::string name, int64_t n, float constant, float sd) {
+    plan.push_back({std::move(name), spec.norm_type, 1, n, true, sd, constant});
+  };
+  const int64_t q_dim = spec.dim, kv_dim = spec.n_kv_heads * head_dim;
+  const float sd_in = 1.0f / std::sqrt(static_cast<float>(spec.dim));
+  const float sd_ffn = 1.0f / std::sqrt(static_cast<float>(spec.ffn_dim));
+  matrix("token_embd.weight", spec.embd_type, n_vocab, spec.dim, 1.0f);
+  vector("output_norm.weight", spec.dim, 1.0f, 0);
+  if (!spec.tied_output) matrix("output.weight", spec.output_type, n_vocab, spec.dim, sd_in);
+  for (int64_t l = 0; l < spec.n_layers; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    const int64_t L = spec.n_layers;
+    const bool more_bits =
+        spec.mixed_v_down && (l < L / 8 || l >= 7 * L / 8 || (l - L / 8) % 3 == 2);
+    const TensorType vd = more_bits ? spec.v_down_type : spec.matrix_type;
+    vector(p + "attn_norm.weight", spec.dim, 1.0f, 0);
+    matrix(p + "attn_q.weight", spec.matrix_type, q_dim, spec.dim, sd_in);
+    matrix(p + "attn_k.weight", spec.matrix_type, kv_dim, spec.dim, sd_in);
+    matrix(p + "attn_v.weight", vd, kv_dim, spec.dim, sd_in);
+    matrix(p + "attn_output.weight", spec.matrix_type, spec.dim, q_dim, sd_in);
+    if (spec.arch == "qwen2") {
+      vector(p + "attn_q.bias", q_dim, nan, 0.1f);
+      vector(p + "attn_k.bias", kv_dim, nan, 0.1f);
+      vector(p + "attn_v.bias", kv_dim, nan, 0.1f);
+    }
+    vector(p + "ffn_norm.weight", spec.dim, 1.0f, 0);
+    matrix(p + "ffn_gate.weight", spec.matrix_type, spec.ffn_dim, spec.dim, sd_in);
+    matrix(p + "ffn_up.weight", spec.matrix_type, spec.ffn_dim, spec.dim, sd_in);
+    matrix(p + "ffn_down.weight", vd, spec.dim, spec.ffn_dim, sd_ffn);
+  }
+
+  ThreadPool pool(ThreadPool::HardwareThreads());
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const TensorPlan& p = plan[i];
+    std::vector<int64_t> dims =
+        p.vector ? std::vector<int64_t>{p.cols} : std::vector<int64_t>{p.cols, p.rows};
+    SL_RETURN_IF_ERROR(w.AddTensor(
+        p.name, p.type, dims,
+        [&p, &pool, &spec, i](uint8_t* dst, size_t) { FillTensor(p, spec.seed, i, pool, dst); }));
+  }
+  return w.WriteFile(path, progress);
+}
+
+}  // namespace suanli

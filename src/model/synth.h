@@ -1,0 +1,52 @@
+// Synthesizes random-weight GGUF models of any llama/qwen2 shape (`suanli model synth`), for
+// tests, benchmarks and the quick start. Weights are random (seeded), so the text they produce
+// is gibberish; the shapes, tensor types and tokenizer are real.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "gguf/gguf.h"
+#include "gguf/tensor_type.h"
+#include "suanli/status.h"
+
+namespace suanli {
+
+struct SynthSpec {
+  std::string arch = "llama";  // llama | qwen2
+  std::string name = "suanli-synth";
+  int64_t dim = 256;
+  int64_t n_layers = 4;
+  int64_t n_heads = 8;
+  int64_t n_kv_heads = 4;
+  int64_t ffn_dim = 768;
+  int64_t n_ctx = 2048;
+  int64_t n_vocab = 0;  // 0: the vocabulary's own size; larger: padded with unused tokens
+  bool tied_output = true;
+  uint64_t seed = 1;
+  float rope_base = 10000.0f;
+  TensorType matrix_type = TensorType::kQ8_0;  // layer matrices
+  TensorType embd_type = TensorType::kQ8_0;    // token_embd
+  TensorType output_type = TensorType::kQ8_0;  // output.weight when not tied
+  TensorType norm_type = TensorType::kF32;     // norms and biases
+  // Q4_K_M-style: attn_v and ffn_down of the first and last eighth of the layers, and every third
+  // layer between, use this type instead (unset: no exception).
+  bool mixed_v_down = false;
+  TensorType v_down_type = TensorType::kQ6_K;
+};
+
+// Presets: "q4_0" (matrices Q4_0, token_embd Q6_K), "q8_0" (all Q8_0), "q4_k_m" (Q4_K, Q6_K for
+// token_embd and a share of attn_v/ffn_down), "q5_k_m" (same with Q5_K), "f16", "f32".
+Status ApplyTypePreset(const std::string& preset, SynthSpec* spec);
+// Shape presets: "tiny" (the quick-start default), "1b" (Llama-3.2-1B: 2048 dim, 16 layers,
+// 32 heads, 8 kv heads, 8192 ffn, 128256 vocab, tied).
+Status ApplyShapePreset(const std::string& preset, SynthSpec* spec);
+
+// Writes the model to `path`, copying every tokenizer.* key from `vocab`. Errors for a shape the
+// chosen types cannot hold (a width that is not a multiple of a K-quant's 256 falls back to
+// Q8_0 / Q5_0 rows, as real quantizers do). progress(bytes done, total).
+Status SynthesizeModel(const SynthSpec& spec, const GgufFile& vocab, const std::string& path,
+                       const std::function<void(uint64_t, uint64_t)>& progress = nullptr);
+
+}  // namespace suanli

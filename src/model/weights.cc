@@ -1,0 +1,134 @@
+#include "model/weights.h"
+
+#include <string>
+
+#include "base/fp16.h"
+
+namespace suanli {
+namespace {
+
+std::string ShapeString(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
+class Binder {
+ public:
+  Binder(const GgufFile& f, ModelWeights* w) : f_(f), w_(w) {}
+
+  // A matrix of `rows` rows of `cols` elements: GGUF dims {cols, rows}.
+  Status Matrix(const std::string& name, int64_t rows, int64_t cols, kernels::Matrix* out) {
+    const GgufTensorInfo* t = f_.FindTensor(name);
+    if (!t) return NotFound("missing tensor '" + name + "'");
+    if (t->dims.size() != 2 || t->dims[0] != cols || t->dims[1] != rows)
+      return InvalidArgument("tensor '" + name + "' has shape " + ShapeString(t->dims) +
+                             ", expected " + ShapeString({cols, rows}));
+    if (!GetTensorTypeInfo(t->type).supported)
+      return Unimplemented("tensor '" + name + "' has unsupported type " +
+                           std::string(TensorTypeName(t->type)));
+    out->type = t->type;
+    out->data = t->data;
+    out->rows = rows;
+    out->cols = cols;
+    out->row_bytes = t->row_bytes();
+    return Status::Ok();
+  }
+
+  // A vector of n floats; converted to f32 if stored otherwise.
+  Status Vector(const std::string& name, int64_t n, const float** out) {
+    const GgufTensorInfo* t = f_.FindTensor(name);
+    if (!t) return NotFound("missing tensor '" + name + "'");
+    if (t->n_elements() != n || t->dims[0] != n)
+      return InvalidArgument("tensor '" + name + "' has shape " + ShapeString(t->dims) +
+                             ", expected [" + std::to_string(n) + "]");
+    if (t->type == TensorType::kF32 && reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0) {
+      *out = reinterpret_cast<const float*>(t->data);
+      return Status::Ok();
+    }
+    if (!GetTensorTypeInfo(t->type).supported)
+      return Unimplemented("tensor '" + name + "' has unsupported type " +
+                           std::string(TensorTypeName(t->type)));
+    auto v = std::make_unique<std::vector<float>>(static_cast<size_t>(n));
+    kernels::DequantizeRow(t->type, t->data, v->data(), n);
+    *out = v->data();
+    w_->owned.push_back(std::move(v));
+    return Status::Ok();
+  }
+
+ private:
+  const GgufFile& f_;
+  ModelWeights* w_;
+};
+
+}  // namespace
+
+StatusOr<ModelWeights> BindWeights(const GgufFile& f, const HParams& hp, const BindOptions& opts) {
+  ModelWeights w;
+  Binder b(f, &w);
+  int64_t first = opts.first_layer, last = opts.last_layer < 0 ? hp.n_layers : opts.last_layer;
+  if (first < 0 || first > last || last > hp.n_layers)
+    return InvalidArgument("layer range [" + std::to_string(first) + ", " + std::to_string(last) +
+                           ") is outside the model's " + std::to_string(hp.n_layers) + " layers");
+  if (opts.with_embedding || opts.with_output) {
+    SL_RETURN_IF_ERROR(b.Matrix("token_embd.weight", hp.n_vocab, hp.dim, &w.token_embd));
+  }
+  if (opts.with_output) {
+    SL_RETURN_IF_ERROR(b.Vector("output_norm.weight", hp.dim, &w.output_norm));
+    if (f.FindTensor("output.weight")) {
+      SL_RETURN_IF_ERROR(b.Matrix("output.weight", hp.n_vocab, hp.dim, &w.output));
+    } else {
+      w.output = w.token_embd;
+      w.tied_output = true;
+    }
+  }
+  if (f.FindTensor("rope_freqs.weight")) {
+    SL_RETURN_IF_ERROR(b.Vector("rope_freqs.weight", hp.rope_dims / 2, &w.rope_freqs));
+  }
+  w.layers.resize(static_cast<size_t>(hp.n_layers));
+  for (int64_t l = first; l < last; ++l) {
+    LayerWeights& L = w.layers[static_cast<size_t>(l)];
+    const std::string p = "blk." + std::to_string(l) + ".";
+    SL_RETURN_IF_ERROR(b.Vector(p + "attn_norm.weight", hp.dim, &L.attn_norm));
+    SL_RETURN_IF_ERROR(b.Matrix(p + "attn_q.weight", hp.q_dim(), hp.dim, &L.wq));
+    SL_RETURN_IF_ERROR(b.Matrix(p + "attn_k.weight", hp.kv_dim(), hp.dim, &L.wk));
+    SL_RETURN_IF_ERROR(b.Matrix(p + "attn_v.weight", hp.kv_dim(), hp.dim, &L.wv));
+    SL_RETURN_IF_ERROR(b.Matrix(p + "attn_output.weight", hp.dim, hp.q_dim(), &L.wo));
+    SL_RETURN_IF_ERROR(b.Vector(p + "ffn_norm.weight", hp.dim, &L.ffn_norm));
+    SL_RETURN_IF_ERROR(b.Matrix(p + "ffn_gate.weight", hp.ffn_dim, hp.dim, &L.w_gate));
+    SL_RETURN_IF_ERROR(b.Matrix(p + "ffn_up.weight", hp.ffn_dim, hp.dim, &L.w_up));
+    SL_RETURN_IF_ERROR(b.Matrix(p + "ffn_down.weight", hp.dim, hp.ffn_dim, &L.w_down));
+    if (hp.qkv_bias) {
+      SL_RETURN_IF_ERROR(b.Vector(p + "attn_q.bias", hp.q_dim(), &L.bq));
+      SL_RETURN_IF_ERROR(b.Vector(p + "attn_k.bias", hp.kv_dim(), &L.bk));
+      SL_RETURN_IF_ERROR(b.Vector(p + "attn_v.bias", hp.kv_dim(), &L.bv));
+    }
+  }
+  return w;
+}
+
+namespace {
+uint64_t Bytes(const kernels::Matrix& m) { return m.data ? m.row_bytes * m.rows : 0; }
+}  // namespace
+
+uint64_t ModelWeights::DecodeBytesPerToken() const {
+  uint64_t b = 0;
+  for (const LayerWeights& L : layers)
+    b += Bytes(L.wq) + Bytes(L.wk) + Bytes(L.wv) + Bytes(L.wo) + Bytes(L.w_gate) + Bytes(L.w_up) +
+         Bytes(L.w_down);
+  b += Bytes(output);
+  b += token_embd.row_bytes;
+  return b;
+}
+
+uint64_t ModelWeights::TotalMatrixBytes() const {
+  uint64_t b = 0;
+  for (const LayerWeights& L : layers)
+    b += Bytes(L.wq) + Bytes(L.wk) + Bytes(L.wv) + Bytes(L.wo) + Bytes(L.w_gate) + Bytes(L.w_up) +
+         Bytes(L.w_down);
+  b += Bytes(token_embd);
+  if (!tied_output) b += Bytes(output);
+  return b;
+}
+
+}  // namespace suanli

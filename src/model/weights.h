@@ -1,0 +1,59 @@
+// Binds a GGUF file's tensors to the transformer's weights, checking every shape.
+//
+// Matrices stay in the mmapped file (zero copy); only small vectors (norm weights, biases,
+// RoPE frequency factors) are converted to f32 when the file stores them in another type.
+// Shapes (rows × cols, cols contiguous), with q = n_heads·head_dim and kv = n_kv_heads·head_dim:
+//   token_embd [n_vocab × dim]   output [n_vocab × dim] (absent: tied to token_embd)
+//   attn_q [q × dim]  attn_k [kv × dim]  attn_v [kv × dim]  attn_output [dim × q]
+//   ffn_gate [ffn × dim]  ffn_up [ffn × dim]  ffn_down [dim × ffn]
+//   attn_norm, ffn_norm, output_norm [dim]; qwen2 biases attn_q.bias [q], attn_k/v.bias [kv]
+//   rope_freqs [rope_dims / 2] (Llama 3 frequency factors, optional)
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "kernels/kernels.h"
+#include "model/hparams.h"
+
+namespace suanli {
+
+struct LayerWeights {
+  kernels::Matrix wq, wk, wv, wo;
+  kernels::Matrix w_gate, w_up, w_down;
+  const float* attn_norm = nullptr;
+  const float* ffn_norm = nullptr;
+  const float* bq = nullptr;  // qwen2 only
+  const float* bk = nullptr;
+  const float* bv = nullptr;
+};
+
+struct ModelWeights {
+  kernels::Matrix token_embd;
+  kernels::Matrix output;  // == token_embd when tied
+  bool tied_output = false;
+  const float* output_norm = nullptr;
+  const float* rope_freqs = nullptr;  // nullptr when absent
+  std::vector<LayerWeights> layers;
+  // Owns f32 copies of vectors the file stored as F16/BF16.
+  std::vector<std::unique_ptr<std::vector<float>>> owned;
+
+  // Bytes of weights one decode step reads: every layer matrix, the output matrix and one
+  // embedding row (the roofline's denominator).
+  uint64_t DecodeBytesPerToken() const;
+  uint64_t TotalMatrixBytes() const;
+};
+
+// Binds layers [first_layer, last_layer) (the whole model by default); with_embedding and
+// with_output select the ends, so a pipeline stage binds only what it runs.
+struct BindOptions {
+  int64_t first_layer = 0;
+  int64_t last_layer = -1;  // -1: n_layers
+  bool with_embedding = true;
+  bool with_output = true;
+};
+StatusOr<ModelWeights> BindWeights(const GgufFile& file, const HParams& hp,
+                                   const BindOptions& opts = {});
+
+}  // namespace suanli

@@ -1,0 +1,122 @@
+// Hyper-parameter and weight binding checks on hostile metadata: each error names what is wrong.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <functional>
+
+#include "gguf/gguf_writer.h"
+#include "model/hparams.h"
+#include "model/model.h"
+#include "model/weights.h"
+
+namespace suanli {
+namespace {
+
+// A minimal valid llama: dim 32, 1 layer, 2 heads, 1 kv head, ffn 64, vocab 8, all F32.
+struct Builder {
+  std::function<void(GgufWriter&)> edit_meta = [](GgufWriter&) {};
+  std::string skip_tensor;
+  std::string reshape_tensor;
+
+  std::string Write() {
+    GgufWriter w;
+    w.SetString("general.architecture", "llama");
+    w.SetUint32("llama.context_length", 128);
+    w.SetUint32("llama.embedding_length", 32);
+    w.SetUint32("llama.block_count", 1);
+    w.SetUint32("llama.feed_forward_length", 64);
+    w.SetUint32("llama.attention.head_count", 2);
+    w.SetUint32("llama.attention.head_count_kv", 1);
+    w.SetFloat32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    edit_meta(w);
+    auto add = [&](const std::string& name, std::vector<int64_t> dims) {
+      if (name == skip_tensor) return;
+      if (name == reshape_tensor) dims[0] += 1;
+      int64_t n = 1;
+      for (int64_t d : dims) n *= d;
+      std::vector<float> data(static_cast<size_t>(n), 0.01f);
+      EXPECT_TRUE(
+          w.AddTensorBytes(name, TensorType::kF32, dims, data.data(), data.size() * 4).ok());
+    };
+    add("token_embd.weight", {32, 8});
+    add("output_norm.weight", {32});
+    add("blk.0.attn_norm.weight", {32});
+    add("blk.0.attn_q.weight", {32, 32});
+    add("blk.0.attn_k.weight", {32, 16});
+    add("blk.0.attn_v.weight", {32, 16});
+    add("blk.0.attn_output.weight", {32, 32});
+    add("blk.0.ffn_norm.weight", {32});
+    add("blk.0.ffn_gate.weight", {32, 64});
+    add("blk.0.ffn_up.weight", {32, 64});
+    add("blk.0.ffn_down.weight", {64, 32});
+    std::string path = ::testing::TempDir() + "/model-test-" + std::to_string(getpid()) + ".gguf";
+    EXPECT_TRUE(w.WriteFile(path).ok());
+    return path;
+  }
+};
+
+Status LoadStatus(Builder b) {
+  std::string path = b.Write();
+  auto m = Model::Load(path);
+  std::remove(path.c_str());
+  return m.ok() ? Status::Ok() : m.status();
+}
+
+void ExpectError(Builder b, const std::string& fragment) {
+  Status s = LoadStatus(std::move(b));
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(fragment), std::string::npos) << s.message();
+}
+
+TEST(Model, LoadsMinimalModelWithTiedOutput) {
+  Builder b;
+  std::string path = b.Write();
+  auto m = Model::Load(path);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const HParams& hp = (*m)->hparams();
+  EXPECT_EQ(hp.n_vocab, 8);
+  EXPECT_EQ(hp.head_dim, 16);
+  EXPECT_EQ(hp.kv_dim(), 16);
+  EXPECT_TRUE((*m)->weights().tied_output);
+  // Decode reads every layer matrix, the (tied) output matrix and one embedding row.
+  const uint64_t layer = 4ull * (32 * 32 + 16 * 32 + 16 * 32 + 32 * 32 + 3 * 64 * 32);
+  EXPECT_EQ((*m)->weights().DecodeBytesPerToken(), layer + 4ull * 8 * 32 + 4ull * 32);
+  std::remove(path.c_str());
+}
+
+TEST(Model, RejectsHostileMetadataAndShapes) {
+  Builder arch;
+  arch.edit_meta = [](GgufWriter& w) { w.SetString("general.architecture", "mamba"); };
+  ExpectError(arch, "unsupported architecture 'mamba'");
+
+  Builder heads;
+  heads.edit_meta = [](GgufWriter& w) { w.SetUint32("llama.attention.head_count_kv", 3); };
+  ExpectError(heads, "head_count_kv");
+
+  Builder huge;
+  huge.edit_meta = [](GgufWriter& w) { w.SetUint32("llama.embedding_length", 4000000000u); };
+  ExpectError(huge, "llama.embedding_length");
+
+  Builder no_layers;
+  no_layers.edit_meta = [](GgufWriter& w) { w.SetUint32("llama.block_count", 0); };
+  ExpectError(no_layers, "llama.block_count");
+
+  Builder missing_key;
+  missing_key.edit_meta = [](GgufWriter& w) { w.SetString("llama.feed_forward_length", "x"); };
+  ExpectError(missing_key, "llama.feed_forward_length");
+
+  Builder missing;
+  missing.skip_tensor = "blk.0.ffn_up.weight";
+  ExpectError(missing, "missing tensor 'blk.0.ffn_up.weight'");
+
+  Builder shape;
+  shape.reshape_tensor = "blk.0.attn_k.weight";
+  ExpectError(shape, "tensor 'blk.0.attn_k.weight' has shape [33, 16], expected [32, 16]");
+
+  Builder rope;
+  rope.edit_meta = [](GgufWriter& w) { w.SetString("llama.rope.scaling.type", "longrope"); };
+  ExpectError(rope, "rope scaling type 'longrope'");
+}
+
+}  // namespace
+}  // namespace suanli
