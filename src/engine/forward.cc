@@ -69,6 +69,23 @@ void Forward::LinearShared(std::initializer_list<const kernels::Matrix*> ws, con
   for (const kernels::Matrix* w : ws) kernels::MatMulQuantized(pool_, *w, actq_.data(), n, *y++);
 }
 
+template <typename F>
+void Forward::ParallelRows(int64_t n, F&& fn) {
+  if (n == 1) {
+    fn(0);
+    return;
+  }
+  pool_.Run([&](int tid, int nth) {
+    Range r = SplitRange(n, tid, nth);
+    for (int64_t t = r.begin; t < r.end; ++t) fn(t);
+  });
+}
+
+void Forward::RmsNormRows(const float* x, const float* w, float* y, int64_t n) {
+  const int64_t dim = hp_.dim;
+  ParallelRows(n, [&](int64_t t) { vec::RmsNorm(x + t * dim, w, y + t * dim, dim, hp_.rms_eps); });
+}
+
 void Forward::Rope(float* v, int64_t n, int64_t n_heads, int64_t pos) {
   const int64_t hd = hp_.head_dim, half = hp_.rope_dims / 2;
   const bool neox = hp_.rope_order == RopeOrder::kNeox;
@@ -96,21 +113,15 @@ void Forward::Attention(int64_t layer, int64_t n, int64_t pos, KvCache& cache) {
   pool_.Run([&](int tid, int nth) {
     std::vector<float>& scores = scores_[static_cast<size_t>(tid)];
     if (scores.size() < static_cast<size_t>(pos + n)) scores.resize(static_cast<size_t>(pos + n));
-    Range r = SplitRange(items, tid, nth);
-    for (int64_t it = r.begin; it < r.end; ++it) {
+    // Interleaved so the long causal rows of the last tokens are shared evenly.
+    for (int64_t it = tid; it < items; it += nth) {
       const int64_t t = it / nh, h = it % nh, kvh = h / group;
-      const float* q = &q_[static_cast<size_t>(t * q_dim + h * hd)];
       const int64_t n_keys = pos + t + 1;  // causal: this token sees itself and the past
-      for (int64_t p = 0; p < n_keys; ++p)
-        scores[static_cast<size_t>(p)] = vec::Dot(q, cache.k(layer, p) + kvh * hd, hd) * scale;
-      vec::Softmax(scores.data(), n_keys);
-      float* out = &att_[static_cast<size_t>(t * q_dim + h * hd)];
-      std::memset(out, 0, static_cast<size_t>(hd) * sizeof(float));
-      for (int64_t p = 0; p < n_keys; ++p)
-        vec::Axpy(scores[static_cast<size_t>(p)], cache.v(layer, p) + kvh * hd, out, hd);
+      vec::AttendHead(&q_[static_cast<size_t>(t * q_dim + h * hd)], cache.k(layer, 0) + kvh * hd,
+                      cache.v(layer, 0) + kvh * hd, kv_dim, n_keys, hd, scale, scores.data(),
+                      &att_[static_cast<size_t>(t * q_dim + h * hd)]);
     }
   });
-  (void)kv_dim;
 }
 
 void Forward::RunLayers(float* x, int64_t n, int64_t pos, int64_t first, int64_t last,
@@ -120,8 +131,7 @@ void Forward::RunLayers(float* x, int64_t n, int64_t pos, int64_t first, int64_t
   const int64_t dim = hp_.dim, q_dim = hp_.q_dim(), kv_dim = hp_.kv_dim(), ffn = hp_.ffn_dim;
   for (int64_t l = first; l < last; ++l) {
     const LayerWeights& L = w_.layers[static_cast<size_t>(l)];
-    for (int64_t t = 0; t < n; ++t)
-      vec::RmsNorm(x + t * dim, L.attn_norm, &h_[static_cast<size_t>(t * dim)], dim, hp_.rms_eps);
+    RmsNormRows(x, L.attn_norm, h_.data(), n);
     LinearShared({&L.wq, &L.wk, &L.wv}, h_.data(), n, {q_.data(), k_.data(), v_.data()});
     if (L.bq) {
       for (int64_t t = 0; t < n; ++t) {
@@ -142,10 +152,11 @@ void Forward::RunLayers(float* x, int64_t n, int64_t pos, int64_t first, int64_t
     Linear(L.wo, att_.data(), n, h_.data());
     vec::Add(h_.data(), x, n * dim);
 
-    for (int64_t t = 0; t < n; ++t)
-      vec::RmsNorm(x + t * dim, L.ffn_norm, &h_[static_cast<size_t>(t * dim)], dim, hp_.rms_eps);
+    RmsNormRows(x, L.ffn_norm, h_.data(), n);
     LinearShared({&L.w_gate, &L.w_up}, h_.data(), n, {gate_.data(), up_.data()});
-    vec::SiluMul(gate_.data(), up_.data(), n * ffn);
+    ParallelRows(n, [&](int64_t t) {
+      vec::SiluMul(&gate_[static_cast<size_t>(t * ffn)], &up_[static_cast<size_t>(t * ffn)], ffn);
+    });
     Linear(L.w_down, gate_.data(), n, h_.data());
     vec::Add(h_.data(), x, n * dim);
   }
@@ -155,8 +166,7 @@ void Forward::Logits(const float* x, int64_t n, int64_t rows, float* logits) {
   SL_CHECK(rows >= 1 && rows <= n);
   const int64_t dim = hp_.dim;
   const float* xs = x + (n - rows) * dim;
-  for (int64_t t = 0; t < rows; ++t)
-    vec::RmsNorm(xs + t * dim, w_.output_norm, &h_[static_cast<size_t>(t * dim)], dim, hp_.rms_eps);
+  RmsNormRows(xs, w_.output_norm, h_.data(), rows);
   Linear(w_.output, h_.data(), rows, logits);
 }
 

@@ -36,6 +36,10 @@ class Forward {
 
  private:
   void Attention(int64_t layer, int64_t n, int64_t pos, KvCache& cache);
+  // fn(t) for each row t < n, rows split across the pool (inline when n == 1).
+  template <typename F>
+  void ParallelRows(int64_t n, F&& fn);
+  void RmsNormRows(const float* x, const float* w, float* y, int64_t n);
   void Rope(float* v, int64_t n, int64_t n_heads, int64_t pos);
   void Linear(const kernels::Matrix& w, const float* x, int64_t n, float* y);
   // Several matrices reading the same input x (Q/K/V, gate/up): quantizes x once.

@@ -1,6 +1,7 @@
 #include "engine/vec_ops.h"
 
 #include <cmath>
+#include <cstring>
 
 #if defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 // One clone per ISA; the dynamic loader picks the best for this CPU. GCC vectorizes each.
@@ -10,6 +11,28 @@
 #endif
 
 namespace suanli::vec {
+namespace {
+
+// e^x to ~2 ulp, written so the compiler vectorizes it (std::exp does not vectorize without
+// -ffast-math): x = n·ln2 + r, |r| <= ln2/2, e^r by a degree-6 polynomial, 2^n by exponent bits.
+inline float ExpApprox(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float n = std::floor(x * 1.44269504f + 0.5f);
+  const float r = x - n * 0.693145752f - n * 1.42860677e-6f;
+  float p = 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+}  // namespace
 
 SL_MULTIVERSION float Dot(const float* a, const float* b, int64_t n) {
   // 16 independent partial sums let the compiler vectorize without -ffast-math.
@@ -51,12 +74,40 @@ void Softmax(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
-void SiluMul(float* g, const float* u, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+SL_MULTIVERSION void SiluMul(float* g, const float* u, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + ExpApprox(-g[i])) * u[i];
 }
 
 SL_MULTIVERSION void Add(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+SL_MULTIVERSION void AttendHead(const float* q, const float* k, const float* v, int64_t stride,
+                                int64_t n_keys, int64_t head_dim, float scale, float* scores,
+                                float* out) {
+  float mx = -INFINITY;
+  for (int64_t p = 0; p < n_keys; ++p) {
+    const float* kp = k + p * stride;
+    float acc[16] = {};
+    int64_t i = 0;
+    for (; i + 16 <= head_dim; i += 16)
+      for (int j = 0; j < 16; ++j) acc[j] += q[i + j] * kp[i + j];
+    float d = 0;
+    for (; i < head_dim; ++i) d += q[i] * kp[i];
+    for (int j = 0; j < 16; ++j) d += acc[j];
+    scores[p] = d * scale;
+    mx = scores[p] > mx ? scores[p] : mx;
+  }
+  float sum = 0;
+  for (int64_t p = 0; p < n_keys; ++p) scores[p] = ExpApprox(scores[p] - mx);
+  for (int64_t p = 0; p < n_keys; ++p) sum += scores[p];
+  const float inv = 1.0f / sum;
+  for (int64_t i = 0; i < head_dim; ++i) out[i] = 0;
+  for (int64_t p = 0; p < n_keys; ++p) {
+    const float w = scores[p] * inv;
+    const float* vp = v + p * stride;
+    for (int64_t i = 0; i < head_dim; ++i) out[i] += w * vp[i];
+  }
 }
 
 SL_MULTIVERSION void Scale(float* x, float s, int64_t n) {

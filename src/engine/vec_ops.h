@@ -21,4 +21,10 @@ void Add(const float* x, float* y, int64_t n);
 // Scale in place.
 void Scale(float* x, float s, int64_t n);
 
+// One query head attending over n_keys cached positions (causal masking is the caller's choice
+// of n_keys). k and v point at the head's first position; consecutive positions are `stride`
+// floats apart. scores[n_keys] is scratch; out[head_dim] = Σ_p softmax(q·k_p·scale)_p · v_p.
+void AttendHead(const float* q, const float* k, const float* v, int64_t stride, int64_t n_keys,
+                int64_t head_dim, float scale, float* scores, float* out);
+
 }  // namespace suanli::vec
