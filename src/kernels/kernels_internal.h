@@ -1,0 +1,58 @@
+// Internal interface between the dispatcher (kernels.cc) and the variants (ref/, x86/, arm/).
+//
+// Every variant fills a Variant table; a null entry falls back to the scalar reference. All
+// GemmFn share the contract of kernels::GemmRows (activation rows are ActRowBytes apart).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "gguf/tensor_type.h"
+
+namespace suanli::kernels {
+
+// Dense index of the supported weight types.
+enum KType : int { kKF32, kKF16, kKBF16, kKQ4_0, kKQ5_0, kKQ8_0, kKQ4_K, kKQ5_K, kKQ6_K, kKNum };
+// -1 for unsupported types.
+int KTypeOf(TensorType t);
+
+using GemmFn = void (*)(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok,
+                        float* y, int64_t ldy, int64_t r0, int64_t r1);
+using QuantActFn = void (*)(const float* x, void* dst, int64_t k);
+
+struct Variant {
+  const char* name;
+  QuantActFn quant_q8_0;  // f32 -> Q8_0 activation row
+  QuantActFn quant_q8_K;  // f32 -> Q8_K activation row
+  GemmFn gemm[kKNum];
+  // Rows per tile of the GEMM for large n_tok: MatMul aligns the thread split to it (so no
+  // thread gets a ragged tail while another holds full tiles). Results never depend on it.
+  int row_align;
+};
+
+namespace ref {
+const Variant& GetVariant();
+void QuantizeQ8_0(const float* x, void* dst, int64_t k);
+void QuantizeQ8_K(const float* x, void* dst, int64_t k);
+void DequantizeRow(TensorType t, const void* src, float* dst, int64_t n);
+void QuantizeRow(TensorType t, const float* src, void* dst, int64_t n);
+// One weight row · one activation row (in the activation format of t).
+float DotRow(TensorType t, const void* w_row, const void* x_row, int64_t k);
+}  // namespace ref
+
+#if defined(__x86_64__)
+namespace avx2 {
+const Variant& GetVariant();
+}
+namespace avx512 {
+const Variant& GetVariant();
+}
+#endif
+#if defined(__aarch64__)
+namespace neon {
+const Variant& GetVariant();
+const Variant& GetDotprodVariant();
+}  // namespace neon
+#endif
+
+}  // namespace suanli::kernels

@@ -1,0 +1,120 @@
+// GGUF quantized block formats, bit-exact with the files llama.cpp (ggml) writes.
+//
+// All multi-byte fields are little-endian; `f16` fields hold IEEE half bits (base/fp16.h).
+// A row of n elements is n / QK blocks laid out back to back, with no padding between blocks.
+//
+// Element order inside a block (index i is the position in the dequantized row):
+//   Q4_0  (32):  i < 16: low nibble of qs[i];  i >= 16: high nibble of qs[i - 16].
+//                x = d * (q - 8)
+//   Q5_0  (32):  low 4 bits as Q4_0; bit 4 of element i is bit i of the little-endian u32 qh.
+//                x = d * (q - 16)
+//   Q8_0  (32):  x = d * qs[i]
+//   Q4_K  (256): 8 sub-blocks of 32, each with a 6-bit scale sc_j and 6-bit min m_j
+//                (packed in scales[12], see UnpackScaleMinK4). Elements 64c..64c+31 are the
+//                low nibbles of qs[32c..32c+31], elements 64c+32..64c+63 their high nibbles.
+//                x = d * sc_j * q - dmin * m_j,  j = i / 32
+//   Q5_K  (256): as Q4_K plus a 5th bit: element 64c + l (l < 32) takes bit 2c of qh[l],
+//                element 64c + 32 + l takes bit 2c + 1 of qh[l].
+//                x = d * sc_j * q - dmin * m_j,  q in [0, 31]
+//   Q6_K  (256): two halves of 128; in half h, for l < 32:
+//                  element 128h + l      = ql[64h + l] & 15      | ((qh[32h + l] >> 0) & 3) << 4
+//                  element 128h + 32 + l = ql[64h + 32 + l] & 15 | ((qh[32h + l] >> 2) & 3) << 4
+//                  element 128h + 64 + l = ql[64h + l] >> 4      | ((qh[32h + l] >> 4) & 3) << 4
+//                  element 128h + 96 + l = ql[64h + 32 + l] >> 4 | ((qh[32h + l] >> 6) & 3) << 4
+//                x = d * scales[i / 16] * (q - 32)
+//   Q8_K  (256): activation format of the K-quants: x = d * qs[i]; bsums[j] = sum of
+//                qs[16j .. 16j + 15].
+#pragma once
+
+#include <cstdint>
+
+namespace suanli::kernels {
+
+constexpr int kQK = 32;     // block size of Q4_0, Q5_0, Q8_0
+constexpr int kQK_K = 256;  // super-block size of the K-quants
+
+struct block_q4_0 {
+  uint16_t d;      // f16 scale
+  uint8_t qs[16];  // nibbles: elements 0..15 low, 16..31 high
+};
+static_assert(sizeof(block_q4_0) == 18, "Q4_0 block must be 18 bytes");
+
+struct block_q5_0 {
+  uint16_t d;      // f16 scale
+  uint8_t qh[4];   // 5th bits, u32 little-endian, bit i = element i
+  uint8_t qs[16];  // low 4 bits as in Q4_0
+};
+static_assert(sizeof(block_q5_0) == 22, "Q5_0 block must be 22 bytes");
+
+struct block_q8_0 {
+  uint16_t d;     // f16 scale
+  int8_t qs[32];  // x = d * qs[i]
+};
+static_assert(sizeof(block_q8_0) == 34, "Q8_0 block must be 34 bytes");
+
+struct block_q4_K {
+  uint16_t d;          // f16 super-block scale for the quantized scales
+  uint16_t dmin;       // f16 super-block scale for the quantized mins
+  uint8_t scales[12];  // 8 scales and 8 mins, 6 bits each (UnpackScaleMinK4)
+  uint8_t qs[128];     // nibbles
+};
+static_assert(sizeof(block_q4_K) == 144, "Q4_K block must be 144 bytes");
+
+struct block_q5_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qh[32];   // 5th bits
+  uint8_t qs[128];  // low nibbles
+};
+static_assert(sizeof(block_q5_K) == 176, "Q5_K block must be 176 bytes");
+
+struct block_q6_K {
+  uint8_t ql[128];    // low 4 bits
+  uint8_t qh[64];     // high 2 bits
+  int8_t scales[16];  // one per 16 elements
+  uint16_t d;         // f16 super-block scale
+};
+static_assert(sizeof(block_q6_K) == 210, "Q6_K block must be 210 bytes");
+
+struct block_q8_K {
+  float d;
+  int8_t qs[256];
+  int16_t bsums[16];  // sums of groups of 16 qs
+};
+static_assert(sizeof(block_q8_K) == 292, "Q8_K block must be 292 bytes");
+
+// 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block:
+//   j < 4:  sc = s[j] & 63,                         m = s[j + 4] & 63
+//   j >= 4: sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4, m = (s[j + 4] >> 4) | (s[j] >> 6) << 4
+inline void UnpackScaleMinK4(int j, const uint8_t* s, uint8_t* sc, uint8_t* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = static_cast<uint8_t>((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+  }
+}
+
+// All 8 scales and mins at once (sc[8], m[8]).
+inline void UnpackScalesMinsK4(const uint8_t* s, uint8_t* sc, uint8_t* m) {
+  for (int j = 0; j < 8; ++j) UnpackScaleMinK4(j, s, &sc[j], &m[j]);
+}
+
+// Inverse of UnpackScaleMinK4 for sc[8], m[8] in [0, 63].
+inline void PackScalesMinsK4(const uint8_t* sc, const uint8_t* m, uint8_t* s) {
+  for (int j = 0; j < 12; ++j) s[j] = 0;
+  for (int j = 0; j < 8; ++j) {
+    if (j < 4) {
+      s[j] = static_cast<uint8_t>(sc[j] & 63);
+      s[j + 4] = static_cast<uint8_t>(m[j] & 63);
+    } else {
+      s[j + 4] = static_cast<uint8_t>((sc[j] & 0xF) | ((m[j] & 0xF) << 4));
+      s[j - 4] |= static_cast<uint8_t>((sc[j] >> 4) << 6);
+      s[j] |= static_cast<uint8_t>((m[j] >> 4) << 6);
+    }
+  }
+}
+
+}  // namespace suanli::kernels

@@ -1,0 +1,563 @@
+// Scalar reference: row conversions, activation quantizers and dot products for every supported
+// type. SIMD variants are tested against these; they define the numerics.
+//
+// Rounding rules (chosen to match ggml):
+//   * weight quantizers Q4_0/Q5_0 truncate x/d + 8.5 (resp. 16.5) like quantize_row_q4_0_ref,
+//     Q8_0 uses roundf like quantize_row_q8_0_ref;
+//   * activation quantizers (Q8_0, Q8_K) round half to even with id = 127 / amax, as ggml's
+//     AVX quantize_row_q8_0 does, so SIMD variants reproduce them bit for bit.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "base/check.h"
+#include "base/fp16.h"
+#include "kernels/kernels_internal.h"
+#include "kernels/quant_blocks.h"
+
+namespace suanli::kernels::ref {
+namespace {
+
+// Round half to even for |v| < 2^22 (the float adder does the rounding).
+inline int NearestInt(float v) {
+  float t = v + 12582912.0f;
+  int32_t i;
+  std::memcpy(&i, &t, 4);
+  return (i & 0x007fffff) - 0x00400000;
+}
+
+inline float H(uint16_t h) { return Fp16ToFp32(h); }
+
+// ---- activation quantizers ------------------------------------------------------------------
+
+void QuantQ8_0(const float* x, block_q8_0* y, int64_t k) {
+  for (int64_t b = 0; b < k / kQK; ++b, x += kQK) {
+    float amax = 0;
+    for (int i = 0; i < kQK; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    y[b].d = Fp32ToFp16(d);
+    for (int i = 0; i < kQK; ++i) y[b].qs[i] = static_cast<int8_t>(NearestInt(x[i] * id));
+  }
+}
+
+void QuantQ8_K(const float* x, block_q8_K* y, int64_t k) {
+  for (int64_t b = 0; b < k / kQK_K; ++b, x += kQK_K) {
+    float amax = 0;
+    for (int i = 0; i < kQK_K; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    y[b].d = amax / 127.0f;
+    for (int i = 0; i < kQK_K; ++i)
+      y[b].qs[i] = static_cast<int8_t>(std::clamp(NearestInt(x[i] * id), -127, 127));
+    for (int j = 0; j < 16; ++j) {
+      int s = 0;
+      for (int i = 0; i < 16; ++i) s += y[b].qs[16 * j + i];
+      y[b].bsums[j] = static_cast<int16_t>(s);
+    }
+  }
+}
+
+// ---- weight quantizers ----------------------------------------------------------------------
+
+void QuantQ4_0(const float* x, block_q4_0* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
+    float amax = 0, max = 0;
+    for (int i = 0; i < kQK; ++i)
+      if (amax < std::fabs(x[i])) {
+        amax = std::fabs(x[i]);
+        max = x[i];
+      }
+    const float d = max / -8;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = Fp32ToFp16(d);
+    for (int i = 0; i < 16; ++i) {
+      const uint8_t a = static_cast<uint8_t>(
+          std::min(15, static_cast<int>(static_cast<int8_t>(x[i] * id + 8.5f))));
+      const uint8_t c = static_cast<uint8_t>(
+          std::min(15, static_cast<int>(static_cast<int8_t>(x[i + 16] * id + 8.5f))));
+      y[b].qs[i] = static_cast<uint8_t>(a | (c << 4));
+    }
+  }
+}
+
+void QuantQ5_0(const float* x, block_q5_0* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
+    float amax = 0, max = 0;
+    for (int i = 0; i < kQK; ++i)
+      if (amax < std::fabs(x[i])) {
+        amax = std::fabs(x[i]);
+        max = x[i];
+      }
+    const float d = max / -16;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = Fp32ToFp16(d);
+    uint32_t qh = 0;
+    for (int i = 0; i < 16; ++i) {
+      const int a = std::min(31, static_cast<int>(static_cast<int8_t>(x[i] * id + 16.5f)));
+      const int c = std::min(31, static_cast<int>(static_cast<int8_t>(x[i + 16] * id + 16.5f)));
+      y[b].qs[i] = static_cast<uint8_t>((a & 0xF) | ((c & 0xF) << 4));
+      qh |= static_cast<uint32_t>((a >> 4) & 1) << i;
+      qh |= static_cast<uint32_t>((c >> 4) & 1) << (i + 16);
+    }
+    std::memcpy(y[b].qh, &qh, 4);
+  }
+}
+
+void QuantQ8_0W(const float* x, block_q8_0* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
+    float amax = 0;
+    for (int i = 0; i < kQK; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = Fp32ToFp16(d);
+    for (int i = 0; i < kQK; ++i) y[b].qs[i] = static_cast<int8_t>(std::roundf(x[i] * id));
+  }
+}
+
+// Fits x ≈ s * q - m (q in [0, nmax], m >= 0) for one sub-block of n elements by trying a few
+// step sizes between the min-max step and 80% of it, refining each by least squares.
+void FitScaleMin(const float* x, int n, int nmax, float* s_out, float* m_out) {
+  float lo = 0, hi = 0;
+  lo = *std::min_element(x, x + n);
+  hi = *std::max_element(x, x + n);
+  lo = std::min(lo, 0.0f);
+  if (hi <= lo) {
+    *s_out = 0;
+    *m_out = -lo;
+    return;
+  }
+  float best_err = INFINITY, best_s = (hi - lo) / nmax, best_m = -lo;
+  for (int c = 0; c < 6; ++c) {
+    const float s0 = (hi - lo) / nmax * (1.0f - 0.04f * c);
+    // Quantize with (s0, lo), then least-squares (s, mn) for those levels.
+    double sq = 0, sqq = 0, sx = 0, sqx = 0;
+    int q[256];
+    for (int i = 0; i < n; ++i) {
+      q[i] = std::clamp(static_cast<int>(std::lround((x[i] - lo) / s0)), 0, nmax);
+      sq += q[i];
+      sqq += q[i] * q[i];
+      sx += x[i];
+      sqx += q[i] * x[i];
+    }
+    const double det = n * sqq - sq * sq;
+    float s = s0, mn = lo;
+    if (det > 0) {
+      s = static_cast<float>((n * sqx - sq * sx) / det);
+      mn = static_cast<float>((sx - s * sq) / n);
+    }
+    if (mn > 0 || s <= 0) {
+      mn = std::min(lo, 0.0f);
+      s = sqq > 0 ? static_cast<float>((sqx - mn * sq) / sqq) : s0;
+      if (s <= 0) s = s0;
+    }
+    float err = 0;
+    for (int i = 0; i < n; ++i) {
+      const int qq = std::clamp(static_cast<int>(std::lround((x[i] - mn) / s)), 0, nmax);
+      const float e = x[i] - (s * qq + mn);
+      err += e * e;
+    }
+    if (err < best_err) {
+      best_err = err;
+      best_s = s;
+      best_m = -mn;
+    }
+  }
+  *s_out = best_s;
+  *m_out = best_m;
+}
+
+// Shared by Q4_K (nmax 15) and Q5_K (nmax 31): 8 sub-blocks of 32 → q[256], packed scales.
+void QuantKScaleMin(const float* x, int nmax, uint16_t* d_out, uint16_t* dmin_out, uint8_t* scales,
+                    uint8_t* q) {
+  float s[8], m[8];
+  for (int j = 0; j < 8; ++j) FitScaleMin(x + 32 * j, 32, nmax, &s[j], &m[j]);
+  const float max_s = *std::max_element(s, s + 8), max_m = *std::max_element(m, m + 8);
+  const uint16_t dh = Fp32ToFp16(max_s / 63), mh = Fp32ToFp16(max_m / 63);
+  const float d = H(dh), dmin = H(mh);
+  uint8_t sc[8], mi[8];
+  for (int j = 0; j < 8; ++j) {
+    sc[j] = d > 0 ? static_cast<uint8_t>(std::clamp(NearestInt(s[j] / d), 0, 63)) : 0;
+    mi[j] = dmin > 0 ? static_cast<uint8_t>(std::clamp(NearestInt(m[j] / dmin), 0, 63)) : 0;
+  }
+  PackScalesMinsK4(sc, mi, scales);
+  *d_out = dh;
+  *dmin_out = mh;
+  for (int j = 0; j < 8; ++j) {
+    const float step = d * sc[j], off = dmin * mi[j];
+    for (int i = 0; i < 32; ++i) {
+      const int v = step > 0 ? NearestInt((x[32 * j + i] + off) / step) : 0;
+      q[32 * j + i] = static_cast<uint8_t>(std::clamp(v, 0, nmax));
+    }
+  }
+}
+
+void QuantQ4_K(const float* x, block_q4_K* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
+    uint8_t q[256];
+    QuantKScaleMin(x, 15, &y[b].d, &y[b].dmin, y[b].scales, q);
+    for (int c = 0; c < 4; ++c)
+      for (int l = 0; l < 32; ++l)
+        y[b].qs[32 * c + l] = static_cast<uint8_t>(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
+  }
+}
+
+void QuantQ5_K(const float* x, block_q5_K* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
+    uint8_t q[256];
+    QuantKScaleMin(x, 31, &y[b].d, &y[b].dmin, y[b].scales, q);
+    std::memset(y[b].qh, 0, 32);
+    for (int c = 0; c < 4; ++c)
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t a = q[64 * c + l], h = q[64 * c + 32 + l];
+        y[b].qs[32 * c + l] = static_cast<uint8_t>((a & 15) | ((h & 15) << 4));
+        y[b].qh[l] |= static_cast<uint8_t>(((a >> 4) << (2 * c)) | ((h >> 4) << (2 * c + 1)));
+      }
+  }
+}
+
+void QuantQ6_K(const float* x, block_q6_K* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK_K; ++b, x += kQK_K) {
+    float s[16];
+    for (int j = 0; j < 16; ++j) {
+      float amax = 0, max = 0;
+      for (int i = 0; i < 16; ++i)
+        if (amax < std::fabs(x[16 * j + i])) {
+          amax = std::fabs(x[16 * j + i]);
+          max = x[16 * j + i];
+        }
+      s[j] = max / -32;
+    }
+    float amax = 0;
+    for (int j = 0; j < 16; ++j) amax = std::max(amax, std::fabs(s[j]));
+    const uint16_t dh = Fp32ToFp16(amax / 127);
+    const float d = H(dh);
+    y[b].d = dh;
+    uint8_t q[256];
+    for (int j = 0; j < 16; ++j) {
+      const int sc = d > 0 ? std::clamp(NearestInt(s[j] / d), -128, 127) : 0;
+      y[b].scales[j] = static_cast<int8_t>(sc);
+      const float step = d * sc;
+      for (int i = 0; i < 16; ++i) {
+        const int v = step != 0 ? NearestInt(x[16 * j + i] / step) + 32 : 32;
+        q[16 * j + i] = static_cast<uint8_t>(std::clamp(v, 0, 63));
+      }
+    }
+    for (int h = 0; h < 2; ++h)
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t* qq = q + 128 * h;
+        y[b].ql[64 * h + l] = static_cast<uint8_t>((qq[l] & 15) | ((qq[64 + l] & 15) << 4));
+        y[b].ql[64 * h + 32 + l] =
+            static_cast<uint8_t>((qq[32 + l] & 15) | ((qq[96 + l] & 15) << 4));
+        y[b].qh[32 * h + l] =
+            static_cast<uint8_t>((qq[l] >> 4) | ((qq[32 + l] >> 4) << 2) |
+                                 ((qq[64 + l] >> 4) << 4) | ((qq[96 + l] >> 4) << 6));
+      }
+  }
+}
+
+// ---- dequantizers ---------------------------------------------------------------------------
+
+// Unpacks the 256 integer levels of K-quant blocks (no scales).
+void LevelsQ4_K(const block_q4_K& b, uint8_t* q) {
+  for (int c = 0; c < 4; ++c)
+    for (int l = 0; l < 32; ++l) {
+      q[64 * c + l] = b.qs[32 * c + l] & 15;
+      q[64 * c + 32 + l] = b.qs[32 * c + l] >> 4;
+    }
+}
+void LevelsQ5_K(const block_q5_K& b, uint8_t* q) {
+  for (int c = 0; c < 4; ++c)
+    for (int l = 0; l < 32; ++l) {
+      q[64 * c + l] =
+          static_cast<uint8_t>((b.qs[32 * c + l] & 15) | (((b.qh[l] >> (2 * c)) & 1) << 4));
+      q[64 * c + 32 + l] =
+          static_cast<uint8_t>((b.qs[32 * c + l] >> 4) | (((b.qh[l] >> (2 * c + 1)) & 1) << 4));
+    }
+}
+void LevelsQ6_K(const block_q6_K& b, int8_t* q) {  // q - 32
+  for (int h = 0; h < 2; ++h)
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t* ql = b.ql + 64 * h;
+      const uint8_t qh = b.qh[32 * h + l];
+      int8_t* o = q + 128 * h;
+      o[l] = static_cast<int8_t>(((ql[l] & 15) | ((qh & 3) << 4)) - 32);
+      o[32 + l] = static_cast<int8_t>(((ql[32 + l] & 15) | (((qh >> 2) & 3) << 4)) - 32);
+      o[64 + l] = static_cast<int8_t>(((ql[l] >> 4) | (((qh >> 4) & 3) << 4)) - 32);
+      o[96 + l] = static_cast<int8_t>(((ql[32 + l] >> 4) | (((qh >> 6) & 3) << 4)) - 32);
+    }
+}
+int Q5_0Level(const block_q5_0& b, int i) {
+  uint32_t qh;
+  std::memcpy(&qh, b.qh, 4);
+  const int lo = i < 16 ? (b.qs[i] & 15) : (b.qs[i - 16] >> 4);
+  return lo | static_cast<int>(((qh >> i) & 1) << 4);
+}
+
+// ---- dots -----------------------------------------------------------------------------------
+
+float DotQ4_0(const block_q4_0* w, const block_q8_0* x, int64_t nb) {
+  float sum = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    int s = 0;
+    for (int i = 0; i < 16; ++i)
+      s += ((w[b].qs[i] & 15) - 8) * x[b].qs[i] + ((w[b].qs[i] >> 4) - 8) * x[b].qs[i + 16];
+    sum += static_cast<float>(s) * (H(w[b].d) * H(x[b].d));
+  }
+  return sum;
+}
+float DotQ5_0(const block_q5_0* w, const block_q8_0* x, int64_t nb) {
+  float sum = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    int s = 0;
+    for (int i = 0; i < 32; ++i) s += (Q5_0Level(w[b], i) - 16) * x[b].qs[i];
+    sum += static_cast<float>(s) * (H(w[b].d) * H(x[b].d));
+  }
+  return sum;
+}
+float DotQ8_0(const block_q8_0* w, const block_q8_0* x, int64_t nb) {
+  float sum = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    int s = 0;
+    for (int i = 0; i < 32; ++i) s += w[b].qs[i] * x[b].qs[i];
+    sum += static_cast<float>(s) * (H(w[b].d) * H(x[b].d));
+  }
+  return sum;
+}
+template <typename Block, void (*Levels)(const Block&, uint8_t*)>
+float DotKScaleMin(const Block* w, const block_q8_K* x, int64_t nb) {
+  float sum = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t q[256], sc[8], m[8];
+    Levels(w[b], q);
+    UnpackScalesMinsK4(w[b].scales, sc, m);
+    int si = 0, sm = 0;
+    for (int j = 0; j < 8; ++j) {
+      int s = 0;
+      for (int i = 0; i < 32; ++i) s += q[32 * j + i] * x[b].qs[32 * j + i];
+      si += sc[j] * s;
+      sm += m[j] * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+    }
+    sum += x[b].d * (H(w[b].d) * static_cast<float>(si) - H(w[b].dmin) * static_cast<float>(sm));
+  }
+  return sum;
+}
+float DotQ6_K(const block_q6_K* w, const block_q8_K* x, int64_t nb) {
+  float sum = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    int8_t q[256];
+    LevelsQ6_K(w[b], q);
+    int si = 0;
+    for (int j = 0; j < 16; ++j) {
+      int s = 0;
+      for (int i = 0; i < 16; ++i) s += q[16 * j + i] * x[b].qs[16 * j + i];
+      si += w[b].scales[j] * s;
+    }
+    sum += x[b].d * H(w[b].d) * static_cast<float>(si);
+  }
+  return sum;
+}
+
+void GemmRef(TensorType t, const void* w, size_t w_row_bytes, int64_t k, const void* xq,
+             int64_t n_tok, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  size_t xb = 0;
+  switch (t) {
+    case TensorType::kF32:
+    case TensorType::kF16:
+    case TensorType::kBF16:
+      xb = static_cast<size_t>(k) * 4;
+      break;
+    case TensorType::kQ4_K:
+    case TensorType::kQ5_K:
+    case TensorType::kQ6_K:
+      xb = static_cast<size_t>(k / kQK_K) * sizeof(block_q8_K);
+      break;
+    default:
+      xb = static_cast<size_t>(k / kQK) * sizeof(block_q8_0);
+  }
+  for (int64_t t_i = 0; t_i < n_tok; ++t_i)
+    for (int64_t r = r0; r < r1; ++r)
+      y[t_i * ldy + r] = DotRow(t, static_cast<const uint8_t*>(w) + r * w_row_bytes,
+                                static_cast<const uint8_t*>(xq) + t_i * xb, k);
+}
+
+template <TensorType T>
+void GemmT(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok, float* y,
+           int64_t ldy, int64_t r0, int64_t r1) {
+  GemmRef(T, w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
+}
+
+}  // namespace
+
+void QuantizeQ8_0(const float* x, void* dst, int64_t k) {
+  QuantQ8_0(x, static_cast<block_q8_0*>(dst), k);
+}
+void QuantizeQ8_K(const float* x, void* dst, int64_t k) {
+  QuantQ8_K(x, static_cast<block_q8_K*>(dst), k);
+}
+
+void DequantizeRow(TensorType t, const void* src, float* dst, int64_t n) {
+  switch (t) {
+    case TensorType::kF32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+      return;
+    case TensorType::kF16: {
+      const uint16_t* s = static_cast<const uint16_t*>(src);
+      for (int64_t i = 0; i < n; ++i) dst[i] = Fp16ToFp32(s[i]);
+      return;
+    }
+    case TensorType::kBF16: {
+      const uint16_t* s = static_cast<const uint16_t*>(src);
+      for (int64_t i = 0; i < n; ++i) dst[i] = Bf16ToFp32(s[i]);
+      return;
+    }
+    case TensorType::kQ4_0: {
+      const block_q4_0* b = static_cast<const block_q4_0*>(src);
+      for (int64_t j = 0; j < n / kQK; ++j, dst += kQK) {
+        const float d = H(b[j].d);
+        for (int i = 0; i < 16; ++i) {
+          dst[i] = d * ((b[j].qs[i] & 15) - 8);
+          dst[i + 16] = d * ((b[j].qs[i] >> 4) - 8);
+        }
+      }
+      return;
+    }
+    case TensorType::kQ5_0: {
+      const block_q5_0* b = static_cast<const block_q5_0*>(src);
+      for (int64_t j = 0; j < n / kQK; ++j, dst += kQK) {
+        const float d = H(b[j].d);
+        for (int i = 0; i < 32; ++i) dst[i] = d * (Q5_0Level(b[j], i) - 16);
+      }
+      return;
+    }
+    case TensorType::kQ8_0: {
+      const block_q8_0* b = static_cast<const block_q8_0*>(src);
+      for (int64_t j = 0; j < n / kQK; ++j, dst += kQK) {
+        const float d = H(b[j].d);
+        for (int i = 0; i < 32; ++i) dst[i] = d * b[j].qs[i];
+      }
+      return;
+    }
+    case TensorType::kQ4_K:
+    case TensorType::kQ5_K: {
+      for (int64_t j = 0; j < n / kQK_K; ++j, dst += kQK_K) {
+        uint8_t q[256], sc[8], m[8];
+        float d, dmin;
+        if (t == TensorType::kQ4_K) {
+          const block_q4_K& b = static_cast<const block_q4_K*>(src)[j];
+          LevelsQ4_K(b, q);
+          UnpackScalesMinsK4(b.scales, sc, m);
+          d = H(b.d);
+          dmin = H(b.dmin);
+        } else {
+          const block_q5_K& b = static_cast<const block_q5_K*>(src)[j];
+          LevelsQ5_K(b, q);
+          UnpackScalesMinsK4(b.scales, sc, m);
+          d = H(b.d);
+          dmin = H(b.dmin);
+        }
+        for (int s = 0; s < 8; ++s) {
+          const float ds = d * sc[s], ms = dmin * m[s];
+          for (int i = 0; i < 32; ++i) dst[32 * s + i] = ds * q[32 * s + i] - ms;
+        }
+      }
+      return;
+    }
+    case TensorType::kQ6_K: {
+      const block_q6_K* b = static_cast<const block_q6_K*>(src);
+      for (int64_t j = 0; j < n / kQK_K; ++j, dst += kQK_K) {
+        int8_t q[256];
+        LevelsQ6_K(b[j], q);
+        const float d = H(b[j].d);
+        for (int i = 0; i < 256; ++i) dst[i] = d * b[j].scales[i / 16] * q[i];
+      }
+      return;
+    }
+    default:
+      SL_CHECK_MSG(false, "DequantizeRow: unsupported type");
+  }
+}
+
+void QuantizeRow(TensorType t, const float* src, void* dst, int64_t n) {
+  switch (t) {
+    case TensorType::kF32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+      return;
+    case TensorType::kF16: {
+      uint16_t* d = static_cast<uint16_t*>(dst);
+      for (int64_t i = 0; i < n; ++i) d[i] = Fp32ToFp16(src[i]);
+      return;
+    }
+    case TensorType::kBF16: {
+      uint16_t* d = static_cast<uint16_t*>(dst);
+      for (int64_t i = 0; i < n; ++i) d[i] = Fp32ToBf16(src[i]);
+      return;
+    }
+    case TensorType::kQ4_0:
+      return QuantQ4_0(src, static_cast<block_q4_0*>(dst), n);
+    case TensorType::kQ5_0:
+      return QuantQ5_0(src, static_cast<block_q5_0*>(dst), n);
+    case TensorType::kQ8_0:
+      return QuantQ8_0W(src, static_cast<block_q8_0*>(dst), n);
+    case TensorType::kQ4_K:
+      return QuantQ4_K(src, static_cast<block_q4_K*>(dst), n);
+    case TensorType::kQ5_K:
+      return QuantQ5_K(src, static_cast<block_q5_K*>(dst), n);
+    case TensorType::kQ6_K:
+      return QuantQ6_K(src, static_cast<block_q6_K*>(dst), n);
+    default:
+      SL_CHECK_MSG(false, "QuantizeRow: unsupported type");
+  }
+}
+
+float DotRow(TensorType t, const void* w, const void* x, int64_t k) {
+  switch (t) {
+    case TensorType::kF32:
+    case TensorType::kF16:
+    case TensorType::kBF16: {
+      const float* xf = static_cast<const float*>(x);
+      float s = 0;
+      if (t == TensorType::kF32) {
+        const float* wf = static_cast<const float*>(w);
+        for (int64_t i = 0; i < k; ++i) s += wf[i] * xf[i];
+      } else {
+        const uint16_t* wh = static_cast<const uint16_t*>(w);
+        for (int64_t i = 0; i < k; ++i)
+          s += (t == TensorType::kF16 ? Fp16ToFp32(wh[i]) : Bf16ToFp32(wh[i])) * xf[i];
+      }
+      return s;
+    }
+    case TensorType::kQ4_0:
+      return DotQ4_0(static_cast<const block_q4_0*>(w), static_cast<const block_q8_0*>(x), k / kQK);
+    case TensorType::kQ5_0:
+      return DotQ5_0(static_cast<const block_q5_0*>(w), static_cast<const block_q8_0*>(x), k / kQK);
+    case TensorType::kQ8_0:
+      return DotQ8_0(static_cast<const block_q8_0*>(w), static_cast<const block_q8_0*>(x), k / kQK);
+    case TensorType::kQ4_K:
+      return DotKScaleMin<block_q4_K, LevelsQ4_K>(static_cast<const block_q4_K*>(w),
+                                                  static_cast<const block_q8_K*>(x), k / kQK_K);
+    case TensorType::kQ5_K:
+      return DotKScaleMin<block_q5_K, LevelsQ5_K>(static_cast<const block_q5_K*>(w),
+                                                  static_cast<const block_q8_K*>(x), k / kQK_K);
+    case TensorType::kQ6_K:
+      return DotQ6_K(static_cast<const block_q6_K*>(w), static_cast<const block_q8_K*>(x),
+                     k / kQK_K);
+    default:
+      SL_CHECK_MSG(false, "DotRow: unsupported type");
+  }
+  return 0;
+}
+
+const Variant& GetVariant() {
+  static const Variant v = {
+      "scalar",
+      QuantizeQ8_0,
+      QuantizeQ8_K,
+      {GemmT<TensorType::kF32>, GemmT<TensorType::kF16>, GemmT<TensorType::kBF16>,
+       GemmT<TensorType::kQ4_0>, GemmT<TensorType::kQ5_0>, GemmT<TensorType::kQ8_0>,
+       GemmT<TensorType::kQ4_K>, GemmT<TensorType::kQ5_K>, GemmT<TensorType::kQ6_K>},
+      1,
+  };
+  return v;
+}
+
+}  // namespace suanli::kernels::ref

@@ -1,0 +1,726 @@
+// AVX-512 (F/BW/VL/DQ + VNNI) variant. Two GEMM shapes:
+//
+// * few tokens (decode, n_tok < kOuterMinTok): one weight row at a time, lanes over k, with the
+//   weight unpacking shared by up to 4 tokens. Activations are pre-arranged once per call
+//   (ActPrep) so the inner loop is: unpack weights, vpdpbusd, convert, scale, accumulate.
+// * many tokens (prefill): an outer-product kernel. Activation rows are regrouped into groups of
+//   16 tokens, bytes as u8 (x + 128), laid out [block][4-byte k group][token]; weight rows are
+//   unpacked into s8 levels per 32-block (+ scale, -128 * Σw correction, K-quant min term).
+//   One vpdpbusd then multiplies 4 k-values of one weight row (broadcast) with 16 tokens, so the
+//   16 lanes are 16 outputs and no horizontal reduction exists.
+//
+// Determinism: in both kernels each output is computed by the same sequence of operations
+// whatever tile or row range it falls in (tails use the same code with masked/zero padding).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "base/fp16.h"
+#include "kernels/kernels_internal.h"
+#include "kernels/quant_blocks.h"
+
+namespace suanli::kernels::avx512 {
+namespace {
+
+constexpr int64_t kOuterMinTok = 8;
+
+inline float H(uint16_t h) { return _cvtsh_ss(h); }
+template <typename T>
+inline const T* As(const void* p) {
+  return static_cast<const T*>(p);
+}
+inline __m512i Cat(__m256i lo, __m256i hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+inline __m256i Load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m128i Load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+// ================================================================================================
+// Few-token kernels (lanes over k).
+// ================================================================================================
+
+// Per token, per pair of 32-blocks: x bytes arranged as the weights unpack, the block-offset
+// correction (if the weight levels are offset), and the activation scale in the same lane pattern.
+struct PairAct {
+  __m512i x;
+  __m512i corr;
+  __m512 dx;
+};
+
+// Q4_0/Q5_0 unpack a pair as [b lo16, b' lo16, b hi16, b' hi16]: lane groups of 4 alternate
+// between the two blocks. Q8_0 unpacks [b 32, b' 32].
+constexpr __mmask16 kAltMask = 0xF0F0;
+constexpr __mmask16 kHalfMask = 0xFF00;
+
+// offset: the unsigned weight level minus the true level (8 for Q4_0, 16 for Q5_0); 0 means
+// signed weights (Q8_0), handled by x + 128 and a per-row correction instead.
+template <int kOffset>
+void PrepPairs(const block_q8_0* xb, int64_t nb, PairAct* out) {
+  const __m512i perm = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+  for (int64_t p = 0; p < (nb + 1) / 2; ++p) {
+    const int64_t b = 2 * p;
+    const bool two = b + 1 < nb;
+    const __m256i x0 = Load256(xb[b].qs);
+    const __m256i x1 = two ? Load256(xb[b + 1].qs) : _mm256_setzero_si256();
+    const float d0 = H(xb[b].d), d1 = two ? H(xb[b + 1].d) : 0.0f;
+    PairAct& o = out[p];
+    if constexpr (kOffset != 0) {
+      o.x = _mm512_permutex2var_epi64(_mm512_castsi256_si512(x0), perm, _mm512_castsi256_si512(x1));
+      o.corr = _mm512_sub_epi32(
+          _mm512_setzero_si512(),
+          _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(kOffset), o.x));
+      o.dx = _mm512_mask_blend_ps(kAltMask, _mm512_set1_ps(d0), _mm512_set1_ps(d1));
+    } else {
+      o.x = _mm512_xor_si512(Cat(x0, x1), _mm512_set1_epi8(static_cast<char>(0x80)));
+      o.corr = _mm512_setzero_si512();
+      o.dx = _mm512_mask_blend_ps(kHalfMask, _mm512_set1_ps(d0), _mm512_set1_ps(d1));
+    }
+  }
+}
+
+inline float Hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+// One row (Q4_0/Q5_0/Q8_0) against n ≤ 4 prepared tokens.
+template <TensorType T, int N>
+void RowPairs(const uint8_t* w, int64_t nb, const PairAct* const* xs, float* out) {
+  __m512 acc[N];
+  for (int t = 0; t < N; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  for (int64_t p = 0; p < (nb + 1) / 2; ++p) {
+    const int64_t b = 2 * p;
+    const bool two = b + 1 < nb;
+    __m512i q;
+    __m512 dw;
+    if constexpr (T == TensorType::kQ8_0) {
+      const block_q8_0* wb = As<block_q8_0>(w);
+      _mm_prefetch(reinterpret_cast<const char*>(wb + b) + 640, _MM_HINT_T0);
+      q = Cat(Load256(wb[b].qs), two ? Load256(wb[b + 1].qs) : _mm256_setzero_si256());
+      dw = _mm512_mask_blend_ps(kHalfMask, _mm512_set1_ps(H(wb[b].d)),
+                                _mm512_set1_ps(two ? H(wb[b + 1].d) : 0.0f));
+    } else if constexpr (T == TensorType::kQ4_0) {
+      const block_q4_0* wb = As<block_q4_0>(w);
+      _mm_prefetch(reinterpret_cast<const char*>(wb + b) + 640, _MM_HINT_T0);
+      const __m128i a = Load128(wb[b].qs);
+      const __m128i c = two ? Load128(wb[b + 1].qs) : _mm_setzero_si128();
+      const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(a), c, 1);
+      q = _mm512_and_si512(Cat(y, _mm256_srli_epi16(y, 4)), m4);
+      dw = _mm512_mask_blend_ps(kAltMask, _mm512_set1_ps(H(wb[b].d)),
+                                _mm512_set1_ps(two ? H(wb[b + 1].d) : 0.0f));
+    } else {  // Q5_0
+      const block_q5_0* wb = As<block_q5_0>(w);
+      _mm_prefetch(reinterpret_cast<const char*>(wb + b) + 640, _MM_HINT_T0);
+      const __m128i a = Load128(wb[b].qs);
+      const __m128i c = two ? Load128(wb[b + 1].qs) : _mm_setzero_si128();
+      const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(a), c, 1);
+      q = _mm512_and_si512(Cat(y, _mm256_srli_epi16(y, 4)), m4);
+      uint32_t h0, h1 = 0;
+      std::memcpy(&h0, wb[b].qh, 4);
+      if (two) std::memcpy(&h1, wb[b + 1].qh, 4);
+      const uint64_t bits = (h0 & 0xFFFFull) | (uint64_t{h1 & 0xFFFFu} << 16) |
+                            (uint64_t{h0 >> 16} << 32) | (uint64_t{h1 >> 16} << 48);
+      q = _mm512_mask_add_epi8(q, _cvtu64_mask64(bits), q, _mm512_set1_epi8(16));
+      dw = _mm512_mask_blend_ps(kAltMask, _mm512_set1_ps(H(wb[b].d)),
+                                _mm512_set1_ps(two ? H(wb[b + 1].d) : 0.0f));
+    }
+    __m512i wcorr = _mm512_setzero_si512();
+    if constexpr (T == TensorType::kQ8_0)
+      wcorr =
+          _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(0x80)), q);
+    for (int t = 0; t < N; ++t) {
+      const PairAct& a = xs[t][p];
+      __m512i s;
+      if constexpr (T == TensorType::kQ8_0)
+        s = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), a.x, q), wcorr);
+      else
+        s = _mm512_dpbusd_epi32(a.corr, q, a.x);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, a.dx), acc[t]);
+    }
+  }
+  for (int t = 0; t < N; ++t) out[t] = Hsum(acc[t]);
+}
+
+// K-quants, one row against n ≤ 4 Q8_K tokens. Levels are u8 (Q6_K: q in [0,63], the -32 goes
+// through bsums), products via vpmaddubsw, sub-block scales via vpdpwssd.
+template <TensorType T, int N>
+void RowK(const uint8_t* w, int64_t nsb, const block_q8_K* const* xs, float* out) {
+  __m512 acc[N];
+  for (int t = 0; t < N; ++t) acc[t] = _mm512_setzero_ps();
+  float minsum[N] = {};
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nsb; ++b) {
+    if constexpr (T == TensorType::kQ6_K) {
+      const block_q6_K& wb = As<block_q6_K>(w)[b];
+      _mm_prefetch(reinterpret_cast<const char*>(&wb) + 1024, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(&wb) + 1088, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(&wb) + 1152, _MM_HINT_T0);
+      const __m256i sc16y = _mm256_cvtepi8_epi16(Load128(wb.scales));
+      const __m512i sc16 = _mm512_zextsi256_si512(sc16y);
+      __m512i q[4];  // 64 elements each, natural order
+      const __m256i m3 = _mm256_set1_epi8(0x30);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i l0 = Load256(wb.ql + 64 * h), l1 = Load256(wb.ql + 64 * h + 32);
+        const __m256i qh = Load256(wb.qh + 32 * h);
+        const __m256i a0 = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                                           _mm256_and_si256(_mm256_slli_epi16(qh, 4), m3));
+        const __m256i a1 = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                           _mm256_and_si256(_mm256_slli_epi16(qh, 2), m3));
+        const __m256i a2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                           _mm256_and_si256(qh, m3));
+        const __m256i a3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m3));
+        q[2 * h] = Cat(a0, a1);
+        q[2 * h + 1] = Cat(a2, a3);
+      }
+      const float dw = H(wb.d);
+      for (int t = 0; t < N; ++t) {
+        const block_q8_K& x = *(xs[t] + b);
+        __m512i sumi = _mm512_setzero_si512();
+        for (int c = 0; c < 4; ++c) {
+          // 64 elements = 4 groups of 16, scales c*4 .. c*4+3, each over 8 int16 lanes.
+          const __m512i scv = _mm512_permutexvar_epi16(
+              _mm512_set_epi16(4 * c + 3, 4 * c + 3, 4 * c + 3, 4 * c + 3, 4 * c + 3, 4 * c + 3,
+                               4 * c + 3, 4 * c + 3, 4 * c + 2, 4 * c + 2, 4 * c + 2, 4 * c + 2,
+                               4 * c + 2, 4 * c + 2, 4 * c + 2, 4 * c + 2, 4 * c + 1, 4 * c + 1,
+                               4 * c + 1, 4 * c + 1, 4 * c + 1, 4 * c + 1, 4 * c + 1, 4 * c + 1,
+                               4 * c, 4 * c, 4 * c, 4 * c, 4 * c, 4 * c, 4 * c, 4 * c),
+              sc16);
+          const __m512i xv = _mm512_loadu_si512(x.qs + 64 * c);
+          sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(q[c], xv), scv);
+        }
+        // -32 * Σ sc_j * bsum_j
+        const __m256i bs = Load256(x.bsums);
+        const __m256i corr = _mm256_madd_epi16(sc16y, bs);
+        sumi = _mm512_sub_epi32(sumi, _mm512_slli_epi32(_mm512_zextsi256_si512(corr), 5));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(dw * x.d), acc[t]);
+      }
+    } else {
+      const uint8_t *qs, *scales;
+      uint16_t dh, mh;
+      __m256i qh = _mm256_setzero_si256();
+      if constexpr (T == TensorType::kQ5_K) {
+        const block_q5_K& wb = As<block_q5_K>(w)[b];
+        qs = wb.qs;
+        scales = wb.scales;
+        dh = wb.d;
+        mh = wb.dmin;
+        qh = Load256(wb.qh);
+        _mm_prefetch(reinterpret_cast<const char*>(&wb) + 1024, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(&wb) + 1088, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(&wb) + 1152, _MM_HINT_T0);
+      } else {
+        const block_q4_K& wb = As<block_q4_K>(w)[b];
+        qs = wb.qs;
+        scales = wb.scales;
+        dh = wb.d;
+        mh = wb.dmin;
+        _mm_prefetch(reinterpret_cast<const char*>(&wb) + 1024, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(&wb) + 1088, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(&wb) + 1152, _MM_HINT_T0);
+      }
+      // 6-bit scales and mins → two u32 pairs (bytes sc0..sc7, m0..m7).
+      uint32_t u[3];
+      std::memcpy(u, scales, 12);
+      const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+      const uint32_t sc_lo = u[0] & k1, m_lo = u[1] & k1;
+      const uint32_t sc_hi = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+      const uint32_t m_hi = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+      const __m128i scb = _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi),
+                                         static_cast<int>(m_lo), static_cast<int>(m_hi));
+      const __m256i sm16 = _mm256_cvtepu8_epi16(scb);  // sc0..7, m0..7 as int16
+      const __m512i sm512 = _mm512_castsi256_si512(sm16);
+      __m512i q[4];
+      for (int c = 0; c < 4; ++c) {
+        const __m256i v = Load256(qs + 32 * c);
+        __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if constexpr (T == TensorType::kQ5_K) {
+          const __m256i one = _mm256_set1_epi8(1);
+          lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
+          hi = _mm256_or_si256(
+              hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
+          qh = _mm256_srli_epi16(qh, 2);
+        }
+        q[c] = Cat(lo, hi);
+      }
+      const float d = H(dh), dmin = H(mh);
+      for (int t = 0; t < N; ++t) {
+        const block_q8_K& x = *(xs[t] + b);
+        __m512i sumi = _mm512_setzero_si512();
+        for (int c = 0; c < 4; ++c) {
+          const __m512i scv = _mm512_permutexvar_epi16(
+              _mm512_set_epi16(2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1,
+                               2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1,
+                               2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c, 2 * c, 2 * c,
+                               2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c,
+                               2 * c, 2 * c, 2 * c),
+              sm512);
+          sumi = _mm512_dpwssd_epi32(
+              sumi, _mm512_maddubs_epi16(q[c], _mm512_loadu_si512(x.qs + 64 * c)), scv);
+        }
+        // mins: Σ m_j (bsum_2j + bsum_2j+1)
+        const __m256i bs = Load256(x.bsums);
+        const __m128i pair = _mm256_castsi256_si128(_mm256_permute4x64_epi64(
+            _mm256_hadd_epi16(bs, _mm256_setzero_si256()), 0x08));  // 8 pair sums
+        const __m128i mm = _mm_madd_epi16(_mm256_extracti128_si256(sm16, 1), pair);
+        __m128i s4 = _mm_add_epi32(mm, _mm_shuffle_epi32(mm, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d * x.d), acc[t]);
+        minsum[t] += dmin * x.d * static_cast<float>(_mm_cvtsi128_si32(s4));
+      }
+    }
+  }
+  for (int t = 0; t < N; ++t) out[t] = Hsum(acc[t]) - minsum[t];
+}
+
+// ---- few-token drivers ----------------------------------------------------------------------
+
+template <TensorType T>
+void GemmFewQ8_0Act(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok,
+                    float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const int64_t nb = k / kQK, np = (nb + 1) / 2;
+  constexpr int kOff = T == TensorType::kQ4_0 ? 8 : T == TensorType::kQ5_0 ? 16 : 0;
+  thread_local std::vector<PairAct> prep;
+  if (prep.size() < static_cast<size_t>(np * n_tok)) prep.resize(np * n_tok);
+  for (int64_t t = 0; t < n_tok; ++t)
+    PrepPairs<kOff>(As<block_q8_0>(xq) + t * nb, nb, prep.data() + t * np);
+  const uint8_t* wp = static_cast<const uint8_t*>(w);
+  for (int64_t t0 = 0; t0 < n_tok; t0 += 4) {
+    const int n = static_cast<int>(std::min<int64_t>(4, n_tok - t0));
+    const PairAct* xs[4];
+    for (int i = 0; i < n; ++i) xs[i] = prep.data() + (t0 + i) * np;
+    float out[4];
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* row = wp + r * w_row_bytes;
+      switch (n) {
+        case 1:
+          RowPairs<T, 1>(row, nb, xs, out);
+          break;
+        case 2:
+          RowPairs<T, 2>(row, nb, xs, out);
+          break;
+        case 3:
+          RowPairs<T, 3>(row, nb, xs, out);
+          break;
+        default:
+          RowPairs<T, 4>(row, nb, xs, out);
+      }
+      for (int i = 0; i < n; ++i) y[(t0 + i) * ldy + r] = out[i];
+    }
+  }
+}
+
+template <TensorType T>
+void GemmFewK(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok, float* y,
+              int64_t ldy, int64_t r0, int64_t r1) {
+  const int64_t nsb = k / kQK_K;
+  const uint8_t* wp = static_cast<const uint8_t*>(w);
+  for (int64_t t0 = 0; t0 < n_tok; t0 += 4) {
+    const int n = static_cast<int>(std::min<int64_t>(4, n_tok - t0));
+    const block_q8_K* xs[4];
+    for (int i = 0; i < n; ++i) xs[i] = As<block_q8_K>(xq) + (t0 + i) * nsb;
+    float out[4];
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* row = wp + r * w_row_bytes;
+      switch (n) {
+        case 1:
+          RowK<T, 1>(row, nsb, xs, out);
+          break;
+        case 2:
+          RowK<T, 2>(row, nsb, xs, out);
+          break;
+        case 3:
+          RowK<T, 3>(row, nsb, xs, out);
+          break;
+        default:
+          RowK<T, 4>(row, nsb, xs, out);
+      }
+      for (int i = 0; i < n; ++i) y[(t0 + i) * ldy + r] = out[i];
+    }
+  }
+}
+
+// ---- float weights: RM rows x RN tokens, lanes over k, masked tail ---------------------------
+
+template <int kT>  // 0 f32, 1 f16, 2 bf16
+inline __m512 LoadWf(const uint8_t* w, int64_t i, __mmask16 m) {
+  if constexpr (kT == 0) return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(w) + i);
+  const __m256i h = _mm256_maskz_loadu_epi16(m, w + 2 * i);
+  if constexpr (kT == 1) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+template <int kT, int RM, int RN>
+void TileF(const uint8_t* w, size_t rb, const float* x, int64_t k, float* y, int64_t ldy) {
+  __m512 acc[RM][RN];
+  for (int i = 0; i < RM; ++i)
+    for (int j = 0; j < RN; ++j) acc[i][j] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < k; i += 16) {
+    const __mmask16 m = k - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (k - i)) - 1);
+    __m512 xv[RN];
+    for (int j = 0; j < RN; ++j) xv[j] = _mm512_maskz_loadu_ps(m, x + j * k + i);
+    for (int r = 0; r < RM; ++r) {
+      const __m512 wv = LoadWf<kT>(w + r * rb, i, m);
+      for (int j = 0; j < RN; ++j) acc[r][j] = _mm512_fmadd_ps(wv, xv[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < RM; ++r)
+    for (int j = 0; j < RN; ++j) y[j * ldy + r] = Hsum(acc[r][j]);
+}
+
+template <int kT, int RM>
+void TileFRows(const uint8_t* w, size_t rb, const float* x, int64_t k, int64_t n_tok, float* y,
+               int64_t ldy) {
+  int64_t t = 0;
+  for (; t + 4 <= n_tok; t += 4) TileF<kT, RM, 4>(w, rb, x + t * k, k, y + t * ldy, ldy);
+  for (; t < n_tok; ++t) TileF<kT, RM, 1>(w, rb, x + t * k, k, y + t * ldy, ldy);
+}
+
+template <int kT>
+void GemmFloat(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok,
+               float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const uint8_t* wp = static_cast<const uint8_t*>(w);
+  const float* x = static_cast<const float*>(xq);
+  // Panels of rows that stay in L2 while the tokens pass over them.
+  const int64_t panel =
+      std::max<int64_t>(4, static_cast<int64_t>((384 << 10) / (w_row_bytes + 1)) / 4 * 4);
+  for (int64_t p0 = r0; p0 < r1; p0 += panel) {
+    const int64_t p1 = std::min(r1, p0 + panel);
+    int64_t r = p0;
+    for (; r + 4 <= p1; r += 4)
+      TileFRows<kT, 4>(wp + r * w_row_bytes, w_row_bytes, x, k, n_tok, y + r, ldy);
+    for (; r < p1; ++r)
+      TileFRows<kT, 1>(wp + r * w_row_bytes, w_row_bytes, x, k, n_tok, y + r, ldy);
+  }
+}
+
+// ================================================================================================
+// Outer-product kernel (many tokens).
+// ================================================================================================
+
+constexpr int kRM = 4;  // weight rows per tile
+constexpr int kNG = 2;  // groups of 16 tokens per tile
+
+// Unpacked weights of one row: per 32-block, s8 levels, scale(s), -128 * Σ levels per scale
+// group, and (K-quants with mins) dmin * m.
+struct WRow {
+  int8_t* q;
+  float* scale;  // nb (or 2 nb for Q6_K)
+  int32_t* corr;
+  float* minc;
+};
+
+// Sum of the 32 signed bytes of v as -128 * sum (for x + 128 products).
+inline int32_t NegSum128(__m256i v) {
+  const __m256i s = _mm256_sad_epu8(_mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80))),
+                                    _mm256_setzero_si256());
+  __m128i a = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  a = _mm_add_epi64(a, _mm_unpackhi_epi64(a, a));
+  const int32_t sum = static_cast<int32_t>(_mm_cvtsi128_si32(a)) - 32 * 128;
+  return -128 * sum;
+}
+inline void NegSum128Halves(__m256i v, int32_t* c) {  // two groups of 16
+  const __m256i s = _mm256_sad_epu8(_mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80))),
+                                    _mm256_setzero_si256());
+  alignas(32) int64_t l[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(l), s);
+  c[0] = -128 * (static_cast<int32_t>(l[0] + l[1]) - 16 * 128);
+  c[1] = -128 * (static_cast<int32_t>(l[2] + l[3]) - 16 * 128);
+}
+
+template <TensorType T>
+void UnpackRow(const uint8_t* w, int64_t k, const WRow& o) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  if constexpr (T == TensorType::kQ4_0 || T == TensorType::kQ5_0 || T == TensorType::kQ8_0) {
+    for (int64_t b = 0; b < k / kQK; ++b) {
+      __m256i v;
+      float d;
+      if constexpr (T == TensorType::kQ8_0) {
+        const block_q8_0& wb = As<block_q8_0>(w)[b];
+        v = Load256(wb.qs);
+        d = H(wb.d);
+      } else if constexpr (T == TensorType::kQ4_0) {
+        const block_q4_0& wb = As<block_q4_0>(w)[b];
+        const __m128i a = Load128(wb.qs);
+        v = _mm256_and_si256(
+            _mm256_inserti128_si256(_mm256_castsi128_si256(a), _mm_srli_epi16(a, 4), 1), m4);
+        v = _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+        d = H(wb.d);
+      } else {
+        const block_q5_0& wb = As<block_q5_0>(w)[b];
+        const __m128i a = Load128(wb.qs);
+        v = _mm256_and_si256(
+            _mm256_inserti128_si256(_mm256_castsi128_si256(a), _mm_srli_epi16(a, 4), 1), m4);
+        uint32_t qh;
+        std::memcpy(&qh, wb.qh, 4);
+        v = _mm256_mask_add_epi8(v, _cvtu32_mask32(qh), v, _mm256_set1_epi8(16));
+        v = _mm256_sub_epi8(v, _mm256_set1_epi8(16));
+        d = H(wb.d);
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.q + 32 * b), v);
+      o.scale[b] = d;
+      o.corr[b] = NegSum128(v);
+    }
+  } else if constexpr (T == TensorType::kQ6_K) {
+    const __m256i m3 = _mm256_set1_epi8(0x30), off = _mm256_set1_epi8(32);
+    for (int64_t sb = 0; sb < k / kQK_K; ++sb) {
+      const block_q6_K& wb = As<block_q6_K>(w)[sb];
+      const float d = H(wb.d);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i l0 = Load256(wb.ql + 64 * h), l1 = Load256(wb.ql + 64 * h + 32);
+        const __m256i qh = Load256(wb.qh + 32 * h);
+        __m256i a[4];
+        a[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                               _mm256_and_si256(_mm256_slli_epi16(qh, 4), m3));
+        a[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                               _mm256_and_si256(_mm256_slli_epi16(qh, 2), m3));
+        a[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                               _mm256_and_si256(qh, m3));
+        a[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), m3));
+        for (int g = 0; g < 4; ++g) {
+          const int64_t b = sb * 8 + h * 4 + g;  // 32-block index
+          const __m256i v = _mm256_sub_epi8(a[g], off);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.q + 32 * b), v);
+          const int j = (h * 4 + g) * 2;
+          o.scale[2 * b] = d * wb.scales[j];
+          o.scale[2 * b + 1] = d * wb.scales[j + 1];
+          NegSum128Halves(v, o.corr + 2 * b);
+        }
+      }
+    }
+  } else {  // Q4_K, Q5_K
+    for (int64_t sb = 0; sb < k / kQK_K; ++sb) {
+      const uint8_t *qs, *scales;
+      float d, dmin;
+      __m256i qh = _mm256_setzero_si256();
+      if constexpr (T == TensorType::kQ5_K) {
+        const block_q5_K& wb = As<block_q5_K>(w)[sb];
+        qs = wb.qs;
+        scales = wb.scales;
+        d = H(wb.d);
+        dmin = H(wb.dmin);
+        qh = Load256(wb.qh);
+      } else {
+        const block_q4_K& wb = As<block_q4_K>(w)[sb];
+        qs = wb.qs;
+        scales = wb.scales;
+        d = H(wb.d);
+        dmin = H(wb.dmin);
+      }
+      uint8_t sc[8], m[8];
+      UnpackScalesMinsK4(scales, sc, m);
+      for (int c = 0; c < 4; ++c) {
+        const __m256i v = Load256(qs + 32 * c);
+        __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if constexpr (T == TensorType::kQ5_K) {
+          const __m256i one = _mm256_set1_epi8(1);
+          lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
+          hi = _mm256_or_si256(
+              hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
+          qh = _mm256_srli_epi16(qh, 2);
+        }
+        const int64_t b = sb * 8 + 2 * c;
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.q + 32 * b), lo);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.q + 32 * b + 32), hi);
+        o.scale[b] = d * sc[2 * c];
+        o.scale[b + 1] = d * sc[2 * c + 1];
+        o.minc[b] = dmin * m[2 * c];
+        o.minc[b + 1] = dmin * m[2 * c + 1];
+        o.corr[b] = NegSum128(lo);
+        o.corr[b + 1] = NegSum128(hi);
+      }
+    }
+  }
+}
+
+// Activations of 16 tokens, per 32-block: xs [8][16][4] u8 (x + 128), dx[16], xsd[16] = dx * Σx.
+struct AGroup {
+  uint8_t* xs;
+  float* dx;
+  float* xsd;
+};
+
+template <bool kK>
+void PackActGroup(const void* xq, int64_t k, int64_t t0, int64_t n_tok, const AGroup& g) {
+  const int64_t nb = k / kQK;
+  const size_t rb = kK ? (k / kQK_K) * sizeof(block_q8_K) : nb * sizeof(block_q8_0);
+  for (int i = 0; i < 16; ++i) {
+    const int64_t t = t0 + i;
+    const bool valid = t < n_tok;
+    const uint8_t* row = static_cast<const uint8_t*>(xq) + (valid ? t : 0) * rb;
+    for (int64_t b = 0; b < nb; ++b) {
+      const int8_t* src;
+      float dx, xs = 0;
+      if constexpr (kK) {
+        const block_q8_K& xb = As<block_q8_K>(row)[b / 8];
+        src = xb.qs + 32 * (b % 8);
+        dx = xb.d;
+        xs = static_cast<float>(xb.bsums[2 * (b % 8)] + xb.bsums[2 * (b % 8) + 1]);
+      } else {
+        const block_q8_0& xb = As<block_q8_0>(row)[b];
+        src = xb.qs;
+        dx = H(xb.d);
+      }
+      if (!valid) dx = 0, xs = 0;
+      uint8_t* dst = g.xs + b * 512 + i * 4;
+      for (int kg = 0; kg < 8; ++kg) {
+        uint32_t v;
+        std::memcpy(&v, src + 4 * kg, 4);
+        v = valid ? v ^ 0x80808080u : 0x80808080u;
+        std::memcpy(dst + kg * 64, &v, 4);
+      }
+      g.dx[b * 16 + i] = dx;
+      g.xsd[b * 16 + i] = dx * xs;
+    }
+  }
+}
+
+// RM rows x NG groups over all 32-blocks. kHalf: two scales per block (Q6_K). kMin: K-quant mins.
+template <int RM, int NG, bool kHalf, bool kMin>
+void OuterTile(const WRow* w, const AGroup* g, int64_t nb, __m512* out) {
+  __m512 acc[RM][NG];
+  for (int r = 0; r < RM; ++r)
+    for (int j = 0; j < NG; ++j) acc[r][j] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512 dx[NG];
+    for (int j = 0; j < NG; ++j) dx[j] = _mm512_loadu_ps(g[j].dx + b * 16);
+    constexpr int kParts = kHalf ? 2 : 1;
+    for (int part = 0; part < kParts; ++part) {
+      __m512i s[RM][NG];
+      for (int r = 0; r < RM; ++r) {
+        const __m512i c = _mm512_set1_epi32(w[r].corr[b * kParts + part]);
+        for (int j = 0; j < NG; ++j) s[r][j] = c;
+      }
+      for (int kg = part * (8 / kParts); kg < (part + 1) * (8 / kParts); ++kg) {
+        __m512i xv[NG];
+        for (int j = 0; j < NG; ++j) xv[j] = _mm512_loadu_si512(g[j].xs + b * 512 + kg * 64);
+        for (int r = 0; r < RM; ++r) {
+          int32_t wv;
+          std::memcpy(&wv, w[r].q + 32 * b + 4 * kg, 4);
+          const __m512i wb = _mm512_set1_epi32(wv);
+          for (int j = 0; j < NG; ++j) s[r][j] = _mm512_dpbusd_epi32(s[r][j], xv[j], wb);
+        }
+      }
+      for (int r = 0; r < RM; ++r) {
+        const __m512 ws = _mm512_set1_ps(w[r].scale[b * kParts + part]);
+        for (int j = 0; j < NG; ++j)
+          acc[r][j] =
+              _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r][j]), _mm512_mul_ps(ws, dx[j]), acc[r][j]);
+      }
+    }
+    if constexpr (kMin) {
+      for (int r = 0; r < RM; ++r) {
+        const __m512 mc = _mm512_set1_ps(w[r].minc[b]);
+        for (int j = 0; j < NG; ++j)
+          acc[r][j] = _mm512_fnmadd_ps(_mm512_loadu_ps(g[j].xsd + b * 16), mc, acc[r][j]);
+      }
+    }
+  }
+  for (int r = 0; r < RM; ++r)
+    for (int j = 0; j < NG; ++j) out[r * NG + j] = acc[r][j];
+}
+
+template <int RM, bool kHalf, bool kMin>
+void OuterRows(const WRow* w, const AGroup* groups, int64_t n_groups, int64_t nb, int64_t t_base,
+               int64_t n_tok, float* y, int64_t ldy, int64_t r) {
+  alignas(64) float tmp[RM * kNG * 16];
+  for (int64_t gi = 0; gi < n_groups; gi += kNG) {
+    const int ng = static_cast<int>(std::min<int64_t>(kNG, n_groups - gi));
+    __m512 out[RM * kNG];
+    if (ng == kNG)
+      OuterTile<RM, kNG, kHalf, kMin>(w, groups + gi, nb, out);
+    else
+      OuterTile<RM, 1, kHalf, kMin>(w, groups + gi, nb, out);
+    for (int i = 0; i < RM * ng; ++i) _mm512_store_ps(tmp + 16 * i, out[i]);
+    for (int j = 0; j < ng; ++j)
+      for (int l = 0; l < 16; ++l) {
+        const int64_t t = t_base + (gi + j) * 16 + l;
+        if (t >= n_tok) break;
+        for (int rr = 0; rr < RM; ++rr) y[t * ldy + r + rr] = tmp[(rr * ng + j) * 16 + l];
+      }
+  }
+}
+
+template <TensorType T>
+void GemmOuter(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok,
+               float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  constexpr bool kK = T == TensorType::kQ4_K || T == TensorType::kQ5_K || T == TensorType::kQ6_K;
+  constexpr bool kHalf = T == TensorType::kQ6_K;
+  constexpr bool kMin = T == TensorType::kQ4_K || T == TensorType::kQ5_K;
+  const int64_t nb = k / kQK;
+  const int64_t n_groups_all = (n_tok + 15) / 16;
+  // Token panels of up to 128 tokens keep the packed activations in L2.
+  constexpr int64_t kPanelGroups = 8;
+  thread_local std::vector<uint8_t> abuf;
+  thread_local std::vector<uint8_t> wbuf;
+  const size_t group_bytes = nb * (512 + 64 + 64);
+  const int64_t pg = std::min(kPanelGroups, n_groups_all);
+  if (abuf.size() < pg * group_bytes + 64) abuf.resize(pg * group_bytes + 64);
+  const size_t wrow_bytes = nb * (32 + 8 + 8 + 4) + 64;
+  if (wbuf.size() < kRM * wrow_bytes) wbuf.resize(kRM * wrow_bytes);
+  WRow wr[kRM];
+  for (int r = 0; r < kRM; ++r) {
+    uint8_t* base = wbuf.data() + r * wrow_bytes;
+    wr[r].q = reinterpret_cast<int8_t*>(base);
+    wr[r].scale = reinterpret_cast<float*>(base + nb * 32);
+    wr[r].corr = reinterpret_cast<int32_t*>(base + nb * 40);
+    wr[r].minc = reinterpret_cast<float*>(base + nb * 48);
+  }
+  const uint8_t* wp = static_cast<const uint8_t*>(w);
+  for (int64_t g0 = 0; g0 < n_groups_all; g0 += kPanelGroups) {
+    const int64_t ng = std::min(kPanelGroups, n_groups_all - g0);
+    AGroup groups[kPanelGroups];
+    for (int64_t j = 0; j < ng; ++j) {
+      uint8_t* base = abuf.data() + j * group_bytes;
+      groups[j] = {base, reinterpret_cast<float*>(base + nb * 512),
+                   reinterpret_cast<float*>(base + nb * 576)};
+      PackActGroup<kK>(xq, k, (g0 + j) * 16, n_tok, groups[j]);
+    }
+    for (int64_t r = r0; r < r1;) {
+      const int rm = static_cast<int>(std::min<int64_t>(kRM, r1 - r));
+      for (int i = 0; i < rm; ++i) UnpackRow<T>(wp + (r + i) * w_row_bytes, k, wr[i]);
+      switch (rm) {
+        case 4:
+          OuterRows<4, kHalf, kMin>(wr, groups, ng, nb, g0 * 16, n_tok, y, ldy, r);
+          break;
+        case 3:
+          OuterRows<3, kHalf, kMin>(wr, groups, ng, nb, g0 * 16, n_tok, y, ldy, r);
+          break;
+        case 2:
+          OuterRows<2, kHalf, kMin>(wr, groups, ng, nb, g0 * 16, n_tok, y, ldy, r);
+          break;
+        default:
+          OuterRows<1, kHalf, kMin>(wr, groups, ng, nb, g0 * 16, n_tok, y, ldy, r);
+      }
+      r += rm;
+    }
+  }
+}
+
+template <TensorType T>
+void GemmQ(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok, float* y,
+           int64_t ldy, int64_t r0, int64_t r1) {
+  if (n_tok >= kOuterMinTok) return GemmOuter<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
+  if constexpr (T == TensorType::kQ4_K || T == TensorType::kQ5_K || T == TensorType::kQ6_K)
+    GemmFewK<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
+  else
+    GemmFewQ8_0Act<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
+}
+
+}  // namespace
+
+const Variant& GetVariant() {
+  static const Variant v = {
+      "avx512-vnni",
+      avx2::GetVariant().quant_q8_0,
+      avx2::GetVariant().quant_q8_K,
+      {GemmFloat<0>, GemmFloat<1>, GemmFloat<2>, GemmQ<TensorType::kQ4_0>, GemmQ<TensorType::kQ5_0>,
+       GemmQ<TensorType::kQ8_0>, GemmQ<TensorType::kQ4_K>, GemmQ<TensorType::kQ5_K>,
+       GemmQ<TensorType::kQ6_K>},
+      kRM,
+  };
+  return v;
+}
+
+}  // namespace suanli::kernels::avx512
