@@ -1,0 +1,338 @@
+// Tokenizers against the real vocabularies in the shared test data: every expected tokenization of
+// llama.cpp's vocab tests, round trips, BOS/EOS rules, special tokens and the model prompts.
+#include "engine/tokenizer/tokenizer.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace suanli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// $SUANLI_TESTDATA, else $SUANLI_SOURCE_DIR/../shared/testdata; empty if absent.
+fs::path TestDataDir() {
+  fs::path dir;
+  if (const char* td = std::getenv("SUANLI_TESTDATA"); td && *td) {
+    dir = td;
+  } else if (const char* src = std::getenv("SUANLI_SOURCE_DIR"); src && *src) {
+    dir = fs::path(src) / ".." / "shared" / "testdata";
+  }
+  std::error_code ec;
+  if (dir.empty() || !fs::is_directory(dir / "vocab", ec)) return {};
+  return dir;
+}
+
+#define SKIP_WITHOUT_TESTDATA()                                                          \
+  if (TestDataDir().empty())                                                             \
+  GTEST_SKIP() << "test data not found: set SUANLI_TESTDATA (or SUANLI_SOURCE_DIR with " \
+                  "../shared/testdata beside it)"
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+double Ms(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+struct Loaded {
+  std::unique_ptr<GgufFile> file;
+  std::unique_ptr<Tokenizer> tok;
+  double construct_ms = 0;
+};
+
+// Vocabularies are loaded once per test binary: the large ones take a moment under sanitizers.
+const Loaded& LoadGguf(const fs::path& path) {
+  static std::map<std::string, Loaded> cache;
+  auto it = cache.find(path.string());
+  if (it != cache.end()) return it->second;
+  Loaded l;
+  auto file = GgufFile::Open(path.string());
+  EXPECT_TRUE(file.ok()) << file.status().ToString();
+  if (file.ok()) {
+    l.file = std::move(file).value();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto tok = Tokenizer::FromGguf(*l.file);
+    l.construct_ms = Ms(t0);
+    EXPECT_TRUE(tok.ok()) << tok.status().ToString();
+    if (tok.ok()) l.tok = std::move(tok).value();
+  }
+  return cache.emplace(path.string(), std::move(l)).first->second;
+}
+
+const Tokenizer* Vocab(const std::string& name) {
+  return LoadGguf(TestDataDir() / "vocab" / ("ggml-vocab-" + name + ".gguf")).tok.get();
+}
+
+struct Case {
+  std::string input;
+  std::vector<int32_t> expected;
+};
+
+// NAME.gguf.inp: inputs each followed by "\n__ggml_vocab_test__\n"; NAME.gguf.out: one line of
+// space-separated ids per input.
+std::vector<Case> ReadCases(const std::string& name) {
+  const fs::path base = TestDataDir() / "vocab" / ("ggml-vocab-" + name + ".gguf");
+  const std::string inp = ReadFile(base.string() + ".inp");
+  const std::string out = ReadFile(base.string() + ".out");
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<std::string> inputs;
+  for (size_t pos = 0;;) {
+    const size_t next = inp.find(sep, pos);
+    if (next == std::string::npos) {
+      if (pos < inp.size()) inputs.push_back(inp.substr(pos));  // the empty last piece is dropped
+      break;
+    }
+    inputs.push_back(inp.substr(pos, next - pos));
+    pos = next + sep.size();
+  }
+  std::vector<Case> cases;
+  std::istringstream lines(out);
+  std::string line;
+  for (const std::string& in : inputs) {
+    std::getline(lines, line);
+    Case c{in, {}};
+    std::istringstream ids(line);
+    for (int32_t id; ids >> id;) c.expected.push_back(id);
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+std::string Show(const std::vector<int32_t>& ids) {
+  std::string s;
+  for (int32_t id : ids) {
+    s += ' ';
+    s += std::to_string(id);  // (not " " + ...: GCC 12 warns falsely about that)
+  }
+  return s;
+}
+
+class VocabTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(VocabTest, MatchesEveryExpectedTokenization) {
+  SKIP_WITHOUT_TESTDATA();
+  const Tokenizer* tok = Vocab(GetParam());
+  ASSERT_NE(tok, nullptr);
+  const std::vector<Case> cases = ReadCases(GetParam());
+  ASSERT_GT(cases.size(), 30u);
+  int passed = 0;
+  for (const Case& c : cases) {
+    const std::vector<int32_t> got = tok->Encode(c.input, false, false);
+    EXPECT_EQ(got, c.expected) << "input '" << c.input << "'\n got:" << Show(got)
+                               << "\nwant:" << Show(c.expected);
+    passed += got == c.expected;
+  }
+  std::printf(
+      "%s: %d/%zu vocab cases pass (constructed in %.1f ms)\n", GetParam().c_str(), passed,
+      cases.size(),
+      LoadGguf(TestDataDir() / "vocab" / ("ggml-vocab-" + GetParam() + ".gguf")).construct_ms);
+}
+
+TEST_P(VocabTest, DecodeInvertsEncode) {
+  SKIP_WITHOUT_TESTDATA();
+  const Tokenizer* tok = Vocab(GetParam());
+  ASSERT_NE(tok, nullptr);
+  for (const Case& c : ReadCases(GetParam())) {
+    // SPM's added space prefix is removed again by Decode, so this holds for both kinds.
+    EXPECT_EQ(tok->Decode(tok->Encode(c.input, false, false)), c.input);
+    EXPECT_EQ(tok->Decode(tok->Encode(c.input, true, false)), c.input);
+  }
+  // Bytes that are not UTF-8 survive too: byte-level BPE spells every byte, SPM falls back to
+  // byte tokens.
+  const std::string binary("\xff\xfe a\x80\xc3 \xe4\xb8", 9);
+  EXPECT_EQ(tok->Decode(tok->Encode(binary, false, false)), binary);
+}
+
+TEST_P(VocabTest, TokenToPieceOfEveryToken) {
+  SKIP_WITHOUT_TESTDATA();
+  const Tokenizer* tok = Vocab(GetParam());
+  ASSERT_NE(tok, nullptr);
+  size_t bytes = 0;
+  for (int32_t id = -2; id < tok->n_vocab() + 2; ++id) bytes += tok->TokenToPiece(id).size();
+  EXPECT_GT(bytes, 0u);
+  EXPECT_EQ(tok->TokenToPiece(-1), "");
+  EXPECT_EQ(tok->TokenToPiece(tok->n_vocab()), "");
+  if (tok->bos_id() >= 0) {
+    EXPECT_EQ(tok->TokenToPiece(tok->bos_id()), "");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Vocabs, VocabTest,
+                         ::testing::Values("llama-spm", "llama-bpe", "qwen2", "gpt-2"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n) c = (c == '-') ? '_' : c;
+                           return n;
+                         });
+
+TEST(Tokenizer, BosEosRules) {
+  SKIP_WITHOUT_TESTDATA();
+  struct Rule {
+    const char* vocab;
+    const char* model;
+    bool add_bos;
+    int32_t bos;
+    int32_t eos;
+  };
+  for (const Rule& r :
+       {Rule{"llama-spm", "llama", true, 1, 2}, Rule{"llama-bpe", "gpt2", true, 128000, 128001},
+        Rule{"qwen2", "gpt2", false, 151643, 151643}, Rule{"gpt-2", "gpt2", false, 50256, 50256}}) {
+    SCOPED_TRACE(r.vocab);
+    const Tokenizer* tok = Vocab(r.vocab);
+    ASSERT_NE(tok, nullptr);
+    EXPECT_EQ(tok->model(), r.model);
+    EXPECT_EQ(tok->add_bos(), r.add_bos);
+    EXPECT_FALSE(tok->add_eos());
+    EXPECT_EQ(tok->bos_id(), r.bos);
+    EXPECT_EQ(tok->eos_id(), r.eos);
+    EXPECT_TRUE(tok->IsEndOfGeneration(r.eos));
+    const std::vector<int32_t> plain = tok->Encode("Hello world", false, false);
+    std::vector<int32_t> with = plain;
+    if (r.add_bos) with.insert(with.begin(), r.bos);
+    EXPECT_EQ(tok->Encode("Hello world", true, false), with);
+    // Empty text: only what add_special adds.
+    EXPECT_TRUE(tok->Encode("", false, false).empty());
+    EXPECT_EQ(tok->Encode("", true, false).size(), r.add_bos ? 1u : 0u);
+    EXPECT_EQ(tok->Decode(with), "Hello world");
+  }
+}
+
+TEST(Tokenizer, EndOfGeneration) {
+  SKIP_WITHOUT_TESTDATA();
+  const Tokenizer* llama3 = Vocab("llama-bpe");
+  const Tokenizer* qwen2 = Vocab("qwen2");
+  const Tokenizer* spm = Vocab("llama-spm");
+  ASSERT_TRUE(llama3 && qwen2 && spm);
+  EXPECT_TRUE(llama3->IsEndOfGeneration(128009));  // <|eot_id|>
+  EXPECT_TRUE(llama3->IsEndOfGeneration(128001));  // <|end_of_text|>
+  EXPECT_FALSE(llama3->IsEndOfGeneration(128000));
+  EXPECT_EQ(llama3->eot_id(), 128009);
+  EXPECT_TRUE(qwen2->IsEndOfGeneration(151645));  // <|im_end|>
+  EXPECT_TRUE(qwen2->IsEndOfGeneration(151643));  // <|endoftext|>
+  EXPECT_FALSE(qwen2->IsEndOfGeneration(151644));
+  EXPECT_TRUE(spm->IsEndOfGeneration(2));
+  EXPECT_FALSE(spm->IsEndOfGeneration(1));
+  EXPECT_FALSE(spm->IsEndOfGeneration(-1));
+  EXPECT_FALSE(spm->IsEndOfGeneration(1 << 30));
+}
+
+TEST(Tokenizer, ParseSpecial) {
+  SKIP_WITHOUT_TESTDATA();
+  const Tokenizer* qwen2 = Vocab("qwen2");
+  const Tokenizer* llama3 = Vocab("llama-bpe");
+  const Tokenizer* spm = Vocab("llama-spm");
+  ASSERT_TRUE(qwen2 && llama3 && spm);
+
+  const std::vector<int32_t> im = qwen2->Encode("<|im_start|>user", false, true);
+  EXPECT_EQ(im, (std::vector<int32_t>{151644, 872}));
+  const std::vector<int32_t> plain = qwen2->Encode("<|im_start|>user", false, false);
+  EXPECT_EQ(std::count(plain.begin(), plain.end(), 151644), 0);
+  EXPECT_EQ(qwen2->Decode(plain), "<|im_start|>user");
+  EXPECT_EQ(qwen2->Decode(im), "user");  // control tokens render as nothing
+  EXPECT_EQ(qwen2->Encode("<|im_start|>system\nHi<|im_end|>\n", false, true),
+            (std::vector<int32_t>{151644, 8948, 198, 13048, 151645, 198}));
+
+  EXPECT_EQ(llama3->Encode("<|begin_of_text|>", false, true), (std::vector<int32_t>{128000}));
+  EXPECT_EQ(llama3->Encode("<|begin_of_text|>", true, true),
+            (std::vector<int32_t>{128000, 128000}));
+  EXPECT_NE(llama3->Encode("<|begin_of_text|>", false, false), (std::vector<int32_t>{128000}));
+  EXPECT_EQ(llama3->Encode("<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>", false, true),
+            (std::vector<int32_t>{128006, 882, 128007, 271, 13347, 128009}));
+
+  // SPM: text after a special token gets the space prefix again, as in llama.cpp.
+  EXPECT_EQ(spm->Encode("<s>Hello</s>", false, true), (std::vector<int32_t>{1, 15043, 2}));
+  const std::vector<int32_t> spm_plain = spm->Encode("<s>", false, false);
+  EXPECT_EQ(std::count(spm_plain.begin(), spm_plain.end(), 1), 0);
+  EXPECT_EQ(spm->Decode(spm_plain), "<s>");
+}
+
+TEST(Tokenizer, SpmPieces) {
+  SKIP_WITHOUT_TESTDATA();
+  const Tokenizer* spm = Vocab("llama-spm");
+  ASSERT_NE(spm, nullptr);
+  EXPECT_EQ(spm->TokenToPiece(15043), " Hello");  // "▁Hello"
+  EXPECT_EQ(spm->TokenToPiece(13), "\n");         // <0x0A>
+  EXPECT_EQ(spm->TokenToPiece(1), "");            // <s>
+  EXPECT_EQ(spm->token_type(13), TokenType::kByte);
+  EXPECT_EQ(spm->FindToken("<0x0A>"), 13);
+  // Decode strips the prefix space of the first token only, after BOS or at the start.
+  EXPECT_EQ(spm->Decode({1, 15043, 15043}), "Hello Hello");
+  EXPECT_EQ(spm->Decode({15043, 15043}), "Hello Hello");
+  EXPECT_EQ(spm->Decode({13, 15043}), "\n Hello");
+  // A character with no token falls back to bytes: U+10348 (4 bytes).
+  EXPECT_EQ(spm->Encode("\xF0\x90\x8D\x88", false, false),
+            (std::vector<int32_t>{29871, 3 + 0xF0, 3 + 0x90, 3 + 0x8D, 3 + 0x88}));
+}
+
+TEST(Tokenizer, ModelPrompts) {
+  SKIP_WITHOUT_TESTDATA();
+  int checked = 0;
+  for (const auto& entry : fs::directory_iterator(TestDataDir() / "models")) {
+    if (entry.path().extension() != ".json") continue;
+    SCOPED_TRACE(entry.path().string());
+    const nlohmann::json j = nlohmann::json::parse(ReadFile(entry.path()));
+    fs::path gguf = entry.path();
+    gguf.replace_extension(".gguf");
+    const Loaded& l = LoadGguf(gguf);
+    ASSERT_NE(l.tok, nullptr);
+    const std::string prompt = j.at("prompt").get<std::string>();
+    const std::vector<int32_t> want = j.at("prompt_tokens").get<std::vector<int32_t>>();
+    const std::vector<int32_t> got = l.tok->Encode(prompt, true, false);
+    EXPECT_EQ(got, want) << "got:" << Show(got) << "\nwant:" << Show(want);
+    EXPECT_EQ(l.tok->Decode(got), prompt);
+    EXPECT_EQ(l.tok->n_vocab(), j.at("n_vocab").get<int32_t>());
+    ++checked;
+  }
+  EXPECT_GE(checked, 8);
+}
+
+TEST(Tokenizer, Speed) {
+  SKIP_WITHOUT_TESTDATA();
+  const Loaded& qwen = LoadGguf(TestDataDir() / "vocab" / "ggml-vocab-qwen2.gguf");
+  ASSERT_NE(qwen.tok, nullptr);
+  // Time a fresh construction (the cached one may have paid for page faults).
+  double best_ms = 1e9;
+  for (int i = 0; i < 3; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto tok = Tokenizer::FromGguf(*qwen.file);
+    best_ms = std::min(best_ms, Ms(t0));
+    ASSERT_TRUE(tok.ok());
+  }
+  std::string text;
+  for (const Case& c : ReadCases("qwen2")) text += c.input + "\n";
+  while (text.size() < (1 << 20)) text += text;
+  std::printf("construct qwen2 (151936 tokens, 151387 merges): %.1f ms\n", best_ms);
+  for (const char* name : {"llama-spm", "llama-bpe", "qwen2", "gpt-2"}) {
+    const Tokenizer* tok = Vocab(name);
+    ASSERT_NE(tok, nullptr);
+    auto t0 = std::chrono::steady_clock::now();
+    const size_t n = tok->Encode(text, false, true).size();
+    const double ms = Ms(t0);
+    // One long word and one long run of spaces: the merge queue keeps these O(n log n).
+    const std::string word(200000, 'a'), spaces(200000, ' ');
+    t0 = std::chrono::steady_clock::now();
+    tok->Encode(word, false, false);
+    tok->Encode(spaces, false, false);
+    const double long_ms = Ms(t0);
+    std::printf("%-9s encode %.2f MB: %.1f ms (%.1f MB/s, %zu tokens); 2x200 KB runs: %.1f ms\n",
+                name, text.size() / 1e6, ms, text.size() / 1e3 / ms, n, long_ms);
+  }
+  // A loose bound: the target is ~150 ms on an idle machine; sanitizers and load slow it down.
+  EXPECT_LT(best_ms, 3000);
+}
+
+}  // namespace
+}  // namespace suanli
