@@ -10,6 +10,10 @@ if(CMAKE_CROSSCOMPILING AND SUANLI_BUILD_TESTS AND PROJECT_NAME STREQUAL "suanli
   set(BUILD_GMOCK ON CACHE BOOL "" FORCE)
   set(INSTALL_GTEST OFF CACHE BOOL "" FORCE)
   add_subdirectory(${_gtest_src} ${CMAKE_BINARY_DIR}/_cross_googletest EXCLUDE_FROM_ALL)
+  # GCC 12 reports a false -Wrestrict inside libstdc++ for GoogleTest's own sources.
+  foreach(_t gtest gtest_main gmock gmock_main)
+    target_compile_options(${_t} PRIVATE -w)
+  endforeach()
   foreach(_t gtest gtest_main gmock gmock_main)
     if(NOT TARGET GTest::${_t})
       add_library(GTest::${_t} ALIAS ${_t})

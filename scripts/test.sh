@@ -60,7 +60,9 @@ if [ -f cmake/aarch64-linux-gnu.cmake ]; then
        -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DSUANLI_STATIC=ON \
        -DSUANLI_BUILD_BENCH=OFF >/dev/null &&
      cmake --build build-arm -j "$jobs" --target kernels_test; then
-    if qemu-aarch64 build-arm/tests/unit/kernels/kernels_test --gtest_brief=1; then
+    testdata=$(cd ../shared/testdata 2>/dev/null && pwd)
+    if SUANLI_TESTDATA=$testdata qemu-aarch64 build-arm/tests/unit/kernels/kernels_test \
+         --gtest_brief=1; then
       passed=$((passed + 1))
     else
       failed=$((failed + 1))

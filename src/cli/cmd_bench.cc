@@ -12,6 +12,7 @@
 #include <optional>
 #include <random>
 
+#include "base/memory_usage.h"
 #include "base/progress.h"
 #include "base/thread_pool.h"
 #include "base/timer.h"
@@ -126,6 +127,8 @@ int RunBench(const BenchArgs& a) {
       }
     }
     const double bytes = static_cast<double>(model.weights().DecodeBytesPerToken());
+    // Weights are mapped, not copied: anonymous memory is KV cache, scratch and the tokenizer.
+    const MemoryUsage mem = ReadMemoryUsage();
     const double roofline = bw * 1e9 / bytes;
     const double fraction = decode / roofline;
     if (a.json) {
@@ -141,14 +144,20 @@ int RunBench(const BenchArgs& a) {
       j["roofline_tok_s"] = roofline;
       j["roofline_fraction"] = fraction;
       j["kernels"] = kernels::ActiveVariant();
+      j["rss_file_bytes"] = mem.rss_file_bytes;
+      j["rss_anon_bytes"] = mem.rss_anon_bytes;
+      j["kv_cache_bytes"] = session.kv_bytes();
       std::puts(j.dump().c_str());
     } else {
       std::printf(
           "%s\n  prefill %lld tokens: %.1f tok/s\n  decode %lld tokens: %.2f tok/s = %.1f%% of "
-          "roofline (%.2f tok/s: %.1f GB/s / %s per token)\n",
+          "roofline (%.2f tok/s: %.1f GB/s / %s per token)\n  memory: %s mapped weights "
+          "resident, %s allocated (KV cache %s)\n",
           path.c_str(), static_cast<long long>(a.n_prompt), prefill,
           static_cast<long long>(a.n_gen), decode, 100 * fraction, roofline, bw,
-          HumanBytes(bytes).c_str());
+          HumanBytes(bytes).c_str(), HumanBytes(static_cast<double>(mem.rss_file_bytes)).c_str(),
+          HumanBytes(static_cast<double>(mem.rss_anon_bytes)).c_str(),
+          HumanBytes(static_cast<double>(session.kv_bytes())).c_str());
     }
     std::fflush(stdout);
   }

@@ -219,7 +219,11 @@ class Parser {
     if (has_item_name_) w += " (" + Quote(item_name_) + ")";
     if (depth_ > 0) {
       w += " element ";
-      for (int d = 0; d < depth_; ++d) w += "[" + std::to_string(elem_path_[d]) + "]";
+      for (int d = 0; d < depth_; ++d) {
+        w += '[';
+        w += std::to_string(elem_path_[d]);
+        w += ']';
+      }
     }
     return w;
   }
