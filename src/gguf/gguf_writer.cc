@@ -265,7 +265,8 @@ Status GgufWriter::AddTensorBytes(std::string_view name, TensorType type, std::v
   // The filler must be copyable (std::function), so the bytes are shared, not duplicated.
   auto bytes = std::make_shared<std::string>(static_cast<const char*>(data), size);
   return AddTensor(name, type, std::move(dims), [bytes](uint8_t* dst, size_t n) {
-    std::memcpy(dst, bytes->data(), std::min(n, bytes->size()));
+    // A tensor with a zero dimension has no bytes (and dst may then be null).
+    if (n > 0) std::memcpy(dst, bytes->data(), std::min(n, bytes->size()));
   });
 }
 
