@@ -63,7 +63,7 @@ StatusOr<std::unique_ptr<GgufFile>> EmbeddedVocab() {
 StatusOr<std::string> EnsureDefaultModel() {
   SL_ASSIGN_OR_RETURN(std::string dir, CacheDir());
   // The name carries the recipe's version: change it whenever the recipe changes.
-  const std::string path = dir + "/default-tiny-llama-q8_0-v1.gguf";
+  const std::string path = dir + "/default-tiny-llama-q8_0-v2.gguf";
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) return path;
   SL_ASSIGN_OR_RETURN(auto vocab, EmbeddedVocab());

@@ -91,7 +91,8 @@ Status ApplyTypePreset(const std::string& preset, SynthSpec* s) {
 Status ApplyShapePreset(const std::string& preset, SynthSpec* s) {
   if (preset == "tiny") {
     s->dim = 256, s->n_layers = 4, s->n_heads = 8, s->n_kv_heads = 4, s->ffn_dim = 768;
-    s->n_ctx = 2048, s->tied_output = true, s->n_vocab = 0;
+    // Separate output: tied random embeddings make every token predict itself (e·e ≫ e·e').
+    s->n_ctx = 2048, s->tied_output = false, s->n_vocab = 0;
   } else if (preset == "1b") {
     s->dim = 2048, s->n_layers = 16, s->n_heads = 32, s->n_kv_heads = 8, s->ffn_dim = 8192;
     s->n_ctx = 131072, s->tied_output = true, s->n_vocab = 128256, s->rope_base = 500000.0f;
