@@ -32,10 +32,9 @@ inline float ExpApprox(float x) {
   return p * scale;
 }
 
-}  // namespace
-
-SL_MULTIVERSION float Dot(const float* a, const float* b, int64_t n) {
-  // 16 independent partial sums let the compiler vectorize without -ffast-math.
+// Σ a[i]·b[i] with 16 independent partial sums, so the compiler vectorizes it without
+// -ffast-math. Inlined into each multiversioned caller.
+inline float DotInline(const float* a, const float* b, int64_t n) {
   float acc[16] = {};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
@@ -46,32 +45,12 @@ SL_MULTIVERSION float Dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-SL_MULTIVERSION void Axpy(float a, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
+}  // namespace
 
 SL_MULTIVERSION void RmsNorm(const float* x, const float* w, float* y, int64_t n, float eps) {
-  float acc[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) acc[j] += x[i + j] * x[i + j];
-  float ss = 0;
-  for (; i < n; ++i) ss += x[i] * x[i];
-  for (int j = 0; j < 16; ++j) ss += acc[j];
+  const float ss = DotInline(x, x, n);
   const float scale = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
-  for (i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
-}
-
-void Softmax(float* x, int64_t n) {
-  float mx = x[0];
-  for (int64_t i = 1; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
-    sum += x[i];
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
 SL_MULTIVERSION void SiluMul(float* g, const float* u, int64_t n) {
@@ -88,13 +67,7 @@ SL_MULTIVERSION void AttendHead(const float* q, const float* k, const float* v, 
   float mx = -INFINITY;
   for (int64_t p = 0; p < n_keys; ++p) {
     const float* kp = k + p * stride;
-    float acc[16] = {};
-    int64_t i = 0;
-    for (; i + 16 <= head_dim; i += 16)
-      for (int j = 0; j < 16; ++j) acc[j] += q[i + j] * kp[i + j];
-    float d = 0;
-    for (; i < head_dim; ++i) d += q[i] * kp[i];
-    for (int j = 0; j < 16; ++j) d += acc[j];
+    const float d = DotInline(q, kp, head_dim);
     scores[p] = d * scale;
     mx = scores[p] > mx ? scores[p] : mx;
   }
@@ -108,10 +81,6 @@ SL_MULTIVERSION void AttendHead(const float* q, const float* k, const float* v, 
     const float* vp = v + p * stride;
     for (int64_t i = 0; i < head_dim; ++i) out[i] += w * vp[i];
   }
-}
-
-SL_MULTIVERSION void Scale(float* x, float s, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }
 
 }  // namespace suanli::vec

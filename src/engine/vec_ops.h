@@ -7,19 +7,12 @@
 
 namespace suanli::vec {
 
-float Dot(const float* a, const float* b, int64_t n);
-// y += a * x
-void Axpy(float a, const float* x, float* y, int64_t n);
 // y = x / rms(x) * w, rms(x) = sqrt(mean(x²) + eps)
 void RmsNorm(const float* x, const float* w, float* y, int64_t n, float eps);
-// In place: x = softmax(x)
-void Softmax(float* x, int64_t n);
 // g = silu(g) * u, silu(v) = v / (1 + e^-v)
 void SiluMul(float* g, const float* u, int64_t n);
 // y += x
 void Add(const float* x, float* y, int64_t n);
-// Scale in place.
-void Scale(float* x, float s, int64_t n);
 
 // One query head attending over n_keys cached positions (causal masking is the caller's choice
 // of n_keys). k and v point at the head's first position; consecutive positions are `stride`

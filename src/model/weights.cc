@@ -109,26 +109,21 @@ StatusOr<ModelWeights> BindWeights(const GgufFile& f, const HParams& hp, const B
 
 namespace {
 uint64_t Bytes(const kernels::Matrix& m) { return m.data ? m.row_bytes * m.rows : 0; }
+uint64_t LayerBytes(const std::vector<LayerWeights>& layers) {
+  uint64_t b = 0;
+  for (const LayerWeights& L : layers)
+    b += Bytes(L.wq) + Bytes(L.wk) + Bytes(L.wv) + Bytes(L.wo) + Bytes(L.w_gate) + Bytes(L.w_up) +
+         Bytes(L.w_down);
+  return b;
+}
 }  // namespace
 
 uint64_t ModelWeights::DecodeBytesPerToken() const {
-  uint64_t b = 0;
-  for (const LayerWeights& L : layers)
-    b += Bytes(L.wq) + Bytes(L.wk) + Bytes(L.wv) + Bytes(L.wo) + Bytes(L.w_gate) + Bytes(L.w_up) +
-         Bytes(L.w_down);
-  b += Bytes(output);
-  b += token_embd.row_bytes;
-  return b;
+  return LayerBytes(layers) + Bytes(output) + token_embd.row_bytes;
 }
 
 uint64_t ModelWeights::TotalMatrixBytes() const {
-  uint64_t b = 0;
-  for (const LayerWeights& L : layers)
-    b += Bytes(L.wq) + Bytes(L.wk) + Bytes(L.wv) + Bytes(L.wo) + Bytes(L.w_gate) + Bytes(L.w_up) +
-         Bytes(L.w_down);
-  b += Bytes(token_embd);
-  if (!tied_output) b += Bytes(output);
-  return b;
+  return LayerBytes(layers) + Bytes(token_embd) + (tied_output ? 0 : Bytes(output));
 }
 
 }  // namespace suanli

@@ -1,0 +1,76 @@
+// The forward pass's vector operations against plain double-precision references.
+#include "engine/vec_ops.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace suanli::vec {
+namespace {
+
+std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(g);
+  return v;
+}
+
+TEST(VecOps, RmsNorm) {
+  for (int64_t n : {1, 15, 16, 17, 64, 2048 + 3}) {
+    auto x = Random(n, 1), w = Random(n, 2);
+    std::vector<float> y(n);
+    RmsNorm(x.data(), w.data(), y.data(), n, 1e-5f);
+    double ss = 0;
+    for (float v : x) ss += double(v) * v;
+    const double scale = 1.0 / std::sqrt(ss / n + 1e-5);
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_NEAR(y[i], x[i] * scale * w[i], 1e-5 * (1 + std::fabs(y[i])));
+  }
+}
+
+TEST(VecOps, SiluMulIncludingExtremes) {
+  auto g = Random(1000, 3, 10.0f), u = Random(1000, 4);
+  g[0] = -200.0f, g[1] = 200.0f, g[2] = 0.0f, g[3] = -87.5f, g[4] = 88.5f;
+  auto out = g;
+  SiluMul(out.data(), u.data(), static_cast<int64_t>(out.size()));
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double want = g[i] / (1.0 + std::exp(-double(g[i]))) * u[i];
+    EXPECT_NEAR(out[i], want, 1e-6 * (1 + std::fabs(want))) << "g=" << g[i];
+  }
+}
+
+TEST(VecOps, AttendHeadMatchesSoftmaxAttention) {
+  const int64_t hd = 64, stride = 3 * hd, n_keys = 37;
+  auto q = Random(hd, 5), k = Random(n_keys * stride, 6), v = Random(n_keys * stride, 7);
+  std::vector<float> scores(n_keys), out(hd);
+  const float scale = 0.125f;
+  AttendHead(q.data(), k.data() + hd, v.data() + hd, stride, n_keys, hd, scale, scores.data(),
+             out.data());
+  std::vector<double> s(n_keys);
+  double mx = -1e300, sum = 0;
+  for (int64_t p = 0; p < n_keys; ++p) {
+    double d = 0;
+    for (int64_t i = 0; i < hd; ++i) d += double(q[i]) * k[p * stride + hd + i];
+    s[p] = d * scale;
+    mx = std::max(mx, s[p]);
+  }
+  for (double& x : s) sum += x = std::exp(x - mx);
+  for (int64_t i = 0; i < hd; ++i) {
+    double want = 0;
+    for (int64_t p = 0; p < n_keys; ++p) want += s[p] / sum * v[p * stride + hd + i];
+    EXPECT_NEAR(out[i], want, 1e-5);
+  }
+}
+
+TEST(VecOps, Add) {
+  auto x = Random(33, 8), y = Random(33, 9);
+  auto z = y;
+  Add(x.data(), z.data(), 33);
+  for (int i = 0; i < 33; ++i) EXPECT_EQ(z[i], y[i] + x[i]);
+}
+
+}  // namespace
+}  // namespace suanli::vec
