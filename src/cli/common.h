@@ -53,5 +53,6 @@ void AddTokenizeCommand(CLI::App& app, RunFn* run);
 void AddInspectCommand(CLI::App& app, RunFn* run);
 void AddBenchCommand(CLI::App& app, RunFn* run);
 void AddModelCommand(CLI::App& app, RunFn* run);
+void AddProfileCommand(CLI::App& app, RunFn* run);
 
 }  // namespace suanli::cli

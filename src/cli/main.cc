@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   AddInspectCommand(app, &run);
   AddBenchCommand(app, &run);
   AddModelCommand(app, &run);
+  AddProfileCommand(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

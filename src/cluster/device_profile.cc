@@ -237,11 +237,19 @@ double BestSeconds(double budget, F&& fn) {
   return best;
 }
 
-KernelSpeed MeasureKernel(ThreadPool& pool, TensorType t, double budget) {
-  // Decode: a matrix well beyond the last-level cache, as real layers are (k = 2048).
+size_t MatvecBytes(const ProfileOptions& o) {
+  if (o.matvec_bytes > 0) return o.matvec_bytes;
+  long llc = ::sysconf(_SC_LEVEL3_CACHE_SIZE);
+  if (llc <= 0) llc = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
+  const size_t want = llc > 0 ? 2 * static_cast<size_t>(llc) : 0;
+  return std::clamp<size_t>(want, 64u << 20, 1u << 30);
+}
+
+KernelSpeed MeasureKernel(ThreadPool& pool, TensorType t, double budget, size_t matvec_bytes) {
+  // Decode: a matrix beyond the last-level cache, as a whole model is (k = 2048).
   const int64_t k = 2048;
   const size_t row_bytes = RowBytes(t, k);
-  const int64_t rows = static_cast<int64_t>((64u << 20) / row_bytes);
+  const int64_t rows = std::max<int64_t>(2048, static_cast<int64_t>(matvec_bytes / row_bytes));
   std::vector<float> src(static_cast<size_t>(k));
   std::mt19937 rng(7);
   std::normal_distribution<float> nd(0.0f, 0.05f);
@@ -253,14 +261,14 @@ KernelSpeed MeasureKernel(ThreadPool& pool, TensorType t, double budget) {
   const int64_t n_tok = 64;
   std::vector<float> x(static_cast<size_t>(k * n_tok));
   for (float& v : x) v = nd(rng);
-  std::vector<float> y(static_cast<size_t>(rows * n_tok));
+  std::vector<float> y(static_cast<size_t>(std::max<int64_t>(rows, 2048 * n_tok)));
   std::vector<uint8_t> scratch;
   KernelSpeed s;
   const double tv =
       BestSeconds(budget, [&] { kernels::MatMul(pool, m, x.data(), 1, y.data(), scratch); });
   s.matvec_gbs = static_cast<double>(w.size()) / tv / 1e9;
   // Prefill: 64 tokens over a 2048 x 2048 block (cache-resident weights, compute bound).
-  kernels::Matrix sq{t, w.data(), std::min<int64_t>(rows, 2048), k, row_bytes};
+  kernels::Matrix sq{t, w.data(), 2048, k, row_bytes};
   const double tm =
       BestSeconds(budget, [&] { kernels::MatMul(pool, sq, x.data(), n_tok, y.data(), scratch); });
   s.matmul_gflops = 2.0 * static_cast<double>(sq.rows) * k * n_tok / tm / 1e9;
@@ -324,7 +332,8 @@ StatusOr<DeviceProfile> MeasureProfile(const ProfileOptions& o) {
   p.mem_bandwidth_gbs = kernels::MeasureReadBandwidthGBs(pool, o.bandwidth_bytes, 3);
   for (TensorType t : {TensorType::kQ4_0, TensorType::kQ8_0, TensorType::kQ4_K, TensorType::kQ6_K,
                        TensorType::kQ5_0, TensorType::kQ5_K, TensorType::kF16})
-    p.speed[std::string(TensorTypeName(t))] = MeasureKernel(pool, t, o.seconds_per_kernel);
+    p.speed[std::string(TensorTypeName(t))] =
+        MeasureKernel(pool, t, o.seconds_per_kernel, MatvecBytes(o));
   ReadLiveState(o, &p);
   return p;
 }

@@ -77,6 +77,9 @@ struct ProfileOptions {
   int threads = 0;                  // 0: all cores
   double seconds_per_kernel = 0.2;  // measurement budget per tensor type and shape
   size_t bandwidth_bytes = 256u << 20;
+  // Weight bytes of the decode measurement's matrix; 0: twice the last-level cache (at least
+  // 64 MiB, at most 1 GiB), so the weights stream from memory as a real model's do.
+  size_t matvec_bytes = 0;
   std::string sys_root = "/sys";
   std::string proc_root = "/proc";
 };

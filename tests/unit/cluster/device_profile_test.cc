@@ -180,6 +180,7 @@ TEST(Profile, MeasuresOnceAndCachesUnderALock) {
   o.threads = 1;
   o.seconds_per_kernel = 0.001;
   o.bandwidth_bytes = 8u << 20;
+  o.matvec_bytes = 8u << 20;
   o.sys_root = r.path();  // no battery, no thermal zones
   StatusOr<DeviceProfile> a = InvalidArgument("unset"), b = InvalidArgument("unset");
   // Two workers starting together: one measures, the other waits and reuses its result.
