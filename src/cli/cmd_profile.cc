@@ -14,6 +14,8 @@ struct ProfileArgs {
   std::string model_dir;
   bool json = false;
   bool fresh = false;
+  double seconds_per_kernel = 0.2;
+  double matvec_mib = 0;
 };
 
 int RunProfile(const ProfileArgs& a) {
@@ -21,6 +23,8 @@ int RunProfile(const ProfileArgs& a) {
   if (!cache.ok()) return Fail(cache.status());
   ProfileOptions o;
   o.threads = a.threads;
+  o.seconds_per_kernel = a.seconds_per_kernel;
+  o.matvec_bytes = static_cast<size_t>(a.matvec_mib * (1 << 20));
   auto p = LoadOrMeasureProfile(o, *cache, a.fresh ? 0 : 24 * 3600);
   if (!p.ok()) return Fail(p.status());
   if (!a.model_dir.empty()) {
@@ -68,6 +72,12 @@ void AddProfileCommand(CLI::App& app, RunFn* run) {
   sub->add_option("--model-dir", a->model_dir, "Also list and hash the GGUF files in this folder");
   sub->add_flag("--fresh", a->fresh, "Measure again even if a cached profile is recent");
   sub->add_flag("--json", a->json, "Print the profile as JSON");
+  sub->add_option("--seconds-per-kernel", a->seconds_per_kernel,
+                  "Measurement time per tensor type and shape (default 0.2)")
+      ->check(CLI::Range(0.0, 60.0));
+  sub->add_option("--matvec-mib", a->matvec_mib,
+                  "Decode measurement matrix size in MiB (default: twice the last-level cache)")
+      ->check(CLI::Range(1.0, 65536.0));
   sub->callback([a, run] { *run = [a] { return RunProfile(*a); }; });
 }
 

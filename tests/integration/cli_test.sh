@@ -21,7 +21,7 @@ expect_exit() {
 }
 
 # Help and usage.
-for cmd in "" generate eval tokenize inspect bench "model synth"; do
+for cmd in "" generate eval tokenize inspect bench profile "model synth"; do
   expect_exit 0 "suanli $cmd --help" -- $SUANLI $cmd --help
   grep -qi "usage" "$tmp/out" || bad "suanli $cmd --help prints a usage"
 done
@@ -69,6 +69,10 @@ grep -q "llama.block_count" "$tmp/out" && grep -q "token_embd.weight" "$tmp/out"
 expect_exit 0 "synth qwen2" -- $SUANLI model synth -o "$tmp/q.gguf" --arch qwen2 --dim 64 --layers 2 --heads 4 --kv-heads 2 --ffn 128
 expect_exit 0 "generate on synthesized qwen2" -- $SUANLI generate -m "$tmp/q.gguf" -p "Hi" -n 4
 expect_exit 1 "synth with an impossible shape" -- $SUANLI model synth -o "$tmp/x.gguf" --dim 100 --heads 3
+
+# profile: this device as a pool member (small measurement settings: only the shape is checked).
+expect_exit 0 "profile --json" -- $SUANLI profile --json -t 1 --fresh --seconds-per-kernel 0.001 --matvec-mib 8
+grep -q '"mem_bandwidth_gbs"' "$tmp/out" && grep -q '"Q4_0"' "$tmp/out" || bad "profile JSON: $(head -c 300 "$tmp/out")"
 
 # Hostile files: one line naming the file, exit 1, no crash.
 echo "not a model" >"$tmp/junk.gguf"
