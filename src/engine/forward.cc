@@ -45,6 +45,18 @@ void Forward::Linear(const kernels::Matrix& w, const float* x, int64_t n, float*
   kernels::MatMul(pool_, w, x, n, y, actq_);
 }
 
+template <typename F>
+void Forward::ParallelRows(int64_t n, F&& fn) {
+  if (n == 1) {
+    fn(0);
+    return;
+  }
+  pool_.Run([&](int tid, int nth) {
+    Range r = SplitRange(n, tid, nth);
+    for (int64_t t = r.begin; t < r.end; ++t) fn(t);
+  });
+}
+
 void Forward::LinearShared(std::initializer_list<const kernels::Matrix*> ws, const float* x,
                            int64_t n, std::initializer_list<float*> ys) {
   const kernels::Matrix& w0 = **ws.begin();
@@ -60,25 +72,11 @@ void Forward::LinearShared(std::initializer_list<const kernels::Matrix*> ws, con
   const size_t row_bytes = kernels::ActRowBytes(w0.type, w0.cols);
   if (actq_.size() < row_bytes * static_cast<size_t>(n))
     actq_.resize(row_bytes * static_cast<size_t>(n));
-  pool_.Run([&](int tid, int nth) {
-    Range r = SplitRange(n, tid, nth);
-    for (int64_t t = r.begin; t < r.end; ++t)
-      kernels::QuantizeActRow(w0.type, x + t * w0.cols, actq_.data() + t * row_bytes, w0.cols);
+  ParallelRows(n, [&](int64_t t) {
+    kernels::QuantizeActRow(w0.type, x + t * w0.cols, actq_.data() + t * row_bytes, w0.cols);
   });
   auto y = ys.begin();
   for (const kernels::Matrix* w : ws) kernels::MatMulQuantized(pool_, *w, actq_.data(), n, *y++);
-}
-
-template <typename F>
-void Forward::ParallelRows(int64_t n, F&& fn) {
-  if (n == 1) {
-    fn(0);
-    return;
-  }
-  pool_.Run([&](int tid, int nth) {
-    Range r = SplitRange(n, tid, nth);
-    for (int64_t t = r.begin; t < r.end; ++t) fn(t);
-  });
 }
 
 void Forward::RmsNormRows(const float* x, const float* w, float* y, int64_t n) {
