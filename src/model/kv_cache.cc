@@ -6,8 +6,8 @@ KvCache::KvCache(const HParams& hp, int64_t n_ctx, int64_t first_layer, int64_t 
     : n_ctx_(n_ctx), kv_dim_(hp.kv_dim()), first_(first_layer) {
   int64_t last = last_layer < 0 ? hp.n_layers : last_layer;
   for (int64_t l = first_layer; l < last; ++l) {
-    k_.emplace_back(static_cast<size_t>(n_ctx * kv_dim_));
-    v_.emplace_back(static_cast<size_t>(n_ctx * kv_dim_));
+    k_.push_back(std::make_unique_for_overwrite<float[]>(static_cast<size_t>(n_ctx * kv_dim_)));
+    v_.push_back(std::make_unique_for_overwrite<float[]>(static_cast<size_t>(n_ctx * kv_dim_)));
   }
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "model/hparams.h"
@@ -17,14 +18,15 @@ class KvCache {
 
   int64_t n_ctx() const { return n_ctx_; }
   int64_t kv_dim() const { return kv_dim_; }
-  float* k(int64_t layer, int64_t pos) { return &k_[Index(layer)][pos * kv_dim_]; }
-  float* v(int64_t layer, int64_t pos) { return &v_[Index(layer)][pos * kv_dim_]; }
+  float* k(int64_t layer, int64_t pos) { return k_[Index(layer)].get() + pos * kv_dim_; }
+  float* v(int64_t layer, int64_t pos) { return v_[Index(layer)].get() + pos * kv_dim_; }
   uint64_t bytes() const;
 
  private:
   size_t Index(int64_t layer) const { return static_cast<size_t>(layer - first_); }
   int64_t n_ctx_, kv_dim_, first_;
-  std::vector<std::vector<float>> k_, v_;
+  // Allocated without initialization: pages become resident only as positions are written.
+  std::vector<std::unique_ptr<float[]>> k_, v_;
 };
 
 }  // namespace suanli
