@@ -54,5 +54,6 @@ void AddInspectCommand(CLI::App& app, RunFn* run);
 void AddBenchCommand(CLI::App& app, RunFn* run);
 void AddModelCommand(CLI::App& app, RunFn* run);
 void AddProfileCommand(CLI::App& app, RunFn* run);
+void AddPlanCommand(CLI::App& app, RunFn* run);
 
 }  // namespace suanli::cli

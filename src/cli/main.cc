@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   AddBenchCommand(app, &run);
   AddModelCommand(app, &run);
   AddProfileCommand(app, &run);
+  AddPlanCommand(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

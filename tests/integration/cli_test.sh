@@ -21,7 +21,7 @@ expect_exit() {
 }
 
 # Help and usage.
-for cmd in "" generate eval tokenize inspect bench profile "model synth"; do
+for cmd in "" generate eval tokenize inspect bench profile plan "model synth"; do
   expect_exit 0 "suanli $cmd --help" -- $SUANLI $cmd --help
   grep -qi "usage" "$tmp/out" || bad "suanli $cmd --help prints a usage"
 done
@@ -73,6 +73,24 @@ expect_exit 1 "synth with an impossible shape" -- $SUANLI model synth -o "$tmp/x
 # profile: this device as a pool member (small measurement settings: only the shape is checked).
 expect_exit 0 "profile --json" -- $SUANLI profile --json -t 1 --fresh --seconds-per-kernel 0.001 --matvec-mib 8
 grep -q '"mem_bandwidth_gbs"' "$tmp/out" && grep -q '"Q4_0"' "$tmp/out" || bad "profile JSON: $(head -c 300 "$tmp/out")"
+
+# plan: placement for described devices; a phone behind a slow link is left out with a reason.
+cat >"$tmp/devices.json" <<'JSON'
+{"devices": [
+  {"name": "laptop", "is_head": true, "memory_gib": 4, "bandwidth_gbs": 20},
+  {"name": "desktop", "memory_gib": 8, "bandwidth_gbs": 30},
+  {"name": "phone", "memory_gib": 2, "bandwidth_gbs": 10}],
+ "links": [{"a": "laptop", "b": "phone", "rtt_ms": 40, "mbps": 20},
+           {"a": "desktop", "b": "phone", "rtt_ms": 40, "mbps": 20}],
+ "default_link": {"rtt_ms": 0.5, "mbps": 1000}}
+JSON
+expect_exit 0 "plan" -- $SUANLI plan -m "$model" --devices "$tmp/devices.json"
+grep -q "phone: " "$tmp/out" && grep -q "desktop" "$tmp/out" || bad "plan output: $(cat "$tmp/out")"
+expect_exit 0 "plan --json" -- $SUANLI plan -m "$model" --devices "$tmp/devices.json" --json --objective throughput
+expect_exit 1 "plan with a bad split" -- $SUANLI plan -m "$model" --devices "$tmp/devices.json" --split 1,1
+echo '{"devices": [{"name": 3}]}' >"$tmp/bad.json"
+expect_exit 1 "plan with a malformed devices file" -- $SUANLI plan -m "$model" --devices "$tmp/bad.json"
+grep -q "name" "$tmp/err" || bad "devices error names the field: $(cat "$tmp/err")"
 
 # Hostile files: one line naming the file, exit 1, no crash.
 echo "not a model" >"$tmp/junk.gguf"
