@@ -6,7 +6,9 @@
 //   prefill (n_tok = 512): GFLOP/s (2 * rows * k * n_tok per product).
 //
 // Usage: kernels_bench [--types q4_0,q8_0,...] [--threads 1,2] [--decode-only|--prefill-only]
-//                      [--quick]
+//                      [--quick] [--hot]
+// --hot: decode reads one copy of each matrix over and over (from cache for the smaller ones):
+//        measures the kernel's compute throughput, which must stay well above memory bandwidth.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -64,7 +66,7 @@ std::vector<std::string> Split(const std::string& s) {
 int main(int argc, char** argv) {
   std::vector<std::string> types = {"q4_0", "q8_0", "q4_k", "q6_k", "q5_0", "q5_k", "f16"};
   std::vector<int> threads = {1, 2};
-  bool decode = true, prefill = true, quick = false;
+  bool decode = true, prefill = true, quick = false, hot = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--types" && i + 1 < argc) {
@@ -76,6 +78,8 @@ int main(int argc, char** argv) {
       prefill = false;
     } else if (a == "--prefill-only") {
       decode = false;
+    } else if (a == "--hot") {
+      hot = true;
     } else if (a == "--quick") {
       quick = true;
     } else {
@@ -113,7 +117,8 @@ int main(int argc, char** argv) {
         for (const Shape& s : dshapes) {
           const std::vector<uint8_t> w0 = MakeMatrix(*t, s.rows, s.k);
           const size_t bytes = w0.size();
-          const int copies = static_cast<int>(std::max<size_t>(1, (size_t{512} << 20) / bytes));
+          const int copies =
+              hot ? 1 : static_cast<int>(std::max<size_t>(1, (size_t{512} << 20) / bytes));
           std::vector<std::vector<uint8_t>> ws(copies, w0);
           std::vector<float> x(s.k), y(s.rows);
           for (int64_t i = 0; i < s.k; ++i) x[i] = std::sin(0.1f * i);

@@ -31,7 +31,8 @@ int ThreadPool::HardwareThreads() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(n_threads < 1 ? 1 : n_threads), oversubscribed_(n_threads_ > HardwareThreads()) {
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
 }
 
@@ -60,10 +61,11 @@ void ThreadPool::RunImpl(JobFn fn, void* ctx) {
   }
   if (sleepers_.load(std::memory_order_acquire) > 0) cv_.notify_all();
   fn(ctx, 0, n_threads_);
-  // Yield now and then so an oversubscribed machine (more threads than cores) still progresses.
+  // With more threads than cores a spinning waiter can starve the thread it waits for, so yield
+  // now and then; otherwise pure spinning (sched_yield is a costly syscall in some VMs).
   for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
     CpuRelax();
-    if (spins % 256 == 255) sched_yield();
+    if (oversubscribed_ && spins % 256 == 255) sched_yield();
   }
 }
 
@@ -75,7 +77,7 @@ void ThreadPool::WorkerLoop(int tid) {
     int spins = 0;
     while ((gen = generation_.load(std::memory_order_acquire)) == seen) {
       CpuRelax();
-      if (++spins % 256 == 0) sched_yield();
+      if (++spins % 256 == 0 && oversubscribed_) sched_yield();
       if (spins % 1024 == 0 && std::chrono::steady_clock::now() > spin_until) {
         std::unique_lock<std::mutex> lock(mu_);
         sleepers_.fetch_add(1);

@@ -41,6 +41,7 @@ class ThreadPool {
   void WorkerLoop(int tid);
 
   int n_threads_;
+  bool oversubscribed_;  // more threads than cores: waiters must yield
   std::vector<std::thread> workers_;
   JobFn job_fn_ = nullptr;
   void* job_ctx_ = nullptr;

@@ -1,15 +1,18 @@
-// AVX-512 (F/BW/VL/DQ + VNNI) variant. Two GEMM shapes:
+// AVX-512 (F/BW/VL/DQ + VNNI) variant. Three GEMM shapes:
 //
-// * few tokens (decode, n_tok < kOuterMinTok): one weight row at a time, lanes over k, with the
-//   weight unpacking shared by up to 4 tokens. Activations are pre-arranged once per call
-//   (ActPrep) so the inner loop is: unpack weights, vpdpbusd, convert, scale, accumulate.
+// * one token (decode GEMV; Q4_0, Q5_0, Q8_0, Q4_K, Q6_K): 4 weight rows at a time sharing the
+//   pre-arranged activations, lanes over k, one linear software-prefetch stream (see Gemv4Rows).
+// * few tokens (n_tok < kOuterMinTok, and n_tok = 1 for the other types): one weight row at a
+//   time, lanes over k, with the weight unpacking shared by up to 4 tokens. Activations are
+//   pre-arranged once per call (ActPrep) so the inner loop is: unpack weights, vpdpbusd, convert,
+//   scale, accumulate.
 // * many tokens (prefill): an outer-product kernel. Activation rows are regrouped into groups of
 //   16 tokens, bytes as u8 (x + 128), laid out [block][4-byte k group][token]; weight rows are
 //   unpacked into s8 levels per 32-block (+ scale, -128 * Σw correction, K-quant min term).
 //   One vpdpbusd then multiplies 4 k-values of one weight row (broadcast) with 16 tokens, so the
 //   16 lanes are 16 outputs and no horizontal reduction exists.
 //
-// Determinism: in both kernels each output is computed by the same sequence of operations
+// Determinism: in all kernels each output is computed by the same sequence of operations
 // whatever tile or row range it falls in (tails use the same code with masked/zero padding).
 #include <immintrin.h>
 
@@ -337,6 +340,400 @@ void GemmFewK(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int6
       }
       for (int i = 0; i < n; ++i) y[(t0 + i) * ldy + r] = out[i];
     }
+  }
+}
+
+// ---- one token (decode GEMV), 4 weight rows at a time ------------------------------------------
+//
+// Decode is memory bound only if the core keeps up with ~30 GB/s, i.e. a few instructions per
+// block: so 4 rows share every activation load, the activation side is pre-arranged once per call
+// and the weight scales are built with broadcasts (no scalar f16 conversions, no blends).
+//
+// Q4_0/Q5_0 step over a "quad" of 4 blocks: 128-bit lane j holds block j's 16 packed bytes, so the
+// low nibbles meet x[0..15] (xlo) and the high nibbles x[16..31] (xhi); int32 lanes 4j..4j+3 belong
+// to block j. Q8_0 steps over a pair: 256-bit half j holds block j (weights as q ^ 0x80 = q + 128
+// in u8). The level offset (8, 16, or 128) is removed by starting the dot product at
+// corr = -offset * Σx per lane group, which depends on the activations only.
+//
+// Determinism: every row runs the same instruction sequence (a ragged tail of rows repeats the last
+// row and drops the copies; a partial quad/pair is zero-padded), so outputs never depend on the
+// row range.
+
+// Software prefetch distance in bytes (see GemvPrefetch).
+constexpr int kGemvPrefetch = 16384;
+// The 4 rows of a tile are one contiguous region (the next tile follows it), so software
+// prefetch treats them as one linear stream kGemvPrefetch bytes ahead, issued as fast as it is
+// consumed (4 rows x one step per step). Measured on Zen 5, one thread, cold weights: per-row
+// prefetch 0.5-2 KiB ahead or none at all lose 25-50% against this (hardware prefetchers ramp up
+// slowly on 4 short interleaved streams); the distance still gains up to 8-16 KiB.
+template <int kStep>
+inline void GemvPrefetch(const uint8_t* const* rows, int64_t s) {
+  const char* pf = reinterpret_cast<const char*>(rows[0]) + kGemvPrefetch + s * 4 * kStep;
+  for (int l = 0; l < 4 * kStep; l += 64) _mm_prefetch(pf + l, _MM_HINT_T0);
+}
+
+struct GemvAct {
+  __m512i xlo, xhi;  // Q8_0: xlo = x of the pair, xhi unused
+  __m512i corr;
+  __m512 dx;
+};
+
+template <TensorType T>
+constexpr int GemvBlocksPerStep() {
+  return T == TensorType::kQ8_0 ? 2 : 4;
+}
+
+template <TensorType T>
+void PrepGemv(const block_q8_0* xb, int64_t nb, GemvAct* out) {
+  constexpr int kB = GemvBlocksPerStep<T>();
+  constexpr int kOff = T == TensorType::kQ4_0 ? 8 : T == TensorType::kQ5_0 ? 16 : 128;
+  for (int64_t s = 0; s < (nb + kB - 1) / kB; ++s) {
+    alignas(64) int8_t lo[64] = {}, hi[64] = {};
+    alignas(64) float dx[16] = {};
+    for (int j = 0; j < kB; ++j) {
+      const int64_t b = s * kB + j;
+      if (b >= nb) break;
+      if constexpr (kB == 4) {
+        std::memcpy(lo + 16 * j, xb[b].qs, 16);
+        std::memcpy(hi + 16 * j, xb[b].qs + 16, 16);
+        for (int l = 0; l < 4; ++l) dx[4 * j + l] = H(xb[b].d);
+      } else {
+        std::memcpy(lo + 32 * j, xb[b].qs, 32);
+        for (int l = 0; l < 8; ++l) dx[8 * j + l] = H(xb[b].d);
+      }
+    }
+    GemvAct& o = out[s];
+    o.xlo = _mm512_load_si512(lo);
+    o.xhi = _mm512_load_si512(hi);
+    // Σ over each int32 lane's 4 bytes of offset * x, for both halves, negated.
+    const __m512i off = _mm512_set1_epi8(static_cast<char>(kOff == 128 ? 1 : kOff));
+    __m512i c =
+        _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), off, o.xlo), off, o.xhi);
+    if constexpr (kOff == 128) c = _mm512_slli_epi32(c, 7);
+    o.corr = _mm512_sub_epi32(_mm512_setzero_si512(), c);
+    o.dx = _mm512_load_ps(dx);
+  }
+}
+
+inline int16_t LoadH(const uint8_t* p) {
+  int16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+inline uint32_t LoadU32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Integer dot products and f16 scales of one step of one row. `n` < blocks per step only for the
+// last, zero-padded step.
+template <TensorType T, bool kFull>
+inline void GemvStep(const uint8_t* p, int n, const GemvAct& a, __m512i* s_out, __m512* dw_out) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  if constexpr (T == TensorType::kQ8_0) {
+    constexpr int kBs = sizeof(block_q8_0);
+    const __m256i q0 = Load256(p + 2);
+    const __m256i q1 =
+        kFull || n > 1 ? Load256(p + kBs + 2) : _mm256_set1_epi8(static_cast<char>(0x80));
+    const __m512i q = _mm512_xor_si512(Cat(q0, q1), _mm512_set1_epi8(static_cast<char>(0x80)));
+    *s_out = _mm512_dpbusd_epi32(a.corr, q, a.xlo);
+    __m256i h = _mm256_set1_epi16(LoadH(p));
+    h = _mm256_mask_set1_epi16(h, 0xFF00, kFull || n > 1 ? LoadH(p + kBs) : 0);
+    *dw_out = _mm512_cvtph_ps(h);
+  } else {
+    constexpr int kBs = T == TensorType::kQ4_0 ? sizeof(block_q4_0) : sizeof(block_q5_0);
+    constexpr int kQs = T == TensorType::kQ4_0 ? 2 : 6;  // offset of qs in the block
+    __m512i v;
+    __m256i h;
+    if constexpr (kFull) {
+      v = _mm512_castsi128_si512(Load128(p + kQs));
+      v = _mm512_inserti32x4(v, Load128(p + kBs + kQs), 1);
+      v = _mm512_inserti32x4(v, Load128(p + 2 * kBs + kQs), 2);
+      v = _mm512_inserti32x4(v, Load128(p + 3 * kBs + kQs), 3);
+      h = _mm256_set1_epi16(LoadH(p));
+      h = _mm256_mask_set1_epi16(h, 0x00F0, LoadH(p + kBs));
+      h = _mm256_mask_set1_epi16(h, 0x0F00, LoadH(p + 2 * kBs));
+      h = _mm256_mask_set1_epi16(h, 0xF000, LoadH(p + 3 * kBs));
+    } else {
+      alignas(64) uint8_t buf[64] = {};
+      alignas(32) int16_t hb[16] = {};
+      for (int j = 0; j < n; ++j) {
+        std::memcpy(buf + 16 * j, p + j * kBs + kQs, 16);
+        for (int l = 0; l < 4; ++l) hb[4 * j + l] = LoadH(p + j * kBs);
+      }
+      v = _mm512_load_si512(buf);
+      h = _mm256_load_si256(reinterpret_cast<const __m256i*>(hb));
+    }
+    __m512i lo = _mm512_and_si512(v, m4);
+    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    if constexpr (T == TensorType::kQ5_0) {
+      uint64_t mlo = 0, mhi = 0;
+      for (int j = 0; j < (kFull ? 4 : n); ++j) {
+        const uint32_t qh = LoadU32(p + j * kBs + 2);
+        mlo |= uint64_t{qh & 0xFFFFu} << (16 * j);
+        mhi |= uint64_t{qh >> 16} << (16 * j);
+      }
+      const __m512i b4 = _mm512_set1_epi8(0x10);
+      lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64(mlo), lo, b4);
+      hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64(mhi), hi, b4);
+    }
+    *s_out = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(a.corr, lo, a.xlo), hi, a.xhi);
+    *dw_out = _mm512_cvtph_ps(h);
+  }
+}
+
+template <TensorType T>
+void Gemv4Rows(const uint8_t* const* rows, int64_t nb, const GemvAct* act, float* out) {
+  constexpr int kB = GemvBlocksPerStep<T>();
+  constexpr int kBs = T == TensorType::kQ4_0   ? sizeof(block_q4_0)
+                      : T == TensorType::kQ5_0 ? sizeof(block_q5_0)
+                                               : sizeof(block_q8_0);
+  constexpr int kStep = kB * kBs;  // bytes per step
+  __m512 acc[4];
+  for (int r = 0; r < 4; ++r) acc[r] = _mm512_setzero_ps();
+  const int64_t full = nb / kB;
+  // The 4 rows are one contiguous region (except a clamped tail): prefetch it as one linear
+  // stream, as fast as it is consumed (4 * kStep bytes per step). Hardware prefetchers ramp up
+  // slowly on 4 short interleaved streams.
+  for (int64_t s = 0; s < full; ++s) {
+    const GemvAct& a = act[s];
+    GemvPrefetch<kStep>(rows, s);
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* p = rows[r] + s * kStep;
+      __m512i si;
+      __m512 dw;
+      GemvStep<T, true>(p, kB, a, &si, &dw);
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(si), _mm512_mul_ps(dw, a.dx), acc[r]);
+    }
+  }
+  if (const int n = static_cast<int>(nb - full * kB); n > 0) {
+    const GemvAct& a = act[full];
+    for (int r = 0; r < 4; ++r) {
+      __m512i si;
+      __m512 dw;
+      GemvStep<T, false>(rows[r] + full * kStep, n, a, &si, &dw);
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(si), _mm512_mul_ps(dw, a.dx), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = Hsum(acc[r]);
+}
+
+template <TensorType T>
+void GemvQ8_0Act(const void* w, size_t w_row_bytes, int64_t k, const void* xq, float* y, int64_t r0,
+                 int64_t r1) {
+  constexpr int kB = GemvBlocksPerStep<T>();
+  const int64_t nb = k / kQK, ns = (nb + kB - 1) / kB;
+  thread_local std::vector<GemvAct> prep;
+  if (prep.size() < static_cast<size_t>(ns)) prep.resize(ns);
+  PrepGemv<T>(As<block_q8_0>(xq), nb, prep.data());
+  const uint8_t* wp = static_cast<const uint8_t*>(w);
+  for (int64_t r = r0; r < r1; r += 4) {
+    const uint8_t* rows[4];
+    for (int i = 0; i < 4; ++i) rows[i] = wp + std::min(r + i, r1 - 1) * w_row_bytes;
+    float out[4];
+    Gemv4Rows<T>(rows, nb, prep.data(), out);
+    for (int i = 0; i < 4 && r + i < r1; ++i) y[r + i] = out[i];
+  }
+}
+
+// ---- Q4_K, one token, 4 rows at a time --------------------------------------------------------
+//
+// Per super-block the 128 packed bytes are two 512-bit loads: low/high nibbles of the first give
+// sub-blocks [0|2] and [1|3], of the second [4|6] and [5|7]; the activations are pre-arranged in
+// the same order (GemvKAct). Products go through vpmaddubsw (u8 levels x s8 activations) and
+// vpdpwssd with the sub-block scales; the mins term Σ m_j (bsum_2j + bsum_2j+1) is one vpmaddwd.
+// The 6-bit scales/mins of the 4 rows are unpacked together, one row per 128-bit lane.
+struct GemvKAct {
+  __m512i x[4];
+  __m128i bpair;  // bsum_2j + bsum_2j+1, j = 0..7, int16
+  __m128 dx;      // broadcast
+};
+
+void PrepGemvK(const block_q8_K* xb, int64_t nsb, GemvKAct* out) {
+  for (int64_t b = 0; b < nsb; ++b) {
+    const int8_t* q = xb[b].qs;
+    GemvKAct& o = out[b];
+    o.x[0] = Cat(Load256(q), Load256(q + 64));
+    o.x[1] = Cat(Load256(q + 32), Load256(q + 96));
+    o.x[2] = Cat(Load256(q + 128), Load256(q + 192));
+    o.x[3] = Cat(Load256(q + 160), Load256(q + 224));
+    alignas(16) int16_t bp[8];
+    for (int j = 0; j < 8; ++j)
+      bp[j] = static_cast<int16_t>(xb[b].bsums[2 * j] + xb[b].bsums[2 * j + 1]);
+    o.bpair = _mm_load_si128(reinterpret_cast<const __m128i*>(bp));
+    o.dx = _mm_set1_ps(xb[b].d);
+  }
+}
+
+// scales[12] of 4 blocks, one per 128-bit lane → bytes [sc0..sc7, m0..m7] per lane (the
+// UnpackScalesMinsK4 formula, vectorized).
+inline __m512i UnpackScalesK4x4(const uint8_t* s0, const uint8_t* s1, const uint8_t* s2,
+                                const uint8_t* s3) {
+  // 16-byte loads from scales[] stay inside the block (qs follows).
+  __m512i s = _mm512_castsi128_si512(Load128(s0));
+  s = _mm512_inserti32x4(s, Load128(s1), 1);
+  s = _mm512_inserti32x4(s, Load128(s2), 2);
+  s = _mm512_inserti32x4(s, Load128(s3), 3);
+  // Low bits: sc0-3 = s[0..3] & 63, sc4-7 = s[8..11] & 15, m0-3 = s[4..7] & 63,
+  // m4-7 = s[8..11] >> 4.
+  const __m512i a = _mm512_shuffle_epi8(
+      s, _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11)));
+  const __m512i a_sh = _mm512_mask_blend_epi8(0xF000F000F000F000ull, a, _mm512_srli_epi16(a, 4));
+  const __m512i low =
+      _mm512_and_si512(a_sh, _mm512_broadcast_i32x4(_mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15,
+                                                                  63, 63, 63, 63, 15, 15, 15, 15)));
+  // High bits of sc4-7 / m4-7: the top 2 bits of s[0..3] / s[4..7], moved to bits 4-5.
+  const __m512i b = _mm512_shuffle_epi8(
+      s, _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 0, 0, 4, 5, 6, 7)));
+  const __m512i high =
+      _mm512_and_si512(_mm512_srli_epi16(b, 2),
+                       _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30, 0,
+                                                            0, 0, 0, 0x30, 0x30, 0x30, 0x30)));
+  return _mm512_or_si512(low, high);
+}
+
+void GemvQ4K4Rows(const uint8_t* const* rows, int64_t nsb, const GemvKAct* act, float* out) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  // Scale of sub-block pair [A|B] per int16 lane: A = 0,1,4,5 for the 4 vectors, B = A + 2.
+  __m512i sidx[4];
+  for (int i = 0; i < 4; ++i) {
+    const int a = (i & 1) + 4 * (i >> 1);
+    sidx[i] = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(a)),
+                                 _mm256_set1_epi16(static_cast<int16_t>(a + 2)), 1);
+  }
+  __m512 acc[4];
+  __m128 accm[4];
+  for (int r = 0; r < 4; ++r) acc[r] = _mm512_setzero_ps(), accm[r] = _mm_setzero_ps();
+  constexpr int kBs = sizeof(block_q4_K);
+  for (int64_t b = 0; b < nsb; ++b) {
+    const GemvKAct& a = act[b];
+    GemvPrefetch<kBs>(rows, b);
+    const uint8_t* p[4];
+    for (int r = 0; r < 4; ++r) p[r] = rows[r] + b * kBs;
+    const __m512i sm = UnpackScalesK4x4(p[0] + 4, p[1] + 4, p[2] + 4, p[3] + 4);
+    for (int r = 0; r < 4; ++r) {
+      __m256i smr;
+      switch (r) {  // lane index must be a constant
+        case 0:
+          smr = _mm256_cvtepu8_epi16(_mm512_extracti32x4_epi32(sm, 0));
+          break;
+        case 1:
+          smr = _mm256_cvtepu8_epi16(_mm512_extracti32x4_epi32(sm, 1));
+          break;
+        case 2:
+          smr = _mm256_cvtepu8_epi16(_mm512_extracti32x4_epi32(sm, 2));
+          break;
+        default:
+          smr = _mm256_cvtepu8_epi16(_mm512_extracti32x4_epi32(sm, 3));
+      }
+      const __m512i sc = _mm512_castsi256_si512(smr);
+      const __m512i v0 = _mm512_loadu_si512(p[r] + 16), v1 = _mm512_loadu_si512(p[r] + 80);
+      const __m512i q[4] = {
+          _mm512_and_si512(v0, m4), _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4),
+          _mm512_and_si512(v1, m4), _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4)};
+      __m512i sumi = _mm512_setzero_si512();
+      for (int i = 0; i < 4; ++i)
+        sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(q[i], a.x[i]),
+                                   _mm512_permutexvar_epi16(sidx[i], sc));
+      const __m128i mins = _mm_madd_epi16(_mm256_extracti128_si256(smr, 1), a.bpair);
+      // [d, dmin, d, dmin] * dx
+      const __m128 dd =
+          _mm_mul_ps(_mm_cvtph_ps(_mm_set1_epi32(static_cast<int>(LoadU32(p[r])))), a.dx);
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_broadcastss_ps(dd), acc[r]);
+      accm[r] = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_shuffle_ps(dd, dd, 0x55), accm[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) {
+    __m128 m = _mm_add_ps(accm[r], _mm_movehl_ps(accm[r], accm[r]));
+    m = _mm_add_ss(m, _mm_shuffle_ps(m, m, 0x55));
+    out[r] = Hsum(acc[r]) - _mm_cvtss_f32(m);
+  }
+}
+
+void GemvQ4K(const void* w, size_t w_row_bytes, int64_t k, const void* xq, float* y, int64_t r0,
+             int64_t r1) {
+  const int64_t nsb = k / kQK_K;
+  thread_local std::vector<GemvKAct> prep;
+  if (prep.size() < static_cast<size_t>(nsb)) prep.resize(nsb);
+  PrepGemvK(As<block_q8_K>(xq), nsb, prep.data());
+  const uint8_t* wp = static_cast<const uint8_t*>(w);
+  for (int64_t r = r0; r < r1; r += 4) {
+    const uint8_t* rows[4];
+    for (int i = 0; i < 4; ++i) rows[i] = wp + std::min(r + i, r1 - 1) * w_row_bytes;
+    float out[4];
+    GemvQ4K4Rows(rows, nsb, prep.data(), out);
+    for (int i = 0; i < 4 && r + i < r1; ++i) y[r + i] = out[i];
+  }
+}
+
+// ---- Q6_K, one token, 4 rows at a time --------------------------------------------------------
+//
+// Per half super-block h: ql[64h..64h+63] in one load and qh[32h..32h+31] broadcast to both 256-bit
+// halves; per-half shift counts (vpsllvw/vpsrlvw) then yield elements 128h+0..63 and 128h+64..127
+// in natural order, so the activations need no rearranging. Levels stay u8 in [0, 63]; the -32 goes
+// through the bsums (as in RowK).
+void GemvQ6K4Rows(const uint8_t* const* rows, int64_t nsb, const block_q8_K* x, float* out) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(0x30);
+  const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+  const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+  __m512i sidx[4];  // int16 lanes 8m..8m+7 ← scale 4c+m
+  for (int c = 0; c < 4; ++c)
+    sidx[c] = _mm512_inserti64x4(
+        _mm512_castsi256_si512(
+            _mm256_inserti128_si256(_mm256_set1_epi16(static_cast<int16_t>(4 * c)),
+                                    _mm_set1_epi16(static_cast<int16_t>(4 * c + 1)), 1)),
+        _mm256_inserti128_si256(_mm256_set1_epi16(static_cast<int16_t>(4 * c + 2)),
+                                _mm_set1_epi16(static_cast<int16_t>(4 * c + 3)), 1),
+        1);
+  __m512 acc[4];
+  for (int r = 0; r < 4; ++r) acc[r] = _mm512_setzero_ps();
+  constexpr int kBs = sizeof(block_q6_K);
+  for (int64_t b = 0; b < nsb; ++b) {
+    const block_q8_K& xb = x[b];
+    GemvPrefetch<kBs>(rows, b);
+    const __m512i xv[4] = {_mm512_loadu_si512(xb.qs), _mm512_loadu_si512(xb.qs + 64),
+                           _mm512_loadu_si512(xb.qs + 128), _mm512_loadu_si512(xb.qs + 192)};
+    const __m256i bs = Load256(xb.bsums);
+    const __m512 dx = _mm512_set1_ps(xb.d);
+    for (int r = 0; r < 4; ++r) {
+      const block_q6_K& wb = As<block_q6_K>(rows[r])[b];
+      const __m256i sc16 = _mm256_cvtepi8_epi16(Load128(wb.scales));
+      const __m512i sc = _mm512_castsi256_si512(sc16);
+      __m512i sumi = _mm512_setzero_si512();
+      for (int h = 0; h < 2; ++h) {
+        const __m512i l = _mm512_loadu_si512(wb.ql + 64 * h);
+        const __m512i qh = _mm512_broadcast_i64x4(Load256(wb.qh + 32 * h));
+        const __m512i a = _mm512_or_si512(_mm512_and_si512(l, m4),
+                                          _mm512_and_si512(_mm512_sllv_epi16(qh, shl), m3));
+        const __m512i c = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                          _mm512_and_si512(_mm512_srlv_epi16(qh, shr), m3));
+        sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(a, xv[2 * h]),
+                                   _mm512_permutexvar_epi16(sidx[2 * h], sc));
+        sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(c, xv[2 * h + 1]),
+                                   _mm512_permutexvar_epi16(sidx[2 * h + 1], sc));
+      }
+      // -32 * Σ sc_j * bsum_j
+      const __m256i corr = _mm256_madd_epi16(sc16, bs);
+      sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
+      const __m512 dw =
+          _mm512_cvtph_ps(_mm256_set1_epi16(LoadH(reinterpret_cast<const uint8_t*>(&wb.d))));
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_mul_ps(dw, dx), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = Hsum(acc[r]);
+}
+
+void GemvQ6K(const void* w, size_t w_row_bytes, int64_t k, const void* xq, float* y, int64_t r0,
+             int64_t r1) {
+  const int64_t nsb = k / kQK_K;
+  const uint8_t* wp = static_cast<const uint8_t*>(w);
+  for (int64_t r = r0; r < r1; r += 4) {
+    const uint8_t* rows[4];
+    for (int i = 0; i < 4; ++i) rows[i] = wp + std::min(r + i, r1 - 1) * w_row_bytes;
+    float out[4];
+    GemvQ6K4Rows(rows, nsb, As<block_q8_K>(xq), out);
+    for (int i = 0; i < 4 && r + i < r1; ++i) y[r + i] = out[i];
   }
 }
 
@@ -702,8 +1099,18 @@ template <TensorType T>
 void GemmQ(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok, float* y,
            int64_t ldy, int64_t r0, int64_t r1) {
   if (n_tok >= kOuterMinTok) return GemmOuter<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
+  if constexpr (T == TensorType::kQ4_K) {
+    if (n_tok == 1)
+      return GemvQ4K(w, w_row_bytes, k, xq, y, r0, r1);
+  }
+  if constexpr (T == TensorType::kQ6_K) {
+    if (n_tok == 1)
+      return GemvQ6K(w, w_row_bytes, k, xq, y, r0, r1);
+  }
   if constexpr (T == TensorType::kQ4_K || T == TensorType::kQ5_K || T == TensorType::kQ6_K)
     GemmFewK<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
+  else if (n_tok == 1)
+    GemvQ8_0Act<T>(w, w_row_bytes, k, xq, y, r0, r1);
   else
     GemmFewQ8_0Act<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
 }
