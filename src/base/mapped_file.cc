@@ -12,7 +12,34 @@
 
 namespace suanli {
 
-StatusOr<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
+namespace {
+
+// Reads the whole file into a fresh private mapping that asks for huge pages, then makes it
+// read-only (the same protection a file mapping has).
+StatusOr<void*> CopyIntoHugePages(int fd, size_t size, const std::string& path) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return ResourceExhausted(path + ": cannot allocate " + std::to_string(size) +
+                             " bytes: " + std::strerror(errno));
+  ::madvise(p, size, MADV_HUGEPAGE);  // best effort: ignored where THP is off
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pread(fd, static_cast<char*>(p) + done, size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = n < 0 ? std::strerror(errno) : "file shrank while reading";
+      ::munmap(p, size);
+      return IoError(path + ": read failed: " + why);
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::mprotect(p, size, PROT_READ);
+  return p;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path, LoadMode mode) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return IoError(path + ": cannot open: " + std::strerror(errno));
   struct stat st;
@@ -29,6 +56,13 @@ StatusOr<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) 
   f->path_ = path;
   f->size_ = static_cast<size_t>(st.st_size);
   if (f->size_ > 0) {
+    if (mode == LoadMode::kCopyHugePages) {
+      auto copied = CopyIntoHugePages(fd, f->size_, path);
+      ::close(fd);
+      if (!copied.ok()) return copied.status();
+      f->data_ = static_cast<const uint8_t*>(*copied);
+      return f;
+    }
     void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
       int e = errno;

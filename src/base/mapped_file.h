@@ -10,10 +10,19 @@
 
 namespace suanli {
 
+// How a file's bytes reach memory.
+enum class LoadMode {
+  kMmap,           // map the page cache read-only: zero copy, shared with other processes
+  kCopyHugePages,  // read into private memory backed by 2 MiB pages where the kernel allows
+                   // (transparent huge pages): far fewer TLB misses when streaming gigabytes
+                   // of weights every token, at the cost of a private copy
+};
+
 class MappedFile {
  public:
-  // Maps `path` read-only. An empty file maps to data()==nullptr, size()==0.
-  static StatusOr<std::unique_ptr<MappedFile>> Open(const std::string& path);
+  // Maps (or copies) `path` read-only. An empty file maps to data()==nullptr, size()==0.
+  static StatusOr<std::unique_ptr<MappedFile>> Open(const std::string& path,
+                                                    LoadMode mode = LoadMode::kMmap);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;

@@ -25,6 +25,20 @@ void AddModelOptions(CLI::App* app, ModelOptions* o, bool with_ctx) {
     app->add_option("-c,--ctx-size", o->ctx_size,
                     "Context size in tokens (default: the smaller of the model's and 4096)")
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  AddWeightsOption(app, &o->weights);
+}
+
+void AddWeightsOption(CLI::App* app, std::string* weights) {
+  app->add_option("--weights", *weights,
+                  "mmap: map the file, zero copy (default); copy: read weights into private "
+                  "memory on 2 MiB pages, faster decode where TLB misses limit streaming")
+      ->check(CLI::IsMember({"mmap", "copy"}));
+}
+
+StatusOr<LoadMode> ParseLoadMode(const std::string& s) {
+  if (s == "mmap") return LoadMode::kMmap;
+  if (s == "copy") return LoadMode::kCopyHugePages;
+  return InvalidArgument("--weights must be mmap or copy, not '" + s + "'");
 }
 
 StatusOr<Loaded> LoadModel(const ModelOptions& o, bool prefault) {
@@ -34,7 +48,8 @@ StatusOr<Loaded> LoadModel(const ModelOptions& o, bool prefault) {
   if (path.empty()) {
     SL_ASSIGN_OR_RETURN(path, EnsureDefaultModel());
   }
-  SL_ASSIGN_OR_RETURN(l.model, Model::Load(path));
+  SL_ASSIGN_OR_RETURN(LoadMode mode, ParseLoadMode(o.weights));
+  SL_ASSIGN_OR_RETURN(l.model, Model::Load(path, {}, mode));
   auto tok = Tokenizer::FromGguf(l.model->file());
   if (!tok.ok()) return tok.status().WithContext(path);
   l.tokenizer = std::move(*tok);

@@ -24,10 +24,15 @@ int Fail(const Status& s);
 int Fail(const std::string& message);
 
 struct ModelOptions {
-  std::string model;     // empty: the default model
-  int threads = 0;       // 0: all hardware threads
-  int64_t ctx_size = 0;  // 0: min(model context, 4096)
+  std::string model;             // empty: the default model
+  int threads = 0;               // 0: all hardware threads
+  int64_t ctx_size = 0;          // 0: min(model context, 4096)
+  std::string weights = "mmap";  // mmap | copy (see LoadMode)
 };
+// Parses --weights.
+StatusOr<LoadMode> ParseLoadMode(const std::string& s);
+// Adds --weights to a command.
+void AddWeightsOption(CLI::App* app, std::string* weights);
 void AddModelOptions(CLI::App* app, ModelOptions* o, bool with_ctx = true);
 
 // A model, its tokenizer and the timing of the load.

@@ -416,8 +416,8 @@ int64_t GgufTensorInfo::n_elements() const {
   return n;
 }
 
-StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
-  SL_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> mapped, MappedFile::Open(path));
+StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path, LoadMode mode) {
+  SL_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> mapped, MappedFile::Open(path, mode));
   std::unique_ptr<GgufFile> f(new GgufFile());
   f->name_ = path;
   f->base_ = mapped->data();

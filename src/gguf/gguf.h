@@ -45,10 +45,10 @@ std::string_view GgufValueTypeName(GgufValueType t);
 // One metadata value. Scalars are widened into u/i/f; strings are views into the mapped file.
 struct GgufValue {
   GgufValueType type = GgufValueType::kUint8;
-  uint64_t u = 0;          // unsigned integer types and bool
-  int64_t i = 0;           // signed integer types
-  double f = 0;            // float32 / float64
-  std::string_view str;    // kString
+  uint64_t u = 0;                                   // unsigned integer types and bool
+  int64_t i = 0;                                    // signed integer types
+  double f = 0;                                     // float32 / float64
+  std::string_view str;                             // kString
   GgufValueType elem_type = GgufValueType::kUint8;  // kArray: element type
   std::vector<GgufValue> array;                     // kArray: elements (may be arrays)
 
@@ -65,9 +65,9 @@ struct GgufKV {
 struct GgufTensorInfo {
   std::string_view name;
   TensorType type = TensorType::kF32;
-  std::vector<int64_t> dims;  // dims[0] = row length (contiguous)
-  uint64_t offset = 0;        // relative to the data section
-  size_t size_bytes = 0;      // bytes this tensor occupies
+  std::vector<int64_t> dims;      // dims[0] = row length (contiguous)
+  uint64_t offset = 0;            // relative to the data section
+  size_t size_bytes = 0;          // bytes this tensor occupies
   const uint8_t* data = nullptr;  // zero-copy view into the mapping
 
   int64_t n_elements() const;
@@ -79,7 +79,8 @@ struct GgufTensorInfo {
 class GgufFile {
  public:
   // Maps and parses the file. Errors name `path` and the bad field.
-  static StatusOr<std::unique_ptr<GgufFile>> Open(const std::string& path);
+  static StatusOr<std::unique_ptr<GgufFile>> Open(const std::string& path,
+                                                  LoadMode mode = LoadMode::kMmap);
   // Parses a buffer the caller keeps alive (fuzzing, tests); `name` is used in errors.
   static StatusOr<std::unique_ptr<GgufFile>> Parse(const uint8_t* data, size_t size,
                                                    std::string name);

@@ -6,10 +6,11 @@
 
 namespace suanli {
 
-StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, const BindOptions& opts) {
+StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, const BindOptions& opts,
+                                             LoadMode mode) {
   auto m = std::unique_ptr<Model>(new Model());
   m->path_ = path;
-  SL_ASSIGN_OR_RETURN(m->file_, GgufFile::Open(path));
+  SL_ASSIGN_OR_RETURN(m->file_, GgufFile::Open(path, mode));
   auto hp = ReadHParams(*m->file_);
   if (!hp.ok()) return hp.status().WithContext(path);
   m->hp_ = *hp;

@@ -14,7 +14,8 @@ class Model {
  public:
   // Opens, validates and binds `path`. Errors start with the path.
   static StatusOr<std::unique_ptr<Model>> Load(const std::string& path,
-                                               const BindOptions& opts = {});
+                                               const BindOptions& opts = {},
+                                               LoadMode mode = LoadMode::kMmap);
 
   const GgufFile& file() const { return *file_; }
   const HParams& hparams() const { return hp_; }

@@ -40,6 +40,9 @@ expect_exit 0 "greedy generate is reproducible" -- $SUANLI generate -p "Hello" -
 cp "$tmp/out" "$tmp/out1"
 $SUANLI generate -p "Hello" -n 6 --temp 0 -t 1 >"$tmp/out2" 2>/dev/null
 cmp -s "$tmp/out1" "$tmp/out2" && ok "same text with 1 and 2 threads" || bad "greedy text differs by thread count"
+$SUANLI generate -p "Hello" -n 6 --temp 0 --weights copy >"$tmp/out3" 2>/dev/null
+cmp -s "$tmp/out1" "$tmp/out3" && ok "same text with --weights copy" || bad "greedy text differs with --weights copy"
+expect_exit 2 "bad --weights" -- $SUANLI generate --weights disk
 
 # eval: JSON and logits rows.
 expect_exit 0 "eval" -- $SUANLI eval -m "$model" -p "Hello world" -n 3 --logits-out "$tmp/l.f32"

@@ -55,6 +55,16 @@ TEST_P(SynthModelTest, RunsAndIsDeterministic) {
   for (float v : a) ASSERT_TRUE(std::isfinite(v));
   const auto b = run(1, 512);
   EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+  // Weights copied into huge pages compute exactly what the mapped file does.
+  {
+    auto copied = Model::Load(path, {}, LoadMode::kCopyHugePages);
+    ASSERT_TRUE(copied.ok()) << copied.status().ToString();
+    ThreadPool pool(2);
+    Session s(**copied, pool, 64);
+    std::vector<float> logits;
+    ASSERT_TRUE(s.Feed(prompt, true, &logits).ok());
+    EXPECT_EQ(0, std::memcmp(a.data(), logits.data(), a.size() * sizeof(float)));
+  }
   // Splitting the prompt into batches of 4 rows changes no row by more than rounding.
   const auto c4 = run(2, 4);
   double max_diff = 0;
