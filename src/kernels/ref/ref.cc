@@ -59,14 +59,21 @@ void QuantQ8_K(const float* x, block_q8_K* y, int64_t k) {
 
 // ---- weight quantizers ----------------------------------------------------------------------
 
+// The element of largest magnitude, with its sign (the first one on ties), as ggml's reference
+// quantizers pick it.
+float SignedAbsMax(const float* x, int n) {
+  float amax = 0, max = 0;
+  for (int i = 0; i < n; ++i)
+    if (amax < std::fabs(x[i])) {
+      amax = std::fabs(x[i]);
+      max = x[i];
+    }
+  return max;
+}
+
 void QuantQ4_0(const float* x, block_q4_0* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
-    float amax = 0, max = 0;
-    for (int i = 0; i < kQK; ++i)
-      if (amax < std::fabs(x[i])) {
-        amax = std::fabs(x[i]);
-        max = x[i];
-      }
+    const float max = SignedAbsMax(x, kQK);
     const float d = max / -8;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = Fp32ToFp16(d);
@@ -82,12 +89,7 @@ void QuantQ4_0(const float* x, block_q4_0* y, int64_t n) {
 
 void QuantQ5_0(const float* x, block_q5_0* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
-    float amax = 0, max = 0;
-    for (int i = 0; i < kQK; ++i)
-      if (amax < std::fabs(x[i])) {
-        amax = std::fabs(x[i]);
-        max = x[i];
-      }
+    const float max = SignedAbsMax(x, kQK);
     const float d = max / -16;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[b].d = Fp32ToFp16(d);

@@ -16,6 +16,8 @@
 // whatever tile or row range it falls in (tails use the same code with masked/zero padding).
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -278,6 +280,22 @@ void RowK(const uint8_t* w, int64_t nsb, const block_q8_K* const* xs, float* out
 
 // ---- few-token drivers ----------------------------------------------------------------------
 
+// Calls f(std::integral_constant<int, n>) for n in 1..4, so a row kernel can be instantiated for
+// the number of tokens sharing its weight loads.
+template <typename F>
+inline void WithTokenCount(int n, F&& f) {
+  switch (n) {
+    case 1:
+      return f(std::integral_constant<int, 1>{});
+    case 2:
+      return f(std::integral_constant<int, 2>{});
+    case 3:
+      return f(std::integral_constant<int, 3>{});
+    default:
+      return f(std::integral_constant<int, 4>{});
+  }
+}
+
 template <TensorType T>
 void GemmFewQ8_0Act(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok,
                     float* y, int64_t ldy, int64_t r0, int64_t r1) {
@@ -295,19 +313,7 @@ void GemmFewQ8_0Act(const void* w, size_t w_row_bytes, int64_t k, const void* xq
     float out[4];
     for (int64_t r = r0; r < r1; ++r) {
       const uint8_t* row = wp + r * w_row_bytes;
-      switch (n) {
-        case 1:
-          RowPairs<T, 1>(row, nb, xs, out);
-          break;
-        case 2:
-          RowPairs<T, 2>(row, nb, xs, out);
-          break;
-        case 3:
-          RowPairs<T, 3>(row, nb, xs, out);
-          break;
-        default:
-          RowPairs<T, 4>(row, nb, xs, out);
-      }
+      WithTokenCount(n, [&](auto N) { RowPairs<T, N()>(row, nb, xs, out); });
       for (int i = 0; i < n; ++i) y[(t0 + i) * ldy + r] = out[i];
     }
   }
@@ -325,19 +331,7 @@ void GemmFewK(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int6
     float out[4];
     for (int64_t r = r0; r < r1; ++r) {
       const uint8_t* row = wp + r * w_row_bytes;
-      switch (n) {
-        case 1:
-          RowK<T, 1>(row, nsb, xs, out);
-          break;
-        case 2:
-          RowK<T, 2>(row, nsb, xs, out);
-          break;
-        case 3:
-          RowK<T, 3>(row, nsb, xs, out);
-          break;
-        default:
-          RowK<T, 4>(row, nsb, xs, out);
-      }
+      WithTokenCount(n, [&](auto N) { RowK<T, N()>(row, nsb, xs, out); });
       for (int i = 0; i < n; ++i) y[(t0 + i) * ldy + r] = out[i];
     }
   }
@@ -1100,12 +1094,10 @@ void GemmQ(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t
            int64_t ldy, int64_t r0, int64_t r1) {
   if (n_tok >= kOuterMinTok) return GemmOuter<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
   if constexpr (T == TensorType::kQ4_K) {
-    if (n_tok == 1)
-      return GemvQ4K(w, w_row_bytes, k, xq, y, r0, r1);
+    if (n_tok == 1) return GemvQ4K(w, w_row_bytes, k, xq, y, r0, r1);
   }
   if constexpr (T == TensorType::kQ6_K) {
-    if (n_tok == 1)
-      return GemvQ6K(w, w_row_bytes, k, xq, y, r0, r1);
+    if (n_tok == 1) return GemvQ6K(w, w_row_bytes, k, xq, y, r0, r1);
   }
   if constexpr (T == TensorType::kQ4_K || T == TensorType::kQ5_K || T == TensorType::kQ6_K)
     GemmFewK<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
