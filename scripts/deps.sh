@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages suanli needs, only those missing. Usage: scripts/deps.sh [build|test]
 set -euo pipefail
-need=(cmake ninja-build g++ pkg-config libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libssl-dev)
+need=(cmake ninja-build g++ pkg-config libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libssl-dev
+      libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
 if [ "${1:-build}" = test ]; then
   # clang + its runtime: sanitizers and libFuzzer; cross g++ + qemu: the ARM kernel tests.
-  need+=(clang libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user)
+  need+=(clang libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user openssl)
 fi
 missing=()
 for p in "${need[@]}"; do

@@ -41,7 +41,7 @@ if CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Rel
    cmake --build build-asan -j "$jobs"; then
   stage "sanitizer tests"
   ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j "$jobs" \
-    -L "unit|model" 2>&1 | tee build-asan/ctest.log
+    -L "unit|model|pool" 2>&1 | tee build-asan/ctest.log
   count build-asan/ctest.log
   stage "fuzzing"
   if tests/fuzz/run_fuzzers.sh build-asan "${SUANLI_FUZZ_SECONDS:-60}"; then

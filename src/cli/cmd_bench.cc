@@ -11,12 +11,14 @@
 #include <cstdio>
 #include <optional>
 #include <random>
+#include <thread>
 
 #include "base/memory_usage.h"
 #include "base/progress.h"
 #include "base/thread_pool.h"
 #include "base/timer.h"
 #include "cli/common.h"
+#include "cli/pool_options.h"
 #include "engine/session.h"
 #include "kernels/kernels.h"
 #include "kernels/membw.h"
@@ -36,6 +38,8 @@ struct BenchArgs {
   bool json = false;
   double bw_gib = 1.0;
   std::string weights = "mmap";
+  int64_t parallel = 1;
+  PoolFlags pool;
 };
 
 // The three 1B files, synthesized once into the cache.
@@ -63,6 +67,112 @@ StatusOr<std::vector<std::string>> DefaultBenchModels() {
   return paths;
 }
 
+// Through a pool (or, with --parallel, several streams at once): prefill and decode of one
+// stream, then N streams decoding together; the ratio is aggregate over single-stream tok/s.
+int RunPoolBench(const BenchArgs& a, const std::string& path) {
+  ModelOptions mo;
+  mo.model = path;
+  mo.threads = a.threads;
+  const bool pooled = a.pool.active();
+  auto loaded = LoadModel(mo, !pooled, !pooled);
+  if (!loaded.ok()) return Fail(loaded.status());
+  const Loaded& l = *loaded;
+  const HParams& hp = l.model->hparams();
+  const int64_t n_ctx = a.ctx_size > 0 ? a.ctx_size : std::max(a.n_prompt, a.n_gen) + 16;
+  auto backend = Backend::Open(l, a.pool, n_ctx, a.parallel,
+                               std::min<int64_t>(512, std::max<int64_t>(1, a.n_prompt)));
+  if (!backend.ok()) return Fail(backend.status());
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(hp.n_vocab - 1));
+  auto decode = [&](Sequence& seq, int64_t n, int32_t tok) -> StatusOr<double> {
+    SL_RETURN_IF_ERROR(seq.Reset());
+    std::vector<float> logits;
+    const double t0 = NowSeconds();
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t one[1] = {tok};
+      SL_RETURN_IF_ERROR(seq.Feed(one, false, &logits));
+      tok = Sampler::Argmax(logits.data(), hp.n_vocab);
+    }
+    return static_cast<double>(n) / (NowSeconds() - t0);
+  };
+  std::unique_ptr<Sequence> seq = (*backend)->NewSequence();
+  std::vector<float> logits;
+  {
+    std::vector<int32_t> warm(16);
+    for (auto& t : warm) t = pick(rng);
+    if (Status st = seq->Feed(warm, false, &logits); !st.ok()) return Fail(st);
+  }
+  double prefill = 0, single = 0;
+  if (a.n_prompt > 0) {
+    std::vector<int32_t> prompt(static_cast<size_t>(a.n_prompt));
+    for (auto& t : prompt) t = pick(rng);
+    for (int r = 0; r < a.repeats; ++r) {
+      (void)seq->Reset();
+      const double t0 = NowSeconds();
+      if (Status st = seq->Feed(prompt, false, &logits); !st.ok()) return Fail(st);
+      prefill = std::max(prefill, static_cast<double>(a.n_prompt) / (NowSeconds() - t0));
+    }
+  }
+  if (a.n_gen > 0)
+    for (int r = 0; r < a.repeats; ++r) {
+      auto d = decode(*seq, a.n_gen, pick(rng));
+      if (!d.ok()) return Fail(d.status());
+      single = std::max(single, *d);
+    }
+  double aggregate = 0;
+  if (a.parallel > 1 && a.n_gen > 0) {
+    seq.reset();  // its KV cache slot goes to the parallel streams
+    std::vector<std::unique_ptr<Sequence>> seqs;
+    for (int64_t i = 0; i < a.parallel; ++i) seqs.push_back((*backend)->NewSequence());
+    for (int r = 0; r < a.repeats; ++r) {
+      std::vector<Status> errors(seqs.size());
+      const double t0 = NowSeconds();
+      std::vector<std::thread> threads;
+      for (size_t i = 0; i < seqs.size(); ++i)
+        threads.emplace_back([&, i] {
+          auto d = decode(*seqs[i], a.n_gen, static_cast<int32_t>(i % hp.n_vocab));
+          if (!d.ok()) errors[i] = d.status();
+        });
+      for (auto& t : threads) t.join();
+      for (const Status& e : errors)
+        if (!e.ok()) return Fail(e);
+      aggregate =
+          std::max(aggregate, static_cast<double>(a.n_gen * a.parallel) / (NowSeconds() - t0));
+    }
+  }
+  cluster::Pool* pool = (*backend)->pool();
+  const double predicted = pool ? pool->plan().tokens_per_second : 0;
+  const double predicted_single =
+      pool && pool->predicted_latency() > 0 ? 1 / pool->predicted_latency() : 0;
+  if (a.json) {
+    nlohmann::json j;
+    j["model"] = path;
+    j["backend"] = (*backend)->Describe();
+    j["n_prompt"] = a.n_prompt;
+    j["n_gen"] = a.n_gen;
+    j["prefill_tok_s"] = prefill;
+    j["decode_tok_s"] = single;
+    j["parallel"] = a.parallel;
+    j["parallel_tok_s"] = aggregate;
+    j["parallel_speedup"] = single > 0 ? aggregate / single : 0;
+    j["predicted_decode_tok_s"] = predicted_single;
+    j["predicted_throughput_tok_s"] = predicted;
+    std::puts(j.dump().c_str());
+  } else {
+    std::printf("%s (%s)\n  prefill %lld tokens: %.1f tok/s\n  decode %lld tokens: %.2f tok/s",
+                path.c_str(), (*backend)->Describe().c_str(), static_cast<long long>(a.n_prompt),
+                prefill, static_cast<long long>(a.n_gen), single);
+    if (pool) std::printf(" (placement predicted %.2f tok/s)", predicted_single);
+    std::printf("\n");
+    if (a.parallel > 1)
+      std::printf("  %lld streams: %.2f tok/s in all = %.2fx one stream\n",
+                  static_cast<long long>(a.parallel), aggregate,
+                  single > 0 ? aggregate / single : 0);
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
 int RunBench(const BenchArgs& a) {
   std::vector<std::string> paths;
   if (!a.model.empty()) {
@@ -71,6 +181,13 @@ int RunBench(const BenchArgs& a) {
     auto p = DefaultBenchModels();
     if (!p.ok()) return Fail(p.status());
     paths = *p;
+  }
+  if (a.pool.active() || a.parallel > 1) {
+    if (!a.pool.active())
+      return Fail("--parallel needs a pool (--workers): one device runs one stream at a time");
+    for (const std::string& path : paths)
+      if (int rc = RunPoolBench(a, path); rc != 0) return rc;
+    return 0;
   }
   const int threads = a.threads > 0 ? a.threads : ThreadPool::HardwareThreads();
   ThreadPool pool(threads);
@@ -112,7 +229,7 @@ int RunBench(const BenchArgs& a) {
       std::vector<int32_t> prompt(static_cast<size_t>(a.n_prompt));
       for (auto& t : prompt) t = pick(rng);
       for (int r = 0; r < a.repeats; ++r) {
-        session.Reset();
+        (void)session.Reset();
         double t0 = NowSeconds();
         if (Status st = session.Feed(prompt, false, &logits); !st.ok()) return Fail(st);
         prefill = std::max(prefill, static_cast<double>(a.n_prompt) / (NowSeconds() - t0));
@@ -121,7 +238,7 @@ int RunBench(const BenchArgs& a) {
     double bw = measure_bw();
     if (a.n_gen > 0) {
       for (int r = 0; r < a.repeats; ++r) {
-        session.Reset();
+        (void)session.Reset();
         int32_t tok = pick(rng);
         double t0 = NowSeconds();
         for (int64_t i = 0; i < a.n_gen; ++i) {
@@ -198,6 +315,10 @@ void AddBenchCommand(CLI::App& app, RunFn* run) {
       ->check(CLI::Range(0.01, 64.0));
   sub->add_flag("--json", a->json, "One JSON object per model, one per line");
   AddWeightsOption(sub, &a->weights);
+  sub->add_option("--parallel", a->parallel,
+                  "Also run N streams at once through the pool and report the aggregate tok/s")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  AddPoolOptions(sub, &a->pool);
   sub->callback([a, run] { *run = [a] { return RunBench(*a); }; });
 }
 

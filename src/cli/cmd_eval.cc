@@ -9,7 +9,8 @@
 #include "base/mapped_file.h"
 #include "base/thread_pool.h"
 #include "cli/common.h"
-#include "engine/session.h"
+#include "cli/pool_options.h"
+#include "engine/sampler.h"
 
 namespace suanli::cli {
 namespace {
@@ -21,6 +22,7 @@ struct EvalArgs {
   std::string force;
   std::string logits_out;
   bool parse_special = false;
+  PoolFlags pool;
 };
 
 int RunEval(const EvalArgs& a) {
@@ -34,7 +36,8 @@ int RunEval(const EvalArgs& a) {
   if (!forced.empty() && static_cast<int64_t>(forced.size()) < n)
     return Fail("--force gives " + std::to_string(forced.size()) + " ids but -n asks for " +
                 std::to_string(n) + " steps");
-  auto loaded = LoadModel(a.model);
+  const bool pooled = a.pool.active();
+  auto loaded = LoadModel(a.model, !pooled, !pooled);
   if (!loaded.ok()) return Fail(loaded.status());
   Loaded& l = *loaded;
   const int64_t n_vocab = l.model->hparams().n_vocab;
@@ -48,8 +51,10 @@ int RunEval(const EvalArgs& a) {
     return Fail(l.model->path() + ": the prompt (" + std::to_string(ids.size()) + " tokens) plus " +
                 std::to_string(n) + " steps exceed the context of " + std::to_string(l.n_ctx) +
                 " (raise it with -c/--ctx-size)");
-  ThreadPool pool(l.threads);
-  Session session(*l.model, pool, l.n_ctx);
+  auto backend = Backend::Open(l, a.pool, l.n_ctx, 1);
+  if (!backend.ok()) return Fail(backend.status());
+  std::unique_ptr<Sequence> seq = (*backend)->NewSequence();
+  Sequence& session = *seq;
   const bool want_rows = !a.logits_out.empty();
   std::FILE* out = nullptr;
   if (want_rows) {
@@ -101,6 +106,7 @@ void AddEvalCommand(CLI::App& app, RunFn* run) {
   sub->add_option("--logits-out", a->logits_out,
                   "Write float32 logits rows [n_prompt + N][n_vocab] to this file");
   sub->add_flag("--parse-special", a->parse_special, "Parse special-token text in the prompt");
+  AddPoolOptions(sub, &a->pool);
   sub->callback([a, run] { *run = [a] { return RunEval(*a); }; });
 }
 

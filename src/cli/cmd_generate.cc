@@ -4,8 +4,8 @@
 #include "base/progress.h"
 #include "base/thread_pool.h"
 #include "cli/common.h"
+#include "cli/pool_options.h"
 #include "engine/generate.h"
-#include "engine/session.h"
 
 namespace suanli::cli {
 namespace {
@@ -18,6 +18,7 @@ struct GenerateArgs {
   SamplerParams sampling;
   bool ignore_eos = false;
   bool parse_special = false;
+  PoolFlags pool;
 };
 
 int RunGenerate(const GenerateArgs& a) {
@@ -27,7 +28,8 @@ int RunGenerate(const GenerateArgs& a) {
     if (!text.ok()) return Fail(text.status());
     prompt = *text;
   }
-  auto loaded = LoadModel(a.model);
+  const bool pooled = a.pool.active();
+  auto loaded = LoadModel(a.model, !pooled, !pooled);
   if (!loaded.ok()) return Fail(loaded.status());
   Loaded& l = *loaded;
   std::vector<int32_t> ids = l.tokenizer->Encode(prompt, true, a.parse_special);
@@ -36,13 +38,14 @@ int RunGenerate(const GenerateArgs& a) {
     return Fail(l.model->path() + ": the prompt has " + std::to_string(ids.size()) +
                 " tokens but the context holds " + std::to_string(l.n_ctx) +
                 " (raise it with -c/--ctx-size or shorten the prompt)");
-  ThreadPool pool(l.threads);
-  Session session(*l.model, pool, l.n_ctx);
+  auto backend = Backend::Open(l, a.pool, l.n_ctx, 1);
+  if (!backend.ok()) return Fail(backend.status());
+  std::unique_ptr<Sequence> session = (*backend)->NewSequence();
   GenerateOptions opts;
   opts.n_predict = a.n_predict;
   opts.sampling = a.sampling;
   opts.stop_at_eog = !a.ignore_eos;
-  auto res = Generate(session, *l.tokenizer, ids, opts, [](int32_t, std::string_view piece) {
+  auto res = Generate(*session, *l.tokenizer, ids, opts, [](int32_t, std::string_view piece) {
     std::fwrite(piece.data(), 1, piece.size(), stdout);
     std::fflush(stdout);
   });
@@ -58,9 +61,13 @@ int RunGenerate(const GenerateArgs& a) {
       r.generate_seconds > 0 ? static_cast<double>(r.decode_steps) / r.generate_seconds : 0;
   std::fprintf(stderr,
                "prompt: %lld tokens, %.1f tok/s | generated: %zu tokens, %.1f tok/s | load: %s | "
-               "stop: %s | threads: %d\n",
+               "stop: %s | %s\n",
                static_cast<long long>(r.n_prompt), pp, r.tokens.size(), tg,
-               HumanDuration(l.load_seconds).c_str(), StopReasonText(r.stop), l.threads);
+               HumanDuration(l.load_seconds).c_str(), StopReasonText(r.stop),
+               (*backend)->Describe().c_str());
+  if (cluster::Pool* pool = (*backend)->pool(); pool && tg > 0)
+    std::fprintf(stderr, "pool: %.2f ms per token measured, %.2f ms predicted by the placement\n",
+                 1e3 / tg, 1e3 * pool->predicted_latency());
   return 0;
 }
 
@@ -79,6 +86,7 @@ void AddGenerateCommand(CLI::App& app, RunFn* run) {
   sub->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past end-of-generation tokens");
   sub->add_flag("--parse-special", a->parse_special,
                 "Turn special-token text such as <|im_start|> in the prompt into its token");
+  AddPoolOptions(sub, &a->pool);
   sub->callback([a, run] { *run = [a] { return RunGenerate(*a); }; });
 }
 

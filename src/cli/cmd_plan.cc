@@ -7,6 +7,7 @@
 #include "base/mapped_file.h"
 #include "base/progress.h"
 #include "cli/common.h"
+#include "cluster/model_cost.h"
 #include "gguf/gguf.h"
 #include "model/default_model.h"
 #include "model/hparams.h"
@@ -28,55 +29,6 @@ struct PlanArgs {
   bool json = false;
 };
 
-// "3,5,8" → {3, 5, 8}.
-StatusOr<std::vector<int64_t>> ParseSplit(const std::string& s) {
-  std::vector<int64_t> out;
-  size_t i = 0;
-  while (i <= s.size()) {
-    size_t j = s.find(',', i);
-    if (j == std::string::npos) j = s.size();
-    const std::string part = s.substr(i, j - i);
-    char* end = nullptr;
-    errno = 0;
-    const long long v = std::strtoll(part.c_str(), &end, 10);
-    if (part.empty() || *end != '\0' || errno != 0 || v < 0 || v > 1 << 20)
-      return InvalidArgument("--split: '" + part +
-                             "' is not a layer count (expected comma-separated integers)");
-    out.push_back(v);
-    i = j + 1;
-  }
-  return out;
-}
-
-// Per-layer weight bytes, embedding and output sizes from the tensor table.
-StatusOr<placement::ModelCost> CostFromFile(const GgufFile& f, const HParams& hp,
-                                            placement::ActFormat act) {
-  std::vector<uint64_t> layer(static_cast<size_t>(hp.n_layers), 0);
-  uint64_t embd = 0, output = 0, output_norm = 0;
-  bool has_embd = false, has_output = false;
-  for (const GgufTensorInfo& t : f.tensors()) {
-    if (t.name.starts_with("blk.")) {
-      const std::string rest(t.name.substr(4));
-      char* end = nullptr;
-      const long long n = std::strtoll(rest.c_str(), &end, 10);
-      if (end == rest.c_str() || *end != '.' || n < 0 || n >= hp.n_layers)
-        return InvalidArgument(f.name() + ": tensor '" + std::string(t.name) +
-                               "' is not in a layer below block_count " +
-                               std::to_string(hp.n_layers));
-      layer[static_cast<size_t>(n)] += t.size_bytes;
-    } else if (t.name == "token_embd.weight") {
-      embd = t.size_bytes, has_embd = true;
-    } else if (t.name == "output.weight") {
-      output = t.size_bytes, has_output = true;
-    } else if (t.name == "output_norm.weight") {
-      output_norm = t.size_bytes;
-    }
-  }
-  if (!has_embd) return NotFound(f.name() + ": tensor 'token_embd.weight' not found");
-  const uint64_t out_bytes = output_norm + (has_output ? output : embd);
-  return placement::MakeModelCost(hp, std::move(layer), embd, out_bytes, !has_output, act);
-}
-
 int RunPlan(const PlanArgs& a) {
   std::string path = a.model;
   if (path.empty()) {
@@ -90,7 +42,7 @@ int RunPlan(const PlanArgs& a) {
   if (!file.ok()) return Fail(file.status());
   auto hp = ReadHParams(**file);
   if (!hp.ok()) return Fail(hp.status().WithContext(path));
-  auto cost = CostFromFile(**file, *hp, *act);
+  auto cost = cluster::ModelCostFromFile(**file, *hp, *act);
   if (!cost.ok()) return Fail(cost.status());
 
   auto text = ReadFileToString(a.devices);
@@ -105,7 +57,7 @@ int RunPlan(const PlanArgs& a) {
   o.n_seqs = a.parallel;
   o.min_battery = a.min_battery;
   if (!a.split.empty()) {
-    auto split = ParseSplit(a.split);
+    auto split = ParseLayerCounts(a.split);
     if (!split.ok()) return Fail(split.status());
     o.forced_split = *split;
   }

@@ -1,6 +1,8 @@
 #include "cli/common.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 
 #include "base/thread_pool.h"
 #include "base/timer.h"
@@ -41,7 +43,7 @@ StatusOr<LoadMode> ParseLoadMode(const std::string& s) {
   return InvalidArgument("--weights must be mmap or copy, not '" + s + "'");
 }
 
-StatusOr<Loaded> LoadModel(const ModelOptions& o, bool prefault) {
+StatusOr<Loaded> LoadModel(const ModelOptions& o, bool prefault, bool bind_weights) {
   Loaded l;
   double t0 = NowSeconds();
   std::string path = o.model;
@@ -49,7 +51,9 @@ StatusOr<Loaded> LoadModel(const ModelOptions& o, bool prefault) {
     SL_ASSIGN_OR_RETURN(path, EnsureDefaultModel());
   }
   SL_ASSIGN_OR_RETURN(LoadMode mode, ParseLoadMode(o.weights));
-  SL_ASSIGN_OR_RETURN(l.model, Model::Load(path, {}, mode));
+  BindOptions bind;
+  if (!bind_weights) bind = BindOptions{0, 0, false, false};  // a pool's head: metadata only
+  SL_ASSIGN_OR_RETURN(l.model, Model::Load(path, bind, bind_weights ? mode : LoadMode::kMmap));
   auto tok = Tokenizer::FromGguf(l.model->file());
   if (!tok.ok()) return tok.status().WithContext(path);
   l.tokenizer = std::move(*tok);
@@ -83,23 +87,45 @@ void AddSamplingOptions(CLI::App* app, SamplerParams* p) {
   app->add_option("-s,--seed", p->seed, "Random seed (default 0)");
 }
 
-StatusOr<std::vector<int32_t>> ParseIdList(const std::string& s) {
-  std::vector<int32_t> ids;
+std::vector<std::string> SplitCommas(const std::string& s) {
+  std::vector<std::string> parts;
   size_t i = 0;
-  while (i < s.size()) {
+  while (i <= s.size()) {
     size_t j = s.find(',', i);
     if (j == std::string::npos) j = s.size();
-    std::string part = s.substr(i, j - i);
-    char* end = nullptr;
-    errno = 0;
-    long v = std::strtol(part.c_str(), &end, 10);
-    if (part.empty() || *end != '\0' || errno != 0 || v < 0 || v > INT32_MAX)
-      return InvalidArgument("'" + part +
-                             "' is not a token id (expected comma-separated integers)");
-    ids.push_back(static_cast<int32_t>(v));
+    parts.push_back(s.substr(i, j - i));
     i = j + 1;
   }
-  return ids;
+  return parts;
+}
+
+namespace {
+// Comma-separated integers in [0, max]; `what` names one item in errors.
+StatusOr<std::vector<int64_t>> ParseCounts(const std::string& s, int64_t max, const char* what) {
+  std::vector<int64_t> out;
+  if (s.empty()) return out;
+  for (const std::string& part : SplitCommas(s)) {
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || errno != 0 || v < 0 || v > max)
+      return InvalidArgument("'" + part + "' is not " + what +
+                             " (expected comma-separated integers)");
+    out.push_back(v);
+  }
+  return out;
+}
+}  // namespace
+
+StatusOr<std::vector<int32_t>> ParseIdList(const std::string& s) {
+  SL_ASSIGN_OR_RETURN(auto v, ParseCounts(s, INT32_MAX, "a token id"));
+  return std::vector<int32_t>(v.begin(), v.end());
+}
+
+StatusOr<std::vector<int64_t>> ParseLayerCounts(const std::string& s) {
+  auto v = ParseCounts(s, int64_t{1} << 20, "a layer count");
+  if (!v.ok()) return v.status().WithContext("--split");
+  return v;
 }
 
 }  // namespace suanli::cli

@@ -43,9 +43,15 @@ struct Loaded {
   int threads = 1;
   int64_t n_ctx = 0;
 };
-StatusOr<Loaded> LoadModel(const ModelOptions& o, bool prefault = true);
+// bind_weights false: only the metadata and tokenizer (the head of a pool runs no layers).
+StatusOr<Loaded> LoadModel(const ModelOptions& o, bool prefault = true, bool bind_weights = true);
 
 void AddSamplingOptions(CLI::App* app, SamplerParams* p);
+
+// "a,b,,c" → {"a", "b", "", "c"}.
+std::vector<std::string> SplitCommas(const std::string& s);
+// Parses --split "3,5,8" into layer counts (each 0..2^20).
+StatusOr<std::vector<int64_t>> ParseLayerCounts(const std::string& s);
 
 // Parses "1,2,3" into ids.
 StatusOr<std::vector<int32_t>> ParseIdList(const std::string& s);
@@ -60,5 +66,6 @@ void AddBenchCommand(CLI::App& app, RunFn* run);
 void AddModelCommand(CLI::App& app, RunFn* run);
 void AddProfileCommand(CLI::App& app, RunFn* run);
 void AddPlanCommand(CLI::App& app, RunFn* run);
+void AddWorkerCommand(CLI::App& app, RunFn* run);
 
 }  // namespace suanli::cli

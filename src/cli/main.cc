@@ -8,7 +8,9 @@
 
 int main(int argc, char** argv) {
   using namespace suanli::cli;
-  CLI::App app{"suanli: run GGUF language models fast on one device (and soon, on many)"};
+  CLI::App app{
+      "suanli: pool everyday devices into one AI computer (run GGUF language models on one device "
+      "or many)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("suanli 0.1.0"));
   RunFn run;
@@ -20,6 +22,7 @@ int main(int argc, char** argv) {
   AddModelCommand(app, &run);
   AddProfileCommand(app, &run);
   AddPlanCommand(app, &run);
+  AddWorkerCommand(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

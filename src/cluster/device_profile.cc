@@ -183,41 +183,65 @@ StatusOr<std::string> Sha256File(const std::string& path) {
   return out;
 }
 
+namespace {
+
+// Hash cache: path -> {size, mtime, sha256}; a changed file is hashed again.
+class HashCache {
+ public:
+  explicit HashCache(const std::string& cache_dir) : path_(cache_dir + "/model-hashes.json") {
+    if (auto text = ReadFileToString(path_); text.ok()) {
+      auto j = nlohmann::json::parse(*text, nullptr, false);
+      if (j.is_object()) cache_ = j;
+    }
+  }
+  ~HashCache() {
+    if (!changed_) return;
+    const std::string text = cache_.dump(1);
+    (void)WriteFileAtomic(path_, text.data(), text.size());  // a cache: failure is harmless
+  }
+  StatusOr<std::string> Hash(const std::string& path, const struct stat& st) {
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    const int64_t mtime = static_cast<int64_t>(st.st_mtime);
+    auto it = cache_.find(path);
+    if (it != cache_.end() && it->is_object() && it->value("size", uint64_t{0}) == size &&
+        it->value("mtime", int64_t{0}) == mtime && it->contains("sha256") &&
+        (*it)["sha256"].is_string())
+      return (*it)["sha256"].get<std::string>();
+    SL_ASSIGN_OR_RETURN(std::string sha, Sha256File(path));
+    cache_[path] = {{"size", size}, {"mtime", mtime}, {"sha256", sha}};
+    changed_ = true;
+    return sha;
+  }
+
+ private:
+  std::string path_;
+  nlohmann::json cache_ = nlohmann::json::object();
+  bool changed_ = false;
+};
+
+}  // namespace
+
+StatusOr<std::string> Sha256FileCached(const std::string& path, const std::string& cache_dir) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return NotFound(path + ": cannot stat");
+  HashCache cache(cache_dir);
+  return cache.Hash(path, st);
+}
+
 StatusOr<std::vector<ModelFileInfo>> ScanModelDir(const std::string& dir,
                                                   const std::string& cache_dir) {
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return NotFound("model directory " + dir + " does not exist");
-  // Hash cache: path -> {size, mtime, sha256}; a changed file is hashed again.
-  const std::string cache_path = cache_dir + "/model-hashes.json";
-  nlohmann::json cache = nlohmann::json::object();
-  if (auto text = ReadFileToString(cache_path); text.ok()) {
-    auto j = nlohmann::json::parse(*text, nullptr, false);
-    if (j.is_object()) cache = j;
-  }
+  HashCache cache(cache_dir);
   std::vector<ModelFileInfo> out;
-  bool changed = false;
   for (const std::string& name : ListDir(dir)) {
     if (name.size() < 5 || name.compare(name.size() - 5, 5, ".gguf") != 0) continue;
     const std::string path = dir + "/" + name;
     if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     ModelFileInfo info{path, "", static_cast<uint64_t>(st.st_size)};
-    const int64_t mtime = static_cast<int64_t>(st.st_mtime);
-    auto it = cache.find(path);
-    if (it != cache.end() && it->is_object() && it->value("size", uint64_t{0}) == info.size &&
-        it->value("mtime", int64_t{0}) == mtime && it->contains("sha256") &&
-        (*it)["sha256"].is_string()) {
-      info.sha256 = (*it)["sha256"].get<std::string>();
-    } else {
-      SL_ASSIGN_OR_RETURN(info.sha256, Sha256File(path));
-      cache[path] = {{"size", info.size}, {"mtime", mtime}, {"sha256", info.sha256}};
-      changed = true;
-    }
+    SL_ASSIGN_OR_RETURN(info.sha256, cache.Hash(path, st));
     out.push_back(std::move(info));
-  }
-  if (changed) {
-    const std::string text = cache.dump(1);
-    (void)WriteFileAtomic(cache_path, text.data(), text.size());  // a cache: failure is harmless
   }
   return out;
 }

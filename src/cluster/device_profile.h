@@ -68,6 +68,8 @@ Status ParseMeminfo(const std::string& text, uint64_t* total, uint64_t* availabl
 
 // SHA-256 of a file's contents, hex. Streams the file; errors name it.
 StatusOr<std::string> Sha256File(const std::string& path);
+// Sha256File through the hash cache in cache_dir (keyed by path, size and mtime).
+StatusOr<std::string> Sha256FileCached(const std::string& path, const std::string& cache_dir);
 // Every *.gguf directly inside dir, hashed. Hashes are cached beside the profile cache by
 // (path, size, mtime) so a restart does not re-read gigabytes.
 StatusOr<std::vector<ModelFileInfo>> ScanModelDir(const std::string& dir,

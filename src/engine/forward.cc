@@ -1,5 +1,6 @@
 #include "engine/forward.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
@@ -103,18 +104,21 @@ void Forward::Rope(float* v, int64_t n, int64_t n_heads, int64_t pos) {
   }
 }
 
-void Forward::Attention(int64_t layer, int64_t n, int64_t pos, KvCache& cache) {
+void Forward::Attention(int64_t layer, int64_t n) {
   const int64_t hd = hp_.head_dim, nh = hp_.n_heads, group = hp_.n_heads / hp_.n_kv_heads;
   const int64_t kv_dim = hp_.kv_dim(), q_dim = hp_.q_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int64_t items = n * nh;
+  int64_t max_keys = 0;
+  for (int64_t t = 0; t < n; ++t) max_keys = std::max(max_keys, row_pos_[t] + 1);
   pool_.Run([&](int tid, int nth) {
     std::vector<float>& scores = scores_[static_cast<size_t>(tid)];
-    if (scores.size() < static_cast<size_t>(pos + n)) scores.resize(static_cast<size_t>(pos + n));
+    if (scores.size() < static_cast<size_t>(max_keys)) scores.resize(static_cast<size_t>(max_keys));
     // Interleaved so the long causal rows of the last tokens are shared evenly.
     for (int64_t it = tid; it < items; it += nth) {
       const int64_t t = it / nh, h = it % nh, kvh = h / group;
-      const int64_t n_keys = pos + t + 1;  // causal: this token sees itself and the past
+      const int64_t n_keys = row_pos_[t] + 1;  // causal: this token sees itself and the past
+      KvCache& cache = *row_cache_[t];
       vec::AttendHead(&q_[static_cast<size_t>(t * q_dim + h * hd)], cache.k(layer, 0) + kvh * hd,
                       cache.v(layer, 0) + kvh * hd, kv_dim, n_keys, hd, scale, scores.data(),
                       &att_[static_cast<size_t>(t * q_dim + h * hd)]);
@@ -124,8 +128,24 @@ void Forward::Attention(int64_t layer, int64_t n, int64_t pos, KvCache& cache) {
 
 void Forward::RunLayers(float* x, int64_t n, int64_t pos, int64_t first, int64_t last,
                         KvCache& cache) {
+  const Slice one[1] = {{&cache, pos, n}};
+  RunLayersBatch(x, one, first, last);
+}
+
+void Forward::RunLayersBatch(float* x, std::span<const Slice> slices, int64_t first, int64_t last) {
+  int64_t n = 0;
+  for (const Slice& s : slices) {
+    SL_CHECK(s.n >= 1 && s.pos >= 0 && s.pos + s.n <= s.cache->n_ctx());
+    n += s.n;
+  }
   SL_CHECK(n >= 1 && n <= max_batch_);
-  SL_CHECK(pos >= 0 && pos + n <= cache.n_ctx());
+  row_cache_.resize(static_cast<size_t>(max_batch_));
+  row_pos_.resize(static_cast<size_t>(max_batch_));
+  for (int64_t t = 0; const Slice& s : slices)
+    for (int64_t i = 0; i < s.n; ++i, ++t) {
+      row_cache_[static_cast<size_t>(t)] = s.cache;
+      row_pos_[static_cast<size_t>(t)] = s.pos + i;
+    }
   const int64_t dim = hp_.dim, q_dim = hp_.q_dim(), kv_dim = hp_.kv_dim(), ffn = hp_.ffn_dim;
   for (int64_t l = first; l < last; ++l) {
     const LayerWeights& L = w_.layers[static_cast<size_t>(l)];
@@ -138,15 +158,18 @@ void Forward::RunLayers(float* x, int64_t n, int64_t pos, int64_t first, int64_t
         vec::Add(L.bv, &v_[static_cast<size_t>(t * kv_dim)], kv_dim);
       }
     }
-    Rope(q_.data(), n, hp_.n_heads, pos);
-    Rope(k_.data(), n, hp_.n_kv_heads, pos);
-    for (int64_t t = 0; t < n; ++t) {
-      std::memcpy(cache.k(l, pos + t), &k_[static_cast<size_t>(t * kv_dim)],
-                  kv_dim * sizeof(float));
-      std::memcpy(cache.v(l, pos + t), &v_[static_cast<size_t>(t * kv_dim)],
-                  kv_dim * sizeof(float));
+    for (int64_t row = 0; const Slice& s : slices) {
+      Rope(&q_[static_cast<size_t>(row * q_dim)], s.n, hp_.n_heads, s.pos);
+      Rope(&k_[static_cast<size_t>(row * kv_dim)], s.n, hp_.n_kv_heads, s.pos);
+      for (int64_t t = 0; t < s.n; ++t) {
+        std::memcpy(s.cache->k(l, s.pos + t), &k_[static_cast<size_t>((row + t) * kv_dim)],
+                    kv_dim * sizeof(float));
+        std::memcpy(s.cache->v(l, s.pos + t), &v_[static_cast<size_t>((row + t) * kv_dim)],
+                    kv_dim * sizeof(float));
+      }
+      row += s.n;
     }
-    Attention(l, n, pos, cache);
+    Attention(l, n);
     Linear(L.wo, att_.data(), n, h_.data());
     vec::Add(h_.data(), x, n * dim);
 

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <span>
 #include <vector>
 
 #include "base/thread_pool.h"
@@ -31,11 +32,23 @@ class Forward {
   void Embed(const int32_t* tokens, int64_t n, float* x);
   // Runs layers [first, last) on x[n × dim] in place, for positions pos..pos+n-1.
   void RunLayers(float* x, int64_t n, int64_t pos, int64_t first, int64_t last, KvCache& cache);
+
+  // Several sequences in one pass: slice i is the next n_i rows of x, tokens at positions
+  // pos_i..pos_i+n_i-1 of its own cache. The matrix products run once over all Σn_i ≤ max_batch
+  // rows (weights are read once for the batch); attention stays per sequence. Each cache appears
+  // at most once.
+  struct Slice {
+    KvCache* cache = nullptr;
+    int64_t pos = 0;
+    int64_t n = 0;
+  };
+  void RunLayersBatch(float* x, std::span<const Slice> slices, int64_t first, int64_t last);
   // logits[rows × n_vocab] for the last `rows` of the n rows of x (x is not modified).
   void Logits(const float* x, int64_t n, int64_t rows, float* logits);
 
  private:
-  void Attention(int64_t layer, int64_t n, int64_t pos, KvCache& cache);
+  // Rows' caches and positions for the batch being run.
+  void Attention(int64_t layer, int64_t n);
   // fn(t) for each row t < n, rows split across the pool (inline when n == 1).
   template <typename F>
   void ParallelRows(int64_t n, F&& fn);
@@ -55,6 +68,8 @@ class Forward {
   std::vector<float> h_, q_, k_, v_, att_, gate_, up_;
   std::vector<std::vector<float>> scores_;  // per thread [n_ctx]
   std::vector<uint8_t> actq_;
+  std::vector<KvCache*> row_cache_;  // [max_batch]
+  std::vector<int64_t> row_pos_;     // [max_batch]
 };
 
 }  // namespace suanli

@@ -16,7 +16,7 @@ const char* StopReasonText(StopReason r) {
   return "?";
 }
 
-StatusOr<GenerateResult> Generate(Session& session, const Tokenizer& tok,
+StatusOr<GenerateResult> Generate(Sequence& session, const Tokenizer& tok,
                                   const std::vector<int32_t>& prompt, const GenerateOptions& opts,
                                   const std::function<void(int32_t, std::string_view)>& on_token) {
   GenerateResult res;
@@ -26,17 +26,11 @@ StatusOr<GenerateResult> Generate(Session& session, const Tokenizer& tok,
     return OutOfRange("the prompt has " + std::to_string(res.n_prompt) +
                       " tokens but the context holds " + std::to_string(session.n_ctx()) +
                       " (raise it with -c/--ctx-size or shorten the prompt)");
-  Sampler sampler(opts.sampling);
-  for (int32_t t : prompt) sampler.Accept(t);
-  std::vector<float> logits;
   double t0 = NowSeconds();
-  SL_RETURN_IF_ERROR(session.Feed(prompt, false, &logits));
+  SL_ASSIGN_OR_RETURN(int32_t next, session.FeedAndSample(prompt, opts.sampling));
   double t1 = NowSeconds();
   res.prompt_seconds = t1 - t0;
-  const int64_t n_vocab = session.n_vocab();
   for (int64_t i = 0; opts.n_predict < 0 || i < opts.n_predict; ++i) {
-    int32_t next = sampler.Sample(logits.data(), n_vocab);
-    sampler.Accept(next);
     if (opts.stop_at_eog && tok.IsEndOfGeneration(next)) {
       res.stop = StopReason::kEndOfGeneration;
       break;
@@ -49,7 +43,7 @@ StatusOr<GenerateResult> Generate(Session& session, const Tokenizer& tok,
       break;
     }
     const int32_t one[1] = {next};
-    SL_RETURN_IF_ERROR(session.Feed(one, false, &logits));
+    SL_ASSIGN_OR_RETURN(next, session.FeedAndSample(one, opts.sampling));
     ++res.decode_steps;
   }
   res.generate_seconds = NowSeconds() - t1;

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "engine/sampler.h"
-#include "engine/session.h"
+#include "engine/sequence.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace suanli {
@@ -32,7 +32,7 @@ struct GenerateResult {
 };
 
 // on_token(id, piece) is called as each token is produced (the piece is its text).
-StatusOr<GenerateResult> Generate(Session& session, const Tokenizer& tok,
+StatusOr<GenerateResult> Generate(Sequence& session, const Tokenizer& tok,
                                   const std::vector<int32_t>& prompt, const GenerateOptions& opts,
                                   const std::function<void(int32_t, std::string_view)>& on_token);
 

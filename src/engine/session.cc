@@ -39,4 +39,11 @@ Status Session::Feed(std::span<const int32_t> tokens, bool all_logits, std::vect
   return Status::Ok();
 }
 
+StatusOr<int32_t> Session::FeedAndSample(std::span<const int32_t> tokens, const SamplerParams& p) {
+  SL_RETURN_IF_ERROR(Feed(tokens, false, &last_logits_));
+  if (!sampler_) sampler_ = std::make_unique<Sampler>(p);
+  for (int32_t t : tokens) sampler_->Accept(t);
+  return sampler_->Sample(last_logits_.data(), n_vocab());
+}
+
 }  // namespace suanli

@@ -8,12 +8,13 @@
 
 #include "base/thread_pool.h"
 #include "engine/forward.h"
+#include "engine/sequence.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 
 namespace suanli {
 
-class Session {
+class Session : public Sequence {
  public:
   // n_ctx: positions the KV cache holds; max_batch: tokens per forward call (prompts are split).
   Session(const Model& model, ThreadPool& pool, int64_t n_ctx, int64_t max_batch = 512);
@@ -21,13 +22,19 @@ class Session {
   // Feeds `tokens` at the current position. With all_logits, `logits` receives one row per
   // token ([n × n_vocab]); otherwise only the last token's row ([n_vocab]). Errors: a token id
   // outside the vocabulary, or more tokens than the context has room for.
-  Status Feed(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
+  Status Feed(std::span<const int32_t> tokens, bool all_logits,
+              std::vector<float>* logits) override;
+  StatusOr<int32_t> FeedAndSample(std::span<const int32_t> tokens, const SamplerParams& p) override;
+  Status Reset() override {
+    n_past_ = 0;
+    sampler_.reset();
+    return Status::Ok();
+  }
 
-  int64_t n_past() const { return n_past_; }
-  int64_t n_ctx() const { return cache_.n_ctx(); }
-  int64_t n_vocab() const { return model_.hparams().n_vocab; }
+  int64_t n_past() const override { return n_past_; }
+  int64_t n_ctx() const override { return cache_.n_ctx(); }
+  int64_t n_vocab() const override { return model_.hparams().n_vocab; }
   uint64_t kv_bytes() const { return cache_.bytes(); }
-  void Reset() { n_past_ = 0; }
 
  private:
   const Model& model_;
@@ -35,6 +42,8 @@ class Session {
   Forward fwd_;
   std::vector<float> x_;  // residual stream [max_batch × dim]
   int64_t n_past_ = 0;
+  std::unique_ptr<Sampler> sampler_;  // created by the first FeedAndSample
+  std::vector<float> last_logits_;
 };
 
 }  // namespace suanli

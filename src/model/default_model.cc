@@ -24,9 +24,9 @@ extern "C" const uint8_t suanli_embedded_vocab_begin[];
 extern "C" const uint8_t suanli_embedded_vocab_end[];
 
 namespace suanli {
-namespace {
+namespace {}  // namespace
 
-Status MakeDirs(const std::string& path) {
+Status EnsureDirectory(const std::string& path) {
   for (size_t i = 1; i <= path.size(); ++i) {
     if (i < path.size() && path[i] != '/') continue;
     std::string part = path.substr(0, i);
@@ -35,8 +35,6 @@ Status MakeDirs(const std::string& path) {
   }
   return Status::Ok();
 }
-
-}  // namespace
 
 StatusOr<std::string> CacheDir() {
   std::string dir;
@@ -49,7 +47,7 @@ StatusOr<std::string> CacheDir() {
   } else {
     dir = "/tmp/suanli-cache";
   }
-  SL_RETURN_IF_ERROR(MakeDirs(dir));
+  SL_RETURN_IF_ERROR(EnsureDirectory(dir));
   return dir;
 }
 

@@ -12,6 +12,8 @@ namespace suanli {
 
 // $SUANLI_CACHE_DIR, else $XDG_CACHE_HOME/suanli, else ~/.cache/suanli (created if missing).
 StatusOr<std::string> CacheDir();
+// mkdir -p.
+Status EnsureDirectory(const std::string& path);
 // The embedded SentencePiece vocabulary (Llama 2, 32000 tokens) parsed in place.
 StatusOr<std::unique_ptr<GgufFile>> EmbeddedVocab();
 // Path of the default model, synthesizing it into the cache if absent.

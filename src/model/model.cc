@@ -21,21 +21,30 @@ StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path, const Bind
 }
 
 uint64_t Model::Prefault() const {
-  const uint8_t* base = file_->file_data();
-  size_t begin = file_->data_offset(), end = file_->file_size();
-  if (end <= begin) return 0;
+  // Only the bound matrices: a pipeline stage touches its own layers, not the whole file (which
+  // may even be a sparse cache holding just those layers).
+  uint64_t total = 0;
+  w_.ForEachMatrix([&](const kernels::Matrix& m) { total += m.row_bytes * m.rows; });
+  if (total == 0) return 0;
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  ProgressBar bar("loading " + path_, end - begin);
+  ProgressBar bar("loading " + path_, total);
   volatile uint8_t sink = 0;
   uint8_t acc = 0;
-  for (size_t off = begin; off < end; off += page) {
-    acc ^= base[off];
-    if (((off - begin) & ((64u << 20) - 1)) < page) bar.Update(off - begin);
-  }
+  uint64_t done = 0, shown = 0;
+  w_.ForEachMatrix([&](const kernels::Matrix& m) {
+    const uint8_t* p = static_cast<const uint8_t*>(m.data);
+    const size_t bytes = m.row_bytes * static_cast<size_t>(m.rows);
+    for (size_t off = 0; off < bytes; off += page) acc ^= p[off];
+    done += bytes;
+    if (done - shown >= (64u << 20)) {
+      bar.Update(done);
+      shown = done;
+    }
+  });
   sink = acc;
   (void)sink;
   bar.Finish();
-  return end - begin;
+  return total;
 }
 
 }  // namespace suanli

@@ -70,12 +70,14 @@ StatusOr<ModelWeights> BindWeights(const GgufFile& f, const HParams& hp, const B
   if (first < 0 || first > last || last > hp.n_layers)
     return InvalidArgument("layer range [" + std::to_string(first) + ", " + std::to_string(last) +
                            ") is outside the model's " + std::to_string(hp.n_layers) + " layers");
-  if (opts.with_embedding || opts.with_output) {
+  // The last stage needs the embedding only when the output is tied to it.
+  const bool has_output = f.FindTensor("output.weight") != nullptr;
+  if (opts.with_embedding || (opts.with_output && !has_output)) {
     SL_RETURN_IF_ERROR(b.Matrix("token_embd.weight", hp.n_vocab, hp.dim, &w.token_embd));
   }
   if (opts.with_output) {
     SL_RETURN_IF_ERROR(b.Vector("output_norm.weight", hp.dim, &w.output_norm));
-    if (f.FindTensor("output.weight")) {
+    if (has_output) {
       SL_RETURN_IF_ERROR(b.Matrix("output.weight", hp.n_vocab, hp.dim, &w.output));
     } else {
       w.output = w.token_embd;
@@ -120,6 +122,14 @@ uint64_t LayerBytes(const std::vector<LayerWeights>& layers) {
 
 uint64_t ModelWeights::DecodeBytesPerToken() const {
   return LayerBytes(layers) + Bytes(output) + token_embd.row_bytes;
+}
+
+void ModelWeights::ForEachMatrix(const std::function<void(const kernels::Matrix&)>& fn) const {
+  for (const LayerWeights& L : layers)
+    for (const kernels::Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+      if (m->data) fn(*m);
+  if (token_embd.data) fn(token_embd);
+  if (output.data && !(tied_output && token_embd.data)) fn(output);
 }
 
 uint64_t ModelWeights::TotalMatrixBytes() const {

@@ -10,6 +10,7 @@
 //   rope_freqs [rope_dims / 2] (Llama 3 frequency factors, optional)
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -43,6 +44,8 @@ struct ModelWeights {
   // embedding row (the roofline's denominator).
   uint64_t DecodeBytesPerToken() const;
   uint64_t TotalMatrixBytes() const;
+  // Every bound matrix once (a tied output is the embedding, visited once).
+  void ForEachMatrix(const std::function<void(const kernels::Matrix&)>& fn) const;
 };
 
 // Binds layers [first_layer, last_layer) (the whole model by default); with_embedding and

@@ -1,0 +1,111 @@
+// suanli worker: offer this device to a pool (the head connects with --workers).
+#include <signal.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "cli/common.h"
+#include "cli/pool_options.h"
+#include "cluster/discovery.h"
+#include "cluster/worker.h"
+#include "model/default_model.h"
+
+namespace suanli::cli {
+namespace {
+
+struct WorkerArgs {
+  std::string listen;
+  int threads = 0;
+  std::string model_dir;
+  std::string cache_dir;
+  std::string name;
+  SecurityFlags security;
+  bool announce = false;
+  bool fresh_profile = false;
+  double seconds_per_kernel = 0.2;
+  double matvec_mib = 0;
+};
+
+int RunWorker(const WorkerArgs& a) {
+  cluster::WorkerOptions o;
+  o.listen = a.listen;
+  o.threads = a.threads;
+  o.model_dir = a.model_dir;
+  o.name = a.name;
+  if (a.cache_dir.empty()) {
+    auto c = CacheDir();
+    if (!c.ok()) return Fail(c.status());
+    o.cache_dir = *c;
+  } else {
+    o.cache_dir = a.cache_dir;
+    if (Status s = EnsureDirectory(o.cache_dir); !s.ok()) return Fail(s);
+  }
+  auto sec = ResolveSecurity(a.security);
+  if (!sec.ok()) return Fail(sec.status());
+  o.security = *sec;
+  o.profile.seconds_per_kernel = a.seconds_per_kernel;
+  o.profile.matvec_bytes = static_cast<size_t>(a.matvec_mib * (1 << 20));
+  if (a.fresh_profile) o.profile_max_age_s = 0;
+
+  // Signals are taken by a thread of their own so the server shuts down cleanly.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  auto server = cluster::WorkerServer::Start(o);
+  if (!server.ok()) return Fail(server.status());
+  std::fprintf(stderr, "suanli worker: listening on %s%s\n", (*server)->address().c_str(),
+               o.security.tls() ? " (TLS)" : "");
+  std::fflush(stderr);
+  std::unique_ptr<cluster::Announcer> announcer;
+  if (a.announce) {
+    auto an = cluster::Announcer::Start((*server)->address());
+    if (!an.ok()) return Fail(an.status());
+    announcer = std::move(*an);
+  }
+  std::thread sig([&] {
+    int got = 0;
+    sigwait(&set, &got);
+    std::fprintf(stderr, "suanli worker: stopping (%s)\n", got == SIGINT ? "SIGINT" : "SIGTERM");
+    if (announcer) announcer->Stop();
+    (*server)->Shutdown();
+  });
+  (*server)->Wait();
+  sig.join();
+  return 0;
+}
+
+}  // namespace
+
+void AddWorkerCommand(CLI::App& app, RunFn* run) {
+  auto a = std::make_shared<WorkerArgs>();
+  CLI::App* sub =
+      app.add_subcommand("worker",
+                         "Offer this device to a pool: serve layers to a head (generate/eval/bench "
+                         "--workers)");
+  sub->add_option("--listen", a->listen, "Address to serve on, HOST:PORT (port 0: any free)")
+      ->required();
+  sub->add_option("-t,--threads", a->threads, "Threads (default: all cores)")
+      ->check(CLI::Range(1, 1024));
+  sub->add_option("--model-dir", a->model_dir,
+                  "GGUF files this device holds (matched by content hash; others are streamed "
+                  "from the head)");
+  sub->add_option("--cache-dir", a->cache_dir,
+                  "Profile, hashes and streamed weights (default: the suanli cache)");
+  sub->add_option("--name", a->name, "Name shown in placements (default: the address)");
+  sub->add_flag("--announce", a->announce, "Answer --discover queries on the LAN (UDP multicast)");
+  sub->add_flag("--fresh-profile", a->fresh_profile, "Measure the device again");
+  sub->add_option("--seconds-per-kernel", a->seconds_per_kernel,
+                  "Profile: measurement time per tensor type and shape (default 0.2)")
+      ->check(CLI::Range(0.0, 60.0));
+  sub->add_option("--matvec-mib", a->matvec_mib,
+                  "Profile: decode measurement matrix in MiB (default: twice the last-level "
+                  "cache)")
+      ->check(CLI::Range(1.0, 65536.0));
+  AddSecurityOptions(sub, &a->security);
+  sub->callback([a, run] { *run = [a] { return RunWorker(*a); }; });
+}
+
+}  // namespace suanli::cli

@@ -1,0 +1,315 @@
+#include "cluster/head.h"
+
+#include <cstdio>
+#include <map>
+#include <random>
+
+#include "base/progress.h"
+#include "cluster/auth.h"
+#include "cluster/model_cost.h"
+#include "cluster/stage_weights.h"
+#include "gguf/tensor_type.h"
+
+namespace suanli::cluster {
+
+namespace {
+
+void Say(const PoolOptions& o, const std::string& msg) {
+  if (!o.quiet) std::fprintf(stderr, "suanli: %s\n", msg.c_str());
+}
+
+// The tensor type holding most of the layers' bytes ("Q4_0", ...).
+std::string MainTensorType(const GgufFile& f) {
+  std::map<std::string, uint64_t> bytes;
+  for (const GgufTensorInfo& t : f.tensors())
+    if (t.name.starts_with("blk.")) bytes[std::string(TensorTypeName(t.type))] += t.size_bytes;
+  std::string best;
+  uint64_t most = 0;
+  for (auto& [type, b] : bytes)
+    if (b > most) most = b, best = type;
+  return best;
+}
+
+std::string RandomId() { return ToHex(RandomNonce()).substr(0, 16); }
+
+}  // namespace
+
+placement::Device DeviceFromProfile(const DeviceProfile& p, const std::string& name,
+                                    const std::string& main_type) {
+  placement::Device d;
+  d.name = name;
+  d.memory_bytes = p.available_ram_bytes;
+  d.bandwidth = p.mem_bandwidth_gbs * 1e9;
+  auto it = p.speed.find(main_type);
+  if (it != p.speed.end()) {
+    if (it->second.matvec_gbs > 0) d.bandwidth = it->second.matvec_gbs * 1e9;
+    d.flops = it->second.matmul_gflops * 1e9;
+  }
+  d.battery.present = p.battery.present;
+  d.battery.level = p.battery.level;
+  d.battery.charging = p.battery.charging;
+  d.thermal_throttled = p.thermal.throttled;
+  return d;
+}
+
+Status Pool::Connect(const Model& model) {
+  const std::string nonce = RandomNonce();
+  for (const std::string& addr : opts_.workers) {
+    auto fail = [&](const std::string& why) {
+      std::fprintf(stderr, "suanli: worker %s: %s; continuing without it\n", addr.c_str(),
+                   why.c_str());
+    };
+    auto ch = MakeChannel(addr, opts_.security);
+    if (!ch.ok()) {
+      fail(ch.status().message());
+      continue;
+    }
+    PoolWorker w;
+    w.address = addr;
+    w.channel = *ch;
+    w.stub = v1::Worker::NewStub(w.channel);
+    grpc::ClientContext ctx;
+    PrepareContext(&ctx, opts_.security, 15);
+    v1::HelloRequest req;
+    req.set_nonce(nonce);
+    v1::HelloReply reply;
+    Status s = FromGrpc(w.stub->Hello(&ctx, req, &reply), "hello");
+    if (!s.ok()) {
+      fail(s.message());
+      continue;
+    }
+    if (!SecureEquals(reply.proof(), WorkerProof(opts_.security.token, nonce))) {
+      fail("rejected: it does not prove it knows the pool token");
+      continue;
+    }
+    if (reply.protocol_version() != kProtocolVersion) {
+      fail("speaks protocol " + std::to_string(reply.protocol_version()) + ", this head " +
+           std::to_string(kProtocolVersion));
+      continue;
+    }
+    auto prof = ProfileFromJson(reply.profile_json());
+    if (!prof.ok()) {
+      fail("bad profile: " + prof.status().message());
+      continue;
+    }
+    w.profile = std::move(*prof);
+    auto link = ProbeLink(*w.stub, opts_.security);
+    if (!link.ok()) {
+      fail(link.status().message());
+      continue;
+    }
+    w.link = *link;
+    Say(opts_, "worker " + addr + ": " + w.profile.cpu_model + ", " +
+                   std::to_string(w.profile.threads) + " threads, " +
+                   HumanBytes(static_cast<double>(w.profile.available_ram_bytes)) + " free; link " +
+                   std::to_string(w.link.rtt_seconds * 1e3).substr(0, 5) + " ms RTT, " +
+                   HumanBytes(w.link.bytes_per_second) + "/s");
+    workers_.push_back(std::move(w));
+  }
+  (void)model;
+  if (workers_.empty()) return IoError("no worker of --workers could be used (see above)");
+  return Status::Ok();
+}
+
+Status Pool::MeasureLinks() {
+  const size_t n = workers_.size();
+  peer_links_.assign(n, std::vector<LinkMeasurement>(n));
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < n; ++j) {
+      if (i == j) continue;
+      grpc::ClientContext ctx;
+      PrepareContext(&ctx, opts_.security, 60);
+      v1::ProbePeerRequest req;
+      req.set_address(workers_[j].address);
+      req.set_bandwidth_bytes(8u << 20);
+      v1::ProbePeerReply reply;
+      Status s = FromGrpc(workers_[i].stub->ProbePeer(&ctx, req, &reply),
+                          workers_[i].address + " probing " + workers_[j].address);
+      if (!s.ok()) {
+        // No direct path: mark the link unusable rather than guessing.
+        std::fprintf(stderr, "suanli: %s\n", s.message().c_str());
+        peer_links_[i][j] = {10.0, 1.0};
+        continue;
+      }
+      peer_links_[i][j] = {reply.rtt_seconds(), reply.bandwidth_bytes_per_second()};
+    }
+  return Status::Ok();
+}
+
+StatusOr<placement::Plan> Pool::MakePlan(const Model& model) {
+  const GgufFile& f = model.file();
+  const std::string main_type = MainTensorType(f);
+  cluster_ = placement::Cluster{};
+  placement::Device head;
+  head.name = "head";
+  head.is_head = true;
+  head.runs_layers = false;
+  cluster_.devices.push_back(head);
+  for (const PoolWorker& w : workers_)
+    cluster_.devices.push_back(DeviceFromProfile(w.profile, w.address, main_type));
+  const size_t n = cluster_.devices.size();
+  cluster_.links.assign(n, std::vector<placement::Link>(n));
+  for (size_t i = 1; i < n; ++i) {
+    const LinkMeasurement& l = workers_[i - 1].link;
+    cluster_.links[0][i] = cluster_.links[i][0] = {l.rtt_seconds, l.bytes_per_second};
+    for (size_t j = 1; j < n; ++j)
+      if (i != j) {
+        const LinkMeasurement& p = peer_links_[i - 1][j - 1];
+        cluster_.links[i][j] = {p.rtt_seconds, p.bytes_per_second};
+      }
+  }
+  SL_ASSIGN_OR_RETURN(placement::ModelCost cost, ModelCostFromFile(f, model.hparams(), opts_.act));
+  placement::PlanOptions po;
+  po.objective = opts_.objective;
+  po.n_ctx = opts_.n_ctx;
+  po.n_seqs = opts_.max_seqs;
+  po.min_battery = opts_.min_battery;
+  po.forced_split = opts_.split;
+  return placement::PlanPlacement(cost, cluster_, po);
+}
+
+Status Pool::LoadStages(const Model& model, int* failed) {
+  *failed = -1;
+  const GgufFile& f = model.file();
+  for (const placement::Pipeline& p : plan_.pipelines) {
+    Running run;
+    const std::string id = RandomId();
+    for (size_t s = 0; s < p.stages.size(); ++s) {
+      const placement::Stage& stage = p.stages[s];
+      const int wi = stage.device - 1;  // device 0 is the head
+      PoolWorker& w = workers_[static_cast<size_t>(wi)];
+      v1::LoadStageRequest req;
+      req.set_pipeline_id(id);
+      req.set_model_sha256(model_sha256_);
+      req.set_model_size(f.file_size());
+      req.set_first_layer(stage.first_layer);
+      req.set_last_layer(stage.last_layer);
+      req.set_with_embedding(s == 0);
+      req.set_with_output(s + 1 == p.stages.size());
+      req.set_n_ctx(opts_.n_ctx);
+      req.set_max_seqs(opts_.max_seqs);
+      req.set_max_batch(opts_.max_batch);
+      req.set_act(opts_.act == placement::ActFormat::kF32    ? v1::ACT_F32
+                  : opts_.act == placement::ActFormat::kQ8_0 ? v1::ACT_Q8_0
+                                                             : v1::ACT_F16);
+      if (s + 1 < p.stages.size())
+        req.set_next_address(workers_[static_cast<size_t>(p.stages[s + 1].device - 1)].address);
+      const uint64_t bytes = TensorBytes(f, StageTensorNames(f, stage.first_layer, stage.last_layer,
+                                                             s == 0, s + 1 == p.stages.size()));
+      Status st = Status::Ok();
+      for (int attempt = 0; attempt < 2; ++attempt) {
+        grpc::ClientContext ctx;
+        PrepareContext(&ctx, opts_.security, 120 + static_cast<double>(bytes) / 50e6);
+        v1::LoadStageReply reply;
+        st = FromGrpc(w.stub->LoadStage(&ctx, req, &reply), "worker " + w.address);
+        if (!st.ok()) break;
+        if (!reply.header_missing() && reply.missing_tensors_size() == 0) break;
+        if (attempt == 1) {
+          st = Internal("worker " + w.address + " still lacks weights after the transfer");
+          break;
+        }
+        std::vector<std::string> names;
+        if (reply.header_missing())
+          names = StageTensorNames(f, stage.first_layer, stage.last_layer, s == 0,
+                                   s + 1 == p.stages.size());
+        else
+          names.assign(reply.missing_tensors().begin(), reply.missing_tensors().end());
+        Say(opts_, "worker " + w.address + " lacks the model: streaming " +
+                       std::to_string(names.size()) + " tensors (" +
+                       HumanBytes(static_cast<double>(TensorBytes(f, names))) + ")");
+        st = PushWeights(*w.stub, opts_.security, f, model_sha256_, reply.header_missing(), names,
+                         w.link.bytes_per_second, w.address);
+        if (!st.ok()) break;
+      }
+      if (!st.ok()) {
+        *failed = wi;
+        for (int loaded : run.workers) {  // this pipeline's stages loaded so far
+          grpc::ClientContext uctx;
+          PrepareContext(&uctx, opts_.security, 5);
+          v1::UnloadRequest ureq;
+          ureq.set_pipeline_id(id);
+          v1::UnloadReply ureply;
+          (void)workers_[static_cast<size_t>(loaded)].stub->Unload(&uctx, ureq, &ureply);
+        }
+        return st;
+      }
+      run.workers.push_back(wi);
+    }
+    PipelineClient::Shape shape;
+    shape.n_vocab = model.hparams().n_vocab;
+    shape.dim = model.hparams().dim;
+    shape.n_ctx = opts_.n_ctx;
+    shape.max_batch = opts_.max_batch;
+    auto client = std::make_shared<PipelineClient>(
+        id, workers_[static_cast<size_t>(run.workers.front())].channel,
+        workers_[static_cast<size_t>(run.workers.back())].channel, opts_.security, shape);
+    SL_RETURN_IF_ERROR(client->Start());
+    run.client = client;
+    run.tokens_per_second = p.tokens_per_second();
+    pipelines_.push_back(std::move(run));
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions& opts) {
+  std::unique_ptr<Pool> pool(new Pool());
+  pool->opts_ = opts;
+  if (opts.workers.empty()) return InvalidArgument("--workers: no addresses");
+  SL_RETURN_IF_ERROR(opts.security.Validate());
+  if (opts.security.token.empty()) return InvalidArgument("a pool token is required");
+  SL_ASSIGN_OR_RETURN(pool->model_sha256_, Sha256FileCached(model.path(), opts.cache_dir));
+  SL_RETURN_IF_ERROR(pool->Connect(model));
+  if (!opts.split.empty() && pool->workers_.size() != opts.workers.size())
+    return InvalidArgument(
+        "--split names a layer count for every worker, but not every worker "
+        "could be used (see above)");
+  SL_RETURN_IF_ERROR(pool->MeasureLinks());
+  for (;;) {
+    SL_ASSIGN_OR_RETURN(pool->plan_, pool->MakePlan(model));
+    std::fputs(placement::RenderPlan(pool->plan_, pool->cluster_).c_str(), stderr);
+    int failed = -1;
+    Status s = pool->LoadStages(model, &failed);
+    if (s.ok()) break;
+    pool->Close();
+    if (failed < 0 || !opts.split.empty() || pool->workers_.size() <= 1) return s;
+    std::fprintf(stderr, "suanli: %s; placing again without %s\n", s.message().c_str(),
+                 pool->workers_[static_cast<size_t>(failed)].address.c_str());
+    pool->workers_.erase(pool->workers_.begin() + failed);
+    pool->peer_links_.erase(pool->peer_links_.begin() + failed);
+    for (auto& row : pool->peer_links_) row.erase(row.begin() + failed);
+    pool->pipelines_.clear();
+  }
+  return pool;
+}
+
+std::unique_ptr<Sequence> Pool::NewSequence() {
+  std::lock_guard<std::mutex> lock(mu_);
+  // The pipeline whose share of sequences is lowest relative to its speed.
+  size_t best = 0;
+  double best_load = 1e300;
+  for (size_t i = 0; i < pipelines_.size(); ++i) {
+    const double load = static_cast<double>(pipelines_[i].sequences + 1) /
+                        std::max(1e-9, pipelines_[i].tokens_per_second);
+    if (load < best_load) best_load = load, best = i;
+  }
+  ++pipelines_[best].sequences;
+  return std::make_unique<RemoteSequence>(pipelines_[best].client);
+}
+
+void Pool::Close() {
+  for (Running& r : pipelines_) {
+    if (r.client) r.client->Close();
+    for (int wi : r.workers) {
+      grpc::ClientContext ctx;
+      PrepareContext(&ctx, opts_.security, 5);
+      v1::UnloadRequest req;
+      req.set_pipeline_id(r.client ? r.client->id() : "");
+      v1::UnloadReply reply;
+      (void)workers_[static_cast<size_t>(wi)].stub->Unload(&ctx, req, &reply);
+    }
+  }
+}
+
+Pool::~Pool() { Close(); }
+
+}  // namespace suanli::cluster

@@ -1,0 +1,90 @@
+// The head of a pool: turns a list of worker addresses into running pipelines.
+//
+// Open() greets every worker (Hello: its profile and proof of the pool token), measures every
+// link (head→worker with Pings, worker→worker with ProbePeer), plans the placement
+// (src/placement), prints it, loads each stage (streaming the weights a worker lacks), and opens
+// each pipeline's streams. A worker that is unreachable, rejects the token, fails its proof or
+// cannot load its layers is reported and left out, and the placement is made again without it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/device_profile.h"
+#include "cluster/link_probe.h"
+#include "cluster/remote_sequence.h"
+#include "cluster/transport.h"
+#include "model/model.h"
+#include "suanli/placement.h"
+
+namespace suanli::cluster {
+
+struct PoolOptions {
+  std::vector<std::string> workers;  // host:port
+  SecurityOptions security;
+  placement::Objective objective = placement::Objective::kLatency;
+  std::vector<int64_t> split;  // forced layer counts per worker (in --workers order)
+  placement::ActFormat act = placement::ActFormat::kF16;
+  int64_t n_ctx = 4096;
+  int64_t max_seqs = 1;  // sequences in flight at once
+  int64_t max_batch = 512;
+  std::string cache_dir;  // the head's hash cache
+  double min_battery = 0.2;
+  bool quiet = false;  // no progress lines (the placement is still printed)
+};
+
+struct PoolWorker {
+  std::string address;
+  DeviceProfile profile;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::Worker::Stub> stub;
+  LinkMeasurement link;  // head → worker
+};
+
+class Pool {
+ public:
+  // `model` is the head's copy of the GGUF (only its metadata is needed, plus the tensors it
+  // streams to workers that lack them).
+  static StatusOr<std::unique_ptr<Pool>> Open(const Model& model, const PoolOptions& opts);
+  ~Pool();
+
+  // A new sequence on the pipeline with the most spare capacity.
+  std::unique_ptr<Sequence> NewSequence();
+
+  const placement::Plan& plan() const { return plan_; }
+  const placement::Cluster& cluster() const { return cluster_; }
+  // Predicted per-token latency of one stream (seconds).
+  double predicted_latency() const { return plan_.latency_seconds; }
+  void Close();
+
+ private:
+  Pool() = default;
+  Status Connect(const Model& model);
+  Status MeasureLinks();
+  StatusOr<placement::Plan> MakePlan(const Model& model);
+  // Loads the plan's stages; on a worker's failure returns its index in *failed.
+  Status LoadStages(const Model& model, int* failed);
+
+  PoolOptions opts_;
+  std::string model_sha256_;
+  std::vector<PoolWorker> workers_;
+  std::vector<std::vector<LinkMeasurement>> peer_links_;  // [i][j]: worker i → worker j
+  placement::Cluster cluster_;
+  placement::Plan plan_;
+  struct Running {
+    std::shared_ptr<PipelineClient> client;
+    std::vector<int> workers;  // indices into workers_
+    double tokens_per_second = 0;
+    int64_t sequences = 0;
+  };
+  std::vector<Running> pipelines_;
+  std::mutex mu_;
+};
+
+// A placement device from a worker's profile (decode speed from the measured matvec rate of the
+// model's main tensor type when the profile has it, else memory bandwidth).
+placement::Device DeviceFromProfile(const DeviceProfile& p, const std::string& name,
+                                    const std::string& main_type);
+
+}  // namespace suanli::cluster

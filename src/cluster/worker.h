@@ -1,0 +1,48 @@
+// suanli worker: offers this device to a pool over gRPC (proto/suanli/cluster/v1/worker.proto).
+//
+// It profiles the device once at start (or reuses the cached profile), then serves stages: each
+// LoadStage binds layers [first, last) of a model (mapped from --model-dir, or from weights the
+// head streamed into the cache), and a compute thread runs the steps that arrive on the stage's
+// Forward stream. Steps of different sequences waiting together run as one batch (the weights are
+// read once for all of them); the output goes to the next stage's Forward stream, or, on the last
+// stage, as a sampled token or logits to the head's Results stream.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cluster/device_profile.h"
+#include "cluster/transport.h"
+
+namespace suanli::cluster {
+
+struct WorkerOptions {
+  std::string listen = "127.0.0.1:0";
+  int threads = 0;  // 0: all cores
+  std::string model_dir;
+  std::string cache_dir;  // profile, hash cache, streamed weights
+  SecurityOptions security;
+  ProfileOptions profile;
+  double profile_max_age_s = 7 * 24 * 3600;
+  std::string name;  // shown in the head's placement; default host:port
+};
+
+class WorkerServer {
+ public:
+  // Profiles the device, scans --model-dir and starts serving. Errors: the address cannot be
+  // bound, bad TLS files, an unreadable model directory.
+  static StatusOr<std::unique_ptr<WorkerServer>> Start(const WorkerOptions& opts);
+  ~WorkerServer();
+
+  const std::string& address() const;  // host:port actually bound
+  void Wait();
+  void Shutdown();
+
+  struct Impl;
+
+ private:
+  explicit WorkerServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace suanli::cluster

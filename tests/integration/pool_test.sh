@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# A pool on loopback: workers started here, the head is `suanli generate/eval/bench --workers`.
+# Checks exact parity with one device (--act f32: identical logits bytes and tokens, for 1, 2 and 3
+# workers and uneven splits), weight streaming and its cache, --model-dir, the pool token, TLS,
+# an unreachable worker, and `bench --parallel`. Usage: pool_test.sh PATH/TO/suanli
+set -uo pipefail
+SUANLI=$1
+TD=${SUANLI_TESTDATA:-}
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+export SUANLI_CACHE_DIR=$tmp/cache
+export SUANLI_TOKEN=pool-test-token-1
+fails=0
+ok() { echo "ok - $*"; }
+bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+
+# start_worker NAME [flags...]: starts a worker on a free port; sets $addr.
+start_worker() {
+  local name=$1
+  shift
+  "$SUANLI" worker --listen 127.0.0.1:0 -t 1 --cache-dir "$tmp/$name" --seconds-per-kernel 0.02 \
+    --matvec-mib 8 "$@" >"$tmp/$name.log" 2>&1 &
+  pids+=($!)
+  addr=""
+  for _ in $(seq 1 300); do
+    addr=$(sed -n 's/^suanli worker: listening on \([0-9.:]*\).*/\1/p' "$tmp/$name.log")
+    [ -n "$addr" ] && return 0
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  bad "worker $name did not start: $(tail -3 "$tmp/$name.log")"
+  return 1
+}
+
+start_worker w1 && w1=$addr
+start_worker w2 && w2=$addr
+start_worker w3 && w3=$addr
+ok "3 workers listening: $w1 $w2 $w3"
+
+models=()
+if [ -n "$TD" ] && [ -d "$TD/models" ]; then
+  models=("$TD/models/tiny-llama-f32.gguf" "$TD/models/tiny-qwen2-q8_0.gguf" "$TD/models/tiny-llama3-q8_0.gguf")
+else
+  echo "# ../shared/testdata absent: parity runs on a synthesized model only"
+fi
+"$SUANLI" model synth -o "$tmp/synth.gguf" --shape tiny --type q4_0 >/dev/null 2>&1 ||
+  bad "model synth"
+models+=("$tmp/synth.gguf")
+
+prompt="The quick brown fox jumps over the lazy dog because"
+for m in "${models[@]}"; do
+  name=$(basename "$m" .gguf)
+  "$SUANLI" eval -m "$m" -p "$prompt" -n 12 -t 1 --logits-out "$tmp/local.f32" >"$tmp/local.json" 2>"$tmp/err" ||
+    { bad "$name: local eval: $(cat "$tmp/err")"; continue; }
+  layers=$("$SUANLI" inspect "$m" 2>/dev/null | awk '/block_count/ {print $2; exit}')
+  [ -n "$layers" ] || layers=4
+  splits=("$layers" "1,$((layers - 1))" "$((layers - 2)),1,1")
+  workers=("$w1" "$w1,$w2" "$w1,$w2,$w3")
+  for i in 0 1 2; do
+    "$SUANLI" eval -m "$m" -p "$prompt" -n 12 --workers "${workers[$i]}" --split "${splits[$i]}" \
+      --act f32 --logits-out "$tmp/pool.f32" >"$tmp/pool.json" 2>"$tmp/err"
+    rc=$?
+    if [ $rc -ne 0 ]; then bad "$name: eval through $((i + 1)) worker(s): $(tail -2 "$tmp/err")"; continue; fi
+    if cmp -s "$tmp/local.json" "$tmp/pool.json" && cmp -s "$tmp/local.f32" "$tmp/pool.f32"; then
+      ok "$name: $((i + 1)) worker(s), split ${splits[$i]}: same tokens, identical logits"
+    else
+      bad "$name: $((i + 1)) worker(s), split ${splits[$i]}: output differs from one device"
+    fi
+  done
+  # Teacher forcing through the pool.
+  force=$(sed -n 's/.*"greedy_tokens":\[\([0-9,]*\)\].*/\1/p' "$tmp/local.json" | rev | cut -d, -f2- | rev)
+  "$SUANLI" eval -m "$m" -p "$prompt" --force "$force" -t 1 >"$tmp/lf.json" 2>/dev/null
+  "$SUANLI" eval -m "$m" -p "$prompt" --force "$force" --workers "$w2,$w3" --act f32 >"$tmp/pf.json" 2>"$tmp/err"
+  cmp -s "$tmp/lf.json" "$tmp/pf.json" && ok "$name: --force through the pool" ||
+    bad "$name: --force through the pool differs: $(tail -1 "$tmp/err")"
+done
+
+m=${models[-1]}
+# generate: greedy and seeded sampling give one device's exact stdout.
+for s in "--temp 0" "--temp 0.9 --seed 11 --top-k 20"; do
+  "$SUANLI" generate -m "$m" -p "Once upon a time" -n 20 $s -t 1 >"$tmp/gl.txt" 2>/dev/null
+  "$SUANLI" generate -m "$m" -p "Once upon a time" -n 20 $s --workers "$w1,$w2,$w3" --split 1,2,1 \
+    --act f32 >"$tmp/gp.txt" 2>"$tmp/gp.err"
+  cmp -s "$tmp/gl.txt" "$tmp/gp.txt" && ok "generate $s: same stdout as one device" ||
+    bad "generate $s: stdout differs: $(tail -2 "$tmp/gp.err")"
+done
+grep -q "placement (objective: latency" "$tmp/gp.err" && ok "placement printed" || bad "no placement on stderr"
+grep -qE "ms per token measured, [0-9.]+ ms predicted" "$tmp/gp.err" && ok "measured vs predicted" ||
+  bad "no measured/predicted line"
+grep -q "tok/s" "$tmp/gp.err" || bad "no speed line"
+# The weights were streamed before: this run found them in the workers' caches.
+grep -q "streaming" "$tmp/gp.err" && bad "weights streamed again (cache not used)" || ok "weight cache reused"
+
+# Lossy activation formats run and stay close: same first greedy token at least.
+for act in f16 q8_0; do
+  "$SUANLI" eval -m "$m" -p "$prompt" -n 4 --workers "$w1,$w2" --act $act >"$tmp/a.json" 2>"$tmp/err" &&
+    ok "--act $act runs" || bad "--act $act: $(tail -1 "$tmp/err")"
+done
+
+# A worker that holds the model in --model-dir maps it (nothing streamed).
+mkdir -p "$tmp/models" && cp "$m" "$tmp/models/"
+start_worker w4 --model-dir "$tmp/models" && w4=$addr
+"$SUANLI" generate -m "$m" -p "Hi" -n 4 --workers "$w4" >/dev/null 2>"$tmp/err" || bad "model-dir worker: $(tail -1 "$tmp/err")"
+grep -q "streaming" "$tmp/err" && bad "model-dir worker was sent weights" || ok "--model-dir: mapped, not streamed"
+grep -q "model-dir" "$tmp/w4.log" && ok "worker log names model-dir" || bad "worker log: $(tail -2 "$tmp/w4.log")"
+
+# Pool token: a head with the wrong token is rejected and the worker logs it.
+SUANLI_TOKEN=wrong-token-999 "$SUANLI" generate -m "$m" -p "Hi" -n 2 --workers "$w1" >/dev/null 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q "pool token" "$tmp/err" && ok "wrong token: head exits 1 naming the token" ||
+  bad "wrong token: $(cat "$tmp/err")"
+grep -q "rejected Hello" "$tmp/w1.log" && ok "worker logs the rejection" || bad "no rejection in worker log"
+env -u SUANLI_TOKEN "$SUANLI" generate -m "$m" -p "Hi" -n 2 --workers "$w1" >/dev/null 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q "token is required" "$tmp/err" && ok "no token: clear error" || bad "no token: $(cat "$tmp/err")"
+env -u SUANLI_TOKEN "$SUANLI" worker --listen 127.0.0.1:0 >/dev/null 2>"$tmp/err"
+[ $? -eq 1 ] && ok "worker without token refuses to start" || bad "worker without a token started"
+echo "pool-test-token-1" >"$tmp/token"
+env -u SUANLI_TOKEN "$SUANLI" generate -m "$m" -p "Hi" -n 2 --workers "$w1" --token-file "$tmp/token" \
+  >/dev/null 2>"$tmp/err" && ok "--token-file" || bad "--token-file: $(tail -1 "$tmp/err")"
+
+# Unreachable worker at start-up: reported, the pool goes on without it.
+"$SUANLI" generate -m "$m" -p "Hi" -n 2 --workers "127.0.0.1:1,$w2" >/dev/null 2>"$tmp/err" &&
+  grep -q "127.0.0.1:1: .*continuing without it" "$tmp/err" && ok "unreachable worker left out" ||
+  bad "unreachable worker: $(tail -2 "$tmp/err")"
+"$SUANLI" generate -m "$m" -p "Hi" -n 2 --workers "127.0.0.1:1" >/dev/null 2>"$tmp/err"
+[ $? -eq 1 ] && ok "no usable worker: exit 1" || bad "no usable worker"
+"$SUANLI" generate -m "$m" -p "Hi" -n 2 --workers "$w1,$w2" --split 1 >/dev/null 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q "split" "$tmp/err" && ok "--split count mismatch" || bad "--split mismatch: $(cat "$tmp/err")"
+"$SUANLI" generate -m "$m" -p "Hi" -n 2 --workers "nonsense" >/dev/null 2>"$tmp/err"
+[ $? -eq 1 ] && ok "bad address: exit 1" || bad "bad address"
+
+# Several streams at once.
+"$SUANLI" bench -m "$m" -p 16 -n 16 -r 1 --parallel 4 --workers "$w1,$w2" --split 2,2 \
+  >"$tmp/bench.txt" 2>"$tmp/err" && grep -q "4 streams" "$tmp/bench.txt" &&
+  ok "bench --parallel 4: $(grep streams "$tmp/bench.txt")" || bad "bench --parallel: $(tail -2 "$tmp/err")"
+
+# TLS: a CA, one certificate for 127.0.0.1 used by every node.
+if command -v openssl >/dev/null; then
+  (cd "$tmp" && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+      -subj "/CN=suanli-test-ca" >/dev/null 2>&1 &&
+    openssl req -newkey rsa:2048 -nodes -keyout node.key -out node.csr -subj "/CN=127.0.0.1" \
+      >/dev/null 2>&1 &&
+    printf "subjectAltName=IP:127.0.0.1,DNS:localhost\n" >ext.cnf &&
+    openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out node.pem \
+      -days 2 -extfile ext.cnf >/dev/null 2>&1) || bad "openssl could not make test certificates"
+  tls=(--tls-cert "$tmp/node.pem" --tls-key "$tmp/node.key" --tls-ca "$tmp/ca.pem")
+  start_worker wt1 "${tls[@]}" && wt1=$addr
+  start_worker wt2 "${tls[@]}" && wt2=$addr
+  "$SUANLI" generate -m "$m" -p "Once upon a time" -n 8 --temp 0 -t 1 >"$tmp/tl.txt" 2>/dev/null
+  "$SUANLI" generate -m "$m" -p "Once upon a time" -n 8 --temp 0 --workers "$wt1,$wt2" --split 2,2 \
+    --act f32 "${tls[@]}" >"$tmp/tp.txt" 2>"$tmp/err" && cmp -s "$tmp/tl.txt" "$tmp/tp.txt" &&
+    ok "TLS pool: same output" || bad "TLS pool: $(tail -2 "$tmp/err")"
+  "$SUANLI" generate -m "$m" -p "Hi" -n 2 --workers "$wt1" >/dev/null 2>"$tmp/err"
+  [ $? -eq 1 ] && ok "plain head cannot use a TLS worker" || bad "plain head used a TLS worker"
+else
+  bad "openssl command missing (scripts/deps.sh test installs it)"
+fi
+
+echo "pool_test: $fails failure(s)"
+[ $fails -eq 0 ]

@@ -1,0 +1,225 @@
+// The pool's building blocks without a network: activation codecs, the pool token, the weight
+// store's checks on hostile transfers, and batched forward passes across sequences.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+#include "base/thread_pool.h"
+#include "cluster/activation_codec.h"
+#include "cluster/auth.h"
+#include "cluster/stage_weights.h"
+#include "engine/forward.h"
+#include "model/default_model.h"
+#include "model/model.h"
+#include "model/synth.h"
+
+namespace suanli::cluster {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string TempDir(const std::string& tag) {
+  fs::path d = fs::path(::testing::TempDir()) / ("suanli-" + tag + "-" + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d.string();
+}
+
+// A tiny synthesized model shared by the tests below.
+const std::string& TinyModel() {
+  static const std::string path = [] {
+    std::string p = TempDir("cluster-model") + "/tiny.gguf";
+    auto vocab = EmbeddedVocab();
+    EXPECT_TRUE(vocab.ok());
+    SynthSpec spec;
+    EXPECT_TRUE(ApplyShapePreset("tiny", &spec).ok());
+    EXPECT_TRUE(ApplyTypePreset("q8_0", &spec).ok());
+    EXPECT_TRUE(SynthesizeModel(spec, **vocab, p).ok());
+    return p;
+  }();
+  return path;
+}
+
+TEST(ActivationCodec, RoundTrips) {
+  const int64_t n = 3, dim = 64;
+  std::vector<float> x(n * dim), y(n * dim);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0, 2);
+  for (float& v : x) v = nd(rng);
+  for (ActFormat f : {ActFormat::kF32, ActFormat::kF16, ActFormat::kQ8_0}) {
+    std::string bytes;
+    EncodeActivations(f, x.data(), n, dim, &bytes);
+    EXPECT_EQ(bytes.size(), n * placement::ActivationBytes(f, dim));
+    ASSERT_TRUE(DecodeActivations(f, bytes, n, dim, y.data()).ok());
+    const float tol = f == ActFormat::kF32 ? 0 : f == ActFormat::kF16 ? 4e-3f : 5e-2f;
+    for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(x[i], y[i], tol * (1 + std::fabs(x[i])));
+    // Wrong sizes are errors, not reads past the end.
+    EXPECT_FALSE(DecodeActivations(f, bytes.substr(1), n, dim, y.data()).ok());
+    EXPECT_FALSE(DecodeActivations(f, bytes, n + 1, dim, y.data()).ok());
+  }
+  EXPECT_FALSE(CheckActFormat(ActFormat::kQ8_0, 48).ok());
+  EXPECT_TRUE(CheckActFormat(ActFormat::kF16, 48).ok());
+}
+
+TEST(Auth, TokenSourcesAndProofs) {
+  ::unsetenv("SUANLI_TOKEN");
+  EXPECT_FALSE(ResolvePoolToken("", "").ok());
+  EXPECT_FALSE(ResolvePoolToken("short", "").ok());
+  EXPECT_EQ(*ResolvePoolToken("long-enough-token", ""), "long-enough-token");
+  const std::string file = TempDir("token") + "/t";
+  FILE* f = std::fopen(file.c_str(), "w");
+  std::fputs("from-a-file-123\n", f);
+  std::fclose(f);
+  EXPECT_EQ(*ResolvePoolToken("", file), "from-a-file-123");
+  EXPECT_FALSE(ResolvePoolToken("", file + ".missing").ok());
+  ::setenv("SUANLI_TOKEN", "from-the-env-1", 1);
+  EXPECT_EQ(*ResolvePoolToken("", ""), "from-the-env-1");
+  ::unsetenv("SUANLI_TOKEN");
+  // The call key never equals the token; proofs depend on token and nonce.
+  EXPECT_NE(CallKey("token-a-123"), "token-a-123");
+  EXPECT_NE(CallKey("token-a-123"), CallKey("token-b-123"));
+  const std::string n1 = RandomNonce(), n2 = RandomNonce();
+  EXPECT_NE(n1, n2);
+  EXPECT_TRUE(SecureEquals(WorkerProof("token-a-123", n1), WorkerProof("token-a-123", n1)));
+  EXPECT_FALSE(SecureEquals(WorkerProof("token-a-123", n1), WorkerProof("token-a-123", n2)));
+  EXPECT_FALSE(SecureEquals(WorkerProof("token-a-123", n1), WorkerProof("token-b-123", n1)));
+  // RFC 4231 test case 2.
+  EXPECT_EQ(ToHex(HmacSha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+// Feeds chunks to a WeightStore as a PushWeights stream would.
+Status Push(WeightStore& store, std::vector<v1::WeightChunk> chunks) {
+  size_t i = 0;
+  uint64_t written = 0;
+  return store.Receive(
+      [&](v1::WeightChunk* c) {
+        if (i == chunks.size()) return false;
+        *c = chunks[i++];
+        return true;
+      },
+      &written);
+}
+
+TEST(WeightStore, StreamsOnlyTheStageAndRejectsBadChunks) {
+  auto file = GgufFile::Open(TinyModel());
+  ASSERT_TRUE(file.ok());
+  const GgufFile& f = **file;
+  auto sha = Sha256File(TinyModel());
+  ASSERT_TRUE(sha.ok());
+  WeightStore store(TempDir("store"), {});
+  auto loc = store.Locate(*sha, f.file_size(), 1, 3, false, false);
+  ASSERT_TRUE(loc.ok());
+  EXPECT_TRUE(loc->header_missing);
+  EXPECT_FALSE(store.Locate("zz", f.file_size(), 0, 1, true, false).ok());
+
+  const auto names = StageTensorNames(f, 1, 3, false, false);
+  for (const std::string& n : names)
+    EXPECT_TRUE(n.starts_with("blk.1.") || n.starts_with("blk.2."));
+  auto chunk_of = [&](const std::string& name, bool good_hash) {
+    const GgufTensorInfo* t = f.FindTensor(name);
+    v1::WeightChunk c;
+    c.set_model_sha256(*sha);
+    c.set_model_size(f.file_size());
+    c.set_tensor(name);
+    c.set_data(t->data, t->size_bytes);
+    std::string h = HmacSha256("", "");  // any 32 bytes
+    if (good_hash) {
+      // SHA-256 of the bytes: hash via a one-tensor file-free path.
+      h = [&] {
+        const std::string tmp = TempDir("hash") + "/t";
+        FILE* fp = std::fopen(tmp.c_str(), "wb");
+        std::fwrite(t->data, 1, t->size_bytes, fp);
+        std::fclose(fp);
+        auto hex = Sha256File(tmp);
+        std::string raw;
+        for (size_t i = 0; i < hex->size(); i += 2)
+          raw += static_cast<char>(std::stoi(hex->substr(i, 2), nullptr, 16));
+        return raw;
+      }();
+    }
+    c.set_tensor_sha256(h);
+    return c;
+  };
+  v1::WeightChunk header;
+  header.set_model_sha256(*sha);
+  header.set_model_size(f.file_size());
+  header.set_header(f.file_data(), f.data_offset());
+
+  // Unknown tensor, out-of-order chunk, wrong hash: errors, nothing recorded.
+  v1::WeightChunk unknown = chunk_of(names[0], true);
+  unknown.set_tensor("blk.99.nothing");
+  EXPECT_FALSE(Push(store, {header, unknown}).ok());
+  v1::WeightChunk late = chunk_of(names[0], true);
+  late.set_offset(7);
+  EXPECT_FALSE(Push(store, {header, late}).ok());
+  EXPECT_FALSE(Push(store, {header, chunk_of(names[0], false)}).ok());
+  loc = store.Locate(*sha, f.file_size(), 1, 3, false, false);
+  ASSERT_TRUE(loc.ok());
+  EXPECT_EQ(loc->missing_tensors.size(), names.size());
+
+  // The right tensors: the sparse copy binds and holds the same bytes.
+  std::vector<v1::WeightChunk> good = {header};
+  for (const std::string& n : names) good.push_back(chunk_of(n, true));
+  ASSERT_TRUE(Push(store, good).ok());
+  loc = store.Locate(*sha, f.file_size(), 1, 3, false, false);
+  ASSERT_TRUE(loc.ok());
+  ASSERT_FALSE(loc->path.empty());
+  EXPECT_EQ(loc->source, "cache");
+  auto copy = GgufFile::Open(loc->path);
+  ASSERT_TRUE(copy.ok());
+  for (const std::string& n : names) {
+    const GgufTensorInfo* a = f.FindTensor(n);
+    const GgufTensorInfo* b = (*copy)->FindTensor(n);
+    ASSERT_TRUE(b);
+    EXPECT_EQ(0, std::memcmp(a->data, b->data, a->size_bytes)) << n;
+  }
+  // Another range needs only what is missing.
+  loc = store.Locate(*sha, f.file_size(), 2, 4, false, true);
+  ASSERT_TRUE(loc.ok());
+  for (const std::string& n : loc->missing_tensors) EXPECT_FALSE(n.starts_with("blk.2.")) << n;
+  EXPECT_FALSE(loc->missing_tensors.empty());
+}
+
+TEST(ForwardBatch, SequencesBatchedMatchSequencesAlone) {
+  auto model = Model::Load(TinyModel());
+  ASSERT_TRUE(model.ok());
+  const HParams& hp = (*model)->hparams();
+  ThreadPool pool(2);
+  Forward fwd(hp, (*model)->weights(), pool, 16);
+  const int64_t dim = hp.dim, L = hp.n_layers;
+  // Two sequences with different histories (3 and 5 tokens), then one step each, batched.
+  KvCache a(hp, 32), b(hp, 32), a2(hp, 32), b2(hp, 32);
+  std::vector<int32_t> ta = {1, 5, 9, 11}, tb = {1, 7, 3, 8, 2, 4};
+  std::vector<float> x(16 * dim);
+  auto feed = [&](KvCache& c, const int32_t* t, int64_t n, int64_t pos) {
+    fwd.Embed(t, n, x.data());
+    fwd.RunLayers(x.data(), n, pos, 0, L, c);
+  };
+  feed(a, ta.data(), 3, 0);
+  feed(b, tb.data(), 5, 0);
+  feed(a2, ta.data(), 3, 0);
+  feed(b2, tb.data(), 5, 0);
+  // Alone.
+  std::vector<float> ya(dim), yb(dim);
+  feed(a, &ta[3], 1, 3);
+  std::copy(x.begin(), x.begin() + dim, ya.begin());
+  feed(b, &tb[5], 1, 5);
+  std::copy(x.begin(), x.begin() + dim, yb.begin());
+  // Batched.
+  const int32_t both[2] = {ta[3], tb[5]};
+  fwd.Embed(both, 2, x.data());
+  const Forward::Slice slices[2] = {{&a2, 3, 1}, {&b2, 5, 1}};
+  fwd.RunLayersBatch(x.data(), slices, 0, L);
+  for (int64_t i = 0; i < dim; ++i) {
+    EXPECT_NEAR(x[i], ya[i], 1e-3f * (1 + std::fabs(ya[i]))) << i;
+    EXPECT_NEAR(x[dim + i], yb[i], 1e-3f * (1 + std::fabs(yb[i]))) << i;
+  }
+}
+
+}  // namespace
+}  // namespace suanli::cluster
