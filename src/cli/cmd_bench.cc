@@ -84,14 +84,15 @@ int RunPoolBench(const BenchArgs& a, const std::string& path) {
   if (!backend.ok()) return Fail(backend.status());
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(hp.n_vocab - 1));
+  // Greedy decode as generate runs it: the last stage samples, only token ids travel.
+  SamplerParams greedy;
+  greedy.temperature = 0;
   auto decode = [&](Sequence& seq, int64_t n, int32_t tok) -> StatusOr<double> {
     SL_RETURN_IF_ERROR(seq.Reset());
-    std::vector<float> logits;
     const double t0 = NowSeconds();
     for (int64_t i = 0; i < n; ++i) {
       const int32_t one[1] = {tok};
-      SL_RETURN_IF_ERROR(seq.Feed(one, false, &logits));
-      tok = Sampler::Argmax(logits.data(), hp.n_vocab);
+      SL_ASSIGN_OR_RETURN(tok, seq.FeedAndSample(one, greedy));
     }
     return static_cast<double>(n) / (NowSeconds() - t0);
   };

@@ -106,8 +106,12 @@ struct Stage {
   bool down_failed = false;
 
   std::map<uint64_t, SeqState> seqs;
-  std::vector<float> x;       // [max_batch × dim]
-  std::vector<float> logits;  // scratch
+  // Counters for the log line at the end: steps, batches, rows, compute seconds.
+  uint64_t n_steps = 0, n_batches = 0, n_rows = 0;
+  double compute_seconds = 0;
+  std::vector<float> x;          // [max_batch × dim]
+  std::vector<float> last_rows;  // [max_batch × dim] last rows of the steps that want logits
+  std::vector<float> logits;     // [steps × n_vocab]
 };
 
 }  // namespace
@@ -161,6 +165,18 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       st->stopped = true;
     }
     st->cv.notify_all();
+    if (st->n_batches > 0) {
+      char line[256];
+      std::snprintf(line, sizeof(line),
+                    "pipeline %s done: %llu steps in %llu batches (%.2f steps, %.1f rows per "
+                    "batch), %.2f s computing",
+                    st->id.c_str(), static_cast<unsigned long long>(st->n_steps),
+                    static_cast<unsigned long long>(st->n_batches),
+                    static_cast<double>(st->n_steps) / static_cast<double>(st->n_batches),
+                    static_cast<double>(st->n_rows) / static_cast<double>(st->n_batches),
+                    st->compute_seconds);
+      Log(line);
+    }
     std::lock_guard<std::mutex> lock(stages_mu);
     auto it = stages.find(st->id);
     if (it != stages.end() && it->second == st) stages.erase(it);
@@ -284,6 +300,7 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     st->model = std::move(*model);
     st->fwd = std::make_unique<suanli::Forward>(hp, st->model->weights(), *pool, st->max_batch);
     st->x.resize(static_cast<size_t>(st->max_batch * hp.dim));
+    if (st->output) st->last_rows.resize(static_cast<size_t>(st->max_batch * hp.dim));
     {
       std::lock_guard<std::mutex> lock(stages_mu);
       stages[st->id] = st;
@@ -460,7 +477,40 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     }
     {
       std::lock_guard<std::mutex> lock(compute_mu);
-      if (!slices.empty()) st.fwd->RunLayersBatch(st.x.data(), slices, st.first, st.last);
+      const double t0 = NowSeconds();
+      if (!slices.empty()) {
+        st.fwd->RunLayersBatch(st.x.data(), slices, st.first, st.last);
+        st.n_steps += slices.size();
+        st.n_rows += static_cast<uint64_t>(row);
+        ++st.n_batches;
+      }
+      // Last stage: the last-token logits of every step that needs them, in one product, so
+      // the output matrix is read once per batch (not once per sequence).
+      std::vector<float*> last_logits(batch.size(), nullptr);
+      if (st.output) {
+        int64_t m = 0;
+        row = 0;
+        for (size_t i = 0; i < batch.size(); ++i) {
+          if (!seqs[i]) continue;
+          const int64_t n = batch[i].tokens_size();
+          const v1::Want want = batch[i].want();
+          if (want == v1::WANT_SAMPLE || want == v1::WANT_LAST_LOGITS) {
+            std::copy_n(st.x.data() + (row + n - 1) * hp.dim, hp.dim,
+                        st.last_rows.data() + m * hp.dim);
+            ++m;
+          }
+          row += n;
+        }
+        if (m > 0) {
+          st.logits.resize(static_cast<size_t>(m * hp.n_vocab));
+          st.fwd->Logits(st.last_rows.data(), m, m, st.logits.data());
+        }
+        m = 0;
+        for (size_t i = 0; i < batch.size(); ++i)
+          if (seqs[i] &&
+              (batch[i].want() == v1::WANT_SAMPLE || batch[i].want() == v1::WANT_LAST_LOGITS))
+            last_logits[i] = st.logits.data() + (m++) * hp.n_vocab;
+      }
       row = 0;
       for (size_t i = 0; i < batch.size(); ++i) {
         v1::StepRequest& r = batch[i];
@@ -471,17 +521,19 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
           row += n;
         }
         if (st.output)
-          Answer(st, r, seqs[i], x, errors[i]);
+          Answer(st, r, seqs[i], x, last_logits[i], errors[i]);
         else
           PassOn(st, r, seqs[i] ? x : nullptr, errors[i]);
         if (r.end_sequence()) st.seqs.erase(r.seq_id());
       }
+      st.compute_seconds += NowSeconds() - t0;
     }
   }
 
   // Last stage: logits or a sampled token for the head.
+  // last_logits: the step's last-token logits row [n_vocab], computed for the whole batch.
   void Answer(Stage& st, const v1::StepRequest& r, SeqState* seq, const float* x,
-              const std::string& error) {
+              float* last_logits, const std::string& error) {
     v1::StepResult res;
     res.set_seq_id(r.seq_id());
     res.set_step_id(r.step_id());
@@ -491,19 +543,17 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     } else if (seq) {
       switch (r.want()) {
         case v1::WANT_LAST_LOGITS:
-          res.mutable_logits()->Resize(static_cast<int>(n_vocab), 0.0f);
-          st.fwd->Logits(x, n, 1, res.mutable_logits()->mutable_data());
+          res.mutable_logits()->Add(last_logits, last_logits + n_vocab);
           break;
         case v1::WANT_ALL_LOGITS:
           res.mutable_logits()->Resize(static_cast<int>(n * n_vocab), 0.0f);
           st.fwd->Logits(x, n, n, res.mutable_logits()->mutable_data());
           break;
         case v1::WANT_SAMPLE: {
-          st.logits.resize(static_cast<size_t>(n_vocab));
-          st.fwd->Logits(x, n, 1, st.logits.data());
           if (!seq->sampler) seq->sampler = std::make_unique<Sampler>(FromProto(r.sampler()));
           for (int32_t t : r.tokens()) seq->sampler->Accept(t);
-          res.set_token(seq->sampler->Sample(st.logits.data(), n_vocab));
+          // The sampler may modify its row (penalties): it is this step's own row.
+          res.set_token(seq->sampler->Sample(last_logits, n_vocab));
           break;
         }
         default:
