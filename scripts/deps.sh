@@ -4,8 +4,9 @@ set -euo pipefail
 need=(cmake ninja-build g++ pkg-config libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libssl-dev
       libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
 if [ "${1:-build}" = test ]; then
-  # clang + its runtime: sanitizers and libFuzzer; cross g++ + qemu: the ARM kernel tests.
-  need+=(clang libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user openssl)
+  # clang + its runtime: sanitizers and libFuzzer; cross g++ + qemu: the ARM kernel tests;
+  # openssl: test certificates; iproute2 + ping: the network-namespace test.
+  need+=(clang libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user openssl iproute2 iputils-ping)
 fi
 missing=()
 for p in "${need[@]}"; do

@@ -29,7 +29,7 @@ count() {
 stage() { echo; echo "=== $* ==="; }
 
 stage "release build"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSUANLI_BUILD_TESTS=ON >/dev/null &&
   cmake --build build -j "$jobs" || { echo "release build failed"; echo "tests: 0 passed, 1 failed"; exit 1; }
 stage "release tests"
 ctest --test-dir build --output-on-failure -j "$jobs" 2>&1 | tee build/ctest.log

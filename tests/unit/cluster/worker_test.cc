@@ -1,0 +1,209 @@
+// A worker in this process, spoken to over loopback gRPC: the token is required, LoadStage checks
+// its fields, and hostile steps get an error result naming what is wrong (never a crash).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "cluster/auth.h"
+#include "cluster/transport.h"
+#include "cluster/worker.h"
+#include "model/default_model.h"
+#include "model/synth.h"
+#include "suanli/cluster/v1/worker.grpc.pb.h"
+
+namespace suanli::cluster {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr const char* kToken = "worker-test-token";
+
+class WorkerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(
+        (fs::path(::testing::TempDir()) / ("suanli-worker-" + std::to_string(getpid()))).string());
+    fs::remove_all(*dir_);
+    fs::create_directories(*dir_ + "/models");
+    auto vocab = EmbeddedVocab();
+    ASSERT_TRUE(vocab.ok());
+    SynthSpec spec;
+    ASSERT_TRUE(ApplyShapePreset("tiny", &spec).ok());
+    ASSERT_TRUE(ApplyTypePreset("q8_0", &spec).ok());
+    ASSERT_TRUE(SynthesizeModel(spec, **vocab, *dir_ + "/models/m.gguf").ok());
+    sha_ = new std::string(*Sha256File(*dir_ + "/models/m.gguf"));
+    WorkerOptions o;
+    o.threads = 1;
+    o.model_dir = *dir_ + "/models";
+    o.cache_dir = *dir_;
+    o.security.token = kToken;
+    o.profile.seconds_per_kernel = 0.005;
+    o.profile.matvec_bytes = 4 << 20;
+    o.profile.bandwidth_bytes = 4 << 20;
+    auto s = WorkerServer::Start(o);
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    server_ = s->release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    fs::remove_all(*dir_);
+  }
+  void SetUp() override {
+    sec_.token = kToken;
+    stub_ = v1::Worker::NewStub(*MakeChannel(server_->address(), sec_));
+  }
+  v1::LoadStageRequest Stage(const std::string& id) {
+    v1::LoadStageRequest r;
+    r.set_pipeline_id(id);
+    r.set_model_sha256(*sha_);
+    r.set_model_size(fs::file_size(*dir_ + "/models/m.gguf"));
+    r.set_first_layer(0);
+    r.set_last_layer(4);
+    r.set_with_embedding(true);
+    r.set_with_output(true);
+    r.set_n_ctx(64);
+    r.set_max_seqs(2);
+    r.set_max_batch(16);
+    return r;
+  }
+  grpc::Status Load(const v1::LoadStageRequest& r, v1::LoadStageReply* reply) {
+    grpc::ClientContext ctx;
+    PrepareContext(&ctx, sec_, 30);
+    return stub_->LoadStage(&ctx, r, reply);
+  }
+
+  static std::string* dir_;
+  static std::string* sha_;
+  static WorkerServer* server_;
+  SecurityOptions sec_;
+  std::unique_ptr<v1::Worker::Stub> stub_;
+};
+std::string* WorkerTest::dir_ = nullptr;
+std::string* WorkerTest::sha_ = nullptr;
+WorkerServer* WorkerTest::server_ = nullptr;
+
+TEST_F(WorkerTest, RejectsCallsWithoutTheToken) {
+  SecurityOptions wrong;
+  wrong.token = "some-other-token";
+  auto stub = v1::Worker::NewStub(*MakeChannel(server_->address(), wrong));
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, wrong, 10);
+  v1::HelloRequest req;
+  req.set_nonce(RandomNonce());
+  v1::HelloReply reply;
+  EXPECT_EQ(stub->Hello(&ctx, req, &reply).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  // With the token: the proof checks out.
+  grpc::ClientContext ok_ctx;
+  PrepareContext(&ok_ctx, sec_, 10);
+  ASSERT_TRUE(stub_->Hello(&ok_ctx, req, &reply).ok());
+  EXPECT_TRUE(SecureEquals(reply.proof(), WorkerProof(kToken, req.nonce())));
+  EXPECT_EQ(reply.protocol_version(), kProtocolVersion);
+}
+
+TEST_F(WorkerTest, LoadStageChecksItsFields) {
+  v1::LoadStageReply reply;
+  auto r = Stage("p-bad");
+  r.set_last_layer(9);
+  EXPECT_EQ(Load(r, &reply).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  r = Stage("p-bad");
+  r.set_first_layer(3);
+  r.set_last_layer(2);
+  EXPECT_EQ(Load(r, &reply).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  r = Stage("p-bad");
+  r.set_n_ctx(0);
+  EXPECT_EQ(Load(r, &reply).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  r = Stage("p-bad");
+  r.set_model_sha256("not-a-hash");
+  EXPECT_FALSE(Load(r, &reply).ok());
+  r = Stage("p-bad");
+  r.set_next_address("127.0.0.1:1");  // a last stage with a next stage
+  EXPECT_EQ(Load(r, &reply).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // An unknown model: the worker asks for the weights instead of failing.
+  r = Stage("p-bad");
+  r.set_model_sha256(std::string(64, 'a'));
+  ASSERT_TRUE(Load(r, &reply).ok());
+  EXPECT_TRUE(reply.header_missing());
+}
+
+TEST_F(WorkerTest, HostileStepsGetErrorsNotCrashes) {
+  v1::LoadStageReply reply;
+  ASSERT_TRUE(Load(Stage("p1"), &reply).ok());
+  EXPECT_EQ(reply.source(), "model-dir");
+  grpc::ClientContext rctx;
+  PrepareContext(&rctx, sec_, 0);
+  v1::ResultsRequest rr;
+  rr.set_pipeline_id("p1");
+  auto results = stub_->Results(&rctx, rr);
+  results->WaitForInitialMetadata();
+  grpc::ClientContext fctx;
+  PrepareContext(&fctx, sec_, 0);
+  v1::ForwardSummary summary;
+  auto forward = stub_->Forward(&fctx, &summary);
+
+  auto step = [&](uint64_t id, int64_t pos, std::vector<int32_t> tokens, uint64_t seq = 1) {
+    v1::StepRequest s;
+    if (id == 1) s.set_pipeline_id("p1");
+    s.set_seq_id(seq);
+    s.set_step_id(id);
+    s.set_pos(pos);
+    for (int32_t t : tokens) s.add_tokens(t);
+    s.set_want(v1::WANT_SAMPLE);
+    s.mutable_sampler()->set_temperature(0);
+    EXPECT_TRUE(forward->Write(s));
+    v1::StepResult res;
+    EXPECT_TRUE(results->Read(&res));
+    EXPECT_EQ(res.step_id(), id);
+    return res;
+  };
+  EXPECT_NE(step(1, 0, {1, 999999}).error().find("outside the vocabulary"), std::string::npos);
+  EXPECT_NE(step(2, 0, {-5}).error().find("outside the vocabulary"), std::string::npos);
+  EXPECT_NE(step(3, 0, {}).error(), "");
+  EXPECT_NE(step(4, 0, std::vector<int32_t>(17, 1)).error().find("at most"), std::string::npos);
+  EXPECT_NE(step(5, 60, {1, 2, 3, 4, 5}).error().find("position"), std::string::npos);
+  v1::StepResult good = step(6, 0, {1, 15043, 3186});
+  EXPECT_EQ(good.error(), "");
+  EXPECT_GE(good.token(), 0);
+  EXPECT_NE(step(7, 1, {5}).error().find("position"), std::string::npos);  // at 3, not 1
+  EXPECT_EQ(step(8, 3, {good.token()}).error(), "");
+  EXPECT_NE(step(9, 62, {1, 2, 3}).error(), "");  // position mismatch and past the context
+  // Three sequences when the stage holds two.
+  EXPECT_EQ(step(10, 0, {1}, 2).error(), "");
+  EXPECT_NE(step(11, 0, {1}, 3).error().find("sequences"), std::string::npos);
+  forward->WritesDone();
+  EXPECT_TRUE(forward->Finish().ok());
+  v1::StepResult extra;
+  while (results->Read(&extra)) {
+  }
+}
+
+// A worker whose /proc/meminfo says 1 MiB is available refuses a stage that cannot fit, naming
+// what it needs and what it has.
+TEST_F(WorkerTest, StageThatCannotFitIsRefused) {
+  const std::string proc = *dir_ + "/fake-proc";
+  fs::create_directories(proc);
+  FILE* f = std::fopen((proc + "/meminfo").c_str(), "w");
+  std::fputs("MemTotal:       2048 kB\nMemFree:        1024 kB\nMemAvailable:   1024 kB\n", f);
+  std::fclose(f);
+  WorkerOptions o;
+  o.threads = 1;
+  o.model_dir = *dir_ + "/models";
+  o.cache_dir = *dir_ + "/small";
+  fs::create_directories(o.cache_dir);
+  o.security.token = kToken;
+  o.profile.seconds_per_kernel = 0.005;
+  o.profile.matvec_bytes = 4 << 20;
+  o.profile.bandwidth_bytes = 4 << 20;
+  o.profile.proc_root = proc;
+  auto small = WorkerServer::Start(o);
+  ASSERT_TRUE(small.ok()) << small.status().message();
+  auto stub = v1::Worker::NewStub(*MakeChannel((*small)->address(), sec_));
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, sec_, 30);
+  v1::LoadStageReply reply;
+  grpc::Status s = stub->LoadStage(&ctx, Stage("p-small"), &reply);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("available"), std::string::npos) << s.error_message();
+}
+
+}  // namespace
+}  // namespace suanli::cluster
