@@ -24,6 +24,8 @@ struct WorkerArgs {
   bool fresh_profile = false;
   double seconds_per_kernel = 0.2;
   double matvec_mib = 0;
+  double emulate_slowdown = 1;
+  double emulate_memory_gib = 0;
 };
 
 int RunWorker(const WorkerArgs& a) {
@@ -46,6 +48,8 @@ int RunWorker(const WorkerArgs& a) {
   o.profile.seconds_per_kernel = a.seconds_per_kernel;
   o.profile.matvec_bytes = static_cast<size_t>(a.matvec_mib * (1 << 20));
   if (a.fresh_profile) o.profile_max_age_s = 0;
+  o.emulate_slowdown = a.emulate_slowdown;
+  o.emulate_memory_bytes = static_cast<uint64_t>(a.emulate_memory_gib * (1ull << 30));
 
   // Signals are taken by a thread of their own so the server shuts down cleanly.
   sigset_t set;
@@ -104,6 +108,13 @@ void AddWorkerCommand(CLI::App& app, RunFn* run) {
                   "Profile: decode measurement matrix in MiB (default: twice the last-level "
                   "cache)")
       ->check(CLI::Range(1.0, 65536.0));
+  sub->add_option("--emulate-slowdown", a->emulate_slowdown,
+                  "Benchmarks: behave like a device F times slower (sleeps after each batch; "
+                  "reported speeds divided by F)")
+      ->check(CLI::Range(1.0, 1000.0));
+  sub->add_option("--emulate-memory-gib", a->emulate_memory_gib,
+                  "Benchmarks: report and allow at most this much memory")
+      ->check(CLI::Range(0.01, 1e6));
   AddSecurityOptions(sub, &a->security);
   sub->callback([a, run] { *run = [a] { return RunWorker(*a); }; });
 }

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -447,9 +448,11 @@ StatusOr<DeviceProfile> LoadOrMeasureProfile(const ProfileOptions& o, const std:
     return p;
   }
   // One measurement at a time per host: the lock serializes workers that start together, and
-  // the second one finds the first one's fresh cache.
-  const std::string lock_path = cache_dir + "/profile.lock";
-  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // the second one finds the first one's fresh cache. The lock is host-wide (not in cache_dir):
+  // workers with cache directories of their own must not measure at the same moment either.
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string lock_path = std::string(tmp && *tmp ? tmp : "/tmp") + "/suanli-profile.lock";
+  int fd = ::open(lock_path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return IoError(lock_path + ": cannot open: " + std::strerror(errno));
   while (::flock(fd, LOCK_EX) != 0 && errno == EINTR) {
   }

@@ -90,7 +90,8 @@ StatusOr<DeviceProfile> MeasureProfile(const ProfileOptions& opts);
 
 // The measured part of a profile is cached per host and thread count in cache_dir: a fresh
 // cache (same CPU, same threads, younger than max_age_s) is reused; otherwise the measurement
-// runs under an exclusive file lock, so workers started together on one host take turns instead
+// runs under an exclusive host-wide file lock ($TMPDIR/suanli-profile.lock), so workers started
+// together on one host (whatever their cache directories) take turns instead
 // of skewing each other's numbers. Power, thermal and memory state are always read fresh.
 StatusOr<DeviceProfile> LoadOrMeasureProfile(const ProfileOptions& opts,
                                              const std::string& cache_dir, double max_age_s);

@@ -275,14 +275,19 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     const uint64_t need = weights + kv + scratch;
     uint64_t total = 0, avail = 0;
     if (auto text = ReadFileToString(opts.profile.proc_root + "/meminfo");
-        text.ok() && ParseMeminfo(*text, &total, &avail).ok() && avail > 0 && need > avail)
-      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          "layers " + std::to_string(req->first_layer()) + "-" +
-                              std::to_string(req->last_layer() - 1) + " need " +
-                              HumanBytes(static_cast<double>(need)) + " (weights " +
-                              HumanBytes(static_cast<double>(weights)) + ", KV cache " +
-                              HumanBytes(static_cast<double>(kv)) + ") but this worker has " +
-                              HumanBytes(static_cast<double>(avail)) + " available");
+        text.ok() && ParseMeminfo(*text, &total, &avail).ok() && avail > 0 &&
+        need > (opts.emulate_memory_bytes > 0 ? std::min(avail, opts.emulate_memory_bytes) : avail))
+      return grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          "layers " + std::to_string(req->first_layer()) + "-" +
+              std::to_string(req->last_layer() - 1) + " need " +
+              HumanBytes(static_cast<double>(need)) + " (weights " +
+              HumanBytes(static_cast<double>(weights)) + ", KV cache " +
+              HumanBytes(static_cast<double>(kv)) + ") but this worker has " +
+              HumanBytes(static_cast<double>(opts.emulate_memory_bytes > 0
+                                                 ? std::min(avail, opts.emulate_memory_bytes)
+                                                 : avail)) +
+              " available");
     (*model)->Prefault();
 
     auto st = std::make_shared<Stage>();
@@ -526,7 +531,11 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
           PassOn(st, r, seqs[i] ? x : nullptr, errors[i]);
         if (r.end_sequence()) st.seqs.erase(r.seq_id());
       }
-      st.compute_seconds += NowSeconds() - t0;
+      const double took = NowSeconds() - t0;
+      st.compute_seconds += took;
+      if (opts.emulate_slowdown > 1)  // an emulated slower device (worker.h)
+        std::this_thread::sleep_for(
+            std::chrono::duration<double>((opts.emulate_slowdown - 1) * took));
     }
   }
 
@@ -635,6 +644,22 @@ StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerOptions&
   SL_ASSIGN_OR_RETURN(impl->profile, LoadOrMeasureProfile(po, o.cache_dir, o.profile_max_age_s));
   if (!o.model_dir.empty()) {
     SL_ASSIGN_OR_RETURN(impl->profile.models, ScanModelDir(o.model_dir, o.cache_dir));
+  }
+  if (o.emulate_slowdown > 1) {
+    DeviceProfile& p = impl->profile;
+    p.mem_bandwidth_gbs /= o.emulate_slowdown;
+    for (auto& [type, speed] : p.speed) {
+      speed.matvec_gbs /= o.emulate_slowdown;
+      speed.matmul_gflops /= o.emulate_slowdown;
+    }
+    Log("emulating a device " + std::to_string(o.emulate_slowdown).substr(0, 4) +
+        "x slower than this one");
+  }
+  if (o.emulate_memory_bytes > 0) {
+    impl->profile.available_ram_bytes =
+        std::min(impl->profile.available_ram_bytes, o.emulate_memory_bytes);
+    impl->profile.total_ram_bytes = std::min(impl->profile.total_ram_bytes, o.emulate_memory_bytes);
+    Log("emulating " + HumanBytes(static_cast<double>(o.emulate_memory_bytes)) + " of memory");
   }
   impl->pool = std::make_unique<ThreadPool>(impl->profile.threads);
   impl->store = std::make_unique<WeightStore>(o.cache_dir, impl->profile.models);

@@ -25,6 +25,12 @@ struct WorkerOptions {
   ProfileOptions profile;
   double profile_max_age_s = 7 * 24 * 3600;
   std::string name;  // shown in the head's placement; default host:port
+  // Emulating a slower, smaller device on this one (benchmarks of placement on heterogeneous
+  // sets; the worker says so in its log): compute takes `slowdown` times as long (the worker
+  // sleeps the difference after each batch) and the profile's speeds are divided by it;
+  // memory_bytes > 0 caps the memory the profile reports and LoadStage allows.
+  double emulate_slowdown = 1.0;
+  uint64_t emulate_memory_bytes = 0;
 };
 
 class WorkerServer {
