@@ -242,7 +242,9 @@ Status Pool::LoadStages(const Model& model, int* failed) {
     shape.max_batch = opts_.max_batch;
     auto client = std::make_shared<PipelineClient>(
         id, workers_[static_cast<size_t>(run.workers.front())].channel,
-        workers_[static_cast<size_t>(run.workers.back())].channel, opts_.security, shape);
+        workers_[static_cast<size_t>(run.workers.back())].channel, opts_.security, shape,
+        "worker " + workers_[static_cast<size_t>(run.workers.front())].address,
+        "worker " + workers_[static_cast<size_t>(run.workers.back())].address);
     SL_RETURN_IF_ERROR(client->Start());
     run.client = client;
     run.tokens_per_second = p.tokens_per_second();

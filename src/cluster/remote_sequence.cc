@@ -7,12 +7,14 @@ namespace suanli::cluster {
 
 PipelineClient::PipelineClient(std::string id, std::shared_ptr<grpc::Channel> first,
                                std::shared_ptr<grpc::Channel> last, SecurityOptions sec,
-                               Shape shape)
+                               Shape shape, std::string first_name, std::string last_name)
     : id_(std::move(id)),
       first_(v1::Worker::NewStub(first)),
       last_(v1::Worker::NewStub(last)),
       sec_(std::move(sec)),
-      shape_(shape) {}
+      shape_(shape),
+      first_name_(std::move(first_name)),
+      last_name_(std::move(last_name)) {}
 
 PipelineClient::~PipelineClient() { Close(); }
 
@@ -44,8 +46,8 @@ void PipelineClient::ReadResults() {
     p.set_value(std::move(r));
   }
   grpc::Status s = results_->Finish();
-  FailAll(s.ok() ? "the last stage closed the results stream"
-                 : FromGrpc(s, "results stream").message());
+  FailAll(s.ok() ? last_name_ + " closed the results stream"
+                 : FromGrpc(s, "results from " + last_name_).message());
 }
 
 void PipelineClient::FailAll(const std::string& why) {
@@ -75,7 +77,7 @@ std::future<StatusOr<v1::StepResult>> PipelineClient::Send(v1::StepRequest req, 
   req.set_step_id(step);
   if (!sent_first_) req.set_pipeline_id(id_);
   sent_first_ = true;
-  if (!forward_->Write(req)) FailAll("the first stage stopped accepting steps");
+  if (!forward_->Write(req)) FailAll(first_name_ + " stopped accepting steps");
   return f;
 }
 

@@ -30,8 +30,11 @@ class PipelineClient {
     int64_t n_ctx = 0;
     int64_t max_batch = 512;  // tokens per step
   };
+  // first_name, last_name: the stages' workers, for messages.
   PipelineClient(std::string id, std::shared_ptr<grpc::Channel> first,
-                 std::shared_ptr<grpc::Channel> last, SecurityOptions sec, Shape shape);
+                 std::shared_ptr<grpc::Channel> last, SecurityOptions sec, Shape shape,
+                 std::string first_name = "the first stage",
+                 std::string last_name = "the last stage");
   ~PipelineClient();
 
   // Opens Results on the last stage, then Forward on the first.
@@ -54,6 +57,7 @@ class PipelineClient {
   std::unique_ptr<v1::Worker::Stub> first_, last_;
   SecurityOptions sec_;
   Shape shape_;
+  std::string first_name_, last_name_;
 
   std::mutex write_mu_;
   grpc::ClientContext forward_ctx_;

@@ -139,6 +139,45 @@ env -u SUANLI_TOKEN "$SUANLI" generate -m "$m" -p "Hi" -n 2 --workers "$w1" --to
   >"$tmp/bench.txt" 2>"$tmp/err" && grep -q "4 streams" "$tmp/bench.txt" &&
   ok "bench --parallel 4: $(grep streams "$tmp/bench.txt")" || bad "bench --parallel: $(tail -2 "$tmp/err")"
 
+# A worker too small for any layer is left out with the reason; forcing layers onto it fails
+# with one line naming the need and what it has.
+start_worker w5 --emulate-memory-gib 0.01 && w5=$addr
+"$SUANLI" generate -m "$m" -p "Hi" -n 4 --workers "$w1,$w5" >/dev/null 2>"$tmp/err" &&
+  grep -A5 "^left out:" "$tmp/err" | grep -q "$w5" &&
+  ok "too-small worker left out: $(grep -A5 '^left out:' "$tmp/err" | grep "$w5" | sed 's/^ *//')" ||
+  bad "too-small worker: $(cat "$tmp/err")"
+"$SUANLI" generate -m "$m" -p "Hi" -n 4 --workers "$w1,$w5" --split 2,2 >/dev/null 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q "error: .*need" "$tmp/err" && ok "forced onto a too-small worker: $(grep error "$tmp/err")" ||
+  bad "forced onto a too-small worker: $(cat "$tmp/err")"
+
+# A worker that dies mid-request: the head stops with a clear error within seconds (no hang).
+start_worker w6 && w6=$addr
+start_worker w7 --emulate-slowdown 20 && w7=$addr
+w7pid=${pids[-1]}
+"$SUANLI" generate -m "$m" -p "Once upon a time" -n 2000 --ignore-eos -c 4096 \
+  --workers "$w6,$w7" --split 2,2 >/dev/null 2>"$tmp/err" &
+head_pid=$!
+sleep 2
+kill -9 "$w7pid"  # the device vanishes
+t0=$(date +%s)
+wait $head_pid
+rc=$?
+took=$(($(date +%s) - t0))
+if [ $rc -eq 1 ] && [ $took -le 15 ] && grep -q "error:" "$tmp/err"; then
+  ok "worker killed mid-request: head exits 1 after ${took}s: $(grep error: "$tmp/err")"
+else
+  bad "worker killed mid-request: exit $rc after ${took}s: $(tail -2 "$tmp/err")"
+fi
+
+# Throughput placement: pipelines side by side when the devices allow, streams routed among them.
+"$SUANLI" bench -m "$m" -p 16 -n 16 -r 1 --parallel 4 --workers "$w1,$w2" --objective throughput \
+  >"$tmp/thr.txt" 2>"$tmp/thr.err"
+if grep -q "4 streams" "$tmp/thr.txt" && grep -q "objective: throughput" "$tmp/thr.err"; then
+  ok "throughput objective: $(grep -o 'pool: [0-9]* stage(s) in [0-9]* pipeline(s)' "$tmp/thr.txt")"
+else
+  bad "throughput objective: $(tail -2 "$tmp/thr.err")"
+fi
+
 # TLS: a CA, one certificate for 127.0.0.1 used by every node.
 if command -v openssl >/dev/null; then
   (cd "$tmp" && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
