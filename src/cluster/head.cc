@@ -7,6 +7,7 @@
 #include "base/progress.h"
 #include "cluster/auth.h"
 #include "cluster/model_cost.h"
+#include "cluster/stage_runner.h"
 #include "cluster/stage_weights.h"
 #include "gguf/tensor_type.h"
 
@@ -189,9 +190,7 @@ Status Pool::LoadStages(const Model& model, int* failed) {
       req.set_n_ctx(opts_.n_ctx);
       req.set_max_seqs(opts_.max_seqs);
       req.set_max_batch(opts_.max_batch);
-      req.set_act(opts_.act == placement::ActFormat::kF32    ? v1::ACT_F32
-                  : opts_.act == placement::ActFormat::kQ8_0 ? v1::ACT_Q8_0
-                                                             : v1::ACT_F16);
+      req.set_act(ActToProto(opts_.act));
       if (s + 1 < p.stages.size())
         req.set_next_address(workers_[static_cast<size_t>(p.stages[s + 1].device - 1)].address);
       const uint64_t bytes = TensorBytes(f, StageTensorNames(f, stage.first_layer, stage.last_layer,

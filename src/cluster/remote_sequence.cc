@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "cluster/stage_runner.h"
+
 namespace suanli::cluster {
 
 PipelineClient::PipelineClient(std::string id, std::shared_ptr<grpc::Channel> first,
@@ -144,16 +146,7 @@ Status RemoteSequence::Run(std::span<const int32_t> tokens, v1::Want last_want, 
     req.mutable_tokens()->Add(tokens.begin() + done, tokens.begin() + done + m);
     const bool last = done + m == n;
     req.set_want(all_logits ? v1::WANT_ALL_LOGITS : last ? last_want : v1::WANT_NONE);
-    if (last && p) {
-      v1::SamplerParams* sp = req.mutable_sampler();
-      sp->set_temperature(p->temperature);
-      sp->set_top_k(p->top_k);
-      sp->set_top_p(p->top_p);
-      sp->set_min_p(p->min_p);
-      sp->set_repeat_penalty(p->repeat_penalty);
-      sp->set_repeat_last_n(p->repeat_last_n);
-      sp->set_seed(p->seed);
-    }
+    if (last && p) SamplerToProto(*p, req.mutable_sampler());
     futures.push_back(pipeline_->Send(std::move(req)));
     done += m;
   }

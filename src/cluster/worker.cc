@@ -7,7 +7,6 @@
 #include <deque>
 #include <map>
 #include <mutex>
-#include <set>
 #include <thread>
 
 #include "base/mapped_file.h"
@@ -17,10 +16,8 @@
 #include "cluster/activation_codec.h"
 #include "cluster/auth.h"
 #include "cluster/link_probe.h"
+#include "cluster/stage_runner.h"
 #include "cluster/stage_weights.h"
-#include "engine/forward.h"
-#include "engine/sampler.h"
-#include "model/kv_cache.h"
 #include "model/model.h"
 #include "suanli/cluster/v1/worker.grpc.pb.h"
 
@@ -34,60 +31,11 @@ constexpr int64_t kMaxSeqs = 4096;
 
 void Log(const std::string& msg) { std::fprintf(stderr, "suanli worker: %s\n", msg.c_str()); }
 
-std::optional<ActFormat> FromProto(v1::ActFormat f) {
-  switch (f) {
-    case v1::ACT_F32:
-      return ActFormat::kF32;
-    case v1::ACT_F16:
-      return ActFormat::kF16;
-    case v1::ACT_Q8_0:
-      return ActFormat::kQ8_0;
-    default:
-      return std::nullopt;
-  }
-}
-
-v1::ActFormat ToProto(ActFormat f) {
-  switch (f) {
-    case ActFormat::kF32:
-      return v1::ACT_F32;
-    case ActFormat::kF16:
-      return v1::ACT_F16;
-    case ActFormat::kQ8_0:
-      return v1::ACT_Q8_0;
-  }
-  return v1::ACT_F16;
-}
-
-SamplerParams FromProto(const v1::SamplerParams& p) {
-  SamplerParams s;
-  s.temperature = p.temperature();
-  s.top_k = p.top_k();
-  s.top_p = p.top_p();
-  s.min_p = p.min_p();
-  s.repeat_penalty = p.repeat_penalty();
-  s.repeat_last_n = std::clamp(p.repeat_last_n(), 0, 1 << 20);
-  s.seed = p.seed();
-  return s;
-}
-
-struct SeqState {
-  std::unique_ptr<KvCache> cache;
-  int64_t n_past = 0;
-  std::unique_ptr<Sampler> sampler;
-};
-
-// One pipeline stage held by this worker.
+// One pipeline stage held by this worker: the runner (compute) plus its queues and streams.
 struct Stage {
   std::string id;
-  std::string label;  // "layers 0-7" for messages
-  std::unique_ptr<Model> model;
-  std::unique_ptr<Forward> fwd;
-  int64_t first = 0, last = 0;
-  bool embed = false, output = false;
-  int64_t n_ctx = 0, max_seqs = 1, max_batch = 1;
-  ActFormat act = ActFormat::kF16;
-  std::string next;
+  std::string next;  // the next stage's address; empty on the last stage
+  std::unique_ptr<StageRunner> runner;
 
   std::mutex mu;
   std::condition_variable cv;  // in / stopping / results
@@ -96,6 +44,7 @@ struct Stage {
   bool stopping = false;
   bool stopped = false;  // compute thread finished; results hold the last answers
   std::thread compute;
+  double compute_seconds = 0;
 
   // Downstream (not the last stage): opened on the first step.
   std::shared_ptr<grpc::Channel> channel;
@@ -104,14 +53,6 @@ struct Stage {
   v1::ForwardSummary down_summary;
   std::unique_ptr<grpc::ClientWriter<v1::StepRequest>> down;
   bool down_failed = false;
-
-  std::map<uint64_t, SeqState> seqs;
-  // Counters for the log line at the end: steps, batches, rows, compute seconds.
-  uint64_t n_steps = 0, n_batches = 0, n_rows = 0;
-  double compute_seconds = 0;
-  std::vector<float> x;          // [max_batch × dim]
-  std::vector<float> last_rows;  // [max_batch × dim] last rows of the steps that want logits
-  std::vector<float> logits;     // [steps × n_vocab]
 };
 
 }  // namespace
@@ -165,15 +106,15 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       st->stopped = true;
     }
     st->cv.notify_all();
-    if (st->n_batches > 0) {
+    if (const StageRunner::Stats& n = st->runner->stats(); n.batches > 0) {
       char line[256];
       std::snprintf(line, sizeof(line),
                     "pipeline %s done: %llu steps in %llu batches (%.2f steps, %.1f rows per "
                     "batch), %.2f s computing",
-                    st->id.c_str(), static_cast<unsigned long long>(st->n_steps),
-                    static_cast<unsigned long long>(st->n_batches),
-                    static_cast<double>(st->n_steps) / static_cast<double>(st->n_batches),
-                    static_cast<double>(st->n_rows) / static_cast<double>(st->n_batches),
+                    st->id.c_str(), static_cast<unsigned long long>(n.steps),
+                    static_cast<unsigned long long>(n.batches),
+                    static_cast<double>(n.steps) / static_cast<double>(n.batches),
+                    static_cast<double>(n.rows) / static_cast<double>(n.batches),
                     st->compute_seconds);
       Log(line);
     }
@@ -235,7 +176,7 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     if (req->n_ctx() < 1 || req->n_ctx() > (int64_t{1} << 24)) return bad("n_ctx out of range");
     if (req->max_batch() < 1 || req->max_batch() > kMaxBatch) return bad("max_batch out of range");
     if (req->max_seqs() < 1 || req->max_seqs() > kMaxSeqs) return bad("max_seqs out of range");
-    auto act = FromProto(req->act());
+    auto act = ActFromProto(req->act());
     if (!act) return bad("unknown activation format");
     if (req->with_output() != req->next_address().empty())
       return bad("exactly the last stage (with_output) has no next_address");
@@ -292,20 +233,20 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
 
     auto st = std::make_shared<Stage>();
     st->id = req->pipeline_id();
-    st->first = req->first_layer();
-    st->last = req->last_layer();
-    st->label = "layers " + std::to_string(st->first) + "-" + std::to_string(st->last - 1);
-    st->embed = req->with_embedding();
-    st->output = req->with_output();
-    st->n_ctx = req->n_ctx();
-    st->max_seqs = req->max_seqs();
-    st->max_batch = std::min(req->max_batch(), req->n_ctx() * req->max_seqs());
-    st->act = *act;
     st->next = req->next_address();
-    st->model = std::move(*model);
-    st->fwd = std::make_unique<suanli::Forward>(hp, st->model->weights(), *pool, st->max_batch);
-    st->x.resize(static_cast<size_t>(st->max_batch * hp.dim));
-    if (st->output) st->last_rows.resize(static_cast<size_t>(st->max_batch * hp.dim));
+    StageConfig cfg;
+    cfg.first_layer = req->first_layer();
+    cfg.last_layer = req->last_layer();
+    cfg.with_embedding = req->with_embedding();
+    cfg.with_output = req->with_output();
+    cfg.n_ctx = req->n_ctx();
+    cfg.max_seqs = req->max_seqs();
+    cfg.max_batch = std::min(req->max_batch(), req->n_ctx() * req->max_seqs());
+    cfg.act = *act;
+    const std::string layers =
+        "layers " + std::to_string(cfg.first_layer) + "-" + std::to_string(cfg.last_layer - 1);
+    cfg.label = address + " (" + layers + ")";
+    st->runner = std::make_unique<StageRunner>(std::move(*model), cfg, *pool);
     {
       std::lock_guard<std::mutex> lock(stages_mu);
       stages[st->id] = st;
@@ -313,7 +254,7 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     st->compute = std::thread([this, st] { RunStage(*st); });
     reply->set_memory_bytes(need);
     reply->set_source(loc->source);
-    Log("pipeline " + st->id + ": " + st->label + " of " + loc->path + " (" + loc->source + ", " +
+    Log("pipeline " + st->id + ": " + layers + " of " + loc->path + " (" + loc->source + ", " +
         HumanBytes(static_cast<double>(weights)) + ")" +
         (st->next.empty() ? ", last stage" : ", next " + st->next));
     return grpc::Status::OK;
@@ -362,7 +303,7 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
                        grpc::ServerWriter<v1::StepResult>* writer) override {
     if (!Check(ctx, "Results")) return Unauthenticated();
     std::shared_ptr<Stage> st = FindStage(req->pipeline_id());
-    if (!st || !st->output)
+    if (!st || !st->runner->config().with_output)
       return grpc::Status(grpc::StatusCode::NOT_FOUND,
                           "no last stage for pipeline '" + req->pipeline_id() + "'");
     writer->SendInitialMetadata();  // the head waits for this before sending steps
@@ -393,144 +334,27 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
 
   void RunStage(Stage& st) {
     std::vector<v1::StepRequest> batch;
+    const int64_t max_batch = st.runner->config().max_batch;
     for (;;) {
-      batch.clear();
       {
         std::unique_lock<std::mutex> lock(st.mu);
         st.cv.wait(lock, [&] { return st.stopping || !st.in.empty(); });
         if (st.in.empty()) break;
-        // Steps of distinct sequences waiting together, up to max_batch rows, run as one batch.
-        int64_t rows = 0;
-        std::set<uint64_t> seen;
-        while (!st.in.empty()) {
-          v1::StepRequest& r = st.in.front();
-          const int64_t n = r.tokens_size();
-          if (!batch.empty() && (rows + n > st.max_batch || seen.count(r.seq_id()))) break;
-          rows += n;
-          seen.insert(r.seq_id());
-          batch.push_back(std::move(r));
-          st.in.pop_front();
-        }
+        TakeBatch(st.in, max_batch, &batch);  // steps of sequences waiting together
       }
       st.cv.notify_all();  // room in the queue
-      ProcessBatch(st, batch);
-    }
-  }
-
-  // Checks a step and puts its input rows (embedded tokens or decoded activations) at x.
-  Status Prepare(Stage& st, const v1::StepRequest& r, float* x, SeqState** seq_out) {
-    const HParams& hp = st.model->hparams();
-    const int64_t n = r.tokens_size();
-    if (n < 1) return InvalidArgument("a step without tokens");
-    if (n > st.max_batch)
-      return InvalidArgument(std::to_string(n) + " tokens in one step; this stage takes at most " +
-                             std::to_string(st.max_batch));
-    auto it = st.seqs.find(r.seq_id());
-    if (it == st.seqs.end()) {
-      if (static_cast<int64_t>(st.seqs.size()) >= st.max_seqs)
-        return ResourceExhausted("more than " + std::to_string(st.max_seqs) +
-                                 " sequences in flight");
-      it = st.seqs.emplace(r.seq_id(), SeqState{}).first;
-    }
-    SeqState& seq = it->second;
-    if (r.pos() == 0) {
-      seq.n_past = 0;
-      seq.sampler.reset();
-    }
-    if (r.pos() != seq.n_past)
-      return InvalidArgument("step at position " + std::to_string(r.pos()) +
-                             " but the sequence is at " + std::to_string(seq.n_past));
-    if (r.pos() + n > st.n_ctx)
-      return OutOfRange(std::to_string(r.pos() + n) + " tokens do not fit the context of " +
-                        std::to_string(st.n_ctx));
-    for (int32_t t : r.tokens())
-      if (t < 0 || t >= hp.n_vocab)
-        return InvalidArgument("token id " + std::to_string(t) + " is outside the vocabulary");
-    if (st.embed) {
-      st.fwd->Embed(r.tokens().data(), n, x);
-    } else {
-      auto f = FromProto(r.act());
-      if (!f) return InvalidArgument("unknown activation format");
-      SL_RETURN_IF_ERROR(DecodeActivations(*f, r.activations(), n, hp.dim, x));
-    }
-    if (!seq.cache) seq.cache = std::make_unique<KvCache>(hp, st.n_ctx, st.first, st.last);
-    *seq_out = &seq;
-    return Status::Ok();
-  }
-
-  void ProcessBatch(Stage& st, std::vector<v1::StepRequest>& batch) {
-    const HParams& hp = st.model->hparams();
-    std::vector<suanli::Forward::Slice> slices;
-    std::vector<SeqState*> seqs(batch.size(), nullptr);
-    std::vector<std::string> errors(batch.size());
-    int64_t row = 0;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const v1::StepRequest& r = batch[i];
-      if (!r.error().empty()) {
-        errors[i] = r.error();
-        continue;
-      }
-      if (r.tokens_size() == 0 && r.end_sequence()) continue;  // only frees the sequence
-      Status s = Prepare(st, r, st.x.data() + row * hp.dim, &seqs[i]);
-      if (!s.ok()) {
-        errors[i] = address + " (" + st.label + "): " + s.message();
-        seqs[i] = nullptr;
-        continue;
-      }
-      slices.push_back({seqs[i]->cache.get(), r.pos(), r.tokens_size()});
-      row += r.tokens_size();
-    }
-    {
       std::lock_guard<std::mutex> lock(compute_mu);
       const double t0 = NowSeconds();
-      if (!slices.empty()) {
-        st.fwd->RunLayersBatch(st.x.data(), slices, st.first, st.last);
-        st.n_steps += slices.size();
-        st.n_rows += static_cast<uint64_t>(row);
-        ++st.n_batches;
-      }
-      // Last stage: the last-token logits of every step that needs them, in one product, so
-      // the output matrix is read once per batch (not once per sequence).
-      std::vector<float*> last_logits(batch.size(), nullptr);
-      if (st.output) {
-        int64_t m = 0;
-        row = 0;
-        for (size_t i = 0; i < batch.size(); ++i) {
-          if (!seqs[i]) continue;
-          const int64_t n = batch[i].tokens_size();
-          const v1::Want want = batch[i].want();
-          if (want == v1::WANT_SAMPLE || want == v1::WANT_LAST_LOGITS) {
-            std::copy_n(st.x.data() + (row + n - 1) * hp.dim, hp.dim,
-                        st.last_rows.data() + m * hp.dim);
-            ++m;
-          }
-          row += n;
-        }
-        if (m > 0) {
-          st.logits.resize(static_cast<size_t>(m * hp.n_vocab));
-          st.fwd->Logits(st.last_rows.data(), m, m, st.logits.data());
-        }
-        m = 0;
-        for (size_t i = 0; i < batch.size(); ++i)
-          if (seqs[i] &&
-              (batch[i].want() == v1::WANT_SAMPLE || batch[i].want() == v1::WANT_LAST_LOGITS))
-            last_logits[i] = st.logits.data() + (m++) * hp.n_vocab;
-      }
-      row = 0;
-      for (size_t i = 0; i < batch.size(); ++i) {
-        v1::StepRequest& r = batch[i];
-        float* x = st.x.data() + row * hp.dim;
-        const int64_t n = r.tokens_size();
-        if (seqs[i]) {
-          seqs[i]->n_past = r.pos() + n;
-          row += n;
-        }
-        if (st.output)
-          Answer(st, r, seqs[i], x, last_logits[i], errors[i]);
-        else
-          PassOn(st, r, seqs[i] ? x : nullptr, errors[i]);
-        if (r.end_sequence()) st.seqs.erase(r.seq_id());
-      }
+      st.runner->Run(
+          batch,
+          [&](v1::StepResult&& res) {
+            {
+              std::lock_guard<std::mutex> l(st.mu);
+              st.results.push_back(std::move(res));
+            }
+            st.cv.notify_all();
+          },
+          [&](v1::StepRequest& r) { PassOn(st, r); });
       const double took = NowSeconds() - t0;
       st.compute_seconds += took;
       if (opts.emulate_slowdown > 1)  // an emulated slower device (worker.h)
@@ -539,48 +363,8 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     }
   }
 
-  // Last stage: logits or a sampled token for the head.
-  // last_logits: the step's last-token logits row [n_vocab], computed for the whole batch.
-  void Answer(Stage& st, const v1::StepRequest& r, SeqState* seq, const float* x,
-              float* last_logits, const std::string& error) {
-    v1::StepResult res;
-    res.set_seq_id(r.seq_id());
-    res.set_step_id(r.step_id());
-    const int64_t n = r.tokens_size(), n_vocab = st.model->hparams().n_vocab;
-    if (!error.empty()) {
-      res.set_error(error);
-    } else if (seq) {
-      switch (r.want()) {
-        case v1::WANT_LAST_LOGITS:
-          res.mutable_logits()->Add(last_logits, last_logits + n_vocab);
-          break;
-        case v1::WANT_ALL_LOGITS:
-          res.mutable_logits()->Resize(static_cast<int>(n * n_vocab), 0.0f);
-          st.fwd->Logits(x, n, n, res.mutable_logits()->mutable_data());
-          break;
-        case v1::WANT_SAMPLE: {
-          if (!seq->sampler) seq->sampler = std::make_unique<Sampler>(FromProto(r.sampler()));
-          for (int32_t t : r.tokens()) seq->sampler->Accept(t);
-          // The sampler may modify its row (penalties): it is this step's own row.
-          res.set_token(seq->sampler->Sample(last_logits, n_vocab));
-          break;
-        }
-        default:
-          break;
-      }
-    } else if (!r.end_sequence() || n > 0) {
-      res.set_error(address + " (" + st.label + "): step was not run");
-    }
-    if (r.tokens_size() == 0 && r.end_sequence() && error.empty()) return;  // nothing to answer
-    {
-      std::lock_guard<std::mutex> lock(st.mu);
-      st.results.push_back(std::move(res));
-    }
-    st.cv.notify_all();
-  }
-
-  // Inner stage: activations (or the error) to the next stage.
-  void PassOn(Stage& st, v1::StepRequest& r, const float* x, const std::string& error) {
+  // Inner stage: the step (activations or error) to the next stage's Forward stream.
+  void PassOn(Stage& st, v1::StepRequest& r) {
     if (st.down_failed) return;
     if (!st.down) {
       auto ch = MakeChannel(st.next, opts.security);
@@ -597,14 +381,6 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       r.set_pipeline_id(st.id);
     } else {
       r.clear_pipeline_id();
-    }
-    r.clear_activations();
-    if (!error.empty()) {
-      r.set_error(error);
-    } else if (x) {
-      r.set_act(ToProto(st.act));
-      EncodeActivations(st.act, x, r.tokens_size(), st.model->hparams().dim,
-                        r.mutable_activations());
     }
     if (!st.down->Write(r)) {
       Log("pipeline " + st.id + ": the next stage " + st.next + " stopped accepting steps");
