@@ -335,6 +335,10 @@ void ReadLiveState(const ProfileOptions& o, DeviceProfile* p) {
   p->thermal = ReadThermal(o.sys_root);
   if (auto mi = ReadFileToString(o.proc_root + "/meminfo"); mi.ok())
     (void)ParseMeminfo(*mi, &p->total_ram_bytes, &p->available_ram_bytes);
+  if (auto id = ReadFileToString(o.proc_root + "/sys/kernel/random/boot_id"); id.ok()) {
+    p->host_id = id->substr(0, id->find('\n'));
+    if (p->host_id.size() > 64) p->host_id.resize(64);
+  }
 }
 
 }  // namespace
@@ -366,6 +370,7 @@ StatusOr<DeviceProfile> MeasureProfile(const ProfileOptions& o) {
 std::string ProfileToJson(const DeviceProfile& p) {
   nlohmann::json j;
   j["hostname"] = p.hostname;
+  j["host_id"] = p.host_id;
   j["os"] = p.os;
   j["arch"] = p.arch;
   j["cpu_model"] = p.cpu_model;
@@ -397,6 +402,7 @@ StatusOr<DeviceProfile> ProfileFromJson(const std::string& text) {
   DeviceProfile p;
   try {
     p.hostname = j.at("hostname").get<std::string>();
+    p.host_id = j.value("host_id", std::string());  // absent in profiles from older versions
     p.os = j.at("os").get<std::string>();
     p.arch = j.at("arch").get<std::string>();
     p.cpu_model = j.at("cpu_model").get<std::string>();

@@ -42,6 +42,9 @@ struct KernelSpeed {
 
 struct DeviceProfile {
   std::string hostname;
+  // This boot of this host (/proc/sys/kernel/random/boot_id): workers that share it share the
+  // host's free memory, which each of them reports in full.
+  std::string host_id;
   std::string os;    // "Linux 6.1.0", "Android"
   std::string arch;  // "x86_64", "aarch64"
   std::string cpu_model;

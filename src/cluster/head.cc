@@ -53,6 +53,16 @@ placement::Device DeviceFromProfile(const DeviceProfile& p, const std::string& n
   return d;
 }
 
+void ShareHostMemory(std::vector<placement::Device>& devices,
+                     const std::vector<std::string>& host_ids) {
+  std::map<std::string, int> count;
+  for (const std::string& id : host_ids)
+    if (!id.empty()) ++count[id];
+  for (size_t i = 0; i < devices.size() && i < host_ids.size(); ++i)
+    if (!host_ids[i].empty() && count[host_ids[i]] > 1)
+      devices[i].memory_bytes /= static_cast<uint64_t>(count[host_ids[i]]);
+}
+
 Status Pool::Connect(const Model& model) {
   const std::string nonce = RandomNonce();
   for (const std::string& addr : opts_.workers) {
@@ -146,8 +156,12 @@ StatusOr<placement::Plan> Pool::MakePlan(const Model& model) {
   head.is_head = true;
   head.runs_layers = false;
   cluster_.devices.push_back(head);
-  for (const PoolWorker& w : workers_)
+  std::vector<std::string> host_ids = {""};  // the head runs no layers
+  for (const PoolWorker& w : workers_) {
     cluster_.devices.push_back(DeviceFromProfile(w.profile, w.address, main_type));
+    host_ids.push_back(w.profile.host_id);
+  }
+  ShareHostMemory(cluster_.devices, host_ids);
   const size_t n = cluster_.devices.size();
   cluster_.links.assign(n, std::vector<placement::Link>(n));
   for (size_t i = 1; i < n; ++i) {

@@ -87,4 +87,9 @@ class Pool {
 placement::Device DeviceFromProfile(const DeviceProfile& p, const std::string& name,
                                     const std::string& main_type);
 
+// Workers on one host each report the host's whole free memory; this splits it evenly among the
+// devices with the same non-empty host id (devices[i] ↔ host_ids[i]).
+void ShareHostMemory(std::vector<placement::Device>& devices,
+                     const std::vector<std::string>& host_ids);
+
 }  // namespace suanli::cluster

@@ -11,6 +11,7 @@
 #include "base/thread_pool.h"
 #include "cluster/activation_codec.h"
 #include "cluster/auth.h"
+#include "cluster/head.h"
 #include "cluster/stage_weights.h"
 #include "engine/forward.h"
 #include "model/default_model.h"
@@ -183,6 +184,16 @@ TEST(WeightStore, StreamsOnlyTheStageAndRejectsBadChunks) {
   ASSERT_TRUE(loc.ok());
   for (const std::string& n : loc->missing_tensors) EXPECT_FALSE(n.starts_with("blk.2.")) << n;
   EXPECT_FALSE(loc->missing_tensors.empty());
+}
+
+TEST(Head, WorkersOnOneHostShareItsMemory) {
+  std::vector<placement::Device> d(4);
+  for (auto& x : d) x.memory_bytes = 12ull << 30;
+  ShareHostMemory(d, {"", "boot-a", "boot-a", "boot-b"});
+  EXPECT_EQ(d[0].memory_bytes, 12ull << 30);  // unknown host: as reported
+  EXPECT_EQ(d[1].memory_bytes, 6ull << 30);
+  EXPECT_EQ(d[2].memory_bytes, 6ull << 30);
+  EXPECT_EQ(d[3].memory_bytes, 12ull << 30);
 }
 
 TEST(ForwardBatch, SequencesBatchedMatchSequencesAlone) {
