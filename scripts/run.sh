@@ -29,7 +29,7 @@ for i in 1 2 3; do
 done
 for i in 1 2 3; do
   addr=""
-  for _ in $(seq 1 600); do  # the first start measures the device (a few seconds)
+  for _ in $(seq 1 3000); do  # the first start measures the device once (up to a minute)
     addr=$(sed -n 's/^suanli worker: listening on \([0-9.:]*\).*/\1/p' "$logs/worker-$i.log")
     [ -n "$addr" ] && break
     kill -0 "${pids[$((i - 1))]}" 2>/dev/null || { cat "$logs/worker-$i.log" >&2; exit 1; }

@@ -1,9 +1,11 @@
 // suanli worker: offer this device to a pool (the head connects with --workers).
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <thread>
 
+#include "base/thread_pool.h"
 #include "cli/common.h"
 #include "cli/pool_options.h"
 #include "cluster/discovery.h"
@@ -34,10 +36,11 @@ int RunWorker(const WorkerArgs& a) {
   o.threads = a.threads;
   o.model_dir = a.model_dir;
   o.name = a.name;
+  auto user_cache = CacheDir();
+  if (!user_cache.ok()) return Fail(user_cache.status());
+  o.profile_cache_dir = *user_cache;  // one profile per host, whatever --cache-dir says
   if (a.cache_dir.empty()) {
-    auto c = CacheDir();
-    if (!c.ok()) return Fail(c.status());
-    o.cache_dir = *c;
+    o.cache_dir = *user_cache;
   } else {
     o.cache_dir = a.cache_dir;
     if (Status s = EnsureDirectory(o.cache_dir); !s.ok()) return Fail(s);
@@ -58,6 +61,15 @@ int RunWorker(const WorkerArgs& a) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
+  const int threads = a.threads > 0 ? a.threads : ThreadPool::HardwareThreads();
+  struct stat st;
+  if (a.fresh_profile ||
+      ::stat((o.profile_cache_dir + "/profile-t" + std::to_string(threads) + ".json").c_str(),
+             &st) != 0)
+    std::fprintf(stderr,
+                 "suanli worker: measuring this device (cached in %s after the first time; "
+                 "workers on one host take turns)\n",
+                 o.profile_cache_dir.c_str());
   auto server = cluster::WorkerServer::Start(o);
   if (!server.ok()) return Fail(server.status());
   std::fprintf(stderr, "suanli worker: listening on %s%s\n", (*server)->address().c_str(),
@@ -97,7 +109,8 @@ void AddWorkerCommand(CLI::App& app, RunFn* run) {
                   "GGUF files this device holds (matched by content hash; others are streamed "
                   "from the head)");
   sub->add_option("--cache-dir", a->cache_dir,
-                  "Profile, hashes and streamed weights (default: the suanli cache)");
+                  "Model hashes and streamed weights (default: the suanli cache; the device "
+                  "profile is always kept there, one per host)");
   sub->add_option("--name", a->name, "Name shown in placements (default: the address)");
   sub->add_flag("--announce", a->announce, "Answer --discover queries on the LAN (UDP multicast)");
   sub->add_flag("--fresh-profile", a->fresh_profile, "Measure the device again");

@@ -417,7 +417,10 @@ StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerOptions&
   impl->call_key = CallKey(o.security.token);
   ProfileOptions po = o.profile;
   po.threads = o.threads;
-  SL_ASSIGN_OR_RETURN(impl->profile, LoadOrMeasureProfile(po, o.cache_dir, o.profile_max_age_s));
+  SL_ASSIGN_OR_RETURN(
+      impl->profile,
+      LoadOrMeasureProfile(po, o.profile_cache_dir.empty() ? o.cache_dir : o.profile_cache_dir,
+                           o.profile_max_age_s));
   if (!o.model_dir.empty()) {
     SL_ASSIGN_OR_RETURN(impl->profile.models, ScanModelDir(o.model_dir, o.cache_dir));
   }

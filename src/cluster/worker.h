@@ -20,7 +20,10 @@ struct WorkerOptions {
   std::string listen = "127.0.0.1:0";
   int threads = 0;  // 0: all cores
   std::string model_dir;
-  std::string cache_dir;  // profile, hash cache, streamed weights
+  std::string cache_dir;  // hash cache, streamed weights (and the profile, by default)
+  // The device profile describes the host, not this worker: workers with cache directories of
+  // their own share it here (empty: cache_dir).
+  std::string profile_cache_dir;
   SecurityOptions security;
   ProfileOptions profile;
   double profile_max_age_s = 7 * 24 * 3600;
