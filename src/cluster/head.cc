@@ -63,7 +63,7 @@ void ShareHostMemory(std::vector<placement::Device>& devices,
       devices[i].memory_bytes /= static_cast<uint64_t>(count[host_ids[i]]);
 }
 
-Status Pool::Connect(const Model& model) {
+Status Pool::Connect() {
   const std::string nonce = RandomNonce();
   for (const std::string& addr : opts_.workers) {
     auto fail = [&](const std::string& why) {
@@ -117,7 +117,6 @@ Status Pool::Connect(const Model& model) {
                    HumanBytes(w.link.bytes_per_second) + "/s");
     workers_.push_back(std::move(w));
   }
-  (void)model;
   if (workers_.empty()) return IoError("no worker of --workers could be used (see above)");
   return Status::Ok();
 }
@@ -273,7 +272,7 @@ StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions
   SL_RETURN_IF_ERROR(opts.security.Validate());
   if (opts.security.token.empty()) return InvalidArgument("a pool token is required");
   SL_ASSIGN_OR_RETURN(pool->model_sha256_, Sha256FileCached(model.path(), opts.cache_dir));
-  SL_RETURN_IF_ERROR(pool->Connect(model));
+  SL_RETURN_IF_ERROR(pool->Connect());
   if (!opts.split.empty() && pool->workers_.size() != opts.workers.size())
     return InvalidArgument(
         "--split names a layer count for every worker, but not every worker "

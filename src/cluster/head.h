@@ -60,7 +60,7 @@ class Pool {
 
  private:
   Pool() = default;
-  Status Connect(const Model& model);
+  Status Connect();
   Status MeasureLinks();
   StatusOr<placement::Plan> MakePlan(const Model& model);
   // Loads the plan's stages; on a worker's failure returns its index in *failed.

@@ -1,9 +1,20 @@
 #include "cluster/model_cost.h"
 
-#include <cstdlib>
 #include <string>
 
 namespace suanli::cluster {
+
+int64_t TensorLayer(std::string_view name) {
+  if (name.substr(0, 4) != "blk.") return -1;
+  int64_t n = 0;
+  size_t i = 4;
+  if (i >= name.size() || name[i] < '0' || name[i] > '9') return -1;
+  for (; i < name.size() && name[i] >= '0' && name[i] <= '9'; ++i) {
+    n = n * 10 + (name[i] - '0');
+    if (n > (int64_t{1} << 30)) return -1;
+  }
+  return i < name.size() && name[i] == '.' ? n : -1;
+}
 
 // Per-layer weight bytes, embedding and output sizes from the tensor table.
 StatusOr<placement::ModelCost> ModelCostFromFile(const GgufFile& f, const HParams& hp,
@@ -13,10 +24,8 @@ StatusOr<placement::ModelCost> ModelCostFromFile(const GgufFile& f, const HParam
   bool has_embd = false, has_output = false;
   for (const GgufTensorInfo& t : f.tensors()) {
     if (t.name.starts_with("blk.")) {
-      const std::string rest(t.name.substr(4));
-      char* end = nullptr;
-      const long long n = std::strtoll(rest.c_str(), &end, 10);
-      if (end == rest.c_str() || *end != '.' || n < 0 || n >= hp.n_layers)
+      const int64_t n = TensorLayer(t.name);
+      if (n < 0 || n >= hp.n_layers)
         return InvalidArgument(f.name() + ": tensor '" + std::string(t.name) +
                                "' is not in a layer below block_count " +
                                std::to_string(hp.n_layers));

@@ -15,23 +15,11 @@
 
 #include "base/mapped_file.h"
 #include "base/progress.h"
+#include "cluster/model_cost.h"
 
 namespace suanli::cluster {
 
 namespace {
-
-// blk.N.something → N; -1 for tensors outside the blocks.
-int64_t BlockIndex(std::string_view name) {
-  if (name.substr(0, 4) != "blk.") return -1;
-  int64_t n = 0;
-  size_t i = 4;
-  if (i >= name.size() || name[i] < '0' || name[i] > '9') return -1;
-  for (; i < name.size() && name[i] >= '0' && name[i] <= '9'; ++i) {
-    n = n * 10 + (name[i] - '0');
-    if (n > (int64_t{1} << 30)) return -1;
-  }
-  return i < name.size() && name[i] == '.' ? n : -1;
-}
 
 bool IsHex64(const std::string& s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
@@ -60,7 +48,7 @@ std::vector<std::string> StageTensorNames(const GgufFile& file, int64_t first, i
   std::vector<std::string> names;
   for (const GgufTensorInfo& t : file.tensors()) {
     const std::string_view n = t.name;
-    const int64_t b = BlockIndex(n);
+    const int64_t b = TensorLayer(n);
     bool need = false;
     if (b >= 0)
       need = b >= first && b < last;
@@ -230,6 +218,9 @@ Status PushWeights(v1::Worker::Stub& stub, const SecurityOptions& sec, const Ggu
                    const std::string& sha256, bool with_header,
                    const std::vector<std::string>& tensors, double link_bytes_per_second,
                    const std::string& worker_name) {
+  for (const std::string& name : tensors)  // before the stream opens
+    if (!file.FindTensor(name))
+      return InvalidArgument("the worker asked for tensor '" + name + "', not in the model");
   const uint64_t total = TensorBytes(file, tensors) + (with_header ? file.data_offset() : 0);
   grpc::ClientContext ctx;
   PrepareContext(&ctx, sec, TransferDeadlineSeconds(total, link_bytes_per_second));
@@ -247,19 +238,16 @@ Status PushWeights(v1::Worker::Stub& stub, const SecurityOptions& sec, const Ggu
   constexpr size_t kChunk = 1 << 20;
   for (size_t i = 0; ok && i < tensors.size(); ++i) {
     const GgufTensorInfo* t = file.FindTensor(tensors[i]);
-    if (!t)
-      return InvalidArgument("the worker asked for tensor '" + tensors[i] + "', not in the model");
-    Sha256 hash;
-    hash.Update(t->data, t->size_bytes);
-    const std::string digest = hash.Final();
+    Sha256 hash;  // over the chunks as they go: each byte is read once
     for (size_t off = 0; ok && (off < t->size_bytes || off == 0); off += kChunk) {
       const size_t n = std::min(kChunk, t->size_bytes - off);
       c.set_tensor(tensors[i]);
       c.set_offset(off);
       c.set_data(t->data + off, n);
+      hash.Update(t->data + off, n);
       const bool last = off + n == t->size_bytes;
       if (last)
-        c.set_tensor_sha256(digest);
+        c.set_tensor_sha256(hash.Final());
       else
         c.clear_tensor_sha256();
       ok = writer->Write(c);

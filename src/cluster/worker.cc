@@ -215,20 +215,18 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
         (req->with_output() ? static_cast<uint64_t>(hp.n_vocab) * 4 : 0);
     const uint64_t need = weights + kv + scratch;
     uint64_t total = 0, avail = 0;
-    if (auto text = ReadFileToString(opts.profile.proc_root + "/meminfo");
-        text.ok() && ParseMeminfo(*text, &total, &avail).ok() && avail > 0 &&
-        need > (opts.emulate_memory_bytes > 0 ? std::min(avail, opts.emulate_memory_bytes) : avail))
-      return grpc::Status(
-          grpc::StatusCode::RESOURCE_EXHAUSTED,
-          "layers " + std::to_string(req->first_layer()) + "-" +
-              std::to_string(req->last_layer() - 1) + " need " +
-              HumanBytes(static_cast<double>(need)) + " (weights " +
-              HumanBytes(static_cast<double>(weights)) + ", KV cache " +
-              HumanBytes(static_cast<double>(kv)) + ") but this worker has " +
-              HumanBytes(static_cast<double>(opts.emulate_memory_bytes > 0
-                                                 ? std::min(avail, opts.emulate_memory_bytes)
-                                                 : avail)) +
-              " available");
+    auto text = ReadFileToString(opts.profile.proc_root + "/meminfo");
+    if (text.ok() && ParseMeminfo(*text, &total, &avail).ok() && avail > 0) {
+      if (opts.emulate_memory_bytes > 0) avail = std::min(avail, opts.emulate_memory_bytes);
+      if (need > avail)
+        return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                            "layers " + std::to_string(req->first_layer()) + "-" +
+                                std::to_string(req->last_layer() - 1) + " need " +
+                                HumanBytes(static_cast<double>(need)) + " (weights " +
+                                HumanBytes(static_cast<double>(weights)) + ", KV cache " +
+                                HumanBytes(static_cast<double>(kv)) + ") but this worker has " +
+                                HumanBytes(static_cast<double>(avail)) + " available");
+    }
     (*model)->Prefault();
 
     auto st = std::make_shared<Stage>();
