@@ -139,7 +139,12 @@ void StageRunner::Run(std::vector<v1::StepRequest>& batch, const Answer& answer,
       errors[i] = cfg_.label + ": the same sequence twice in one batch";
       continue;
     }
-    if (r.tokens_size() == 0 && r.end_sequence()) continue;  // only frees the sequence
+    if (r.tokens_size() == 0 && r.end_sequence()) {
+      // Only frees the sequence, and at once: a new sequence later in this batch may need its
+      // slot (max_seqs).
+      seqs_.erase(r.seq_id());
+      continue;
+    }
     if (row + r.tokens_size() > cfg_.max_batch && r.tokens_size() <= cfg_.max_batch) {
       errors[i] = cfg_.label + ": the batch is over " + std::to_string(cfg_.max_batch) + " rows";
       continue;
