@@ -2,9 +2,12 @@
 # CMakeLists.txt stays a few lines long and all targets share the same warnings and sanitizers.
 
 set(SUANLI_WARNINGS -Wall -Wextra -Wno-unused-parameter)
+# No silent fusing of a*b+c into one rounding: results must be the same bits on every compiler and
+# CPU (the pool's exact parity), so fused multiply-adds are written explicitly where wanted.
+set(SUANLI_FP_FLAGS -ffp-contract=off)
 
 function(suanli_common_flags target)
-  target_compile_options(${target} PRIVATE ${SUANLI_WARNINGS})
+  target_compile_options(${target} PRIVATE ${SUANLI_WARNINGS} ${SUANLI_FP_FLAGS})
   if(SUANLI_SANITIZE)
     target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer
                                              -fno-sanitize-recover=undefined)

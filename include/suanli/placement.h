@@ -10,7 +10,7 @@
 //     flops_s = Σ F_l + (b = L ? 2·dim·n_vocab : 0)
 //     t_s     = max(bytes_s / bw_d, flops_s / C_d)   (C_d unknown: bandwidth only), or, when the
 //               device reports a measured layer time, bytes_s · measured_seconds / measured_bytes
-//     mem_s   = Σ W_l + n_seqs·n_ctx·Σ K_l + scratch + (a = 0 ? E : 0) + (b = L ? O : 0)  ≤ M_d
+//     mem_s   = Σ W_l + KV(kv_tokens)·(b - a) + scratch + (a = 0 ? E : 0) + (b = L ? O : 0)  ≤ M_d
 //               (a tied output shares E, counted once when one stage is both first and last)
 //   Hop i→j carrying B bytes: h(i,j,B) = rtt_ij / 2 + B / bw_ij, and 0 when i = j (the head
 //   running the first or last stage itself).
@@ -44,6 +44,7 @@
 #include <string_view>
 #include <vector>
 
+#include "model/footprint.h"
 #include "model/hparams.h"
 #include "suanli/status.h"
 
@@ -57,16 +58,17 @@ uint64_t ActivationBytes(ActFormat f, int64_t dim);
 
 // What running the model costs, independent of devices.
 struct ModelCost {
-  std::vector<uint64_t> layer_bytes;   // weights of each layer
-  std::vector<double> layer_flops;     // per token, ≈ 2 × parameters
-  uint64_t kv_bytes_per_position = 0;  // one layer, one position: K and V rows
-  uint64_t embd_bytes = 0;             // whole embedding table (held by the first stage)
-  uint64_t embd_row_bytes = 0;         // read per token by the first stage
-  uint64_t output_bytes = 0;           // output norm + matrix (held, read per token by the last)
-  double output_flops = 0;             // 2 · dim · n_vocab
-  bool tied_output = false;            // output matrix is the embedding table
-  uint64_t act_bytes = 0;              // activation sent per token per hop
-  uint64_t token_bytes = 4;  // token id in (head→first), sampled token out (last→head)
+  std::vector<uint64_t> layer_bytes;  // weights of each layer
+  std::vector<double> layer_flops;    // per token, ≈ 2 × parameters
+  int64_t kv_dim = 0;                 // width of one layer's K (and V) row
+  KvType kv_type = KvType::kF32;      // KV bytes: model/footprint.h KvBytesPerLayer
+  uint64_t embd_bytes = 0;            // whole embedding table (held by the first stage)
+  uint64_t embd_row_bytes = 0;        // read per token by the first stage
+  uint64_t output_bytes = 0;          // output norm + matrix (held, read per token by the last)
+  double output_flops = 0;            // 2 · dim · n_vocab
+  bool tied_output = false;           // output matrix is the embedding table
+  uint64_t act_bytes = 0;             // activation sent per token per hop
+  uint64_t token_bytes = 4;           // token id in (head→first), sampled token out (last→head)
 
   int64_t n_layers() const { return static_cast<int64_t>(layer_bytes.size()); }
   Status Validate() const;
@@ -121,8 +123,9 @@ std::string_view ObjectiveName(Objective o);
 
 struct PlanOptions {
   Objective objective = Objective::kLatency;
-  int64_t n_ctx = 4096;                   // KV cache positions per sequence
-  int64_t n_seqs = 1;                     // sequences whose KV cache each stage holds
+  int64_t n_ctx = 4096;   // KV cache positions per sequence
+  int64_t n_seqs = 1;     // sequences whose KV cache each stage holds
+  int64_t kv_tokens = 0;  // KV positions each stage holds (a shared block pool); 0: n_seqs·n_ctx
   uint64_t scratch_bytes = 256ull << 20;  // per stage: activations, buffers, runtime
   double min_battery = 0.2;               // on battery, not charging, below this: left out
   bool allow_throttled = false;           // keep thermally throttled devices

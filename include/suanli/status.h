@@ -2,6 +2,11 @@
 //
 // A Status is OK or carries a code and a one-line message naming what is wrong (the file, the
 // field, the value). Exceptions never cross a module boundary; input errors travel as Status.
+//
+// The code says what a caller may do: IsRetryable() codes (unavailable, deadline exceeded,
+// aborted, resource exhausted) may succeed if tried again later or elsewhere — a pool re-places,
+// a server answers 503/429 with Retry-After — while the others will fail the same way again.
+// Codes travel between devices as their numbers (values are fixed; new ones are only appended).
 #pragma once
 
 #include <cassert>
@@ -15,16 +20,28 @@ namespace suanli {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,  // bad input: a malformed file, a bad flag, a prompt too long
-  kNotFound,         // a file, key or tensor that is absent
-  kOutOfRange,       // an offset or count beyond the data actually present
-  kUnimplemented,    // valid input this build does not support (architecture, tensor type)
-  kResourceExhausted,
-  kIoError,
-  kInternal,
+  kInvalidArgument = 1,      // bad input: a malformed file, a bad parameter, a prompt too long
+  kNotFound = 2,             // a file, key, tensor or model that is absent
+  kOutOfRange = 3,           // an offset or count beyond the data actually present
+  kUnimplemented = 4,        // valid input this build does not support (architecture, tensor type)
+  kResourceExhausted = 5,    // a queue, memory or a budget is full now (retryable)
+  kIoError = 6,              // a local file or device failed
+  kInternal = 7,             // a broken invariant or a peer that answered nonsense
+  kCancelled = 8,            // the caller gave up (a client disconnected)
+  kDeadlineExceeded = 9,     // no answer in time (retryable)
+  kUnavailable = 10,         // a peer or service cannot be reached, or is shutting down (retryable)
+  kAborted = 11,             // the work was interrupted and may be redone (retryable)
+  kUnauthenticated = 12,     // missing or wrong credentials
+  kPermissionDenied = 13,    // authenticated, but not allowed
+  kFailedPrecondition = 14,  // the system is not in the state the call needs
 };
+inline constexpr int kMaxStatusCode = 14;
 
 const char* StatusCodeName(StatusCode code);
+// Whether trying again later (or on another device) may succeed.
+bool IsRetryable(StatusCode code);
+// The code for a number received from another device (unknown numbers: kInternal).
+StatusCode StatusCodeFromInt(int v);
 
 class [[nodiscard]] Status {
  public:
@@ -58,6 +75,21 @@ inline Status IoError(std::string m) { return Status(StatusCode::kIoError, std::
 inline Status Internal(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
 inline Status ResourceExhausted(std::string m) {
   return Status(StatusCode::kResourceExhausted, std::move(m));
+}
+inline Status Cancelled(std::string m) { return Status(StatusCode::kCancelled, std::move(m)); }
+inline Status DeadlineExceeded(std::string m) {
+  return Status(StatusCode::kDeadlineExceeded, std::move(m));
+}
+inline Status Unavailable(std::string m) { return Status(StatusCode::kUnavailable, std::move(m)); }
+inline Status Aborted(std::string m) { return Status(StatusCode::kAborted, std::move(m)); }
+inline Status Unauthenticated(std::string m) {
+  return Status(StatusCode::kUnauthenticated, std::move(m));
+}
+inline Status PermissionDenied(std::string m) {
+  return Status(StatusCode::kPermissionDenied, std::move(m));
+}
+inline Status FailedPrecondition(std::string m) {
+  return Status(StatusCode::kFailedPrecondition, std::move(m));
 }
 
 template <typename T>

@@ -51,6 +51,7 @@ void ThreadPool::RunImpl(JobFn fn, void* ctx) {
     fn(ctx, 0, 1);
     return;
   }
+  std::lock_guard<std::mutex> run_lock(run_mu_);
   job_fn_ = fn;
   job_ctx_ = ctx;
   pending_.store(n_threads_ - 1, std::memory_order_relaxed);

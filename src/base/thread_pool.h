@@ -4,6 +4,10 @@
 // when all are done. Workers spin briefly between jobs, then sleep, so the ~100 dispatches per
 // decoded token cost microseconds, not a futex round trip each. Kernels split work by output
 // rows with SplitRange, so results never depend on the thread count.
+//
+// Several threads may call Run on one pool (a server's scheduler and a benchmark, two stages of
+// a worker): jobs then run one after another, each on all threads. Run must not be called from
+// inside a job.
 #pragma once
 
 #include <atomic>
@@ -48,6 +52,7 @@ class ThreadPool {
   alignas(64) std::atomic<uint64_t> generation_{0};
   alignas(64) std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
+  std::mutex run_mu_;  // one job at a time when several threads call Run
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<int> sleepers_{0};

@@ -73,10 +73,19 @@ void TakeBatch(std::deque<v1::StepRequest>& queue, int64_t max_batch,
 StageRunner::StageRunner(std::unique_ptr<Model> model, const StageConfig& cfg, ThreadPool& pool)
     : model_(std::move(model)),
       cfg_(cfg),
-      fwd_(model_->hparams(), model_->weights(), pool, cfg.max_batch) {
+      fwd_(model_->hparams(), model_->weights(), pool, cfg.max_batch),
+      cache_(model_->hparams(), cfg.max_seqs * KvBlocksFor(cfg.n_ctx), cfg.first_layer,
+             cfg.last_layer) {
   const size_t rows = static_cast<size_t>(cfg.max_batch * model_->hparams().dim);
   x_.resize(rows);
   if (cfg.with_output) last_rows_.resize(rows);
+}
+
+void StageRunner::EraseSeq(uint64_t id) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) return;
+  if (it->second.slot >= 0) used_slots_.erase(it->second.slot);
+  seqs_.erase(it);
 }
 
 Status StageRunner::Prepare(const v1::StepRequest& r, float* x, Seq** seq_out) {
@@ -115,8 +124,15 @@ Status StageRunner::Prepare(const v1::StepRequest& r, float* x, Seq** seq_out) {
     if (!f) return InvalidArgument("unknown activation format");
     SL_RETURN_IF_ERROR(DecodeActivations(*f, r.activations(), n, hp.dim, x));
   }
-  if (!seq.cache)
-    seq.cache = std::make_unique<KvCache>(hp, cfg_.n_ctx, cfg_.first_layer, cfg_.last_layer);
+  if (seq.table.empty()) {
+    // A free slot of blocks_per_seq blocks in the stage's pool.
+    const int64_t per = KvBlocksFor(cfg_.n_ctx);
+    int64_t slot = 0;
+    while (used_slots_.count(slot)) ++slot;
+    used_slots_.insert(slot);
+    seq.slot = slot;
+    for (int64_t b = 0; b < per; ++b) seq.table.push_back(static_cast<int32_t>(slot * per + b));
+  }
   *seq_out = &seq;
   return Status::Ok();
 }
@@ -142,7 +158,7 @@ void StageRunner::Run(std::vector<v1::StepRequest>& batch, const Answer& answer,
     if (r.tokens_size() == 0 && r.end_sequence()) {
       // Only frees the sequence, and at once: a new sequence later in this batch may need its
       // slot (max_seqs).
-      seqs_.erase(r.seq_id());
+      EraseSeq(r.seq_id());
       continue;
     }
     if (row + r.tokens_size() > cfg_.max_batch && r.tokens_size() <= cfg_.max_batch) {
@@ -155,11 +171,11 @@ void StageRunner::Run(std::vector<v1::StepRequest>& batch, const Answer& answer,
       seqs[i] = nullptr;
       continue;
     }
-    slices.push_back({seqs[i]->cache.get(), r.pos(), r.tokens_size()});
+    slices.push_back({seqs[i]->table.data(), r.pos(), r.tokens_size()});
     row += r.tokens_size();
   }
   if (!slices.empty()) {
-    fwd_.RunLayersBatch(x_.data(), slices, cfg_.first_layer, cfg_.last_layer);
+    fwd_.RunLayersBatch(x_.data(), slices, cache_, cfg_.first_layer, cfg_.last_layer);
     stats_.steps += slices.size();
     stats_.rows += static_cast<uint64_t>(row);
     ++stats_.batches;
@@ -241,7 +257,7 @@ void StageRunner::Run(std::vector<v1::StepRequest>& batch, const Answer& answer,
       }
       pass_on(r);
     }
-    if (r.end_sequence()) seqs_.erase(r.seq_id());
+    if (r.end_sequence()) EraseSeq(r.seq_id());
   }
 }
 

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -66,17 +67,21 @@ class StageRunner {
 
  private:
   struct Seq {
-    std::unique_ptr<KvCache> cache;
+    int64_t slot = -1;           // its blocks in cache_: [slot·per, (slot+1)·per)
+    std::vector<int32_t> table;  // block table
     int64_t n_past = 0;
     std::unique_ptr<Sampler> sampler;
   };
   // Checks a step and puts its input rows (embedded tokens or decoded activations) at x.
   Status Prepare(const v1::StepRequest& r, float* x, Seq** seq_out);
+  void EraseSeq(uint64_t id);
 
   std::unique_ptr<Model> model_;
   StageConfig cfg_;
   Forward fwd_;
+  KvCache cache_;  // max_seqs slots of KvBlocksFor(n_ctx) blocks
   std::map<uint64_t, Seq> seqs_;
+  std::set<int64_t> used_slots_;
   Stats stats_;
   std::vector<float> x_;          // [max_batch × dim]
   std::vector<float> last_rows_;  // [max_batch × dim] last rows of the steps that want logits

@@ -71,26 +71,34 @@ bool Authorized(const grpc::ServerContext* ctx, const std::string& call_key) {
 
 Status FromGrpc(const grpc::Status& s, const std::string& what) {
   if (s.ok()) return Status::Ok();
-  std::string msg = what + ": " + s.error_message();
+  const std::string msg = what + ": " + s.error_message();
   switch (s.error_code()) {
+    case grpc::StatusCode::CANCELLED:
+      return Cancelled(msg);
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return Status(StatusCode::kIoError, what + ": no answer before the deadline");
+      return DeadlineExceeded(what + ": no answer before the deadline");
     case grpc::StatusCode::UNAVAILABLE:
-      return Status(StatusCode::kIoError, what + ": unreachable (" + s.error_message() + ")");
+      return Unavailable(what + ": unreachable (" + s.error_message() + ")");
     case grpc::StatusCode::UNAUTHENTICATED:
-      return Status(StatusCode::kInvalidArgument,
-                    what + ": rejected the pool token (" + s.error_message() + ")");
+      return Unauthenticated(what + ": rejected the pool token (" + s.error_message() + ")");
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return PermissionDenied(msg);
     case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::FAILED_PRECONDITION:
       return InvalidArgument(msg);
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return FailedPrecondition(msg);
     case grpc::StatusCode::NOT_FOUND:
       return NotFound(msg);
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return OutOfRange(msg);
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return ResourceExhausted(msg);
     case grpc::StatusCode::UNIMPLEMENTED:
       return Unimplemented(msg);
+    case grpc::StatusCode::ABORTED:
+      return Aborted(msg);
     default:
-      return IoError(msg);
+      return Internal(msg);
   }
 }
 
@@ -98,6 +106,8 @@ grpc::Status ToGrpc(const Status& s) {
   if (s.ok()) return grpc::Status::OK;
   grpc::StatusCode c = grpc::StatusCode::INTERNAL;
   switch (s.code()) {
+    case StatusCode::kOk:
+      break;
     case StatusCode::kInvalidArgument:
       c = grpc::StatusCode::INVALID_ARGUMENT;
       break;
@@ -114,9 +124,29 @@ grpc::Status ToGrpc(const Status& s) {
       c = grpc::StatusCode::RESOURCE_EXHAUSTED;
       break;
     case StatusCode::kIoError:
+    case StatusCode::kInternal:
+      c = grpc::StatusCode::INTERNAL;
+      break;
+    case StatusCode::kCancelled:
+      c = grpc::StatusCode::CANCELLED;
+      break;
+    case StatusCode::kDeadlineExceeded:
+      c = grpc::StatusCode::DEADLINE_EXCEEDED;
+      break;
+    case StatusCode::kUnavailable:
       c = grpc::StatusCode::UNAVAILABLE;
       break;
-    default:
+    case StatusCode::kAborted:
+      c = grpc::StatusCode::ABORTED;
+      break;
+    case StatusCode::kUnauthenticated:
+      c = grpc::StatusCode::UNAUTHENTICATED;
+      break;
+    case StatusCode::kPermissionDenied:
+      c = grpc::StatusCode::PERMISSION_DENIED;
+      break;
+    case StatusCode::kFailedPrecondition:
+      c = grpc::StatusCode::FAILED_PRECONDITION;
       break;
   }
   return grpc::Status(c, s.message());

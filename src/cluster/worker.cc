@@ -18,6 +18,7 @@
 #include "cluster/link_probe.h"
 #include "cluster/stage_runner.h"
 #include "cluster/stage_weights.h"
+#include "model/footprint.h"
 #include "model/model.h"
 #include "suanli/cluster/v1/worker.grpc.pb.h"
 
@@ -202,17 +203,14 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       return bad("layers up to " + std::to_string(req->last_layer()) + " but the model has " +
                  std::to_string(hp.n_layers));
     if (Status s = CheckActFormat(*act, hp.dim); !s.ok()) return ToGrpc(s);
-    // Memory: the stage's weights, one sequence's KV cache at full context, and scratch.
+    // Memory: the stage's weights, the KV cache of max_seqs sequences at full context, scratch.
     const auto names = StageTensorNames((*model)->file(), req->first_layer(), req->last_layer(),
                                         req->with_embedding(), req->with_output());
     const uint64_t weights = TensorBytes((*model)->file(), names);
-    const uint64_t kv = 2ull * sizeof(float) * static_cast<uint64_t>(hp.kv_dim()) *
-                        static_cast<uint64_t>(req->n_ctx()) *
-                        static_cast<uint64_t>(req->last_layer() - req->first_layer());
-    const uint64_t scratch =
-        static_cast<uint64_t>(req->max_batch()) * sizeof(float) *
-            static_cast<uint64_t>(4 * hp.dim + 2 * hp.ffn_dim + 3 * hp.q_dim()) +
-        (req->with_output() ? static_cast<uint64_t>(hp.n_vocab) * 4 : 0);
+    const uint64_t kv = KvBytes(hp, req->n_ctx() * req->max_seqs(),
+                                req->last_layer() - req->first_layer(), KvType::kF32);
+    const uint64_t scratch = ScratchBytes(hp, req->max_batch(), req->n_ctx(), pool->size(),
+                                          req->with_output() ? req->max_seqs() : 0);
     const uint64_t need = weights + kv + scratch;
     uint64_t total = 0, avail = 0;
     auto text = ReadFileToString(opts.profile.proc_root + "/meminfo");

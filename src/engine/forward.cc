@@ -6,6 +6,7 @@
 #include <initializer_list>
 
 #include "base/check.h"
+#include "base/det_math.h"
 #include "engine/vec_ops.h"
 
 namespace suanli {
@@ -25,7 +26,7 @@ Forward::Forward(const HParams& hp, const ModelWeights& w, ThreadPool& pool, int
   const int64_t half = hp.rope_dims / 2;
   rope_inv_freq_.resize(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
-    double f = std::pow(static_cast<double>(hp.rope_base),
+    double f = det::Pow(static_cast<double>(hp.rope_base),
                         -2.0 * static_cast<double>(i) / static_cast<double>(hp.rope_dims));
     f *= hp.rope_freq_scale;
     if (w.rope_freqs) f /= w.rope_freqs[i];
@@ -92,7 +93,9 @@ void Forward::Rope(float* v, int64_t n, int64_t n_heads, int64_t pos) {
     const float p = static_cast<float>(pos + t);
     for (int64_t i = 0; i < half; ++i) {
       const float theta = p * rope_inv_freq_[static_cast<size_t>(i)];
-      const float c = std::cos(theta), s = std::sin(theta);
+      double sd, cd;
+      det::SinCos(theta, &sd, &cd);
+      const float c = static_cast<float>(cd), s = static_cast<float>(sd);
       for (int64_t h = 0; h < n_heads; ++h) {
         float* x = v + (t * n_heads + h) * hd;
         const int64_t a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
@@ -104,7 +107,7 @@ void Forward::Rope(float* v, int64_t n, int64_t n_heads, int64_t pos) {
   }
 }
 
-void Forward::Attention(int64_t layer, int64_t n) {
+void Forward::Attention(const KvCache& cache, int64_t layer, int64_t n) {
   const int64_t hd = hp_.head_dim, nh = hp_.n_heads, group = hp_.n_heads / hp_.n_kv_heads;
   const int64_t kv_dim = hp_.kv_dim(), q_dim = hp_.q_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -118,32 +121,48 @@ void Forward::Attention(int64_t layer, int64_t n) {
     for (int64_t it = tid; it < items; it += nth) {
       const int64_t t = it / nh, h = it % nh, kvh = h / group;
       const int64_t n_keys = row_pos_[t] + 1;  // causal: this token sees itself and the past
-      KvCache& cache = *row_cache_[t];
-      vec::AttendHead(&q_[static_cast<size_t>(t * q_dim + h * hd)], cache.k(layer, 0) + kvh * hd,
-                      cache.v(layer, 0) + kvh * hd, kv_dim, n_keys, hd, scale, scores.data(),
-                      &att_[static_cast<size_t>(t * q_dim + h * hd)]);
+      const int32_t* blocks = row_blocks_[static_cast<size_t>(t)];
+      const float* q = &q_[static_cast<size_t>(t * q_dim + h * hd)];
+      float* out = &att_[static_cast<size_t>(t * q_dim + h * hd)];
+      // Scores block by block, one softmax over all of them, then values block by block: the
+      // same operations in the same order as over one contiguous cache.
+      for (int64_t p0 = 0; p0 < n_keys; p0 += kKvBlockTokens) {
+        const int64_t m = std::min(kKvBlockTokens, n_keys - p0);
+        vec::Scores(q, cache.k(layer, blocks[p0 / kKvBlockTokens]) + kvh * hd, kv_dim, m, hd, scale,
+                    scores.data() + p0);
+      }
+      vec::SoftmaxInPlace(scores.data(), n_keys);
+      for (int64_t i = 0; i < hd; ++i) out[i] = 0;
+      for (int64_t p0 = 0; p0 < n_keys; p0 += kKvBlockTokens) {
+        const int64_t m = std::min(kKvBlockTokens, n_keys - p0);
+        vec::AccumulateRows(scores.data() + p0,
+                            cache.v(layer, blocks[p0 / kKvBlockTokens]) + kvh * hd, kv_dim, m, hd,
+                            out);
+      }
     }
   });
 }
 
-void Forward::RunLayers(float* x, int64_t n, int64_t pos, int64_t first, int64_t last,
-                        KvCache& cache) {
-  const Slice one[1] = {{&cache, pos, n}};
-  RunLayersBatch(x, one, first, last);
+void Forward::RunLayers(float* x, int64_t n, int64_t pos, const int32_t* blocks, int64_t first,
+                        int64_t last, KvCache& cache) {
+  const Slice one[1] = {{blocks, pos, n}};
+  RunLayersBatch(x, one, cache, first, last);
 }
 
-void Forward::RunLayersBatch(float* x, std::span<const Slice> slices, int64_t first, int64_t last) {
+void Forward::RunLayersBatch(float* x, std::span<const Slice> slices, KvCache& cache, int64_t first,
+                             int64_t last) {
   int64_t n = 0;
   for (const Slice& s : slices) {
-    SL_CHECK(s.n >= 1 && s.pos >= 0 && s.pos + s.n <= s.cache->n_ctx());
+    SL_CHECK(s.n >= 1 && s.pos >= 0 && s.blocks != nullptr);
     n += s.n;
   }
   SL_CHECK(n >= 1 && n <= max_batch_);
-  row_cache_.resize(static_cast<size_t>(max_batch_));
+  SL_CHECK(first >= cache.first_layer() && last <= cache.last_layer());
+  row_blocks_.resize(static_cast<size_t>(max_batch_));
   row_pos_.resize(static_cast<size_t>(max_batch_));
   for (int64_t t = 0; const Slice& s : slices)
     for (int64_t i = 0; i < s.n; ++i, ++t) {
-      row_cache_[static_cast<size_t>(t)] = s.cache;
+      row_blocks_[static_cast<size_t>(t)] = s.blocks;
       row_pos_[static_cast<size_t>(t)] = s.pos + i;
     }
   const int64_t dim = hp_.dim, q_dim = hp_.q_dim(), kv_dim = hp_.kv_dim(), ffn = hp_.ffn_dim;
@@ -162,14 +181,17 @@ void Forward::RunLayersBatch(float* x, std::span<const Slice> slices, int64_t fi
       Rope(&q_[static_cast<size_t>(row * q_dim)], s.n, hp_.n_heads, s.pos);
       Rope(&k_[static_cast<size_t>(row * kv_dim)], s.n, hp_.n_kv_heads, s.pos);
       for (int64_t t = 0; t < s.n; ++t) {
-        std::memcpy(s.cache->k(l, s.pos + t), &k_[static_cast<size_t>((row + t) * kv_dim)],
+        const int64_t p = s.pos + t;
+        const int32_t block = s.blocks[p / kKvBlockTokens];
+        const size_t off = static_cast<size_t>((p % kKvBlockTokens) * kv_dim);
+        std::memcpy(cache.k(l, block) + off, &k_[static_cast<size_t>((row + t) * kv_dim)],
                     kv_dim * sizeof(float));
-        std::memcpy(s.cache->v(l, s.pos + t), &v_[static_cast<size_t>((row + t) * kv_dim)],
+        std::memcpy(cache.v(l, block) + off, &v_[static_cast<size_t>((row + t) * kv_dim)],
                     kv_dim * sizeof(float));
       }
       row += s.n;
     }
-    Attention(l, n);
+    Attention(cache, l, n);
     Linear(L.wo, att_.data(), n, h_.data());
     vec::Add(h_.data(), x, n * dim);
 

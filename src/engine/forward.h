@@ -7,6 +7,11 @@
 // then logits = rmsnorm(x)·output_norm·Woutᵀ [n × n_vocab] for the rows asked for.
 // The three stages (Embed, RunLayers, Logits) are separate so a pipeline stage can run only its
 // own layers.
+//
+// Every row's result depends only on its own token, position and cached keys and values: not on
+// the other rows of the batch, the number of threads, or the CPU (RoPE angles come from
+// base/det_math, the kernels follow one reduction order), so a sequence computes the same bits
+// alone, in any batch, on any device.
 #pragma once
 
 #include <cstdint>
@@ -30,25 +35,28 @@ class Forward {
 
   // x[n × dim] = embedding rows of tokens (ids must be < n_vocab: checked by the caller).
   void Embed(const int32_t* tokens, int64_t n, float* x);
-  // Runs layers [first, last) on x[n × dim] in place, for positions pos..pos+n-1.
-  void RunLayers(float* x, int64_t n, int64_t pos, int64_t first, int64_t last, KvCache& cache);
-
   // Several sequences in one pass: slice i is the next n_i rows of x, tokens at positions
-  // pos_i..pos_i+n_i-1 of its own cache. The matrix products run once over all Σn_i ≤ max_batch
-  // rows (weights are read once for the batch); attention stays per sequence. Each cache appears
-  // at most once.
+  // pos_i..pos_i+n_i-1 of the sequence whose block table is `blocks` (at least
+  // KvBlocksFor(pos_i + n_i) entries, block ids < cache.n_blocks(): checked by the caller). The
+  // matrix products run once over all Σn_i ≤ max_batch rows (weights are read once for the
+  // batch); attention stays per sequence. K and V of the new positions are written into their
+  // blocks before any row attends, so two slices must not write the same (block, row).
   struct Slice {
-    KvCache* cache = nullptr;
+    const int32_t* blocks = nullptr;
     int64_t pos = 0;
     int64_t n = 0;
   };
-  void RunLayersBatch(float* x, std::span<const Slice> slices, int64_t first, int64_t last);
+  void RunLayersBatch(float* x, std::span<const Slice> slices, KvCache& cache, int64_t first,
+                      int64_t last);
+  // One sequence: layers [first, last) on x[n × dim] in place, for positions pos..pos+n-1.
+  void RunLayers(float* x, int64_t n, int64_t pos, const int32_t* blocks, int64_t first,
+                 int64_t last, KvCache& cache);
   // logits[rows × n_vocab] for the last `rows` of the n rows of x (x is not modified).
   void Logits(const float* x, int64_t n, int64_t rows, float* logits);
 
  private:
-  // Rows' caches and positions for the batch being run.
-  void Attention(int64_t layer, int64_t n);
+  // Causal attention of every row over its own sequence's cached positions.
+  void Attention(const KvCache& cache, int64_t layer, int64_t n);
   // fn(t) for each row t < n, rows split across the pool (inline when n == 1).
   template <typename F>
   void ParallelRows(int64_t n, F&& fn);
@@ -64,12 +72,18 @@ class Forward {
   ThreadPool& pool_;
   int64_t max_batch_;
   std::vector<float> rope_inv_freq_;  // [rope_dims / 2]
-  // Scratch, sized for max_batch rows.
-  std::vector<float> h_, q_, k_, v_, att_, gate_, up_;
-  std::vector<std::vector<float>> scores_;  // per thread [n_ctx]
-  std::vector<uint8_t> actq_;
-  std::vector<KvCache*> row_cache_;  // [max_batch]
-  std::vector<int64_t> row_pos_;     // [max_batch]
+  // Scratch, sized for max_batch rows (model/footprint.h ScratchBytes counts them).
+  std::vector<float> h_;     // [max_batch × dim] normed input, then a product's output
+  std::vector<float> q_;     // [max_batch × q_dim]
+  std::vector<float> k_;     // [max_batch × kv_dim]
+  std::vector<float> v_;     // [max_batch × kv_dim]
+  std::vector<float> att_;   // [max_batch × q_dim] attention output
+  std::vector<float> gate_;  // [max_batch × ffn_dim]
+  std::vector<float> up_;    // [max_batch × ffn_dim]
+  std::vector<std::vector<float>> scores_;  // per thread [keys of the longest row]
+  std::vector<uint8_t> actq_;               // quantized activations of one product's input
+  std::vector<const int32_t*> row_blocks_;  // [max_batch] block table of each row's sequence
+  std::vector<int64_t> row_pos_;            // [max_batch] position of each row
 };
 
 }  // namespace suanli

@@ -6,10 +6,12 @@ namespace suanli {
 
 Session::Session(const Model& model, ThreadPool& pool, int64_t n_ctx, int64_t max_batch)
     : model_(model),
-      cache_(model.hparams(), n_ctx),
+      cache_(model.hparams(), KvBlocksFor(n_ctx)),
+      table_(IdentityBlockTable(KvBlocksFor(n_ctx))),
       fwd_(model.hparams(), model.weights(), pool,
            std::max<int64_t>(1, std::min(max_batch, n_ctx))),
-      x_(static_cast<size_t>(fwd_.max_batch() * model.hparams().dim)) {}
+      x_(static_cast<size_t>(fwd_.max_batch() * model.hparams().dim)),
+      n_ctx_(n_ctx) {}
 
 Status Session::Feed(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits) {
   const int64_t n = static_cast<int64_t>(tokens.size());
@@ -19,15 +21,13 @@ Status Session::Feed(std::span<const int32_t> tokens, bool all_logits, std::vect
     if (t < 0 || t >= n_vocab)
       return InvalidArgument("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
                              std::to_string(n_vocab) + ")");
-  if (n_past_ + n > cache_.n_ctx())
-    return OutOfRange(std::to_string(n_past_ + n) + " tokens do not fit the context of " +
-                      std::to_string(cache_.n_ctx()) + " (raise it with -c/--ctx-size)");
+  SL_RETURN_IF_ERROR(CheckFitsContext(n_past_, n, n_ctx_));
   const int64_t layers = model_.hparams().n_layers;
   if (logits) logits->resize(static_cast<size_t>((all_logits ? n : 1) * n_vocab));
   for (int64_t done = 0; done < n;) {
     const int64_t chunk = std::min(fwd_.max_batch(), n - done);
     fwd_.Embed(tokens.data() + done, chunk, x_.data());
-    fwd_.RunLayers(x_.data(), chunk, n_past_, 0, layers, cache_);
+    fwd_.RunLayers(x_.data(), chunk, n_past_, table_.data(), 0, layers, cache_);
     if (logits && all_logits) {
       fwd_.Logits(x_.data(), chunk, chunk, logits->data() + done * n_vocab);
     } else if (logits && done + chunk == n) {

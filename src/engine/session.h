@@ -32,15 +32,17 @@ class Session : public Sequence {
   }
 
   int64_t n_past() const override { return n_past_; }
-  int64_t n_ctx() const override { return cache_.n_ctx(); }
+  int64_t n_ctx() const override { return n_ctx_; }
   int64_t n_vocab() const override { return model_.hparams().n_vocab; }
   uint64_t kv_bytes() const { return cache_.bytes(); }
 
  private:
   const Model& model_;
-  KvCache cache_;
+  KvCache cache_;               // KvBlocksFor(n_ctx) blocks, all this sequence's
+  std::vector<int32_t> table_;  // identity block table
   Forward fwd_;
   std::vector<float> x_;  // residual stream [max_batch × dim]
+  int64_t n_ctx_ = 0;
   int64_t n_past_ = 0;
   std::unique_ptr<Sampler> sampler_;  // created by the first FeedAndSample
   std::vector<float> last_logits_;

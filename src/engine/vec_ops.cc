@@ -61,25 +61,27 @@ SL_MULTIVERSION void Add(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
-SL_MULTIVERSION void AttendHead(const float* q, const float* k, const float* v, int64_t stride,
-                                int64_t n_keys, int64_t head_dim, float scale, float* scores,
-                                float* out) {
+SL_MULTIVERSION void Scores(const float* q, const float* k, int64_t stride, int64_t n,
+                            int64_t head_dim, float scale, float* scores) {
+  for (int64_t i = 0; i < n; ++i) scores[i] = DotInline(q, k + i * stride, head_dim) * scale;
+}
+
+SL_MULTIVERSION void SoftmaxInPlace(float* scores, int64_t n) {
   float mx = -INFINITY;
-  for (int64_t p = 0; p < n_keys; ++p) {
-    const float* kp = k + p * stride;
-    const float d = DotInline(q, kp, head_dim);
-    scores[p] = d * scale;
-    mx = scores[p] > mx ? scores[p] : mx;
-  }
+  for (int64_t p = 0; p < n; ++p) mx = scores[p] > mx ? scores[p] : mx;
+  for (int64_t p = 0; p < n; ++p) scores[p] = ExpApprox(scores[p] - mx);
   float sum = 0;
-  for (int64_t p = 0; p < n_keys; ++p) scores[p] = ExpApprox(scores[p] - mx);
-  for (int64_t p = 0; p < n_keys; ++p) sum += scores[p];
+  for (int64_t p = 0; p < n; ++p) sum += scores[p];
   const float inv = 1.0f / sum;
-  for (int64_t i = 0; i < head_dim; ++i) out[i] = 0;
-  for (int64_t p = 0; p < n_keys; ++p) {
-    const float w = scores[p] * inv;
+  for (int64_t p = 0; p < n; ++p) scores[p] *= inv;
+}
+
+SL_MULTIVERSION void AccumulateRows(const float* w, const float* v, int64_t stride, int64_t n,
+                                    int64_t head_dim, float* out) {
+  for (int64_t p = 0; p < n; ++p) {
+    const float wp = w[p];
     const float* vp = v + p * stride;
-    for (int64_t i = 0; i < head_dim; ++i) out[i] += w * vp[i];
+    for (int64_t i = 0; i < head_dim; ++i) out[i] += wp * vp[i];
   }
 }
 

@@ -14,10 +14,15 @@ void SiluMul(float* g, const float* u, int64_t n);
 // y += x
 void Add(const float* x, float* y, int64_t n);
 
-// One query head attending over n_keys cached positions (causal masking is the caller's choice
-// of n_keys). k and v point at the head's first position; consecutive positions are `stride`
-// floats apart. scores[n_keys] is scratch; out[head_dim] = Σ_p softmax(q·k_p·scale)_p · v_p.
-void AttendHead(const float* q, const float* k, const float* v, int64_t stride, int64_t n_keys,
-                int64_t head_dim, float scale, float* scores, float* out);
+// Attention of one query head, in three steps so the keys and values may sit in separate blocks
+// (out[head_dim] = Σ_p softmax(q·k_p·scale)_p · v_p over the positions, in position order):
+// scores[i] = (q · k_i) · scale for n rows k_i = k + i·stride (head_dim wide);
+void Scores(const float* q, const float* k, int64_t stride, int64_t n, int64_t head_dim,
+            float scale, float* scores);
+// scores[0..n) = softmax(scores) in place (max subtracted, then one sum in order);
+void SoftmaxInPlace(float* scores, int64_t n);
+// out[head_dim] += Σ_i w[i] · v_i for n rows v_i = v + i·stride, i ascending.
+void AccumulateRows(const float* w, const float* v, int64_t stride, int64_t n, int64_t head_dim,
+                    float* out);
 
 }  // namespace suanli::vec

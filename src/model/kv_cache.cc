@@ -1,19 +1,28 @@
 #include "model/kv_cache.h"
 
+#include <numeric>
+
 namespace suanli {
 
-KvCache::KvCache(const HParams& hp, int64_t n_ctx, int64_t first_layer, int64_t last_layer)
-    : n_ctx_(n_ctx), kv_dim_(hp.kv_dim()), first_(first_layer) {
-  int64_t last = last_layer < 0 ? hp.n_layers : last_layer;
+KvCache::KvCache(const HParams& hp, int64_t n_blocks, int64_t first_layer, int64_t last_layer,
+                 KvType type)
+    : n_blocks_(n_blocks), kv_dim_(hp.kv_dim()), first_(first_layer), type_(type) {
+  const int64_t last = last_layer < 0 ? hp.n_layers : last_layer;
+  const size_t elems = static_cast<size_t>(n_blocks * kKvBlockTokens * kv_dim_);
   for (int64_t l = first_layer; l < last; ++l) {
-    k_.push_back(std::make_unique_for_overwrite<float[]>(static_cast<size_t>(n_ctx * kv_dim_)));
-    v_.push_back(std::make_unique_for_overwrite<float[]>(static_cast<size_t>(n_ctx * kv_dim_)));
+    k_.push_back(std::make_unique_for_overwrite<float[]>(elems));
+    v_.push_back(std::make_unique_for_overwrite<float[]>(elems));
   }
 }
 
 uint64_t KvCache::bytes() const {
-  return 2ull * k_.size() * static_cast<uint64_t>(n_ctx_) * static_cast<uint64_t>(kv_dim_) *
-         sizeof(float);
+  return KvBytesPerLayer(kv_dim_, n_blocks_ * kKvBlockTokens, type_) * k_.size();
+}
+
+std::vector<int32_t> IdentityBlockTable(int64_t n_blocks) {
+  std::vector<int32_t> t(static_cast<size_t>(n_blocks));
+  std::iota(t.begin(), t.end(), 0);
+  return t;
 }
 
 }  // namespace suanli

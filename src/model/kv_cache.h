@@ -1,32 +1,57 @@
-// KV cache: per layer, the keys and values of every position seen so far.
-//   k[layer] [n_ctx × kv_dim] f32, v[layer] [n_ctx × kv_dim] f32 (row = one position;
-//   kv_dim = n_kv_heads · head_dim, head h at columns [h·head_dim, (h+1)·head_dim)).
-// Only layers [first, last) are allocated, so a pipeline stage holds just its own.
+// KV cache: a pool of fixed-size blocks holding the keys and values of cached positions.
+//
+// Per layer l in [first, last): k[l] and v[l], each [n_blocks × kKvBlockTokens × kv_dim] elements
+// of `type` (f32 today); kv_dim = n_kv_heads · head_dim, head h at columns
+// [h·head_dim, (h+1)·head_dim). A sequence's block table maps its position p to row
+// p % kKvBlockTokens of block table[p / kKvBlockTokens]; sequences that share a prefix point at
+// the same blocks, so the prefix is stored once. Who owns which block is the caller's business
+// (runtime/kv_blocks.h); this class only stores them. Only layers [first, last) are allocated, so
+// a pipeline stage holds just its own.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
+#include "model/footprint.h"
 #include "model/hparams.h"
 
 namespace suanli {
 
 class KvCache {
  public:
-  KvCache(const HParams& hp, int64_t n_ctx, int64_t first_layer = 0, int64_t last_layer = -1);
+  KvCache(const HParams& hp, int64_t n_blocks, int64_t first_layer = 0, int64_t last_layer = -1,
+          KvType type = KvType::kF32);
 
-  int64_t n_ctx() const { return n_ctx_; }
+  int64_t n_blocks() const { return n_blocks_; }
   int64_t kv_dim() const { return kv_dim_; }
-  float* k(int64_t layer, int64_t pos) { return k_[Index(layer)].get() + pos * kv_dim_; }
-  float* v(int64_t layer, int64_t pos) { return v_[Index(layer)].get() + pos * kv_dim_; }
+  int64_t first_layer() const { return first_; }
+  int64_t last_layer() const { return first_ + static_cast<int64_t>(k_.size()); }
+  KvType type() const { return type_; }
+  // The first row of `block` in `layer`: [kKvBlockTokens × kv_dim].
+  float* k(int64_t layer, int32_t block) { return k_[Index(layer)].get() + Offset(block); }
+  float* v(int64_t layer, int32_t block) { return v_[Index(layer)].get() + Offset(block); }
+  const float* k(int64_t layer, int32_t block) const {
+    return k_[Index(layer)].get() + Offset(block);
+  }
+  const float* v(int64_t layer, int32_t block) const {
+    return v_[Index(layer)].get() + Offset(block);
+  }
   uint64_t bytes() const;
 
  private:
   size_t Index(int64_t layer) const { return static_cast<size_t>(layer - first_); }
-  int64_t n_ctx_, kv_dim_, first_;
+  size_t Offset(int32_t block) const {
+    return static_cast<size_t>(block) * static_cast<size_t>(kKvBlockTokens * kv_dim_);
+  }
+  int64_t n_blocks_, kv_dim_, first_;
+  KvType type_;
   // Allocated without initialization: pages become resident only as positions are written.
   std::vector<std::unique_ptr<float[]>> k_, v_;
 };
+
+// The block table of a sequence that owns blocks 0..n-1 of its own cache (one-sequence users).
+std::vector<int32_t> IdentityBlockTable(int64_t n_blocks);
 
 }  // namespace suanli

@@ -80,7 +80,7 @@ ModelCost MakeModelCost(const HParams& hp, std::vector<uint64_t> layer_bytes, ui
   ModelCost m;
   m.layer_flops.assign(layer_bytes.size(), 2.0 * static_cast<double>(hp.n_params_per_layer()));
   m.layer_bytes = std::move(layer_bytes);
-  m.kv_bytes_per_position = 2 * static_cast<uint64_t>(std::max<int64_t>(hp.kv_dim(), 0)) * 4;
+  m.kv_dim = hp.kv_dim();
   m.embd_bytes = embd_bytes;
   m.embd_row_bytes = hp.n_vocab > 0 ? embd_bytes / static_cast<uint64_t>(hp.n_vocab) : 0;
   m.output_bytes = output_bytes;
@@ -153,9 +153,13 @@ Status Cluster::Validate() const {
 
 CostModel::CostModel(const ModelCost& m, const Cluster& c, const PlanOptions& o)
     : m_(m), c_(c), L_(m.n_layers()), head_(c.head()) {
-  kv_per_layer_ = SatMul(SatMul(static_cast<uint64_t>(std::max<int64_t>(o.n_seqs, 0)),
-                                static_cast<uint64_t>(std::max<int64_t>(o.n_ctx, 0))),
-                         m.kv_bytes_per_position);
+  const int64_t kv_tokens = o.kv_tokens > 0
+                                ? o.kv_tokens
+                                : static_cast<int64_t>(std::min<uint64_t>(
+                                      SatMul(static_cast<uint64_t>(std::max<int64_t>(o.n_seqs, 0)),
+                                             static_cast<uint64_t>(std::max<int64_t>(o.n_ctx, 0))),
+                                      uint64_t{1} << 40));
+  kv_per_layer_ = KvBytesPerLayer(m.kv_dim, kv_tokens, m.kv_type);
   scratch_ = o.scratch_bytes;
   wsum_.assign(static_cast<size_t>(L_) + 1, 0);
   fsum_.assign(static_cast<size_t>(L_) + 1, 0);

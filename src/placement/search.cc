@@ -460,6 +460,8 @@ Status ValidateOptions(const PlanOptions& o) {
     return InvalidArgument("options: context size " + std::to_string(o.n_ctx) + " out of range");
   if (o.n_seqs < 1 || o.n_seqs > 4096)
     return InvalidArgument("options: sequences " + std::to_string(o.n_seqs) + " out of range");
+  if (o.kv_tokens < 0 || o.kv_tokens > (int64_t{1} << 32))
+    return InvalidArgument("options: KV tokens " + std::to_string(o.kv_tokens) + " out of range");
   if (!(o.min_battery >= 0 && o.min_battery <= 1))
     return InvalidArgument("options: min_battery must be in [0, 1]");
   return Status::Ok();

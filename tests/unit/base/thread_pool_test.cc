@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 #include <vector>
 
 namespace suanli {
@@ -37,6 +38,32 @@ TEST(ThreadPool, RunsEveryThreadEveryTime) {
     }
     EXPECT_EQ(sum.load(), 2000 * n * (n + 1) / 2);
   }
+}
+
+// Two threads calling Run on one pool at once (a server's scheduler and another user): every job
+// still runs on every thread exactly once, and no job sees another's context.
+TEST(ThreadPool, ConcurrentCallersEachGetWholeJobs) {
+  ThreadPool pool(3);
+  constexpr int kIters = 3000;
+  std::atomic<int64_t> sums[2] = {0, 0};
+  std::atomic<int> bad{0};
+  auto caller = [&](int who) {
+    for (int iter = 0; iter < kIters; ++iter) {
+      std::atomic<int> seen{0};
+      pool.Run([&](int tid, int nth) {
+        if (nth != 3) bad.fetch_add(1);
+        seen.fetch_add(1);
+        sums[who].fetch_add(tid + 1);
+      });
+      if (seen.load() != 3) bad.fetch_add(1);
+    }
+  };
+  std::thread a(caller, 0), b(caller, 1);
+  a.join();
+  b.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(sums[0].load(), int64_t{kIters} * 6);
+  EXPECT_EQ(sums[1].load(), int64_t{kIters} * 6);
 }
 
 }  // namespace

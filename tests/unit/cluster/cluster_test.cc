@@ -204,12 +204,14 @@ TEST(ForwardBatch, SequencesBatchedMatchSequencesAlone) {
   Forward fwd(hp, (*model)->weights(), pool, 16);
   const int64_t dim = hp.dim, L = hp.n_layers;
   // Two sequences with different histories (3 and 5 tokens), then one step each, batched.
-  KvCache a(hp, 32), b(hp, 32), a2(hp, 32), b2(hp, 32);
+  // One block pool; each sequence owns one block (its positions fit in 16).
+  KvCache cache(hp, 4);
+  const int32_t a[1] = {0}, b[1] = {1}, a2[1] = {2}, b2[1] = {3};
   std::vector<int32_t> ta = {1, 5, 9, 11}, tb = {1, 7, 3, 8, 2, 4};
   std::vector<float> x(16 * dim);
-  auto feed = [&](KvCache& c, const int32_t* t, int64_t n, int64_t pos) {
+  auto feed = [&](const int32_t* blocks, const int32_t* t, int64_t n, int64_t pos) {
     fwd.Embed(t, n, x.data());
-    fwd.RunLayers(x.data(), n, pos, 0, L, c);
+    fwd.RunLayers(x.data(), n, pos, blocks, 0, L, cache);
   };
   feed(a, ta.data(), 3, 0);
   feed(b, tb.data(), 5, 0);
@@ -224,8 +226,8 @@ TEST(ForwardBatch, SequencesBatchedMatchSequencesAlone) {
   // Batched.
   const int32_t both[2] = {ta[3], tb[5]};
   fwd.Embed(both, 2, x.data());
-  const Forward::Slice slices[2] = {{&a2, 3, 1}, {&b2, 5, 1}};
-  fwd.RunLayersBatch(x.data(), slices, 0, L);
+  const Forward::Slice slices[2] = {{a2, 3, 1}, {b2, 5, 1}};
+  fwd.RunLayersBatch(x.data(), slices, cache, 0, L);
   for (int64_t i = 0; i < dim; ++i) {
     EXPECT_NEAR(x[i], ya[i], 1e-3f * (1 + std::fabs(ya[i]))) << i;
     EXPECT_NEAR(x[dim + i], yb[i], 1e-3f * (1 + std::fabs(yb[i]))) << i;

@@ -42,7 +42,7 @@ struct Brute {
   bool Fits(int d, int64_t a, int64_t b) const {
     uint64_t mem = o.scratch_bytes;
     for (int64_t l = a; l < b; ++l)
-      mem += m.layer_bytes[l] + o.n_seqs * o.n_ctx * m.kv_bytes_per_position;
+      mem += m.layer_bytes[l] + KvBytesPerLayer(m.kv_dim, o.n_seqs * o.n_ctx, m.kv_type);
     if (a == 0) mem += m.embd_bytes;
     if (b == L() && !(m.tied_output && a == 0)) mem += m.output_bytes;
     return mem <= c.devices[d].memory_bytes;
@@ -137,7 +137,7 @@ Instance RandomInstance(std::mt19937_64& rng, int n_devices, int n_layers) {
     m.layer_flops.push_back(2.0 * m.layer_bytes.back() * uni(1.5, 2.5));
     total += m.layer_bytes.back();
   }
-  m.kv_bytes_per_position = 4096;
+  m.kv_dim = 512;  // 4 KiB of K and V per position
   m.embd_bytes = static_cast<uint64_t>(uni(50, 200) * kMiB);
   m.embd_row_bytes = m.embd_bytes / 32000;
   m.tied_output = coin(0.3);

@@ -1,0 +1,64 @@
+// What a model's state costs in memory, in one place: the KV cache (used by the cache itself, a
+// worker's admission check, the runtime's block budget and placement), the forward pass's scratch
+// buffers, and the "does it fit the context" check. Header-only and free of kernels so placement
+// can use it with nothing but the hyper-parameters.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "model/hparams.h"
+#include "suanli/status.h"
+
+namespace suanli {
+
+// Element type of the KV cache (f16 and q8_0 arrive with the model-breadth work).
+enum class KvType { kF32 };
+inline const char* KvTypeName(KvType t) { return t == KvType::kF32 ? "f32" : "?"; }
+inline uint64_t KvElementBytes(KvType t) { return t == KvType::kF32 ? 4 : 4; }
+
+// The KV cache is a pool of blocks of this many positions; sequences own or share whole blocks.
+inline constexpr int64_t kKvBlockTokens = 16;
+inline int64_t KvBlocksFor(int64_t tokens) {
+  return tokens <= 0 ? 0 : (tokens + kKvBlockTokens - 1) / kKvBlockTokens;
+}
+
+// Bytes of K and V for `tokens` positions (rounded up to whole blocks) of ONE layer whose K and V
+// rows are kv_dim wide. The one formula for KV memory.
+inline uint64_t KvBytesPerLayer(int64_t kv_dim, int64_t tokens, KvType type) {
+  const uint64_t rows = static_cast<uint64_t>(KvBlocksFor(tokens)) * kKvBlockTokens;
+  return 2 * rows * static_cast<uint64_t>(std::max<int64_t>(kv_dim, 0)) * KvElementBytes(type);
+}
+inline uint64_t KvBytesPerLayer(const HParams& hp, int64_t tokens, KvType type) {
+  return KvBytesPerLayer(hp.kv_dim(), tokens, type);
+}
+inline uint64_t KvBytes(const HParams& hp, int64_t tokens, int64_t n_layers, KvType type) {
+  return KvBytesPerLayer(hp, tokens, type) * static_cast<uint64_t>(std::max<int64_t>(n_layers, 0));
+}
+
+// Scratch of one forward pass over at most max_batch rows (engine/forward.h's buffers: h, q, k,
+// v, att, gate, up, quantized activations, per-thread attention scores over n_ctx keys) plus a
+// stage's residual-stream buffers, and the logits of `logits_rows` rows when it computes them.
+inline uint64_t ScratchBytes(const HParams& hp, int64_t max_batch, int64_t n_ctx, int threads,
+                             int64_t logits_rows) {
+  const uint64_t b = static_cast<uint64_t>(std::max<int64_t>(max_batch, 1));
+  const uint64_t per_row =
+      static_cast<uint64_t>(4 * hp.dim + 2 * hp.q_dim() + 2 * hp.kv_dim() + 2 * hp.ffn_dim) * 4 +
+      static_cast<uint64_t>(std::max(hp.dim, hp.ffn_dim)) * 2;
+  const uint64_t scores = static_cast<uint64_t>(std::max(threads, 1)) *
+                          static_cast<uint64_t>(std::max<int64_t>(n_ctx, 1)) * 4;
+  const uint64_t logits = static_cast<uint64_t>(std::max<int64_t>(logits_rows, 0)) *
+                          static_cast<uint64_t>(hp.n_vocab) * 4;
+  return b * per_row + scores + logits;
+}
+
+// The context check every path makes before feeding tokens: n_past positions used, n_new more.
+inline Status CheckFitsContext(int64_t n_past, int64_t n_new, int64_t n_ctx) {
+  if (n_new < 0 || n_past < 0 || n_past + n_new > n_ctx)
+    return OutOfRange(std::to_string(n_past + n_new) + " tokens do not fit the context of " +
+                      std::to_string(n_ctx));
+  return Status::Ok();
+}
+
+}  // namespace suanli
