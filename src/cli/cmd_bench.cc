@@ -19,11 +19,13 @@
 #include "base/timer.h"
 #include "cli/common.h"
 #include "cli/pool_options.h"
-#include "engine/session.h"
+#include "cluster/head.h"
 #include "kernels/kernels.h"
 #include "kernels/membw.h"
 #include "model/default_model.h"
+#include "model/footprint.h"
 #include "model/synth.h"
+#include "runtime/runtime.h"
 
 namespace suanli::cli {
 namespace {
@@ -67,111 +69,30 @@ StatusOr<std::vector<std::string>> DefaultBenchModels() {
   return paths;
 }
 
-// Through a pool (or, with --parallel, several streams at once): prefill and decode of one
-// stream, then N streams decoding together; the ratio is aggregate over single-stream tok/s.
-int RunPoolBench(const BenchArgs& a, const std::string& path) {
-  ModelOptions mo;
-  mo.model = path;
-  mo.threads = a.threads;
-  const bool pooled = a.pool.active();
-  auto loaded = LoadModel(mo, !pooled, !pooled);
-  if (!loaded.ok()) return Fail(loaded.status());
-  const Loaded& l = *loaded;
-  const HParams& hp = l.model->hparams();
-  const int64_t n_ctx = a.ctx_size > 0 ? a.ctx_size : std::max(a.n_prompt, a.n_gen) + 16;
-  auto backend = Backend::Open(l, a.pool, n_ctx, a.parallel,
-                               std::min<int64_t>(512, std::max<int64_t>(1, a.n_prompt)));
-  if (!backend.ok()) return Fail(backend.status());
-  std::mt19937 rng(1234);
-  std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(hp.n_vocab - 1));
-  // Greedy decode as generate runs it: the last stage samples, only token ids travel.
-  SamplerParams greedy;
-  greedy.temperature = 0;
-  auto decode = [&](Sequence& seq, int64_t n, int32_t tok) -> StatusOr<double> {
-    SL_RETURN_IF_ERROR(seq.Reset());
-    const double t0 = NowSeconds();
-    for (int64_t i = 0; i < n; ++i) {
-      const int32_t one[1] = {tok};
-      SL_ASSIGN_OR_RETURN(tok, seq.FeedAndSample(one, greedy));
+// One request's timing: seconds from submission to its first and last token.
+struct Timing {
+  double first = 0, last = 0;
+  int64_t tokens = 0;
+};
+
+StatusOr<Timing> RunRequest(runtime::Runtime& rt, std::vector<int32_t> prompt, int64_t n) {
+  runtime::GenerationRequest r;
+  r.prompt = std::move(prompt);
+  r.max_tokens = n;
+  r.ignore_eos = true;
+  r.sampling.temperature = 0;  // greedy, drawn where the logits are (the last stage of a pool)
+  SL_ASSIGN_OR_RETURN(runtime::RequestHandle h, rt.Submit(std::move(r)));
+  Timing t;
+  Status st = Status::Ok();
+  while (auto e = h.Next()) {
+    if (e->kind == runtime::Event::Kind::kToken) {
+      if (t.tokens++ == 0) t.first = e->seconds;
+      t.last = e->seconds;
     }
-    return static_cast<double>(n) / (NowSeconds() - t0);
-  };
-  std::unique_ptr<Sequence> seq = (*backend)->NewSequence();
-  std::vector<float> logits;
-  {
-    std::vector<int32_t> warm(16);
-    for (auto& t : warm) t = pick(rng);
-    if (Status st = seq->Feed(warm, false, &logits); !st.ok()) return Fail(st);
+    if (e->kind == runtime::Event::Kind::kFinish && !e->status.ok()) st = e->status;
   }
-  double prefill = 0, single = 0;
-  if (a.n_prompt > 0) {
-    std::vector<int32_t> prompt(static_cast<size_t>(a.n_prompt));
-    for (auto& t : prompt) t = pick(rng);
-    for (int r = 0; r < a.repeats; ++r) {
-      (void)seq->Reset();
-      const double t0 = NowSeconds();
-      if (Status st = seq->Feed(prompt, false, &logits); !st.ok()) return Fail(st);
-      prefill = std::max(prefill, static_cast<double>(a.n_prompt) / (NowSeconds() - t0));
-    }
-  }
-  if (a.n_gen > 0)
-    for (int r = 0; r < a.repeats; ++r) {
-      auto d = decode(*seq, a.n_gen, pick(rng));
-      if (!d.ok()) return Fail(d.status());
-      single = std::max(single, *d);
-    }
-  double aggregate = 0;
-  if (a.parallel > 1 && a.n_gen > 0) {
-    seq.reset();  // its KV cache slot goes to the parallel streams
-    std::vector<std::unique_ptr<Sequence>> seqs;
-    for (int64_t i = 0; i < a.parallel; ++i) seqs.push_back((*backend)->NewSequence());
-    for (int r = 0; r < a.repeats; ++r) {
-      std::vector<Status> errors(seqs.size());
-      const double t0 = NowSeconds();
-      std::vector<std::thread> threads;
-      for (size_t i = 0; i < seqs.size(); ++i)
-        threads.emplace_back([&, i] {
-          auto d = decode(*seqs[i], a.n_gen, static_cast<int32_t>(i % hp.n_vocab));
-          if (!d.ok()) errors[i] = d.status();
-        });
-      for (auto& t : threads) t.join();
-      for (const Status& e : errors)
-        if (!e.ok()) return Fail(e);
-      aggregate =
-          std::max(aggregate, static_cast<double>(a.n_gen * a.parallel) / (NowSeconds() - t0));
-    }
-  }
-  cluster::Pool* pool = (*backend)->pool();
-  const double predicted = pool ? pool->plan().tokens_per_second : 0;
-  const double predicted_single =
-      pool && pool->predicted_latency() > 0 ? 1 / pool->predicted_latency() : 0;
-  if (a.json) {
-    nlohmann::json j;
-    j["model"] = path;
-    j["backend"] = (*backend)->Describe();
-    j["n_prompt"] = a.n_prompt;
-    j["n_gen"] = a.n_gen;
-    j["prefill_tok_s"] = prefill;
-    j["decode_tok_s"] = single;
-    j["parallel"] = a.parallel;
-    j["parallel_tok_s"] = aggregate;
-    j["parallel_speedup"] = single > 0 ? aggregate / single : 0;
-    j["predicted_decode_tok_s"] = predicted_single;
-    j["predicted_throughput_tok_s"] = predicted;
-    std::puts(j.dump().c_str());
-  } else {
-    std::printf("%s (%s)\n  prefill %lld tokens: %.1f tok/s\n  decode %lld tokens: %.2f tok/s",
-                path.c_str(), (*backend)->Describe().c_str(), static_cast<long long>(a.n_prompt),
-                prefill, static_cast<long long>(a.n_gen), single);
-    if (pool) std::printf(" (placement predicted %.2f tok/s)", predicted_single);
-    std::printf("\n");
-    if (a.parallel > 1)
-      std::printf("  %lld streams: %.2f tok/s in all = %.2fx one stream\n",
-                  static_cast<long long>(a.parallel), aggregate,
-                  single > 0 ? aggregate / single : 0);
-  }
-  std::fflush(stdout);
-  return 0;
+  SL_RETURN_IF_ERROR(st);
+  return t;
 }
 
 int RunBench(const BenchArgs& a) {
@@ -183,108 +104,151 @@ int RunBench(const BenchArgs& a) {
     if (!p.ok()) return Fail(p.status());
     paths = *p;
   }
-  if (a.pool.active() || a.parallel > 1) {
-    if (!a.pool.active())
-      return Fail("--parallel needs a pool (--workers): one device runs one stream at a time");
-    for (const std::string& path : paths)
-      if (int rc = RunPoolBench(a, path); rc != 0) return rc;
-    return 0;
-  }
+  auto pool_opts = ResolvePool(a.pool);
+  if (!pool_opts.ok()) return Fail(pool_opts.status());
+  const bool pooled = pool_opts->has_value();
   const int threads = a.threads > 0 ? a.threads : ThreadPool::HardwareThreads();
-  ThreadPool pool(threads);
-  // Shared machines' bandwidth drifts, so it is measured right before and after each decode run
-  // and the higher reading is the roofline (the conservative fraction).
+  // The bandwidth measurement's own threads (the runtime's are idle while it runs). Shared
+  // machines' bandwidth drifts, so it is measured right before and after each decode run and the
+  // higher reading is the roofline (the conservative fraction).
+  std::unique_ptr<ThreadPool> bw_pool;
   const size_t bw_bytes = static_cast<size_t>(a.bw_gib * 1024 * 1024 * 1024);
-  auto measure_bw = [&] { return kernels::MeasureReadBandwidthGBs(pool, bw_bytes, 3); };
-  if (!a.json)
-    std::printf("CPU kernels: %s, threads: %d, memory read bandwidth: %.1f GB/s\n",
-                kernels::ActiveVariant().c_str(), threads, measure_bw());
+  auto measure_bw = [&] { return kernels::MeasureReadBandwidthGBs(*bw_pool, bw_bytes, 3); };
+  if (!pooled) {
+    bw_pool = std::make_unique<ThreadPool>(threads);
+    if (!a.json)
+      std::printf("CPU kernels: %s, threads: %d, memory read bandwidth: %.1f GB/s\n",
+                  kernels::ActiveVariant().c_str(), threads, measure_bw());
+  }
   for (const std::string& path : paths) {
+    runtime::RuntimeOptions ro;
+    ro.model.path = path;
     auto mode = ParseLoadMode(a.weights);
     if (!mode.ok()) return Fail(mode.status());
-    auto m = Model::Load(path, {}, *mode);
-    if (!m.ok()) return Fail(m.status());
-    const Model& model = **m;
-    model.Prefault();
-    const HParams& hp = model.hparams();
-    const int64_t n_ctx = a.ctx_size > 0 ? a.ctx_size : std::max(a.n_prompt, a.n_gen) + 16;
-    if (n_ctx < std::max(a.n_prompt, a.n_gen) + 16)
-      return Fail("-c/--ctx-size " + std::to_string(n_ctx) + " is too small for -p " +
+    ro.model.weights = *mode;
+    ro.threads = threads;
+    ro.n_ctx = a.ctx_size > 0 ? a.ctx_size : std::max(a.n_prompt, a.n_gen) + 16;
+    if (ro.n_ctx < std::max(a.n_prompt, a.n_gen) + 16)
+      return Fail("-c/--ctx-size " + std::to_string(ro.n_ctx) + " is too small for -p " +
                   std::to_string(a.n_prompt) + " and -n " + std::to_string(a.n_gen));
-    if (n_ctx > hp.n_ctx_train)
+    ro.max_seqs = a.parallel;
+    ro.step_tokens = std::min<int64_t>(512, std::max<int64_t>(1, a.n_prompt));
+    ro.prefix_cache = false;  // every measurement computes its whole prompt
+    ro.pool = *pool_opts;
+    auto opened = runtime::Runtime::Open(ro);
+    if (!opened.ok()) return Fail(opened.status());
+    runtime::Runtime& rt = **opened;
+    const HParams& hp = rt.model().hparams();
+    if (ro.n_ctx > hp.n_ctx_train)
       std::fprintf(stderr, "suanli: note: bench context %lld exceeds the model's %lld\n",
-                   static_cast<long long>(n_ctx), static_cast<long long>(hp.n_ctx_train));
-    Session session(model, pool, n_ctx, std::min<int64_t>(512, std::max<int64_t>(1, a.n_prompt)));
+                   static_cast<long long>(ro.n_ctx), static_cast<long long>(hp.n_ctx_train));
     std::mt19937 rng(1234);
     std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(hp.n_vocab - 1));
-    std::vector<float> logits;
-    // Warm-up: caches, thread spin-up, first-touch of scratch buffers.
-    {
-      std::vector<int32_t> warm(
-          static_cast<size_t>(std::min<int64_t>(16, a.n_prompt > 0 ? a.n_prompt : 16)));
-      for (auto& t : warm) t = pick(rng);
-      if (Status st = session.Feed(warm, false, &logits); !st.ok()) return Fail(st);
-    }
-    double prefill = 0, decode = 0;
-    if (a.n_prompt > 0) {
-      std::vector<int32_t> prompt(static_cast<size_t>(a.n_prompt));
-      for (auto& t : prompt) t = pick(rng);
+    auto random_prompt = [&](int64_t n) {
+      std::vector<int32_t> p(static_cast<size_t>(n));
+      for (auto& t : p) t = pick(rng);
+      return p;
+    };
+    // Warm-up: caches, thread spin-up, first touch of scratch buffers.
+    if (auto w = RunRequest(
+            rt, random_prompt(std::min<int64_t>(16, std::max<int64_t>(1, a.n_prompt))), 1);
+        !w.ok())
+      return Fail(w.status());
+    double prefill = 0, decode = 0, aggregate = 0;
+    // Prefill: a prompt until its first token (one forward pass over the prompt and one draw).
+    if (a.n_prompt > 0)
       for (int r = 0; r < a.repeats; ++r) {
-        (void)session.Reset();
-        double t0 = NowSeconds();
-        if (Status st = session.Feed(prompt, false, &logits); !st.ok()) return Fail(st);
-        prefill = std::max(prefill, static_cast<double>(a.n_prompt) / (NowSeconds() - t0));
+        auto t = RunRequest(rt, random_prompt(a.n_prompt), 1);
+        if (!t.ok()) return Fail(t.status());
+        prefill = std::max(prefill, static_cast<double>(a.n_prompt) / t->first);
       }
-    }
-    double bw = measure_bw();
-    if (a.n_gen > 0) {
+    double bw = bw_pool ? measure_bw() : 0;
+    // Decode from an empty context: tokens after the first, over the time between them.
+    if (a.n_gen > 1)
       for (int r = 0; r < a.repeats; ++r) {
-        (void)session.Reset();
-        int32_t tok = pick(rng);
-        double t0 = NowSeconds();
-        for (int64_t i = 0; i < a.n_gen; ++i) {
-          const int32_t one[1] = {tok};
-          if (Status st = session.Feed(one, false, &logits); !st.ok()) return Fail(st);
-          tok = Sampler::Argmax(logits.data(), hp.n_vocab);
-        }
-        decode = std::max(decode, static_cast<double>(a.n_gen) / (NowSeconds() - t0));
+        auto t = RunRequest(rt, random_prompt(1), a.n_gen);
+        if (!t.ok()) return Fail(t.status());
+        if (t->last > t->first)
+          decode = std::max(decode, static_cast<double>(t->tokens - 1) / (t->last - t->first));
       }
-    }
-    bw = std::max(bw, measure_bw());
-    const double bytes = static_cast<double>(model.weights().DecodeBytesPerToken());
-    // Weights are mapped, not copied: anonymous memory is KV cache, scratch and the tokenizer.
+    if (bw_pool) bw = std::max(bw, measure_bw());
+    // --parallel: N streams decoding at once (continuous batching); aggregate tokens/s.
+    if (a.parallel > 1 && a.n_gen > 0)
+      for (int r = 0; r < a.repeats; ++r) {
+        std::vector<StatusOr<Timing>> results(static_cast<size_t>(a.parallel), Timing{});
+        std::vector<std::vector<int32_t>> prompts;
+        for (int64_t i = 0; i < a.parallel; ++i) prompts.push_back(random_prompt(1));
+        const double t0 = NowSeconds();
+        std::vector<std::thread> clients;
+        for (int64_t i = 0; i < a.parallel; ++i)
+          clients.emplace_back([&, i] {
+            results[static_cast<size_t>(i)] =
+                RunRequest(rt, prompts[static_cast<size_t>(i)], a.n_gen);
+          });
+        for (auto& c : clients) c.join();
+        const double took = NowSeconds() - t0;
+        for (const auto& res : results)
+          if (!res.ok()) return Fail(res.status());
+        aggregate = std::max(aggregate, static_cast<double>(a.n_gen * a.parallel) / took);
+      }
+    cluster::Pool* pool = rt.pool();
+    const double predicted = pool ? pool->plan().tokens_per_second : 0;
+    const double predicted_single =
+        pool && pool->predicted_latency() > 0 ? 1 / pool->predicted_latency() : 0;
+    const double bytes = static_cast<double>(rt.model().weights().DecodeBytesPerToken());
     const MemoryUsage mem = ReadMemoryUsage();
-    const double roofline = bw * 1e9 / bytes;
-    const double fraction = decode / roofline;
+    const double roofline = bw > 0 ? bw * 1e9 / bytes : 0;
+    const double fraction = roofline > 0 ? decode / roofline : 0;
+    const uint64_t kv_bytes =
+        KvBytes(hp, rt.executor().lane(0).n_blocks * kKvBlockTokens, hp.n_layers, KvType::kF32);
     if (a.json) {
       nlohmann::json j;
       j["model"] = path;
+      j["backend"] = rt.Describe();
       j["threads"] = threads;
       j["n_prompt"] = a.n_prompt;
       j["n_gen"] = a.n_gen;
       j["prefill_tok_s"] = prefill;
       j["decode_tok_s"] = decode;
-      j["bandwidth_gb_s"] = bw;
-      j["decode_bytes_per_token"] = bytes;
-      j["roofline_tok_s"] = roofline;
-      j["roofline_fraction"] = fraction;
       j["kernels"] = kernels::ActiveVariant();
-      j["weights"] = a.weights;
-      j["rss_file_bytes"] = mem.rss_file_bytes;
-      j["rss_anon_bytes"] = mem.rss_anon_bytes;
-      j["kv_cache_bytes"] = session.kv_bytes();
+      if (!pooled) {
+        j["bandwidth_gb_s"] = bw;
+        j["decode_bytes_per_token"] = bytes;
+        j["roofline_tok_s"] = roofline;
+        j["roofline_fraction"] = fraction;
+        j["weights"] = a.weights;
+        j["rss_file_bytes"] = mem.rss_file_bytes;
+        j["rss_anon_bytes"] = mem.rss_anon_bytes;
+        j["kv_cache_bytes"] = kv_bytes;
+      } else {
+        j["predicted_decode_tok_s"] = predicted_single;
+        j["predicted_throughput_tok_s"] = predicted;
+      }
+      j["parallel"] = a.parallel;
+      j["parallel_tok_s"] = aggregate;
+      j["parallel_speedup"] = decode > 0 ? aggregate / decode : 0;
       std::puts(j.dump().c_str());
-    } else {
+    } else if (!pooled) {
       std::printf(
           "%s\n  prefill %lld tokens: %.1f tok/s\n  decode %lld tokens: %.2f tok/s = %.1f%% of "
           "roofline (%.2f tok/s: %.1f GB/s / %s per token)\n  memory: %s mapped weights "
-          "resident, %s allocated (KV cache %s)\n",
+          "resident, %s allocated (KV cache up to %s)\n",
           path.c_str(), static_cast<long long>(a.n_prompt), prefill,
           static_cast<long long>(a.n_gen), decode, 100 * fraction, roofline, bw,
           HumanBytes(bytes).c_str(), HumanBytes(static_cast<double>(mem.rss_file_bytes)).c_str(),
           HumanBytes(static_cast<double>(mem.rss_anon_bytes)).c_str(),
-          HumanBytes(static_cast<double>(session.kv_bytes())).c_str());
+          HumanBytes(static_cast<double>(kv_bytes)).c_str());
+    } else {
+      std::printf(
+          "%s (%s)\n  prefill %lld tokens: %.1f tok/s\n  decode %lld tokens: %.2f tok/s "
+          "(placement predicted %.2f tok/s)\n",
+          path.c_str(), rt.Describe().c_str(), static_cast<long long>(a.n_prompt), prefill,
+          static_cast<long long>(a.n_gen), decode, predicted_single);
     }
+    if (!a.json && a.parallel > 1)
+      std::printf("  %lld streams: %.2f tok/s in all = %.2fx one stream\n",
+                  static_cast<long long>(a.parallel), aggregate,
+                  decode > 0 ? aggregate / decode : 0);
     std::fflush(stdout);
   }
   return 0;
@@ -317,8 +281,9 @@ void AddBenchCommand(CLI::App& app, RunFn* run) {
   sub->add_flag("--json", a->json, "One JSON object per model, one per line");
   AddWeightsOption(sub, &a->weights);
   sub->add_option("--parallel", a->parallel,
-                  "Also run N streams at once through the pool and report the aggregate tok/s")
-      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
+                  "Also run N streams at once (batched on this device, or through the pool) and "
+                  "report the aggregate tok/s")
+      ->check(CLI::Range(int64_t{1}, int64_t{256}));
   AddPoolOptions(sub, &a->pool);
   sub->callback([a, run] { *run = [a] { return RunBench(*a); }; });
 }

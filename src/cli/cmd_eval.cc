@@ -4,13 +4,13 @@
 // position, then one after feeding each of the N tokens.
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
-#include "base/mapped_file.h"
-#include "base/thread_pool.h"
 #include "cli/common.h"
 #include "cli/pool_options.h"
-#include "engine/sampler.h"
+#include "runtime/runtime.h"
 
 namespace suanli::cli {
 namespace {
@@ -36,52 +36,63 @@ int RunEval(const EvalArgs& a) {
   if (!forced.empty() && static_cast<int64_t>(forced.size()) < n)
     return Fail("--force gives " + std::to_string(forced.size()) + " ids but -n asks for " +
                 std::to_string(n) + " steps");
-  const bool pooled = a.pool.active();
-  auto loaded = LoadModel(a.model, !pooled, !pooled);
-  if (!loaded.ok()) return Fail(loaded.status());
-  Loaded& l = *loaded;
-  const int64_t n_vocab = l.model->hparams().n_vocab;
+  auto ro = MakeRuntimeOptions(a.model);
+  if (!ro.ok()) return Fail(ro.status());
+  auto pool = ResolvePool(a.pool);
+  if (!pool.ok()) return Fail(pool.status());
+  ro->pool = *pool;
+  ro->prefix_cache = false;
+  auto opened = runtime::Runtime::Open(*ro);
+  if (!opened.ok()) return Fail(opened.status());
+  runtime::Runtime& rt = **opened;
+  const std::string& path = rt.model().path();
+  const int64_t n_vocab = rt.model().hparams().n_vocab;
   for (int32_t id : forced)
     if (id >= n_vocab)
       return Fail("--force: token id " + std::to_string(id) + " is outside the vocabulary of " +
                   std::to_string(n_vocab));
-  std::vector<int32_t> ids = l.tokenizer->Encode(a.prompt, true, a.parse_special);
+  std::vector<int32_t> ids = rt.tokenizer().Encode(a.prompt, true, a.parse_special);
   if (ids.empty()) return Fail("the prompt is empty and the model adds no BOS token; give -p TEXT");
-  if (static_cast<int64_t>(ids.size()) + n > l.n_ctx)
-    return Fail(l.model->path() + ": the prompt (" + std::to_string(ids.size()) + " tokens) plus " +
-                std::to_string(n) + " steps exceed the context of " + std::to_string(l.n_ctx) +
+  if (static_cast<int64_t>(ids.size()) + n > rt.n_ctx())
+    return Fail(path + ": the prompt (" + std::to_string(ids.size()) + " tokens) plus " +
+                std::to_string(n) + " steps exceed the context of " + std::to_string(rt.n_ctx()) +
                 " (raise it with -c/--ctx-size)");
-  auto backend = Backend::Open(l, a.pool, l.n_ctx, 1);
-  if (!backend.ok()) return Fail(backend.status());
-  std::unique_ptr<Sequence> seq = (*backend)->NewSequence();
-  Sequence& session = *seq;
   const bool want_rows = !a.logits_out.empty();
   std::FILE* out = nullptr;
   if (want_rows) {
     out = std::fopen(a.logits_out.c_str(), "wb");
     if (!out) return Fail(a.logits_out + ": cannot create: " + std::strerror(errno));
   }
-  auto write_rows = [&](const std::vector<float>& rows) {
-    return !out || std::fwrite(rows.data(), sizeof(float), rows.size(), out) == rows.size();
-  };
-  std::vector<float> logits;
-  Status st = session.Feed(ids, want_rows, &logits);
+  // N greedy steps: the prompt's last row gives the first token, feeding each of the N tokens
+  // gives the next row, so N + 1 draws (the last one is not fed).
+  runtime::GenerationRequest req;
+  req.prompt = ids;
+  req.max_tokens = n + 1;
+  req.sampling.temperature = 0;
+  req.sampling.repeat_penalty = 1;
+  req.ignore_eos = true;
+  req.logits = want_rows ? LogitsWant::kAll : LogitsWant::kNone;
+  forced.resize(std::min<size_t>(forced.size(), static_cast<size_t>(n)));
+  req.forced = forced;
+  auto handle = rt.Submit(std::move(req));
+  if (!handle.ok()) return Fail(handle.status().WithContext(path));
   bool io_ok = true;
+  Status st = Status::Ok();
   std::vector<int32_t> greedy;
-  if (st.ok()) {
-    io_ok = write_rows(logits);
-    const float* last = logits.data() + logits.size() - static_cast<size_t>(n_vocab);
-    for (int64_t i = 0; i < n && st.ok() && io_ok; ++i) {
-      int32_t g = Sampler::Argmax(last, n_vocab);
-      greedy.push_back(g);
-      const int32_t next[1] = {forced.empty() ? g : forced[static_cast<size_t>(i)]};
-      st = session.Feed(next, false, &logits);
-      if (st.ok()) io_ok = write_rows(logits);
-      last = logits.data();
+  auto write_rows = [&](const std::vector<float>& rows) {
+    if (out && std::fwrite(rows.data(), sizeof(float), rows.size(), out) != rows.size())
+      io_ok = false;
+  };
+  while (auto e = handle->Next()) {
+    if (e->kind == runtime::Event::Kind::kPromptLogits) write_rows(e->logits);
+    if (e->kind == runtime::Event::Kind::kToken) {
+      write_rows(e->logits);
+      if (static_cast<int64_t>(greedy.size()) < n) greedy.push_back(e->token);
     }
+    if (e->kind == runtime::Event::Kind::kFinish && !e->status.ok()) st = e->status;
   }
   if (out && std::fclose(out) != 0) io_ok = false;
-  if (!st.ok()) return Fail(st.WithContext(l.model->path()));
+  if (!st.ok()) return Fail(st.WithContext(path));
   if (!io_ok) return Fail(a.logits_out + ": write failed");
   nlohmann::ordered_json j;
   j["prompt_tokens"] = ids;

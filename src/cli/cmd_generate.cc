@@ -1,11 +1,12 @@
 // suanli generate: stream a completion of a prompt to stdout, then one line of speeds to stderr.
 #include <cstdio>
 
+#include "base/mapped_file.h"
 #include "base/progress.h"
-#include "base/thread_pool.h"
 #include "cli/common.h"
 #include "cli/pool_options.h"
-#include "engine/generate.h"
+#include "cluster/head.h"
+#include "runtime/runtime.h"
 
 namespace suanli::cli {
 namespace {
@@ -28,46 +29,75 @@ int RunGenerate(const GenerateArgs& a) {
     if (!text.ok()) return Fail(text.status());
     prompt = *text;
   }
-  const bool pooled = a.pool.active();
-  auto loaded = LoadModel(a.model, !pooled, !pooled);
-  if (!loaded.ok()) return Fail(loaded.status());
-  Loaded& l = *loaded;
-  std::vector<int32_t> ids = l.tokenizer->Encode(prompt, true, a.parse_special);
+  auto ro = MakeRuntimeOptions(a.model);
+  if (!ro.ok()) return Fail(ro.status());
+  auto pool = ResolvePool(a.pool);
+  if (!pool.ok()) return Fail(pool.status());
+  ro->pool = *pool;
+  auto opened = runtime::Runtime::Open(*ro);
+  if (!opened.ok()) return Fail(opened.status());
+  runtime::Runtime& rt = **opened;
+  const std::string& path = rt.model().path();
+  std::vector<int32_t> ids = rt.tokenizer().Encode(prompt, true, a.parse_special);
   if (ids.empty()) return Fail("the prompt is empty and the model adds no BOS token; give -p TEXT");
-  if (static_cast<int64_t>(ids.size()) > l.n_ctx)
-    return Fail(l.model->path() + ": the prompt has " + std::to_string(ids.size()) +
-                " tokens but the context holds " + std::to_string(l.n_ctx) +
+  if (static_cast<int64_t>(ids.size()) > rt.n_ctx())
+    return Fail(path + ": the prompt has " + std::to_string(ids.size()) +
+                " tokens but the context holds " + std::to_string(rt.n_ctx()) +
                 " (raise it with -c/--ctx-size or shorten the prompt)");
-  auto backend = Backend::Open(l, a.pool, l.n_ctx, 1);
-  if (!backend.ok()) return Fail(backend.status());
-  std::unique_ptr<Sequence> session = (*backend)->NewSequence();
-  GenerateOptions opts;
-  opts.n_predict = a.n_predict;
-  opts.sampling = a.sampling;
-  opts.stop_at_eog = !a.ignore_eos;
-  auto res = Generate(*session, *l.tokenizer, ids, opts, [](int32_t, std::string_view piece) {
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
+  runtime::GenerationRequest req;
+  req.prompt = ids;
+  req.max_tokens = a.n_predict;
+  req.sampling = a.sampling;
+  req.ignore_eos = a.ignore_eos;
+  auto handle = rt.Submit(std::move(req));
+  if (!handle.ok()) return Fail(handle.status().WithContext(path));
+  double first = 0, last = 0;
+  int64_t generated = 0;
+  runtime::FinishReason reason = runtime::FinishReason::kLength;
+  Status error = Status::Ok();
+  auto write = [](const std::string& s) {
+    if (s.empty()) return;
+    std::fwrite(s.data(), 1, s.size(), stdout);
     std::fflush(stdout);
-  });
-  if (!res.ok()) return Fail(res.status().WithContext(l.model->path()));
+  };
+  while (auto e = handle->Next()) {
+    switch (e->kind) {
+      case runtime::Event::Kind::kToken:
+        if (generated++ == 0) first = e->seconds;
+        last = e->seconds;
+        write(e->text);
+        break;
+      case runtime::Event::Kind::kFinish:
+        write(e->text);
+        reason = e->finish;
+        error = e->status;
+        if (generated == 0) first = last = e->seconds;
+        break;
+      default:
+        break;
+    }
+  }
+  if (!error.ok()) return Fail(error.WithContext(path));
   std::fputc('\n', stdout);
   std::fflush(stdout);
-  const GenerateResult& r = *res;
-  if (r.stop == StopReason::kContextFull)
+  if (reason == runtime::FinishReason::kContextFull)
     std::fprintf(stderr, "suanli: stopped: the context of %lld tokens is full (raise -c)\n",
-                 static_cast<long long>(l.n_ctx));
-  const double pp = r.prompt_seconds > 0 ? static_cast<double>(r.n_prompt) / r.prompt_seconds : 0;
+                 static_cast<long long>(rt.n_ctx()));
+  const char* stop = reason == runtime::FinishReason::kStop          ? "end of generation"
+                     : reason == runtime::FinishReason::kContextFull ? "context full"
+                                                                     : "max tokens";
+  // Prompt speed: until the first token (the prompt's pass); decode: between tokens.
+  const double pp = first > 0 ? static_cast<double>(ids.size()) / first : 0;
   const double tg =
-      r.generate_seconds > 0 ? static_cast<double>(r.decode_steps) / r.generate_seconds : 0;
+      generated > 1 && last > first ? static_cast<double>(generated - 1) / (last - first) : 0;
   std::fprintf(stderr,
-               "prompt: %lld tokens, %.1f tok/s | generated: %zu tokens, %.1f tok/s | load: %s | "
+               "prompt: %zu tokens, %.1f tok/s | generated: %lld tokens, %.1f tok/s | load: %s | "
                "stop: %s | %s\n",
-               static_cast<long long>(r.n_prompt), pp, r.tokens.size(), tg,
-               HumanDuration(l.load_seconds).c_str(), StopReasonText(r.stop),
-               (*backend)->Describe().c_str());
-  if (cluster::Pool* pool = (*backend)->pool(); pool && tg > 0)
+               ids.size(), pp, static_cast<long long>(generated), tg,
+               HumanDuration(rt.load_seconds()).c_str(), stop, rt.Describe().c_str());
+  if (cluster::Pool* p = rt.pool(); p && tg > 0)
     std::fprintf(stderr, "pool: %.2f ms per token measured, %.2f ms predicted by the placement\n",
-                 1e3 / tg, 1e3 * pool->predicted_latency());
+                 1e3 / tg, 1e3 * p->predicted_latency());
   return 0;
 }
 

@@ -5,8 +5,6 @@
 #include <cstdlib>
 
 #include "base/thread_pool.h"
-#include "base/timer.h"
-#include "model/default_model.h"
 
 namespace suanli::cli {
 
@@ -43,30 +41,13 @@ StatusOr<LoadMode> ParseLoadMode(const std::string& s) {
   return InvalidArgument("--weights must be mmap or copy, not '" + s + "'");
 }
 
-StatusOr<Loaded> LoadModel(const ModelOptions& o, bool prefault, bool bind_weights) {
-  Loaded l;
-  double t0 = NowSeconds();
-  std::string path = o.model;
-  if (path.empty()) {
-    SL_ASSIGN_OR_RETURN(path, EnsureDefaultModel());
-  }
-  SL_ASSIGN_OR_RETURN(LoadMode mode, ParseLoadMode(o.weights));
-  BindOptions bind;
-  if (!bind_weights) bind = BindOptions{0, 0, false, false};  // a pool's head: metadata only
-  SL_ASSIGN_OR_RETURN(l.model, Model::Load(path, bind, bind_weights ? mode : LoadMode::kMmap));
-  auto tok = Tokenizer::FromGguf(l.model->file());
-  if (!tok.ok()) return tok.status().WithContext(path);
-  l.tokenizer = std::move(*tok);
-  if (l.tokenizer->n_vocab() != l.model->hparams().n_vocab)
-    return InvalidArgument(path + ": the tokenizer has " + std::to_string(l.tokenizer->n_vocab()) +
-                           " tokens but the model's vocabulary is " +
-                           std::to_string(l.model->hparams().n_vocab));
-  if (prefault) l.model->Prefault();
-  l.load_seconds = NowSeconds() - t0;
-  l.threads = o.threads > 0 ? o.threads : ThreadPool::HardwareThreads();
-  const int64_t train = l.model->hparams().n_ctx_train;
-  l.n_ctx = o.ctx_size > 0 ? o.ctx_size : std::min<int64_t>(train, 4096);
-  return l;
+StatusOr<runtime::RuntimeOptions> MakeRuntimeOptions(const ModelOptions& o) {
+  runtime::RuntimeOptions r;
+  r.model.path = o.model;
+  SL_ASSIGN_OR_RETURN(r.model.weights, ParseLoadMode(o.weights));
+  r.threads = o.threads;
+  r.n_ctx = o.ctx_size;
+  return r;
 }
 
 void AddSamplingOptions(CLI::App* app, SamplerParams* p) {

@@ -11,6 +11,7 @@
 #include "engine/sampler.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "model/model.h"
+#include "runtime/options.h"
 #include "suanli/status.h"
 
 namespace suanli::cli {
@@ -35,16 +36,8 @@ StatusOr<LoadMode> ParseLoadMode(const std::string& s);
 void AddWeightsOption(CLI::App* app, std::string* weights);
 void AddModelOptions(CLI::App* app, ModelOptions* o, bool with_ctx = true);
 
-// A model, its tokenizer and the timing of the load.
-struct Loaded {
-  std::unique_ptr<Model> model;
-  std::unique_ptr<Tokenizer> tokenizer;
-  double load_seconds = 0;
-  int threads = 1;
-  int64_t n_ctx = 0;
-};
-// bind_weights false: only the metadata and tokenizer (the head of a pool runs no layers).
-StatusOr<Loaded> LoadModel(const ModelOptions& o, bool prefault = true, bool bind_weights = true);
+// The runtime options these flags give (no pool yet: pool_options.h adds it).
+StatusOr<runtime::RuntimeOptions> MakeRuntimeOptions(const ModelOptions& o);
 
 void AddSamplingOptions(CLI::App* app, SamplerParams* p);
 

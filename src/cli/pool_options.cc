@@ -1,11 +1,6 @@
 #include "cli/pool_options.h"
 
-#include <algorithm>
-
 #include "cluster/auth.h"
-#include "cluster/discovery.h"
-#include "engine/session.h"
-#include "model/default_model.h"
 
 namespace suanli::cli {
 
@@ -21,11 +16,18 @@ void AddSecurityOptions(CLI::App* app, SecurityFlags* f) {
 
 StatusOr<cluster::SecurityOptions> ResolveSecurity(const SecurityFlags& f) {
   cluster::SecurityOptions s;
-  SL_ASSIGN_OR_RETURN(s.token, cluster::ResolvePoolToken(f.token, f.token_file));
+  auto token = cluster::ResolvePoolToken(f.token, f.token_file);
+  if (!token.ok()) {
+    if (token.status().code() == StatusCode::kNotFound)
+      return InvalidArgument(token.status().message() +
+                             ": give --token T, --token-file PATH or set SUANLI_TOKEN");
+    return token.status();
+  }
+  s.token = *token;
   s.tls_cert = f.tls_cert;
   s.tls_key = f.tls_key;
   s.tls_ca = f.tls_ca;
-  SL_RETURN_IF_ERROR(s.Validate());
+  if (Status v = s.Validate(); !v.ok()) return v.WithContext("--tls-cert, --tls-key and --tls-ca");
   return s;
 }
 
@@ -46,18 +48,9 @@ void AddPoolOptions(CLI::App* app, PoolFlags* f) {
   AddSecurityOptions(app, &f->security);
 }
 
-StatusOr<std::unique_ptr<Backend>> Backend::Open(const Loaded& l, const PoolFlags& f, int64_t n_ctx,
-                                                 int64_t max_seqs, int64_t max_batch) {
-  auto b = std::make_unique<Backend>();
-  b->model_ = l.model.get();
-  b->n_ctx_ = n_ctx;
-  b->max_batch_ = max_batch;
-  b->n_threads_ = l.threads;
-  if (!f.active()) {
-    b->threads_ = std::make_unique<ThreadPool>(l.threads);
-    return b;
-  }
-  cluster::PoolOptions o;
+StatusOr<std::optional<runtime::PoolOptions>> ResolvePool(const PoolFlags& f) {
+  if (!f.active()) return std::optional<runtime::PoolOptions>();
+  runtime::PoolOptions o;
   SL_ASSIGN_OR_RETURN(o.security, ResolveSecurity(f.security));
   if (!f.workers.empty())
     for (const std::string& addr : SplitCommas(f.workers)) {
@@ -65,49 +58,20 @@ StatusOr<std::unique_ptr<Backend>> Backend::Open(const Loaded& l, const PoolFlag
         return InvalidArgument("--workers: '" + addr + "' is not HOST:PORT");
       o.workers.push_back(addr);
     }
-  if (f.discover) {
-    SL_ASSIGN_OR_RETURN(auto found, cluster::DiscoverWorkers(f.discover_seconds));
-    std::fprintf(stderr, "suanli: discovered %zu worker(s)\n", found.size());
-    for (auto& a : found)
-      if (std::find(o.workers.begin(), o.workers.end(), a) == o.workers.end())
-        o.workers.push_back(a);
-    if (o.workers.empty())
-      return NotFound(
-          "--discover found no worker on the LAN (is `suanli worker --announce` "
-          "running, and multicast allowed?)");
-  }
+  o.discover = f.discover;
+  o.discover_seconds = f.discover_seconds;
   o.objective = f.objective == "throughput" ? placement::Objective::kThroughput
                                             : placement::Objective::kLatency;
   if (!f.split.empty()) {
     SL_ASSIGN_OR_RETURN(o.split, ParseLayerCounts(f.split));
-    if (o.split.size() != o.workers.size())
+    if (!f.discover && o.split.size() != o.workers.size())
       return InvalidArgument("--split gives " + std::to_string(o.split.size()) +
                              " layer counts for " + std::to_string(o.workers.size()) + " workers");
   }
   auto act = placement::ParseActFormat(f.act);
   if (!act) return InvalidArgument("--act: '" + f.act + "' is not one of f32, f16, q8_0");
   o.act = *act;
-  o.n_ctx = n_ctx;
-  o.max_seqs = max_seqs;
-  o.max_batch = max_batch;
-  SL_ASSIGN_OR_RETURN(o.cache_dir, CacheDir());
-  SL_ASSIGN_OR_RETURN(b->pool_, cluster::Pool::Open(*l.model, o));
-  return b;
-}
-
-std::unique_ptr<Sequence> Backend::NewSequence() {
-  if (pool_) return pool_->NewSequence();
-  return std::make_unique<Session>(*model_, *threads_, n_ctx_, max_batch_);
-}
-
-std::string Backend::Describe() const {
-  if (pool_) {
-    size_t stages = 0;
-    for (const auto& p : pool_->plan().pipelines) stages += p.stages.size();
-    return "pool: " + std::to_string(stages) + " stage(s) in " +
-           std::to_string(pool_->plan().pipelines.size()) + " pipeline(s)";
-  }
-  return "threads: " + std::to_string(n_threads_);
+  return std::optional<runtime::PoolOptions>(std::move(o));
 }
 
 }  // namespace suanli::cli

@@ -1,5 +1,6 @@
 #include "cluster/activation_codec.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "base/fp16.h"
@@ -9,7 +10,7 @@ namespace suanli::cluster {
 
 Status CheckActFormat(ActFormat f, int64_t dim) {
   if (f == ActFormat::kQ8_0 && dim % 32 != 0)
-    return InvalidArgument("--act q8_0 needs a model dimension divisible by 32; this one is " +
+    return InvalidArgument("q8_0 activations need a model dimension divisible by 32; this one is " +
                            std::to_string(dim) + " (use f16)");
   return Status::Ok();
 }
@@ -61,6 +62,10 @@ Status DecodeActivations(ActFormat f, const std::string& bytes, int64_t n, int64
         kernels::DequantizeRow(TensorType::kQ8_0, src, dst, dim);
         break;
     }
+    // A peer's NaN or infinity would poison every later layer (and the sampler) silently.
+    for (int64_t i = 0; i < dim; ++i)
+      if (!std::isfinite(dst[i]))
+        return InvalidArgument("activations: row " + std::to_string(t) + " holds NaN or infinity");
   }
   return Status::Ok();
 }

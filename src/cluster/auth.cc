@@ -13,7 +13,7 @@ namespace suanli::cluster {
 
 StatusOr<std::string> ResolvePoolToken(const std::string& flag_token,
                                        const std::string& token_file) {
-  std::string token = flag_token, source = "--token";
+  std::string token = flag_token, source = "the pool token given";
   if (token.empty() && !token_file.empty()) {
     SL_ASSIGN_OR_RETURN(std::string text, ReadFileToString(token_file));
     token = text.substr(0, text.find('\n'));
@@ -28,9 +28,7 @@ StatusOr<std::string> ResolvePoolToken(const std::string& flag_token,
   while (!token.empty() && (token.back() == ' ' || token.back() == '\r' || token.back() == '\t'))
     token.pop_back();
   if (token.empty())
-    return InvalidArgument(
-        "a pool token is required: give --token T, --token-file PATH or set SUANLI_TOKEN (the "
-        "same on the head and every worker)");
+    return NotFound("a pool token is required (the same on the head and every worker)");
   if (token.size() < 8)
     return InvalidArgument(source + ": the pool token is " + std::to_string(token.size()) +
                            " characters; use at least 8");

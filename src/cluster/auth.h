@@ -17,8 +17,8 @@ namespace suanli::cluster {
 
 inline constexpr const char* kAuthMetadataKey = "x-suanli-auth";
 
-// The token from --token, else --token-file (first line, trimmed), else $SUANLI_TOKEN. Errors: no
-// token anywhere (say how to give one), an unreadable file, an empty or too short token.
+// The token given directly, else the first line of token_file (trimmed), else $SUANLI_TOKEN.
+// Errors: no token anywhere (kNotFound), an unreadable file, a token under 8 characters.
 StatusOr<std::string> ResolvePoolToken(const std::string& flag_token,
                                        const std::string& token_file);
 

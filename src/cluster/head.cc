@@ -6,10 +6,11 @@
 
 #include "base/progress.h"
 #include "cluster/auth.h"
+#include "cluster/batch_codec.h"
 #include "cluster/model_cost.h"
-#include "cluster/stage_runner.h"
 #include "cluster/stage_weights.h"
 #include "gguf/tensor_type.h"
+#include "model/footprint.h"
 
 namespace suanli::cluster {
 
@@ -117,7 +118,7 @@ Status Pool::Connect() {
                    HumanBytes(w.link.bytes_per_second) + "/s");
     workers_.push_back(std::move(w));
   }
-  if (workers_.empty()) return IoError("no worker of --workers could be used (see above)");
+  if (workers_.empty()) return Unavailable("none of the workers could be used (see above)");
   return Status::Ok();
 }
 
@@ -177,6 +178,7 @@ StatusOr<placement::Plan> Pool::MakePlan(const Model& model) {
   po.objective = opts_.objective;
   po.n_ctx = opts_.n_ctx;
   po.n_seqs = opts_.max_seqs;
+  po.kv_tokens = kv_blocks_ * kKvBlockTokens;
   po.min_battery = opts_.min_battery;
   po.forced_split = opts_.split;
   return placement::PlanPlacement(cost, cluster_, po);
@@ -203,6 +205,7 @@ Status Pool::LoadStages(const Model& model, int* failed) {
       req.set_n_ctx(opts_.n_ctx);
       req.set_max_seqs(opts_.max_seqs);
       req.set_max_batch(opts_.max_batch);
+      req.set_kv_blocks(kv_blocks_);
       req.set_act(ActToProto(opts_.act));
       if (s + 1 < p.stages.size())
         req.set_next_address(workers_[static_cast<size_t>(p.stages[s + 1].device - 1)].address);
@@ -249,9 +252,6 @@ Status Pool::LoadStages(const Model& model, int* failed) {
     }
     PipelineClient::Shape shape;
     shape.n_vocab = model.hparams().n_vocab;
-    shape.dim = model.hparams().dim;
-    shape.n_ctx = opts_.n_ctx;
-    shape.max_batch = opts_.max_batch;
     auto client = std::make_shared<PipelineClient>(
         id, workers_[static_cast<size_t>(run.workers.front())].channel,
         workers_[static_cast<size_t>(run.workers.back())].channel, opts_.security, shape,
@@ -259,7 +259,6 @@ Status Pool::LoadStages(const Model& model, int* failed) {
         "worker " + workers_[static_cast<size_t>(run.workers.back())].address);
     SL_RETURN_IF_ERROR(client->Start());
     run.client = client;
-    run.tokens_per_second = p.tokens_per_second();
     pipelines_.push_back(std::move(run));
   }
   return Status::Ok();
@@ -268,14 +267,16 @@ Status Pool::LoadStages(const Model& model, int* failed) {
 StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions& opts) {
   std::unique_ptr<Pool> pool(new Pool());
   pool->opts_ = opts;
-  if (opts.workers.empty()) return InvalidArgument("--workers: no addresses");
+  if (opts.workers.empty()) return InvalidArgument("no worker addresses");
   SL_RETURN_IF_ERROR(opts.security.Validate());
   if (opts.security.token.empty()) return InvalidArgument("a pool token is required");
   SL_ASSIGN_OR_RETURN(pool->model_sha256_, Sha256FileCached(model.path(), opts.cache_dir));
+  pool->hp_ = model.hparams();
+  pool->kv_blocks_ = KvBlocksFor(opts.kv_tokens > 0 ? opts.kv_tokens : opts.max_seqs * opts.n_ctx);
   SL_RETURN_IF_ERROR(pool->Connect());
   if (!opts.split.empty() && pool->workers_.size() != opts.workers.size())
     return InvalidArgument(
-        "--split names a layer count for every worker, but not every worker "
+        "the forced split names a layer count for every worker, but not every worker "
         "could be used (see above)");
   SL_RETURN_IF_ERROR(pool->MeasureLinks());
   for (;;) {
@@ -296,18 +297,10 @@ StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions
   return pool;
 }
 
-std::unique_ptr<Sequence> Pool::NewSequence() {
-  std::lock_guard<std::mutex> lock(mu_);
-  // The pipeline whose share of sequences is lowest relative to its speed.
-  size_t best = 0;
-  double best_load = 1e300;
-  for (size_t i = 0; i < pipelines_.size(); ++i) {
-    const double load = static_cast<double>(pipelines_[i].sequences + 1) /
-                        std::max(1e-9, pipelines_[i].tokens_per_second);
-    if (load < best_load) best_load = load, best = i;
-  }
-  ++pipelines_[best].sequences;
-  return std::make_unique<RemoteSequence>(pipelines_[best].client);
+std::vector<const PoolWorker*> Pool::pipeline_workers(size_t i) const {
+  std::vector<const PoolWorker*> out;
+  for (int w : pipelines_[i].workers) out.push_back(&workers_[static_cast<size_t>(w)]);
+  return out;
 }
 
 void Pool::Close() {

@@ -13,7 +13,7 @@
 
 #include "cluster/device_profile.h"
 #include "cluster/link_probe.h"
-#include "cluster/remote_sequence.h"
+#include "cluster/pipeline_client.h"
 #include "cluster/transport.h"
 #include "model/model.h"
 #include "suanli/placement.h"
@@ -24,12 +24,13 @@ struct PoolOptions {
   std::vector<std::string> workers;  // host:port
   SecurityOptions security;
   placement::Objective objective = placement::Objective::kLatency;
-  std::vector<int64_t> split;  // forced layer counts per worker (in --workers order)
+  std::vector<int64_t> split;  // forced layer counts per worker (in `workers` order)
   placement::ActFormat act = placement::ActFormat::kF16;
-  int64_t n_ctx = 4096;
-  int64_t max_seqs = 1;  // sequences in flight at once
-  int64_t max_batch = 512;
-  std::string cache_dir;  // the head's hash cache
+  int64_t n_ctx = 4096;     // positions one sequence may use
+  int64_t max_seqs = 1;     // sequences in flight at once (per pipeline)
+  int64_t max_batch = 512;  // rows (tokens) per batch
+  int64_t kv_tokens = 0;    // each pipeline's KV pool; 0: max_seqs · n_ctx
+  std::string cache_dir;    // the head's hash cache
   double min_battery = 0.2;
   bool quiet = false;  // no progress lines (the placement is still printed)
 };
@@ -49,8 +50,15 @@ class Pool {
   static StatusOr<std::unique_ptr<Pool>> Open(const Model& model, const PoolOptions& opts);
   ~Pool();
 
-  // A new sequence on the pipeline with the most spare capacity.
-  std::unique_ptr<Sequence> NewSequence();
+  // The running pipelines, in the plan's order (plan().pipelines[i] describes pipeline i).
+  size_t pipelines() const { return pipelines_.size(); }
+  PipelineClient& pipeline(size_t i) { return *pipelines_[i].client; }
+  // Workers of pipeline i, first stage first.
+  std::vector<const PoolWorker*> pipeline_workers(size_t i) const;
+  int64_t kv_blocks() const { return kv_blocks_; }
+  const HParams& model_hparams() const { return hp_; }
+  const PoolOptions& options() const { return opts_; }
+  const std::vector<PoolWorker>& workers() const { return workers_; }
 
   const placement::Plan& plan() const { return plan_; }
   const placement::Cluster& cluster() const { return cluster_; }
@@ -75,11 +83,10 @@ class Pool {
   struct Running {
     std::shared_ptr<PipelineClient> client;
     std::vector<int> workers;  // indices into workers_
-    double tokens_per_second = 0;
-    int64_t sequences = 0;
   };
   std::vector<Running> pipelines_;
-  std::mutex mu_;
+  int64_t kv_blocks_ = 0;
+  HParams hp_;
 };
 
 // A placement device from a worker's profile (decode speed from the measured matvec rate of the

@@ -10,7 +10,7 @@ namespace suanli::cluster {
 Status SecurityOptions::Validate() const {
   if (!tls()) return Status::Ok();
   if (tls_cert.empty() || tls_key.empty() || tls_ca.empty())
-    return InvalidArgument("TLS needs all three of --tls-cert, --tls-key and --tls-ca");
+    return InvalidArgument("TLS needs all three: a certificate, its key and the CA");
   for (const std::string* f : {&tls_cert, &tls_key, &tls_ca}) {
     auto text = ReadFileToString(*f);
     if (!text.ok()) return text.status().WithContext("TLS");

@@ -14,7 +14,7 @@ namespace suanli::cluster {
 // The largest message either side accepts. Steps are sized well below it (a prompt chunk's
 // activations or logits); anything bigger is refused by gRPC before it is parsed.
 inline constexpr int kMaxMessageBytes = 128 << 20;
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kProtocolVersion = 2;  // 2: batches (worker.proto)
 
 struct SecurityOptions {
   std::string token;     // the pool token (auth.h)

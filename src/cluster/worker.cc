@@ -15,6 +15,7 @@
 #include "base/timer.h"
 #include "cluster/activation_codec.h"
 #include "cluster/auth.h"
+#include "cluster/batch_codec.h"
 #include "cluster/link_probe.h"
 #include "cluster/stage_runner.h"
 #include "cluster/stage_weights.h"
@@ -26,9 +27,10 @@ namespace suanli::cluster {
 
 namespace {
 
-constexpr size_t kMaxQueuedSteps = 256;  // per stage; the reader waits beyond this (backpressure)
+constexpr size_t kMaxQueuedBatches = 64;  // per stage; the reader waits beyond this (backpressure)
 constexpr int64_t kMaxBatch = 4096;
 constexpr int64_t kMaxSeqs = 4096;
+constexpr int64_t kMaxKvBlocks = int64_t{1} << 24;
 
 void Log(const std::string& msg) { std::fprintf(stderr, "suanli worker: %s\n", msg.c_str()); }
 
@@ -40,8 +42,8 @@ struct Stage {
 
   std::mutex mu;
   std::condition_variable cv;  // in / stopping / results
-  std::deque<v1::StepRequest> in;
-  std::deque<v1::StepResult> results;
+  std::deque<v1::Batch> in;
+  std::deque<v1::BatchResult> results;
   bool stopping = false;
   bool stopped = false;  // compute thread finished; results hold the last answers
   std::thread compute;
@@ -52,7 +54,7 @@ struct Stage {
   std::unique_ptr<v1::Worker::Stub> stub;
   std::unique_ptr<grpc::ClientContext> down_ctx;
   v1::ForwardSummary down_summary;
-  std::unique_ptr<grpc::ClientWriter<v1::StepRequest>> down;
+  std::unique_ptr<grpc::ClientWriter<v1::Batch>> down;
   bool down_failed = false;
 };
 
@@ -79,8 +81,7 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     return false;
   }
   static grpc::Status Unauthenticated() {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "this worker needs the pool token (--token, --token-file or SUANLI_TOKEN)");
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "this worker needs the pool token");
   }
 
   std::shared_ptr<Stage> FindStage(const std::string& id) {
@@ -107,7 +108,7 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       st->stopped = true;
     }
     st->cv.notify_all();
-    if (const StageRunner::Stats& n = st->runner->stats(); n.batches > 0) {
+    if (const BatchRunner::Stats& n = st->runner->stats(); n.batches > 0) {
       char line[256];
       std::snprintf(line, sizeof(line),
                     "pipeline %s done: %llu steps in %llu batches (%.2f steps, %.1f rows per "
@@ -177,6 +178,10 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     if (req->n_ctx() < 1 || req->n_ctx() > (int64_t{1} << 24)) return bad("n_ctx out of range");
     if (req->max_batch() < 1 || req->max_batch() > kMaxBatch) return bad("max_batch out of range");
     if (req->max_seqs() < 1 || req->max_seqs() > kMaxSeqs) return bad("max_seqs out of range");
+    if (req->kv_blocks() < KvBlocksFor(req->n_ctx()) || req->kv_blocks() > kMaxKvBlocks)
+      return bad("kv_blocks " + std::to_string(req->kv_blocks()) +
+                 " out of range (at least one sequence's " +
+                 std::to_string(KvBlocksFor(req->n_ctx())) + ")");
     auto act = ActFromProto(req->act());
     if (!act) return bad("unknown activation format");
     if (req->with_output() != req->next_address().empty())
@@ -203,11 +208,11 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       return bad("layers up to " + std::to_string(req->last_layer()) + " but the model has " +
                  std::to_string(hp.n_layers));
     if (Status s = CheckActFormat(*act, hp.dim); !s.ok()) return ToGrpc(s);
-    // Memory: the stage's weights, the KV cache of max_seqs sequences at full context, scratch.
+    // Memory: the stage's weights, the pipeline's KV pool for these layers, scratch.
     const auto names = StageTensorNames((*model)->file(), req->first_layer(), req->last_layer(),
                                         req->with_embedding(), req->with_output());
     const uint64_t weights = TensorBytes((*model)->file(), names);
-    const uint64_t kv = KvBytes(hp, req->n_ctx() * req->max_seqs(),
+    const uint64_t kv = KvBytes(hp, req->kv_blocks() * kKvBlockTokens,
                                 req->last_layer() - req->first_layer(), KvType::kF32);
     const uint64_t scratch = ScratchBytes(hp, req->max_batch(), req->n_ctx(), pool->size(),
                                           req->with_output() ? req->max_seqs() : 0);
@@ -237,7 +242,8 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     cfg.with_output = req->with_output();
     cfg.n_ctx = req->n_ctx();
     cfg.max_seqs = req->max_seqs();
-    cfg.max_batch = std::min(req->max_batch(), req->n_ctx() * req->max_seqs());
+    cfg.max_batch = req->max_batch();
+    cfg.kv_blocks = req->kv_blocks();
     cfg.act = *act;
     const std::string layers =
         "layers " + std::to_string(cfg.first_layer) + "-" + std::to_string(cfg.last_layer - 1);
@@ -269,10 +275,10 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     return ToGrpc(s);
   }
 
-  grpc::Status Forward(grpc::ServerContext* ctx, grpc::ServerReader<v1::StepRequest>* reader,
+  grpc::Status Forward(grpc::ServerContext* ctx, grpc::ServerReader<v1::Batch>* reader,
                        v1::ForwardSummary* summary) override {
     if (!Check(ctx, "Forward")) return Unauthenticated();
-    v1::StepRequest r;
+    v1::Batch r;
     if (!reader->Read(&r)) return grpc::Status::OK;
     std::shared_ptr<Stage> st = FindStage(r.pipeline_id());
     if (!st)
@@ -281,30 +287,30 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     uint64_t n = 0;
     do {
       std::unique_lock<std::mutex> lock(st->mu);
-      st->cv.wait(lock, [&] { return st->stopping || st->in.size() < kMaxQueuedSteps; });
+      st->cv.wait(lock, [&] { return st->stopping || st->in.size() < kMaxQueuedBatches; });
       if (st->stopping) break;
       st->in.push_back(std::move(r));
       ++n;
       lock.unlock();
       st->cv.notify_all();
     } while (reader->Read(&r));
-    summary->set_steps(n);
-    // The upstream ended (the head is done, or gone): finish the queued steps, then close the
+    summary->set_batches(n);
+    // The upstream ended (the head is done, or gone): finish the queued batches, then close the
     // downstream, so the whole pipeline winds down.
     StopStage(st);
     return grpc::Status::OK;
   }
 
   grpc::Status Results(grpc::ServerContext* ctx, const v1::ResultsRequest* req,
-                       grpc::ServerWriter<v1::StepResult>* writer) override {
+                       grpc::ServerWriter<v1::BatchResult>* writer) override {
     if (!Check(ctx, "Results")) return Unauthenticated();
     std::shared_ptr<Stage> st = FindStage(req->pipeline_id());
     if (!st || !st->runner->config().with_output)
       return grpc::Status(grpc::StatusCode::NOT_FOUND,
                           "no last stage for pipeline '" + req->pipeline_id() + "'");
-    writer->SendInitialMetadata();  // the head waits for this before sending steps
+    writer->SendInitialMetadata();  // the head waits for this before sending batches
     for (;;) {
-      std::deque<v1::StepResult> out;
+      std::deque<v1::BatchResult> out;
       bool done = false;
       {
         std::unique_lock<std::mutex> lock(st->mu);
@@ -313,7 +319,7 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
         out.swap(st->results);
         done = st->stopped && out.empty();
       }
-      for (v1::StepResult& res : out)
+      for (v1::BatchResult& res : out)
         if (!writer->Write(res)) return grpc::Status::OK;  // the head went away
       if (done || ctx->IsCancelled()) return grpc::Status::OK;
     }
@@ -329,38 +335,40 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
   // --- compute ---
 
   void RunStage(Stage& st) {
-    std::vector<v1::StepRequest> batch;
-    const int64_t max_batch = st.runner->config().max_batch;
     for (;;) {
+      v1::Batch batch;
       {
         std::unique_lock<std::mutex> lock(st.mu);
         st.cv.wait(lock, [&] { return st.stopping || !st.in.empty(); });
         if (st.in.empty()) break;
-        TakeBatch(st.in, max_batch, &batch);  // steps of sequences waiting together
+        batch = std::move(st.in.front());
+        st.in.pop_front();
       }
       st.cv.notify_all();  // room in the queue
       std::lock_guard<std::mutex> lock(compute_mu);
       const double t0 = NowSeconds();
-      st.runner->Run(
-          batch,
-          [&](v1::StepResult&& res) {
-            {
-              std::lock_guard<std::mutex> l(st.mu);
-              st.results.push_back(std::move(res));
-            }
-            st.cv.notify_all();
-          },
-          [&](v1::StepRequest& r) { PassOn(st, r); });
+      v1::Batch next;
+      v1::BatchResult result;
+      st.runner->Run(batch, &next, &result);
       const double took = NowSeconds() - t0;
       st.compute_seconds += took;
+      if (st.runner->config().with_output) {
+        {
+          std::lock_guard<std::mutex> l(st.mu);
+          st.results.push_back(std::move(result));
+        }
+        st.cv.notify_all();
+      } else {
+        PassOn(st, next);
+      }
       if (opts.emulate_slowdown > 1)  // an emulated slower device (worker.h)
         std::this_thread::sleep_for(
             std::chrono::duration<double>((opts.emulate_slowdown - 1) * took));
     }
   }
 
-  // Inner stage: the step (activations or error) to the next stage's Forward stream.
-  void PassOn(Stage& st, v1::StepRequest& r) {
+  // Inner stage: the batch (activations and errors) to the next stage's Forward stream.
+  void PassOn(Stage& st, v1::Batch& r) {
     if (st.down_failed) return;
     if (!st.down) {
       auto ch = MakeChannel(st.next, opts.security);
@@ -379,7 +387,7 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       r.clear_pipeline_id();
     }
     if (!st.down->Write(r)) {
-      Log("pipeline " + st.id + ": the next stage " + st.next + " stopped accepting steps");
+      Log("pipeline " + st.id + ": the next stage " + st.next + " stopped accepting batches");
       st.down_failed = true;
     }
   }

@@ -2,10 +2,10 @@
 //
 // It profiles the device once at start (or reuses the cached profile), then serves stages: each
 // LoadStage binds layers [first, last) of a model (mapped from --model-dir, or from weights the
-// head streamed into the cache), and a compute thread runs the steps that arrive on the stage's
-// Forward stream. Steps of different sequences waiting together run as one batch (the weights are
-// read once for all of them); the output goes to the next stage's Forward stream, or, on the last
-// stage, as a sampled token or logits to the head's Results stream.
+// head streamed into the cache), and a compute thread runs the batches that arrive on the stage's
+// Forward stream, one at a time, each one step of the head's scheduler (engine/batch_runner.h:
+// the same code one device runs); the output goes to the next stage's Forward stream, or, on the
+// last stage, as sampled tokens or logits to the head's Results stream.
 #pragma once
 
 #include <memory>

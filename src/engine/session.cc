@@ -1,5 +1,7 @@
 #include "engine/session.h"
 
+#include "engine/batch.h"
+
 #include <algorithm>
 
 namespace suanli {
@@ -17,10 +19,7 @@ Status Session::Feed(std::span<const int32_t> tokens, bool all_logits, std::vect
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t n_vocab = model_.hparams().n_vocab;
   if (n == 0) return InvalidArgument("no tokens to feed");
-  for (int32_t t : tokens)
-    if (t < 0 || t >= n_vocab)
-      return InvalidArgument("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
-                             std::to_string(n_vocab) + ")");
+  SL_RETURN_IF_ERROR(CheckTokenIds(tokens, n_vocab));
   SL_RETURN_IF_ERROR(CheckFitsContext(n_past_, n, n_ctx_));
   const int64_t layers = model_.hparams().n_layers;
   if (logits) logits->resize(static_cast<size_t>((all_logits ? n : 1) * n_vocab));
@@ -43,7 +42,7 @@ StatusOr<int32_t> Session::FeedAndSample(std::span<const int32_t> tokens, const 
   SL_RETURN_IF_ERROR(Feed(tokens, false, &last_logits_));
   if (!sampler_) sampler_ = std::make_unique<Sampler>(p);
   for (int32_t t : tokens) sampler_->Accept(t);
-  return sampler_->Sample(last_logits_.data(), n_vocab());
+  return sampler_->Sample(last_logits_.data(), n_vocab(), n_past_).token;
 }
 
 }  // namespace suanli

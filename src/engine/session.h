@@ -1,4 +1,6 @@
-// Session: one sequence's state (KV cache and position) over a loaded model.
+// Session: one sequence over a loaded model, with a KV cache of its own — the plainest way to
+// run the forward pass (parity tests, tools). Serving and the commands go through
+// runtime/runtime.h, which batches many sequences over shared KV blocks.
 #pragma once
 
 #include <cstdint>
@@ -8,13 +10,14 @@
 
 #include "base/thread_pool.h"
 #include "engine/forward.h"
-#include "engine/sequence.h"
+#include "engine/sampler.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "suanli/status.h"
 
 namespace suanli {
 
-class Session : public Sequence {
+class Session {
  public:
   // n_ctx: positions the KV cache holds; max_batch: tokens per forward call (prompts are split).
   Session(const Model& model, ThreadPool& pool, int64_t n_ctx, int64_t max_batch = 512);
@@ -22,18 +25,20 @@ class Session : public Sequence {
   // Feeds `tokens` at the current position. With all_logits, `logits` receives one row per
   // token ([n × n_vocab]); otherwise only the last token's row ([n_vocab]). Errors: a token id
   // outside the vocabulary, or more tokens than the context has room for.
-  Status Feed(std::span<const int32_t> tokens, bool all_logits,
-              std::vector<float>* logits) override;
-  StatusOr<int32_t> FeedAndSample(std::span<const int32_t> tokens, const SamplerParams& p) override;
-  Status Reset() override {
+  Status Feed(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
+  // Feeds `tokens`, then draws the next token with the session's sampler (created with `p` by
+  // the first call; every fed token is accepted into it).
+  StatusOr<int32_t> FeedAndSample(std::span<const int32_t> tokens, const SamplerParams& p);
+  // Back to position 0 (the KV cache is reused; the sampler starts again).
+  Status Reset() {
     n_past_ = 0;
     sampler_.reset();
     return Status::Ok();
   }
 
-  int64_t n_past() const override { return n_past_; }
-  int64_t n_ctx() const override { return n_ctx_; }
-  int64_t n_vocab() const override { return model_.hparams().n_vocab; }
+  int64_t n_past() const { return n_past_; }
+  int64_t n_ctx() const { return n_ctx_; }
+  int64_t n_vocab() const { return model_.hparams().n_vocab; }
   uint64_t kv_bytes() const { return cache_.bytes(); }
 
  private:

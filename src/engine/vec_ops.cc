@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "base/det_math.h"
+
 #if defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 // One clone per ISA; the dynamic loader picks the best for this CPU. GCC vectorizes each.
 #define SL_MULTIVERSION __attribute__((target_clones("avx512f", "avx2,fma", "default")))
@@ -16,7 +18,9 @@ namespace {
 // e^x to ~2 ulp, written so the compiler vectorizes it (std::exp does not vectorize without
 // -ffast-math): x = n·ln2 + r, |r| <= ln2/2, e^r by a degree-6 polynomial, 2^n by exponent bits.
 inline float ExpApprox(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  // Written so NaN clamps too (comparisons with NaN are false): no undefined conversion below.
+  x = x > -87.0f ? x : -87.0f;
+  x = x < 88.0f ? x : 88.0f;
   const float n = std::floor(x * 1.44269504f + 0.5f);
   const float r = x - n * 0.693145752f - n * 1.42860677e-6f;
   float p = 1.0f / 720;
@@ -59,6 +63,25 @@ SL_MULTIVERSION void SiluMul(float* g, const float* u, int64_t n) {
 
 SL_MULTIVERSION void Add(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+SL_MULTIVERSION float ExpSum(const float* x, int64_t n, float shift) {
+  float acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += ExpApprox(x[i + j] - shift);
+  for (int j = 0; i < n; ++i, ++j) acc[j] += ExpApprox(x[i] - shift);
+  for (int h = 8; h >= 1; h /= 2)
+    for (int j = 0; j < h; ++j) acc[j] += acc[j + h];
+  return acc[0];
+}
+
+float LogSumExp(const float* x, int64_t n) {
+  if (n <= 0) return -INFINITY;
+  float mx = x[0];
+  for (int64_t i = 1; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  if (!std::isfinite(mx)) return mx;
+  return mx + static_cast<float>(det::Log(static_cast<double>(ExpSum(x, n, mx))));
 }
 
 SL_MULTIVERSION void Scores(const float* q, const float* k, int64_t stride, int64_t n,

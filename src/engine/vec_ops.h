@@ -13,6 +13,11 @@ void RmsNorm(const float* x, const float* w, float* y, int64_t n, float eps);
 void SiluMul(float* g, const float* u, int64_t n);
 // y += x
 void Add(const float* x, float* y, int64_t n);
+// Σ e^(x[i] - shift) (16 partial sums in a fixed order, then a fixed tree: the same bits
+// everywhere).
+float ExpSum(const float* x, int64_t n, float shift);
+// log Σ e^x[i] = max + log ExpSum(x, n, max).
+float LogSumExp(const float* x, int64_t n);
 
 // Attention of one query head, in three steps so the keys and values may sit in separate blocks
 // (out[head_dim] = Σ_p softmax(q·k_p·scale)_p · v_p over the positions, in position order):

@@ -1,8 +1,8 @@
-// libFuzzer target for a pipeline stage's handling of network steps: the input is a batch of
-// StepRequests (each a 2-byte little-endian length, then its protobuf bytes) as any peer could
-// send them. They run through a first stage (embedding, layer 0) and, with whatever it passes
-// on plus the raw steps again, a last stage (layer 1, output, sampler). Any step must end as a
-// result or an error; nothing may read out of bounds or crash. State (KV caches, sequences)
+// libFuzzer target for a pipeline stage's handling of network batches: the input is a few Batch
+// messages (each a 2-byte little-endian length, then its protobuf bytes) as any peer could send
+// them. Each runs through a first stage (embedding, layer 0) and, with whatever it passes on and
+// the raw batch again, a last stage (layer 1, output, sampler). Every step must end as a result
+// or an error; nothing may read out of bounds or crash. State (KV blocks written, samplers)
 // persists across inputs, as on a long-running worker, bounded by max_seqs.
 #include <unistd.h>
 
@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "base/thread_pool.h"
 #include "cluster/stage_runner.h"
@@ -50,6 +51,7 @@ Stages* Init() {
     cfg.n_ctx = 48;
     cfg.max_seqs = 4;
     cfg.max_batch = 16;
+    cfg.kv_blocks = 8;
     cfg.act = suanli::placement::ActFormat::kQ8_0;
     cfg.label = "fuzz";
     return std::make_unique<StageRunner>(std::move(*model), cfg, s->pool);
@@ -64,39 +66,30 @@ Stages* Init() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Stages* stages = Init();
-  std::vector<suanli::cluster::v1::StepRequest> batch;
+  namespace v1 = suanli::cluster::v1;
   size_t i = 0;
-  while (i + 2 <= size && batch.size() < 8) {
+  int batches = 0;
+  while (i + 2 <= size && batches < 4) {
     const size_t len = data[i] | (static_cast<size_t>(data[i + 1]) << 8);
     i += 2;
     if (len > size - i) break;
-    suanli::cluster::v1::StepRequest r;
-    if (r.ParseFromArray(data + i, static_cast<int>(len))) batch.push_back(std::move(r));
+    v1::Batch b;
+    const bool parsed = b.ParseFromArray(data + i, static_cast<int>(len));
     i += len;
-  }
-  if (batch.empty()) return 0;
-  std::vector<suanli::cluster::v1::StepRequest> raw = batch, passed;
-  size_t outputs = 0;
-  const size_t n_first = batch.size();
-  stages->first->Run(
-      batch, [&](suanli::cluster::v1::StepResult&&) { std::abort(); },
-      [&](suanli::cluster::v1::StepRequest& r) {
-        passed.push_back(r);
-        ++outputs;
-      });
-  if (outputs != n_first) std::abort();  // every step passes on (its activations or its error)
-  for (auto* b : {&passed, &raw}) {
-    if (b->empty()) continue;
-    std::vector<suanli::cluster::v1::StepRequest> one;
-    std::deque<suanli::cluster::v1::StepRequest> queue(b->begin(), b->end());
-    while (!queue.empty()) {
-      suanli::cluster::TakeBatch(queue, stages->last->config().max_batch, &one);
-      stages->last->Run(
-          one,
-          [&](suanli::cluster::v1::StepResult&& res) {
-            if (res.error().empty() && res.token() < 0) std::abort();
-          },
-          [&](suanli::cluster::v1::StepRequest&) { std::abort(); });
+    if (!parsed) continue;
+    ++batches;
+    v1::Batch raw = b, next;
+    v1::BatchResult unused;
+    stages->first->Run(b, &next, &unused);
+    if (next.steps_size() != raw.steps_size()) std::abort();  // every step passes on
+    for (v1::Batch* in : {&next, &raw}) {
+      const int steps = in->steps_size();
+      v1::Batch none;
+      v1::BatchResult res;
+      stages->last->Run(*in, &none, &res);
+      if (res.results_size() != steps) std::abort();  // every step is answered
+      for (const v1::SeqResult& r : res.results())
+        if (r.error_code() == 0 && (r.token() < 0 || r.token() >= 32000)) std::abort();
     }
   }
   return 0;

@@ -66,6 +66,30 @@ TEST(ActivationCodec, RoundTrips) {
   EXPECT_TRUE(CheckActFormat(ActFormat::kF16, 48).ok());
 }
 
+// A peer's NaN or infinity is refused, in every format (found by stage_fuzz: a NaN reached the
+// attention softmax).
+TEST(ActivationCodec, RefusesNonFiniteValues) {
+  const int64_t dim = 64;
+  std::vector<float> x(2 * dim, 0.5f), y(2 * dim);
+  for (float bad : {NAN, INFINITY, -INFINITY}) {
+    x[dim + 7] = bad;
+    for (ActFormat f : {ActFormat::kF32, ActFormat::kF16}) {
+      std::string bytes;
+      EncodeActivations(f, x.data(), 2, dim, &bytes);
+      Status s = DecodeActivations(f, bytes, 2, dim, y.data());
+      EXPECT_FALSE(s.ok());
+      EXPECT_NE(s.message().find("row 1"), std::string::npos) << s.message();
+    }
+  }
+  // A q8_0 block whose scale is NaN (fp16 0x7e00).
+  x[dim + 7] = 0.5f;
+  std::string bytes;
+  EncodeActivations(ActFormat::kQ8_0, x.data(), 2, dim, &bytes);
+  bytes[0] = 0x00;
+  bytes[1] = 0x7e;
+  EXPECT_FALSE(DecodeActivations(ActFormat::kQ8_0, bytes, 2, dim, y.data()).ok());
+}
+
 TEST(Auth, TokenSourcesAndProofs) {
   ::unsetenv("SUANLI_TOKEN");
   EXPECT_FALSE(ResolvePoolToken("", "").ok());

@@ -64,6 +64,7 @@ class WorkerTest : public ::testing::Test {
     r.set_n_ctx(64);
     r.set_max_seqs(2);
     r.set_max_batch(16);
+    r.set_kv_blocks(8);
     return r;
   }
   grpc::Status Load(const v1::LoadStageRequest& r, v1::LoadStageReply* reply) {
@@ -113,6 +114,12 @@ TEST_F(WorkerTest, LoadStageChecksItsFields) {
   r.set_n_ctx(0);
   EXPECT_EQ(Load(r, &reply).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   r = Stage("p-bad");
+  r.set_kv_blocks(3);  // less than one sequence's 64 positions
+  EXPECT_EQ(Load(r, &reply).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  r = Stage("p-bad");
+  r.set_kv_blocks(int64_t{1} << 40);
+  EXPECT_EQ(Load(r, &reply).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  r = Stage("p-bad");
   r.set_model_sha256("not-a-hash");
   EXPECT_FALSE(Load(r, &reply).ok());
   r = Stage("p-bad");
@@ -140,38 +147,75 @@ TEST_F(WorkerTest, HostileStepsGetErrorsNotCrashes) {
   v1::ForwardSummary summary;
   auto forward = stub_->Forward(&fctx, &summary);
 
-  auto step = [&](uint64_t id, int64_t pos, std::vector<int32_t> tokens, uint64_t seq = 1) {
-    v1::StepRequest s;
-    if (id == 1) s.set_pipeline_id("p1");
-    s.set_seq_id(seq);
-    s.set_step_id(id);
-    s.set_pos(pos);
-    for (int32_t t : tokens) s.add_tokens(t);
-    s.set_want(v1::WANT_SAMPLE);
-    s.mutable_sampler()->set_temperature(0);
-    EXPECT_TRUE(forward->Write(s));
-    v1::StepResult res;
+  struct Step {
+    Step(uint64_t s, int64_t p, std::vector<int32_t> t, std::vector<int32_t> b = {},
+         bool with_sampler = true)
+        : seq(s), pos(p), tokens(std::move(t)), blocks(std::move(b)), sampler(with_sampler) {}
+    uint64_t seq;
+    int64_t pos;
+    std::vector<int32_t> tokens;
+    std::vector<int32_t> blocks;  // empty: KvBlocksFor(pos + n) blocks from 0
+    bool sampler;
+  };
+  uint64_t next_id = 1;
+  auto run = [&](std::vector<Step> steps) {
+    v1::Batch b;
+    if (next_id == 1) b.set_pipeline_id("p1");
+    b.set_batch_id(next_id++);
+    for (const Step& st : steps) {
+      v1::SeqStep* p = b.add_steps();
+      p->set_seq_id(st.seq);
+      p->set_pos(st.pos);
+      for (int32_t t : st.tokens) p->add_tokens(t);
+      if (st.blocks.empty()) {
+        const int64_t n = (st.pos + static_cast<int64_t>(st.tokens.size()) + 15) / 16;
+        for (int64_t i = 0; i < n; ++i) p->add_blocks(static_cast<int32_t>(i));
+      } else {
+        for (int32_t x : st.blocks) p->add_blocks(x);
+      }
+      p->set_sample(true);
+      if (st.sampler) p->mutable_sampler()->set_temperature(0);
+    }
+    EXPECT_TRUE(forward->Write(b));
+    v1::BatchResult res;
     EXPECT_TRUE(results->Read(&res));
-    EXPECT_EQ(res.step_id(), id);
+    EXPECT_EQ(res.batch_id(), b.batch_id());
+    EXPECT_EQ(res.results_size(), b.steps_size());
     return res;
   };
-  EXPECT_NE(step(1, 0, {1, 999999}).error().find("outside the vocabulary"), std::string::npos);
-  EXPECT_NE(step(2, 0, {-5}).error().find("outside the vocabulary"), std::string::npos);
-  EXPECT_NE(step(3, 0, {}).error(), "");
-  EXPECT_NE(step(4, 0, std::vector<int32_t>(17, 1)).error().find("at most"), std::string::npos);
-  EXPECT_NE(step(5, 60, {1, 2, 3, 4, 5}).error().find("position"), std::string::npos);
-  v1::StepResult good = step(6, 0, {1, 15043, 3186});
-  EXPECT_EQ(good.error(), "");
-  EXPECT_GE(good.token(), 0);
-  EXPECT_NE(step(7, 1, {5}).error().find("position"), std::string::npos);  // at 3, not 1
-  EXPECT_EQ(step(8, 3, {good.token()}).error(), "");
-  EXPECT_NE(step(9, 62, {1, 2, 3}).error(), "");  // position mismatch and past the context
-  // Three sequences when the stage holds two.
-  EXPECT_EQ(step(10, 0, {1}, 2).error(), "");
-  EXPECT_NE(step(11, 0, {1}, 3).error().find("sequences"), std::string::npos);
+  auto error = [&](Step st) {
+    v1::BatchResult r = run({st});
+    return r.results_size() == 1 ? r.results(0).error() : std::string("no result");
+  };
+  EXPECT_NE(error({1, 0, {1, 999999}}).find("outside the vocabulary"), std::string::npos);
+  EXPECT_NE(error({1, 0, {-5}}).find("outside the vocabulary"), std::string::npos);
+  EXPECT_NE(error({1, 0, {}}), "");
+  EXPECT_NE(error({1, 0, std::vector<int32_t>(17, 1)}).find("at most"), std::string::npos);
+  EXPECT_NE(error({1, 62, {1, 2, 3}}).find("context"), std::string::npos);
+  // Block tables: the wrong length, a block that does not exist, positions never written.
+  EXPECT_NE(error({1, 0, {1, 2}, {0, 1}}).find("block table"), std::string::npos);
+  EXPECT_NE(error({1, 0, {1, 2}, {8}}).find("does not exist"), std::string::npos);
+  EXPECT_NE(error({1, 0, {1, 2}, {-1}}).find("does not exist"), std::string::npos);
+  EXPECT_NE(error({1, 5, {1}}).find("never computed"), std::string::npos);
+  EXPECT_NE(error({1, 20, {1}, {1, 2}}).find("never computed"), std::string::npos);
+  // A good prompt, then its next token; then another sequence sharing the first 3 positions.
+  v1::BatchResult good = run({{1, 0, {1, 15043, 3186}}});
+  ASSERT_EQ(good.results_size(), 1);
+  EXPECT_EQ(good.results(0).error(), "");
+  EXPECT_GE(good.results(0).token(), 0);
+  EXPECT_EQ(error({1, 3, {good.results(0).token()}, {}, false}), "");
+  EXPECT_EQ(error({2, 3, {7}, {0}}), "");
+  // A sample before the sequence's sampler was set up; three sequences when the stage holds two.
+  EXPECT_NE(error({9, 0, {1}, {3}, false}).find("sampler"), std::string::npos);
+  EXPECT_NE(error({3, 0, {1}, {4}}).find("sequences"), std::string::npos);
+  // The same sequence twice in one batch: the second is refused, the first runs.
+  v1::BatchResult twice = run({{1, 4, {5}, {0}, false}, {1, 4, {6}, {0}, false}});
+  ASSERT_EQ(twice.results_size(), 2);
+  EXPECT_EQ(twice.results(0).error(), "");
+  EXPECT_NE(twice.results(1).error().find("twice"), std::string::npos) << twice.results(1).error();
   forward->WritesDone();
   EXPECT_TRUE(forward->Finish().ok());
-  v1::StepResult extra;
+  v1::BatchResult extra;
   while (results->Read(&extra)) {
   }
 }

@@ -77,6 +77,16 @@ TEST(VecOps, AttendHeadMatchesSoftmaxAttention) {
   }
 }
 
+// Non-finite scores (a hostile peer, an overflowing model) stay defined behaviour: no NaN reaches
+// an integer conversion (UBSan checks this in the sanitizer build).
+TEST(VecOps, NonFiniteInputsAreDefined) {
+  std::vector<float> s = {NAN, 1.0f, INFINITY, -INFINITY};
+  SoftmaxInPlace(s.data(), 4);
+  std::vector<float> g = {NAN, INFINITY, -INFINITY, 1.0f}, u(4, 1.0f);
+  SiluMul(g.data(), u.data(), 4);
+  EXPECT_TRUE(std::isnan(LogSumExp(s.data(), 4)) || std::isfinite(LogSumExp(s.data(), 4)));
+}
+
 TEST(VecOps, Add) {
   auto x = Random(33, 8), y = Random(33, 9);
   auto z = y;

@@ -1,0 +1,46 @@
+// Plain options of the runtime: what to load and where its sequences run. The CLI and the server
+// fill these from their flags; nothing below this layer sees a flag.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cluster/transport.h"
+#include "model/weights.h"
+#include "suanli/placement.h"
+
+namespace suanli::runtime {
+
+struct ModelOptions {
+  std::string path;  // empty: the default model (synthesized and cached on first use)
+  LoadMode weights = LoadMode::kMmap;
+  bool prefault = true;  // touch the weight pages at load (not done by a pool's head)
+};
+
+// Run through a pool of workers instead of this device.
+struct PoolOptions {
+  std::vector<std::string> workers;  // host:port
+  bool discover = false;             // add the workers that answer on the LAN
+  double discover_seconds = 1.5;
+  placement::Objective objective = placement::Objective::kLatency;
+  std::vector<int64_t> split;  // forced layer counts, one per worker
+  placement::ActFormat act = placement::ActFormat::kF16;
+  cluster::SecurityOptions security;
+};
+
+struct RuntimeOptions {
+  ModelOptions model;
+  int threads = 0;            // 0: all cores
+  int64_t n_ctx = 0;          // positions one sequence may use; 0: min(the model's, 4096)
+  int64_t max_seqs = 1;       // sequences running at once
+  int64_t kv_tokens = 0;      // KV cache positions shared by all sequences; 0: max_seqs · n_ctx
+  int64_t step_tokens = 512;  // tokens per batch: decode tokens first, then prompt chunks
+  bool prefix_cache = true;
+  size_t max_queue = 64;  // requests waiting for room before new ones are refused
+  std::optional<PoolOptions> pool;
+};
+
+}  // namespace suanli::runtime

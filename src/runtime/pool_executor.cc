@@ -1,0 +1,84 @@
+#include "runtime/pool_executor.h"
+
+#include <algorithm>
+
+namespace suanli::runtime {
+
+PoolExecutor::PoolExecutor(std::unique_ptr<cluster::Pool> pool) : pool_(std::move(pool)) {
+  const cluster::PoolOptions& o = pool_->options();
+  for (size_t i = 0; i < pool_->pipelines(); ++i) {
+    const placement::Pipeline& p = pool_->plan().pipelines[i];
+    LaneInfo l;
+    l.name = "pipeline " + std::to_string(i + 1) + " (" + std::to_string(p.stages.size()) +
+             " stage" + (p.stages.size() == 1 ? "" : "s") + ")";
+    l.n_blocks = pool_->kv_blocks();
+    l.max_batch = o.max_batch;
+    l.max_seqs = o.max_seqs;
+    l.depth = static_cast<int>(p.stages.size());
+    l.tokens_per_second = p.tokens_per_second();
+    // Results are one message each: keep a batch's logits within 32 MiB.
+    l.max_logits_rows =
+        std::max<int64_t>(1, (int64_t{32} << 20) / (4 * pool_->model_hparams().n_vocab));
+    info_.push_back(l);
+    live_.push_back(std::make_unique<Live>());
+  }
+}
+
+PoolExecutor::~PoolExecutor() { Shutdown(); }
+
+void PoolExecutor::Submit(int lane, StepBatch batch, std::function<void(StepOutput)> done) {
+  uint64_t rows = 0;
+  for (const SeqStep& s : batch.steps) rows += s.tokens.size();
+  Live* live = live_[static_cast<size_t>(lane)].get();
+  pool_->pipeline(static_cast<size_t>(lane))
+      .Send(batch, [live, rows, done = std::move(done)](StepOutput out) {
+        {
+          std::lock_guard<std::mutex> lock(live->mu);
+          if (live->stage_seconds.size() < out.stage_seconds.size())
+            live->stage_seconds.resize(out.stage_seconds.size());
+          for (size_t i = 0; i < out.stage_seconds.size(); ++i)
+            live->stage_seconds[i] += out.stage_seconds[i];
+          if (out.status.ok()) live->tokens += rows;
+        }
+        done(std::move(out));
+      });
+}
+
+void PoolExecutor::Shutdown() {
+  if (pool_) pool_->Close();
+}
+
+std::vector<DeviceState> PoolExecutor::Devices() const {
+  std::vector<DeviceState> out;
+  const placement::Plan& plan = pool_->plan();
+  for (size_t i = 0; i < pool_->pipelines() && i < plan.pipelines.size(); ++i) {
+    const auto workers = pool_->pipeline_workers(i);
+    const placement::Pipeline& p = plan.pipelines[i];
+    for (size_t s = 0; s < p.stages.size() && s < workers.size(); ++s) {
+      const cluster::PoolWorker& w = *workers[s];
+      DeviceState d;
+      d.name = w.address;
+      d.role = "worker";
+      d.lane = static_cast<int>(i);
+      d.first_layer = p.stages[s].first_layer;
+      d.last_layer = p.stages[s].last_layer;
+      d.memory_bytes = p.stages[s].memory_bytes;
+      d.total_memory_bytes = w.profile.total_ram_bytes;
+      d.battery = w.profile.battery.present ? w.profile.battery.level : -1;
+      d.charging = w.profile.battery.charging;
+      d.throttled = w.profile.thermal.throttled;
+      d.cpu = w.profile.cpu_model;
+      d.threads = w.profile.threads;
+      d.up = pool_->pipeline(i).broken().empty();
+      {
+        std::lock_guard<std::mutex> lock(live_[i]->mu);
+        if (s < live_[i]->stage_seconds.size()) d.busy_seconds = live_[i]->stage_seconds[s];
+        d.tokens = live_[i]->tokens;
+      }
+      out.push_back(d);
+    }
+  }
+  return out;
+}
+
+}  // namespace suanli::runtime

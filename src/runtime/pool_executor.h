@@ -1,0 +1,38 @@
+// PoolExecutor: lanes that are pipelines of workers (cluster/head.h places the model and loads the
+// stages; each pipeline is one lane with its own KV pool on its workers). A batch goes to the
+// pipeline's first stage and its answer comes from the last; a pipeline of k stages takes k
+// batches in flight so every stage has work.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "cluster/head.h"
+#include "runtime/executor.h"
+
+namespace suanli::runtime {
+
+class PoolExecutor : public Executor {
+ public:
+  explicit PoolExecutor(std::unique_ptr<cluster::Pool> pool);
+  ~PoolExecutor() override;
+
+  int lanes() const override { return static_cast<int>(info_.size()); }
+  const LaneInfo& lane(int i) const override { return info_[static_cast<size_t>(i)]; }
+  void Submit(int lane, StepBatch batch, std::function<void(StepOutput)> done) override;
+  void Shutdown() override;
+  std::vector<DeviceState> Devices() const override;
+  cluster::Pool& pool() { return *pool_; }
+
+ private:
+  std::unique_ptr<cluster::Pool> pool_;
+  std::vector<LaneInfo> info_;
+  struct Live {
+    mutable std::mutex mu;
+    std::vector<double> stage_seconds;  // compute time of each stage so far
+    uint64_t tokens = 0;
+  };
+  std::vector<std::unique_ptr<Live>> live_;  // per lane
+};
+
+}  // namespace suanli::runtime

@@ -1,0 +1,640 @@
+#include "runtime/scheduler.h"
+
+#include <algorithm>
+
+#include "base/check.h"
+#include "model/footprint.h"
+
+namespace suanli::runtime {
+
+const char* FinishReasonName(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+    case FinishReason::kContextFull:
+      return "length";
+    case FinishReason::kCancelled:
+      return "cancelled";
+    case FinishReason::kError:
+      return "error";
+  }
+  return "?";
+}
+
+void RequestState::Push(Event e) {
+  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - submitted).count();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (e.kind == Event::Kind::kDone) done = true;
+    events.push_back(std::move(e));
+  }
+  cv.notify_all();
+}
+
+std::optional<Event> RequestHandle::Next(std::chrono::milliseconds timeout) {
+  if (!s_ || finished_) return std::nullopt;
+  std::unique_lock<std::mutex> lock(s_->mu);
+  if (!s_->cv.wait_for(lock, timeout, [&] { return !s_->events.empty(); })) return std::nullopt;
+  Event e = std::move(s_->events.front());
+  s_->events.pop_front();
+  if (e.kind == Event::Kind::kDone) finished_ = true;
+  return e;
+}
+
+void RequestHandle::Cancel() {
+  if (!s_) return;
+  std::function<void()> wake;
+  {
+    std::lock_guard<std::mutex> lock(s_->cancel_mu);
+    s_->cancelled = true;
+    wake = s_->wake;
+  }
+  if (wake) wake();
+}
+
+// ---- scheduler state ---------------------------------------------------------------------------
+
+struct Scheduler::Lane {
+  LaneInfo info;
+  KvBlocks blocks;
+  int inflight = 0;
+  int64_t running = 0;  // sequences admitted here
+  std::vector<uint64_t> ended;
+  std::map<uint64_t, std::vector<Sent>> batches;  // in flight
+  Lane(const LaneInfo& i, bool prefix) : info(i), blocks(i.n_blocks, prefix) {}
+};
+
+struct Scheduler::ReqInfo {
+  std::shared_ptr<RequestState> st;
+  std::vector<uint64_t> seqs;
+  int open = 0;
+  Usage usage;
+  int lane = 0;
+};
+
+struct Scheduler::Seq {
+  uint64_t id = 0;
+  ReqInfo* req = nullptr;
+  int choice = 0;
+  int lane = 0;
+  std::vector<int32_t> tokens;  // the context: prompt, then every token fed after it
+  int64_t n_prompt = 0;
+  int64_t n_sent = 0;        // positions sent to the executor
+  int64_t n_done = 0;        // positions computed
+  int64_t n_registered = 0;  // leading blocks known to the prefix cache
+  std::vector<int32_t> blocks;
+  int64_t reserved = 0;   // blocks promised but not yet taken
+  int inflight = 0;       // steps in flight
+  bool awaiting = false;  // a sample step in flight
+  bool sampler_sent = false;
+  bool finished = false;
+  uint64_t parent = 0;  // n > 1: share this sequence's prompt blocks once they are computed
+  int64_t share = 0;    // positions to share
+  int64_t generated = 0;
+  TextStream text;
+};
+
+Scheduler::Scheduler(Executor& executor, const Tokenizer& tokenizer, SchedulerOptions opts)
+    : ex_(executor), tok_(tokenizer), opts_(opts) {
+  for (int i = 0; i < ex_.lanes(); ++i)
+    lanes_.push_back(std::make_unique<Lane>(ex_.lane(i), opts_.prefix_cache));
+  PublishStats();
+  thread_ = std::thread([this] { Loop(); });
+}
+
+Scheduler::~Scheduler() { Shutdown(0); }
+
+int64_t Scheduler::BlocksNeeded(const GenerationRequest& r) const {
+  // Generating m tokens feeds m - 1 of them back; the context caps it.
+  const int64_t n_prompt = static_cast<int64_t>(r.prompt.size());
+  const int64_t fed =
+      r.max_tokens < 0 ? opts_.n_ctx
+                       : std::min(opts_.n_ctx, n_prompt + std::max<int64_t>(0, r.max_tokens - 1));
+  return KvBlocksFor(std::max(fed, n_prompt)) * r.n;
+}
+
+StatusOr<RequestHandle> Scheduler::Submit(GenerationRequest r) {
+  const int64_t n_prompt = static_cast<int64_t>(r.prompt.size());
+  if (n_prompt == 0) return InvalidArgument("the prompt is empty (no tokens to start from)");
+  SL_RETURN_IF_ERROR(CheckTokenIds(r.prompt, tok_.n_vocab()));
+  SL_RETURN_IF_ERROR(CheckTokenIds(r.forced, tok_.n_vocab(), "forced token id"));
+  if (n_prompt > opts_.n_ctx)
+    return OutOfRange("the prompt has " + std::to_string(n_prompt) +
+                      " tokens but the context holds " + std::to_string(opts_.n_ctx));
+  if (r.n < 1) return InvalidArgument("n must be at least 1");
+  int64_t most_seqs = 0, most_blocks = 0;
+  for (const auto& l : lanes_) {
+    most_seqs = std::max(most_seqs, l->info.max_seqs);
+    most_blocks = std::max(most_blocks, l->info.n_blocks);
+  }
+  if (r.n > most_seqs)
+    return InvalidArgument("n = " + std::to_string(r.n) + " choices, but at most " +
+                           std::to_string(most_seqs) + " sequences run at once");
+  if (BlocksNeeded(r) > most_blocks)
+    return InvalidArgument("the request needs " + std::to_string(BlocksNeeded(r) * kKvBlockTokens) +
+                           " KV positions but the cache holds " +
+                           std::to_string(most_blocks * kKvBlockTokens));
+  auto st = std::make_shared<RequestState>();
+  st->id = next_request_++;
+  st->req = std::move(r);
+  st->submitted = std::chrono::steady_clock::now();
+  st->wake = [this] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      poke_ = true;
+    }
+    cv_.notify_all();
+  };
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (draining_ || stop_) return Unavailable("the server is shutting down");
+    if (static_cast<size_t>(published_.waiting) + inbox_reqs_.size() >= opts_.max_queue)
+      return ResourceExhausted("the queue is full (" + std::to_string(opts_.max_queue) +
+                               " requests waiting)");
+    inbox_reqs_.push_back(st);
+  }
+  cv_.notify_all();
+  return RequestHandle(st);
+}
+
+SchedulerStats Scheduler::Stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return published_;
+}
+
+void Scheduler::Shutdown(double grace_seconds) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!thread_.joinable()) return;
+    if (!draining_) {
+      draining_ = true;
+      drain_deadline_ = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000));
+    }
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void Scheduler::PublishStats() {
+  SchedulerStats s = counters_;
+  s.waiting = static_cast<int64_t>(waiting_.size());
+  s.running = static_cast<int64_t>(seqs_.size());
+  for (const auto& l : lanes_) {
+    s.kv_blocks_used += l->blocks.used();
+    s.kv_blocks_total += l->blocks.n_blocks();
+    s.kv_blocks_cached += l->blocks.cached_unused();
+    s.prefix_lookup_blocks += l->blocks.stats().lookup_blocks;
+    s.prefix_hit_blocks += l->blocks.stats().hit_blocks;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  published_ = s;
+}
+
+// ---- the loop ----------------------------------------------------------------------------------
+
+void Scheduler::Loop() {
+  for (;;) {
+    std::deque<std::shared_ptr<RequestState>> reqs;
+    std::deque<std::pair<int, StepOutput>> outs;
+    bool draining, past_deadline;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      reqs.swap(inbox_reqs_);
+      outs.swap(inbox_outputs_);
+      poke_ = false;
+      draining = draining_;
+      past_deadline = draining_ && std::chrono::steady_clock::now() >= drain_deadline_;
+    }
+    for (auto& r : reqs) waiting_.push_back(std::move(r));
+    for (auto& [lane, out] : outs) HandleOutput(lane, out);
+    CheckCancellations();
+    Reap();
+    if (draining) {
+      while (!waiting_.empty()) {
+        EndWaiting(waiting_.front(), Unavailable("the server is shutting down"));
+        waiting_.pop_front();
+      }
+      if (past_deadline) {
+        std::vector<Seq*> live;
+        for (auto& [id, s] : seqs_)
+          if (!s->finished) live.push_back(s.get());
+        for (Seq* s : live)
+          Finish(*s, FinishReason::kError,
+                 Unavailable("the server shut down before this request finished"));
+        Reap();
+      }
+      bool inflight = false;
+      for (const auto& l : lanes_) inflight = inflight || l->inflight > 0;
+      if (seqs_.empty() && !inflight) {
+        PublishStats();
+        std::lock_guard<std::mutex> lock(mu_);
+        stop_ = true;
+        return;
+      }
+    } else {
+      Admit();
+    }
+    for (size_t i = 0; i < lanes_.size(); ++i) Launch(static_cast<int>(i));
+    PublishStats();
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(draining ? 10 : 200), [&] {
+      return !inbox_reqs_.empty() || !inbox_outputs_.empty() || poke_ || (draining_ && !draining);
+    });
+  }
+}
+
+void Scheduler::EndWaiting(const std::shared_ptr<RequestState>& st, Status why) {
+  for (int c = 0; c < st->req.n; ++c) {
+    Event f;
+    f.kind = Event::Kind::kFinish;
+    f.choice = c;
+    f.finish =
+        why.code() == StatusCode::kCancelled ? FinishReason::kCancelled : FinishReason::kError;
+    f.status = why;
+    st->Push(std::move(f));
+  }
+  Event d;
+  d.kind = Event::Kind::kDone;
+  d.usage.prompt_tokens = static_cast<int64_t>(st->req.prompt.size());
+  st->Push(std::move(d));
+  ++counters_.requests_done;
+  std::lock_guard<std::mutex> lock(st->cancel_mu);
+  st->wake = nullptr;
+}
+
+void Scheduler::CheckCancellations() {
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    bool c;
+    {
+      std::lock_guard<std::mutex> lock((*it)->cancel_mu);
+      c = (*it)->cancelled;
+    }
+    if (c) {
+      EndWaiting(*it, Cancelled("cancelled"));
+      it = waiting_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::vector<uint64_t> cancelled;
+  for (auto& [id, r] : reqs_) {
+    std::lock_guard<std::mutex> lock(r->st->cancel_mu);
+    if (r->st->cancelled) cancelled.push_back(id);
+  }
+  for (uint64_t id : cancelled) {
+    auto it = reqs_.find(id);
+    if (it == reqs_.end()) continue;
+    const std::vector<uint64_t> ids = it->second->seqs;
+    for (uint64_t sid : ids) {
+      auto s = seqs_.find(sid);
+      if (s != seqs_.end() && !s->second->finished)
+        Finish(*s->second, FinishReason::kCancelled, Cancelled("cancelled"));
+    }
+  }
+}
+
+// ---- admission ---------------------------------------------------------------------------------
+
+void Scheduler::Admit() {
+  while (!waiting_.empty()) {
+    if (!TryAdmit(waiting_.front())) break;  // first come, first served
+    waiting_.pop_front();
+  }
+}
+
+bool Scheduler::TryAdmit(const std::shared_ptr<RequestState>& st) {
+  const GenerationRequest& r = st->req;
+  const int64_t n_prompt = static_cast<int64_t>(r.prompt.size());
+  // Positions that may come from the cache: whole blocks, leaving at least the last prompt
+  // token to compute (its logits start the generation).
+  const int64_t shareable_blocks = (n_prompt - 1) / kKvBlockTokens;
+  // The lane with room whose cache holds the longest prefix; then the most free blocks.
+  int best = -1;
+  int64_t best_hit = -1, best_free = -1;
+  for (size_t i = 0; i < lanes_.size(); ++i) {
+    const Lane& l = *lanes_[i];
+    if (l.running + r.n > l.info.max_seqs) continue;
+    const int64_t h = l.blocks.Match(r.prompt, shareable_blocks);
+    if (BlocksNeeded(r) - h > l.blocks.available()) continue;
+    if (h > best_hit || (h == best_hit && l.blocks.available() > best_free)) {
+      best = static_cast<int>(i);
+      best_hit = h;
+      best_free = l.blocks.available();
+    }
+  }
+  if (best < 0) return false;
+  const std::vector<int32_t> hit =
+      lanes_[static_cast<size_t>(best)]->blocks.Lookup(r.prompt, shareable_blocks);
+  Lane& lane = *lanes_[static_cast<size_t>(best)];
+  const int64_t per_seq = BlocksNeeded(r) / r.n;
+  const int64_t reserve = BlocksNeeded(r) - static_cast<int64_t>(hit.size());
+  if (!lane.blocks.Reserve(reserve)) {
+    // The cached blocks just retained were part of what looked available.
+    for (int32_t b : hit) lane.blocks.Release(b);
+    return false;
+  }
+  auto info = std::make_unique<ReqInfo>();
+  info->st = st;
+  info->lane = best;
+  info->open = r.n;
+  info->usage.prompt_tokens = n_prompt;
+  info->usage.cached_tokens = static_cast<int64_t>(hit.size()) * kKvBlockTokens;
+  uint64_t parent = 0;
+  for (int c = 0; c < r.n; ++c) {
+    auto s = std::make_unique<Seq>();
+    s->id = next_seq_++;
+    s->req = info.get();
+    s->choice = c;
+    s->lane = best;
+    s->tokens = r.prompt;
+    s->n_prompt = n_prompt;
+    s->text = TextStream(r.stop);
+    if (c == 0) {
+      s->blocks = hit;
+      s->n_sent = s->n_done = static_cast<int64_t>(hit.size()) * kKvBlockTokens;
+      s->n_registered = static_cast<int64_t>(hit.size());
+      s->reserved = per_seq - static_cast<int64_t>(hit.size());
+      parent = s->id;
+    } else {
+      s->reserved = per_seq;
+      s->parent = parent;
+      s->share = shareable_blocks * kKvBlockTokens;
+    }
+    info->seqs.push_back(s->id);
+    ++lane.running;
+    seqs_.emplace(s->id, std::move(s));
+  }
+  reqs_.emplace(st->id, std::move(info));
+  return true;
+}
+
+// ---- launching batches -------------------------------------------------------------------------
+
+bool Scheduler::Eligible(Seq& s) {
+  if (s.finished || s.awaiting || s.n_sent >= static_cast<int64_t>(s.tokens.size())) return false;
+  if (s.parent != 0) {
+    auto p = seqs_.find(s.parent);
+    Seq* par = p == seqs_.end() ? nullptr : p->second.get();
+    if (par && !par->finished && par->n_done < s.share) return false;  // not computed yet
+    if (par && !par->finished && s.share > 0) {
+      // Take the parent's computed prompt blocks.
+      Lane& lane = *lanes_[static_cast<size_t>(s.lane)];
+      const int64_t nb = s.share / kKvBlockTokens;
+      for (int64_t i = 0; i < nb; ++i) {
+        const int32_t b = par->blocks[static_cast<size_t>(i)];
+        lane.blocks.Retain(b);
+        s.blocks.push_back(b);
+      }
+      lane.blocks.Unreserve(nb);
+      s.reserved -= nb;
+      s.n_sent = s.n_done = s.share;
+      s.n_registered = nb;
+    }
+    s.parent = 0;
+  }
+  return true;
+}
+
+void Scheduler::Launch(int li) {
+  Lane& lane = *lanes_[static_cast<size_t>(li)];
+  while (lane.inflight < lane.info.depth) {
+    const int64_t budget = std::min(opts_.step_tokens, lane.info.max_batch);
+    // Decoding sequences first (a token each), then prompt chunks.
+    std::vector<Seq*> decode, prefill;
+    for (auto& [id, s] : seqs_) {
+      if (s->lane != li || !Eligible(*s)) continue;
+      (s->n_sent >= s->n_prompt ? decode : prefill).push_back(s.get());
+    }
+    // With several batches in flight (a pipeline), split the decoding sequences between them so
+    // every stage has work.
+    const int64_t free_slots = std::max(1, lane.info.depth - lane.inflight);
+    const int64_t max_decode = (static_cast<int64_t>(decode.size()) + free_slots - 1) / free_slots;
+    StepBatch batch;
+    batch.id = next_batch_++;
+    std::vector<Sent> sent;
+    int64_t rows = 0, logit_rows = 0;
+    // Rows of logits a step of m tokens of `s` returns.
+    auto logits_of = [&](const Seq& s, int64_t m) -> int64_t {
+      const LogitsWant w = s.req->st->req.logits;
+      return w == LogitsWant::kAll ? m : w == LogitsWant::kLast ? 1 : 0;
+    };
+    auto add = [&](Seq& s, int64_t m) {
+      const GenerationRequest& r = s.req->st->req;
+      SeqStep step;
+      step.seq = s.id;
+      step.pos = s.n_sent;
+      step.tokens.assign(s.tokens.begin() + s.n_sent, s.tokens.begin() + s.n_sent + m);
+      const int64_t end = s.n_sent + m;
+      while (static_cast<int64_t>(s.blocks.size()) < KvBlocksFor(end)) {
+        SL_CHECK(s.reserved > 0);
+        s.blocks.push_back(lane.blocks.Allocate());
+        --s.reserved;
+      }
+      step.blocks.assign(s.blocks.begin(), s.blocks.begin() + KvBlocksFor(end));
+      const bool reaches_end = end == static_cast<int64_t>(s.tokens.size());
+      step.sample = reaches_end && r.max_tokens != 0;
+      if (r.logits == LogitsWant::kAll)
+        step.logits = LogitsWant::kAll;
+      else if (r.logits == LogitsWant::kLast && step.sample)
+        step.logits = LogitsWant::kLast;
+      if (!s.sampler_sent) {
+        SamplerParams p = r.sampling;
+        p.seed += static_cast<uint64_t>(s.choice);
+        step.sampler = p;
+        const int64_t from = std::max<int64_t>(0, s.n_sent - std::max(0, p.repeat_last_n));
+        step.history.assign(s.tokens.begin() + from, s.tokens.begin() + s.n_sent);
+        s.sampler_sent = true;
+      }
+      sent.push_back({s.id, end, step.sample, s.n_sent < s.n_prompt});
+      s.n_sent = end;
+      s.awaiting = step.sample;
+      ++s.inflight;
+      rows += m;
+      logit_rows += logits_of(s, m);
+      batch.steps.push_back(std::move(step));
+    };
+    const int64_t max_logits = lane.info.max_logits_rows;
+    for (Seq* s : decode) {
+      if (static_cast<int64_t>(batch.steps.size()) >= std::min(max_decode, lane.info.max_seqs) ||
+          rows >= budget)
+        break;
+      if (logit_rows + logits_of(*s, 1) > max_logits) continue;
+      add(*s, 1);
+    }
+    for (Seq* s : prefill) {
+      if (static_cast<int64_t>(batch.steps.size()) >= lane.info.max_seqs || rows >= budget) break;
+      const int64_t left = static_cast<int64_t>(s->tokens.size()) - s->n_sent;
+      int64_t m = std::min(left, budget - rows);
+      if (s->req->st->req.logits == LogitsWant::kAll) m = std::min(m, max_logits - logit_rows);
+      if (m <= 0 || logit_rows + logits_of(*s, m) > max_logits) continue;
+      add(*s, m);
+    }
+    if (batch.steps.empty() && lane.ended.empty()) return;
+    batch.ended.swap(lane.ended);
+    counters_.batches++;
+    counters_.steps += batch.steps.size();
+    lane.batches.emplace(batch.id, std::move(sent));
+    ++lane.inflight;
+    ex_.Submit(li, std::move(batch), [this, li](StepOutput out) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        inbox_outputs_.emplace_back(li, std::move(out));
+      }
+      cv_.notify_all();
+    });
+  }
+}
+
+// ---- results -----------------------------------------------------------------------------------
+
+void Scheduler::RegisterFull(Seq& s) {
+  Lane& lane = *lanes_[static_cast<size_t>(s.lane)];
+  const int64_t full =
+      std::min<int64_t>(s.n_done / kKvBlockTokens, static_cast<int64_t>(s.blocks.size()));
+  for (int64_t i = s.n_registered; i < full; ++i)
+    lane.blocks.Register(s.blocks[static_cast<size_t>(i)],
+                         i > 0 ? s.blocks[static_cast<size_t>(i - 1)] : -1,
+                         std::span<const int32_t>(s.tokens).subspan(
+                             static_cast<size_t>(i * kKvBlockTokens), kKvBlockTokens));
+  s.n_registered = std::max(s.n_registered, full);
+}
+
+void Scheduler::HandleOutput(int li, const StepOutput& out) {
+  Lane& lane = *lanes_[static_cast<size_t>(li)];
+  auto bit = lane.batches.find(out.id);
+  if (bit == lane.batches.end()) return;  // not ours (cannot happen with a sane executor)
+  const std::vector<Sent> sent = std::move(bit->second);
+  lane.batches.erase(bit);
+  --lane.inflight;
+  for (size_t i = 0; i < sent.size(); ++i) {
+    auto it = seqs_.find(sent[i].seq);
+    if (it == seqs_.end()) continue;
+    Seq& s = *it->second;
+    --s.inflight;
+    const SeqOutput* o =
+        i < out.outputs.size() && out.outputs[i].seq == s.id ? &out.outputs[i] : nullptr;
+    Status st = !out.status.ok() ? out.status
+                : o == nullptr   ? Internal("the executor answered a different batch")
+                                 : o->status;
+    if (!s.finished) {
+      if (!st.ok()) {
+        Finish(s, FinishReason::kError, st);
+      } else {
+        const int64_t begin = s.n_done;
+        s.n_done = sent[i].end;
+        counters_.prompt_tokens_computed +=
+            static_cast<uint64_t>(std::max<int64_t>(0, std::min(s.n_done, s.n_prompt) - begin));
+        RegisterFull(s);
+        if (sent[i].prompt_rows && !o->logits.empty()) {
+          // Rows of prompt positions (eval); the row of the last prompt token travels with the
+          // first sampled token below when there is one.
+          const size_t vocab = static_cast<size_t>(tok_.n_vocab());
+          const int64_t n_rows = static_cast<int64_t>(o->logits.size() / vocab);
+          const int64_t prompt_rows =
+              sent[i].sample ? n_rows - 1 : n_rows;  // all but the row that starts generation
+          if (prompt_rows > 0) {
+            Event e;
+            e.kind = Event::Kind::kPromptLogits;
+            e.choice = s.choice;
+            e.logits.assign(o->logits.begin(),
+                            o->logits.begin() + static_cast<std::ptrdiff_t>(prompt_rows * vocab));
+            s.req->st->Push(std::move(e));
+          }
+        }
+        if (sent[i].sample) {
+          s.awaiting = false;
+          OnSampled(s, *o);
+        } else if (s.req->st->req.max_tokens == 0 && s.n_done == s.n_prompt) {
+          Finish(s, FinishReason::kLength);
+        }
+      }
+    }
+  }
+}
+
+void Scheduler::OnSampled(Seq& s, const SeqOutput& o) {
+  const GenerationRequest& r = s.req->st->req;
+  const int32_t t = o.sampled.token;
+  if (t < 0 || t >= tok_.n_vocab())
+    return Finish(
+        s, FinishReason::kError,
+        Internal("the executor drew token " + std::to_string(t) + ", outside the vocabulary"));
+  if (!r.ignore_eos && tok_.IsEndOfGeneration(t)) return Finish(s, FinishReason::kStop);
+  ++s.generated;
+  ++counters_.tokens_generated;
+  ++s.req->usage.completion_tokens;
+  Event e;
+  e.kind = Event::Kind::kToken;
+  e.choice = s.choice;
+  e.token = t;
+  e.sampled = o.sampled;
+  e.text = s.text.Push(tok_.TokenToPiece(t));
+  if (!o.logits.empty()) {
+    const size_t vocab = static_cast<size_t>(tok_.n_vocab());
+    e.logits.assign(o.logits.end() - static_cast<std::ptrdiff_t>(vocab), o.logits.end());
+  }
+  s.req->st->Push(std::move(e));
+  if (s.text.stopped()) return Finish(s, FinishReason::kStop);
+  if (r.max_tokens >= 0 && s.generated >= r.max_tokens) return Finish(s, FinishReason::kLength);
+  if (static_cast<int64_t>(s.tokens.size()) >= opts_.n_ctx)
+    return Finish(s, FinishReason::kContextFull);
+  const size_t g = static_cast<size_t>(s.generated - 1);
+  s.tokens.push_back(g < r.forced.size() ? r.forced[g] : t);
+}
+
+void Scheduler::Finish(Seq& s, FinishReason reason, Status status) {
+  if (s.finished) return;
+  s.finished = true;
+  ReqInfo& req = *s.req;
+  Event f;
+  f.kind = Event::Kind::kFinish;
+  f.choice = s.choice;
+  f.finish = reason;
+  f.status = std::move(status);
+  if (reason == FinishReason::kStop && s.text.stopped())
+    f.stop_matched = s.text.matched();
+  else
+    f.text = s.text.Flush();
+  req.st->Push(std::move(f));
+  if (--req.open == 0) {
+    Event d;
+    d.kind = Event::Kind::kDone;
+    d.usage = req.usage;
+    req.st->Push(std::move(d));
+    ++counters_.requests_done;
+  }
+}
+
+void Scheduler::Reap() {
+  std::vector<uint64_t> gone;
+  for (auto& [id, s] : seqs_)
+    if (s->finished && s->inflight == 0) gone.push_back(id);
+  for (uint64_t id : gone) Retire(id);
+}
+
+void Scheduler::Retire(uint64_t seq_id) {
+  auto it = seqs_.find(seq_id);
+  if (it == seqs_.end()) return;
+  Seq& s = *it->second;
+  Lane& lane = *lanes_[static_cast<size_t>(s.lane)];
+  for (int32_t b : s.blocks) lane.blocks.Release(b);
+  lane.blocks.Unreserve(s.reserved);
+  --lane.running;
+  if (s.sampler_sent) lane.ended.push_back(s.id);
+  ReqInfo* req = s.req;
+  seqs_.erase(it);
+  // The request goes once all its sequences are gone.
+  bool any = false;
+  for (uint64_t id : req->seqs) any = any || seqs_.count(id);
+  if (!any) {
+    {
+      std::lock_guard<std::mutex> lock(req->st->cancel_mu);
+      req->st->wake = nullptr;
+    }
+    reqs_.erase(req->st->id);
+  }
+}
+
+}  // namespace suanli::runtime

@@ -1,0 +1,115 @@
+// Scheduler: continuous batching over an Executor's lanes.
+//
+// Requests wait in a bounded queue until a lane can hold them (its sequence slots, and KV blocks
+// for the whole prompt plus max_tokens — reserved at admission, so nothing running ever stalls
+// for memory). Every step, each lane gets one batch holding one token of every decoding sequence
+// that is not waiting for a result, then chunks of prompts in admission order up to the step's
+// token budget — so a 2,000-token prompt is prefilled a chunk per step while the other streams
+// keep producing a token per step. Sequences join and leave between steps. A prompt's full
+// blocks that another sequence (finished or running) already computed are reused from the prefix
+// cache instead of being computed again; n > 1 choices share their prompt's blocks.
+//
+// One thread owns all state; requests, executor results and cancellations reach it through an
+// inbox. Events go to each request's handle (runtime/request.h).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/tokenizer/tokenizer.h"
+#include "runtime/executor.h"
+#include "runtime/kv_blocks.h"
+#include "runtime/request.h"
+#include "runtime/text_stream.h"
+
+namespace suanli::runtime {
+
+struct SchedulerOptions {
+  int64_t n_ctx = 4096;       // positions one sequence may use
+  int64_t step_tokens = 512;  // tokens per batch (decode tokens first, then prompt chunks)
+  size_t max_queue = 64;      // requests waiting for room; more are refused (retryable)
+  bool prefix_cache = true;
+};
+
+struct SchedulerStats {
+  int64_t waiting = 0;
+  int64_t running = 0;  // sequences
+  int64_t kv_blocks_used = 0, kv_blocks_total = 0, kv_blocks_cached = 0;
+  uint64_t prefix_lookup_blocks = 0, prefix_hit_blocks = 0;
+  uint64_t batches = 0, steps = 0, prompt_tokens_computed = 0, tokens_generated = 0;
+  uint64_t requests_done = 0;
+};
+
+class Scheduler {
+ public:
+  Scheduler(Executor& executor, const Tokenizer& tokenizer, SchedulerOptions opts);
+  ~Scheduler();
+
+  // Errors: a bad request (empty prompt, ids outside the vocabulary, longer than the context, or
+  // needing more KV than a lane has: kInvalidArgument / kOutOfRange), a full queue
+  // (kResourceExhausted, retryable), shutting down (kUnavailable).
+  StatusOr<RequestHandle> Submit(GenerationRequest r);
+  SchedulerStats Stats() const;
+  // Refuses new requests, lets running ones finish for up to grace_seconds, then ends the rest
+  // with kUnavailable; returns when the scheduler thread has stopped.
+  void Shutdown(double grace_seconds);
+
+ private:
+  struct Seq;
+  struct Lane;
+  struct ReqInfo;
+  struct Sent {
+    uint64_t seq;
+    int64_t end;  // position after the step
+    bool sample;
+    bool prompt_rows;  // logits rows of prompt positions (kPromptLogits)
+  };
+
+  void Loop();
+  void HandleOutput(int lane, const StepOutput& out);
+  void CheckCancellations();
+  void Admit();
+  bool TryAdmit(const std::shared_ptr<RequestState>& st);
+  void Launch(int lane);
+  void OnSampled(Seq& s, const SeqOutput& o);
+  void Finish(Seq& s, FinishReason reason, Status status = Status::Ok());
+  void Retire(uint64_t seq_id);
+  void Reap();  // retires finished sequences with no step in flight
+  void RegisterFull(Seq& s);
+  bool Eligible(Seq& s);
+  void EndWaiting(const std::shared_ptr<RequestState>& st, Status why);
+  void PublishStats();
+  int64_t BlocksNeeded(const GenerationRequest& r) const;
+
+  Executor& ex_;
+  const Tokenizer& tok_;
+  SchedulerOptions opts_;
+
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  std::map<uint64_t, std::unique_ptr<Seq>> seqs_;
+  std::map<uint64_t, std::unique_ptr<ReqInfo>> reqs_;
+  std::deque<std::shared_ptr<RequestState>> waiting_;
+  uint64_t next_seq_ = 1, next_batch_ = 1;
+  SchedulerStats counters_;
+
+  mutable std::mutex mu_;  // inbox, stats, stopping
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<RequestState>> inbox_reqs_;
+  std::deque<std::pair<int, StepOutput>> inbox_outputs_;
+  bool poke_ = false;
+  bool draining_ = false;
+  bool stop_ = false;
+  std::chrono::steady_clock::time_point drain_deadline_;
+  SchedulerStats published_;
+  std::atomic<uint64_t> next_request_{1};
+  std::thread thread_;
+};
+
+}  // namespace suanli::runtime

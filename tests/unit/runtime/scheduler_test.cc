@@ -1,0 +1,335 @@
+// The scheduler over a fake executor whose "model" reads its KV back through the block tables: a
+// sequence's next token is a hash of every token at positions 0..p in its blocks, so wrong block
+// sharing, a missed position or a reordered step changes the output.
+#include "runtime/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "model/default_model.h"
+#include "model/footprint.h"
+
+namespace suanli::runtime {
+namespace {
+
+const Tokenizer& Tok() {
+  static std::unique_ptr<Tokenizer> tok = [] {
+    auto vocab = EmbeddedVocab();
+    EXPECT_TRUE(vocab.ok());
+    auto t = Tokenizer::FromGguf(**vocab);
+    EXPECT_TRUE(t.ok());
+    return std::move(*t);
+  }();
+  return *tok;
+}
+
+class FakeExecutor : public Executor {
+ public:
+  FakeExecutor(int lanes, int64_t n_blocks, int64_t max_batch, int64_t max_seqs, int depth = 1) {
+    for (int i = 0; i < lanes; ++i) {
+      LaneInfo l;
+      l.name = "fake " + std::to_string(i);
+      l.n_blocks = n_blocks;
+      l.max_batch = max_batch;
+      l.max_seqs = max_seqs;
+      l.depth = depth;
+      info_.push_back(l);
+      kv_.emplace_back(static_cast<size_t>(n_blocks * kKvBlockTokens), -1);
+    }
+  }
+  int lanes() const override { return static_cast<int>(info_.size()); }
+  const LaneInfo& lane(int i) const override { return info_[static_cast<size_t>(i)]; }
+  void Submit(int lane, StepBatch batch, std::function<void(StepOutput)> done) override {
+    if (delay.count() > 0) std::this_thread::sleep_for(delay);
+    StepOutput out;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      out = Run(lane, batch);
+      batches_.push_back({lane, batch});
+    }
+    done(std::move(out));
+  }
+  void Shutdown() override {}
+  std::vector<DeviceState> Devices() const override { return {}; }
+
+  std::vector<std::pair<int, StepBatch>> batches() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return batches_;
+  }
+  int32_t fail_token = -1;             // a step feeding this token fails
+  std::chrono::microseconds delay{0};  // per batch, so requests overlap in time
+
+ private:
+  StepOutput Run(int lane, const StepBatch& b) {
+    StepOutput out;
+    out.id = b.id;
+    std::vector<int32_t>& kv = kv_[static_cast<size_t>(lane)];
+    for (const SeqStep& s : b.steps) {
+      SeqOutput o;
+      o.seq = s.seq;
+      const int64_t end = s.pos + static_cast<int64_t>(s.tokens.size());
+      EXPECT_EQ(static_cast<int64_t>(s.blocks.size()), KvBlocksFor(end));
+      auto at = [&](int64_t p) -> int32_t& {
+        return kv[static_cast<size_t>(s.blocks[static_cast<size_t>(p / kKvBlockTokens)] *
+                                          kKvBlockTokens +
+                                      p % kKvBlockTokens)];
+      };
+      for (size_t i = 0; i < s.tokens.size(); ++i)
+        at(s.pos + static_cast<int64_t>(i)) = s.tokens[i];
+      uint64_t h = 1469598103934665603ull;
+      for (int64_t p = 0; p < end; ++p) {
+        EXPECT_GE(at(p), 0) << "position " << p << " never written";
+        h = (h ^ static_cast<uint64_t>(at(p) + 7)) * 1099511628211ull;
+      }
+      if (s.sample) o.sampled.token = static_cast<int32_t>(3 + h % 1000);
+      for (int32_t t : s.tokens)
+        if (t == fail_token) o.status = Internal("injected failure");
+      out.outputs.push_back(std::move(o));
+    }
+    return out;
+  }
+
+  std::vector<LaneInfo> info_;
+  std::vector<std::vector<int32_t>> kv_;
+  std::mutex mu_;
+  std::vector<std::pair<int, StepBatch>> batches_;
+};
+
+struct Result {
+  std::vector<std::vector<int32_t>> tokens;
+  std::vector<FinishReason> reasons;
+  std::vector<Status> status;
+  Usage usage;
+  std::string text;
+};
+
+Result Collect(RequestHandle h, int n = 1) {
+  Result r;
+  r.tokens.resize(static_cast<size_t>(n));
+  r.reasons.resize(static_cast<size_t>(n));
+  r.status.resize(static_cast<size_t>(n));
+  while (auto e = h.Next(std::chrono::seconds(20))) {
+    if (e->kind == Event::Kind::kToken) {
+      r.tokens[static_cast<size_t>(e->choice)].push_back(e->token);
+      r.text += e->text;
+    } else if (e->kind == Event::Kind::kFinish) {
+      r.reasons[static_cast<size_t>(e->choice)] = e->finish;
+      r.status[static_cast<size_t>(e->choice)] = e->status;
+      r.text += e->text;
+    } else if (e->kind == Event::Kind::kDone) {
+      r.usage = e->usage;
+      return r;
+    }
+  }
+  ADD_FAILURE() << "no kDone event";
+  return r;
+}
+
+GenerationRequest Req(int64_t n_prompt, int64_t max_tokens, int32_t first = 100) {
+  GenerationRequest r;
+  for (int64_t i = 0; i < n_prompt; ++i) r.prompt.push_back(first + static_cast<int32_t>(i % 50));
+  r.max_tokens = max_tokens;
+  r.ignore_eos = true;
+  r.sampling.temperature = 0;
+  return r;
+}
+
+SchedulerOptions Opts(int64_t step_tokens = 64, bool prefix = true) {
+  SchedulerOptions o;
+  o.n_ctx = 256;
+  o.step_tokens = step_tokens;
+  o.prefix_cache = prefix;
+  return o;
+}
+
+TEST(Scheduler, GeneratesMaxTokensAndFreesEverything) {
+  FakeExecutor ex(1, 64, 64, 4);
+  Scheduler s(ex, Tok(), Opts());
+  auto h = s.Submit(Req(20, 5));
+  ASSERT_TRUE(h.ok());
+  Result r = Collect(*h);
+  EXPECT_EQ(r.tokens[0].size(), 5u);
+  EXPECT_EQ(r.reasons[0], FinishReason::kLength);
+  EXPECT_EQ(r.usage.prompt_tokens, 20);
+  EXPECT_EQ(r.usage.completion_tokens, 5);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  SchedulerStats st = s.Stats();
+  EXPECT_EQ(st.running, 0);
+  EXPECT_EQ(st.kv_blocks_used, 0);  // cached blocks are unused, not used
+}
+
+// Continuous batching: a long prompt arriving while others decode is prefilled a chunk per step,
+// and every step still carries one token of each decoding sequence.
+TEST(Scheduler, ChunkedPrefillDoesNotStallDecoding) {
+  FakeExecutor ex(1, 256, 32, 8);
+  ex.delay = std::chrono::microseconds(1000);
+  Scheduler s(ex, Tok(), Opts(32));
+  std::vector<RequestHandle> hs;
+  for (int i = 0; i < 3; ++i) hs.push_back(*s.Submit(Req(4, 40, 100 + i)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto big = s.Submit(Req(200, 2, 300));
+  ASSERT_TRUE(big.ok());
+  for (auto& h : hs) EXPECT_EQ(Collect(h).tokens[0].size(), 40u);
+  Collect(*big);
+  int64_t max_rows = 0;
+  bool mixed = false;
+  for (const auto& [lane, b] : ex.batches()) {
+    int64_t rows = 0, decode = 0, prefill = 0;
+    for (const SeqStep& st : b.steps) {
+      rows += static_cast<int64_t>(st.tokens.size());
+      (st.tokens.size() == 1 ? decode : prefill)++;
+    }
+    max_rows = std::max(max_rows, rows);
+    mixed = mixed || (decode > 0 && prefill > 0);
+  }
+  EXPECT_LE(max_rows, 32);
+  EXPECT_TRUE(mixed) << "no step mixed decode tokens with a prompt chunk";
+}
+
+// The same requests with the prefix cache on and off produce the same tokens; with it on, a
+// request sharing a 100-token prefix starts computing at the first uncached block.
+TEST(Scheduler, PrefixCacheReusesBlocksAndChangesNothing) {
+  std::vector<int32_t> a, b;
+  for (bool prefix : {false, true}) {
+    FakeExecutor ex(1, 64, 64, 4);
+    Scheduler s(ex, Tok(), Opts(64, prefix));
+    GenerationRequest r1 = Req(100, 8);
+    GenerationRequest r2 = Req(100, 8);
+    for (int i = 0; i < 7; ++i) r2.prompt.push_back(900 + i);  // a distinct suffix
+    Result x = Collect(*s.Submit(r1));
+    const size_t before = ex.batches().size();
+    Result y = Collect(*s.Submit(r2));
+    (prefix ? a : b) = y.tokens[0];
+    const auto batches = ex.batches();
+    int64_t first_pos = -1;
+    for (size_t i = before; i < batches.size() && first_pos < 0; ++i)
+      if (!batches[i].second.steps.empty()) first_pos = batches[i].second.steps[0].pos;
+    if (prefix) {
+      EXPECT_EQ(first_pos, 96);  // 6 whole blocks of the shared 100 tokens
+      EXPECT_EQ(y.usage.cached_tokens, 96);
+      EXPECT_GT(s.Stats().prefix_hit_blocks, 0u);
+    } else {
+      EXPECT_EQ(first_pos, 0);
+      EXPECT_EQ(y.usage.cached_tokens, 0);
+    }
+    EXPECT_EQ(x.tokens[0].size(), 8u);
+  }
+  EXPECT_EQ(a, b);
+}
+
+TEST(Scheduler, ChoicesShareThePromptAndDrawIndependently) {
+  FakeExecutor ex(1, 64, 64, 8);
+  Scheduler s(ex, Tok(), Opts(64, false));  // sharing works without the prefix cache too
+  GenerationRequest r = Req(50, 6);
+  r.n = 3;
+  Result res = Collect(*s.Submit(r), 3);
+  for (int c = 0; c < 3; ++c) EXPECT_EQ(res.tokens[static_cast<size_t>(c)].size(), 6u);
+  // Only the first choice computed the shared 48 positions; the others started at 48.
+  int64_t computed_from_zero = 0;
+  std::map<uint64_t, int64_t> first_pos;
+  for (const auto& [lane, b] : ex.batches())
+    for (const SeqStep& st : b.steps)
+      if (!first_pos.count(st.seq)) first_pos[st.seq] = st.pos;
+  for (auto& [seq, pos] : first_pos) computed_from_zero += pos == 0;
+  EXPECT_EQ(computed_from_zero, 1);
+  EXPECT_EQ(first_pos.size(), 3u);
+}
+
+TEST(Scheduler, CancelEndsTheRequestAndFreesItsBlocks) {
+  FakeExecutor ex(1, 64, 64, 4);
+  ex.delay = std::chrono::microseconds(2000);  // 250 steps take longer than the cancel
+  Scheduler s(ex, Tok(), Opts());
+  auto h = s.Submit(Req(10, -1));  // until the context is full
+  ASSERT_TRUE(h.ok());
+  ASSERT_TRUE(h->Next(std::chrono::seconds(5)));
+  h->Cancel();
+  Result r = Collect(*h);
+  EXPECT_EQ(r.reasons[0], FinishReason::kCancelled);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(s.Stats().running, 0);
+  EXPECT_EQ(s.Stats().kv_blocks_used, 0);
+}
+
+TEST(Scheduler, ContextFullAndBadRequests) {
+  FakeExecutor ex(1, 64, 64, 4);
+  Scheduler s(ex, Tok(), Opts());
+  Result r = Collect(*s.Submit(Req(250, -1)));
+  EXPECT_EQ(r.reasons[0], FinishReason::kContextFull);
+  EXPECT_EQ(r.tokens[0].size(), 7u);  // positions 250..255 fed, and the last draw
+  EXPECT_EQ(s.Submit(Req(0, 1)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.Submit(Req(257, 1)).status().code(), StatusCode::kOutOfRange);
+  GenerationRequest bad = Req(5, 1);
+  bad.prompt[2] = 1 << 30;
+  EXPECT_EQ(s.Submit(bad).status().code(), StatusCode::kInvalidArgument);
+  GenerationRequest many = Req(5, 1);
+  many.n = 5;  // more than 4 sequences at once
+  EXPECT_EQ(s.Submit(many).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Scheduler, StopStringsAndFailures) {
+  FakeExecutor ex(1, 64, 64, 4);
+  Scheduler s(ex, Tok(), Opts());
+  // Learn the text of an undisturbed run, then stop at a piece of it.
+  Result full = Collect(*s.Submit(Req(8, 12)));
+  ASSERT_GT(full.text.size(), 6u);
+  GenerationRequest r = Req(8, 12);
+  const std::string stop = full.text.substr(full.text.size() / 2, 3);
+  r.stop = {stop};
+  Result cut = Collect(*s.Submit(r));
+  EXPECT_EQ(cut.reasons[0], FinishReason::kStop);
+  EXPECT_EQ(cut.text, full.text.substr(0, full.text.find(stop)));
+  // A step that fails ends its request with the error; others go on.
+  ex.fail_token = full.tokens[0][2];
+  Result failed = Collect(*s.Submit(Req(8, 12)));
+  EXPECT_EQ(failed.reasons[0], FinishReason::kError);
+  EXPECT_FALSE(failed.status[0].ok());
+  ex.fail_token = -1;
+  EXPECT_EQ(Collect(*s.Submit(Req(9, 3))).tokens[0].size(), 3u);
+}
+
+TEST(Scheduler, QueueBoundAndShutdown) {
+  FakeExecutor ex(1, 16, 64, 1);  // room for one request at a time
+  ex.delay = std::chrono::microseconds(2000);
+  SchedulerOptions o = Opts();
+  o.max_queue = 2;
+  Scheduler s(ex, Tok(), o);
+  std::vector<RequestHandle> hs;
+  int refused = 0;
+  for (int i = 0; i < 8; ++i) {
+    auto h = s.Submit(Req(100, -1));
+    if (h.ok())
+      hs.push_back(*h);
+    else
+      refused += h.status().code() == StatusCode::kResourceExhausted;
+  }
+  EXPECT_GT(refused, 0);
+  s.Shutdown(0.05);
+  for (auto& h : hs) {
+    Result r = Collect(h);
+    EXPECT_EQ(r.reasons[0], FinishReason::kError);
+    EXPECT_EQ(r.status[0].code(), StatusCode::kUnavailable);
+  }
+  EXPECT_EQ(s.Submit(Req(5, 1)).status().code(), StatusCode::kUnavailable);
+}
+
+// A pipeline lane (depth 2): the decoding sequences are split between two batches in flight.
+TEST(Scheduler, DeepLanesGetSeveralBatchesInFlight) {
+  FakeExecutor ex(1, 128, 64, 8, /*depth=*/2);
+  Scheduler s(ex, Tok(), Opts());
+  std::vector<RequestHandle> hs;
+  for (int i = 0; i < 6; ++i) hs.push_back(*s.Submit(Req(4, 10, 100 + i)));
+  for (auto& h : hs) EXPECT_EQ(Collect(h).tokens[0].size(), 10u);
+  size_t most = 0;  // decode batches (one token per step)
+  for (const auto& [lane, b] : ex.batches()) {
+    bool decode = !b.steps.empty();
+    for (const SeqStep& st : b.steps) decode = decode && st.tokens.size() == 1;
+    if (decode) most = std::max(most, b.steps.size());
+  }
+  EXPECT_EQ(most, 3u);
+}
+
+}  // namespace
+}  // namespace suanli::runtime
