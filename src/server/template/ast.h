@@ -171,7 +171,7 @@ enum class StmtKind {
   kCallBlock,
   kFilterBlock,
   kWith,
-  kScope,  // a body rendered in its own scope: {% generation %}
+  kScope,  // a body rendered in its own scope: {% generation %}, {% block %}
   kBreak,
   kContinue,
 };
@@ -259,6 +259,8 @@ struct WithStmt : Stmt {
 struct ScopeStmt : Stmt {
   explicit ScopeStmt(int l) : Stmt(StmtKind::kScope, l) {}
   Body body;
+  // {% block %} without `scoped`: the body sees the template's top-level variables only.
+  bool top_level_parent = false;
 };
 
 struct SimpleStmt : Stmt {

@@ -66,7 +66,8 @@ Value AttrPath(Interpreter& in, const Value& item, const Value& attribute, const
     size_t start = 0;
     while (true) {
       size_t dot = s.find('.', start);
-      std::string part = s.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      std::string part =
+          s.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
       bool digits = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
       if (digits && part.size() < 18) {
         parts.push_back(Value::Int(std::strtoll(part.c_str(), nullptr, 10)));
@@ -284,8 +285,8 @@ Value FFirst(Interpreter& in, const Value& v, CallArgs& a) {
 
 Value FLast(Interpreter& in, const Value& v, CallArgs& a) {
   CheckArgs(a, "last", 0, {});
-  if (v.is_list() && (v.list_kind() == ListKind::kGenerator ||
-                      v.list_kind() == ListKind::kReverseIterator)) {
+  if (v.is_list() &&
+      (v.list_kind() == ListKind::kGenerator || v.list_kind() == ListKind::kReverseIterator)) {
     RuntimeError("TypeError: '" + Tn(v) + "' object is not reversible");
   }
   if (!(v.is_list() || v.is_string() || v.is_dict() || v.is_undefined())) {
@@ -368,7 +369,8 @@ bool ParsePyInt(const std::string& s0, int base, int64_t* out) {
                 ? std::tolower(static_cast<unsigned char>(c)) - 'a' + 10
                 : 99;
     if (d >= base) return false;
-    if (v > (static_cast<uint64_t>(INT64_MAX) - static_cast<uint64_t>(d)) / static_cast<uint64_t>(base)) {
+    if (v > (static_cast<uint64_t>(INT64_MAX) - static_cast<uint64_t>(d)) /
+                static_cast<uint64_t>(base)) {
       RuntimeError("OverflowError: integer too large");
     }
     v = v * static_cast<uint64_t>(base) + static_cast<uint64_t>(d);
@@ -396,7 +398,8 @@ Value FInt(Interpreter&, const Value& v, CallArgs& a) {
   int base = b ? static_cast<int>(ToInt(*b, "base")) : 10;
   if (v.is_undefined()) FailUndefined(v);
   if (v.is_string()) {
-    if (base != 0 && (base < 2 || base > 36)) RuntimeError("ValueError: int() base must be >= 2 and <= 36, or 0");
+    if (base != 0 && (base < 2 || base > 36))
+      RuntimeError("ValueError: int() base must be >= 2 and <= 36, or 0");
     int64_t out;
     if (ParsePyInt(v.str(), base, &out)) return Value::Int(out);
     double f;
@@ -620,17 +623,26 @@ Value SelectReject(Interpreter& in, const Value& v, CallArgs& a, bool select, bo
   return Generator(std::move(out));
 }
 
-Value FSelect(Interpreter& in, const Value& v, CallArgs& a) { return SelectReject(in, v, a, true, false); }
-Value FReject(Interpreter& in, const Value& v, CallArgs& a) { return SelectReject(in, v, a, false, false); }
-Value FSelectAttr(Interpreter& in, const Value& v, CallArgs& a) { return SelectReject(in, v, a, true, true); }
-Value FRejectAttr(Interpreter& in, const Value& v, CallArgs& a) { return SelectReject(in, v, a, false, true); }
+Value FSelect(Interpreter& in, const Value& v, CallArgs& a) {
+  return SelectReject(in, v, a, true, false);
+}
+Value FReject(Interpreter& in, const Value& v, CallArgs& a) {
+  return SelectReject(in, v, a, false, false);
+}
+Value FSelectAttr(Interpreter& in, const Value& v, CallArgs& a) {
+  return SelectReject(in, v, a, true, true);
+}
+Value FRejectAttr(Interpreter& in, const Value& v, CallArgs& a) {
+  return SelectReject(in, v, a, false, true);
+}
 
 Value FReplace(Interpreter& in, const Value& v, CallArgs& a) {
   CheckArgs(a, "replace", 3, {"old", "new", "count"});
   const Value* o = GetArg(a, 0, "old");
   const Value* n = GetArg(a, 1, "new");
   const Value* c = GetArg(a, 2, "count");
-  if (o == nullptr || n == nullptr) RuntimeError("TypeError: do_replace() missing required argument");
+  if (o == nullptr || n == nullptr)
+    RuntimeError("TypeError: do_replace() missing required argument");
   CallArgs args;
   args.args = {SoftStr(*o), SoftStr(*n)};
   if (c != nullptr && !c->is_none()) args.args.push_back(*c);
@@ -652,9 +664,10 @@ Value FReverse(Interpreter& in, const Value& v, CallArgs& a) {
   std::vector<Value> items = in.Iterate(v);
   std::reverse(items.begin(), items.end());
   in.Charge(items.size() * 8);
-  ListKind k = (v.is_list() && (v.list_kind() == ListKind::kList || v.list_kind() == ListKind::kTuple))
-                   ? ListKind::kReverseIterator
-                   : ListKind::kList;
+  ListKind k =
+      (v.is_list() && (v.list_kind() == ListKind::kList || v.list_kind() == ListKind::kTuple))
+          ? ListKind::kReverseIterator
+          : ListKind::kList;
   return Value::List(std::move(items), k);
 }
 
@@ -711,7 +724,9 @@ Value FSlice(Interpreter& in, const Value& v, CallArgs& a) {
   int64_t length = static_cast<int64_t>(seq.size());
   if (slices == 0) RuntimeError("ZeroDivisionError: integer division or modulo by zero");
   if (slices < 0 || slices > 100000) RuntimeError("ValueError: slices out of range");
-  auto floordiv = [](int64_t x, int64_t y) { return x / y - ((x % y != 0) && ((x < 0) != (y < 0))); };
+  auto floordiv = [](int64_t x, int64_t y) {
+    return x / y - ((x % y != 0) && ((x < 0) != (y < 0)));
+  };
   int64_t per = floordiv(length, slices);
   int64_t extra = length - per * slices;
   int64_t offset = 0;
@@ -741,8 +756,8 @@ Value FSort(Interpreter& in, const Value& v, CallArgs& a) {
   std::vector<Value> items = in.Iterate(v);
   std::vector<std::pair<Value, size_t>> keyed;
   for (size_t i = 0; i < items.size(); ++i) {
-    Value k = (attr != nullptr && !attr->is_none()) ? AttrPath(in, items[i], *attr, nullptr)
-                                                    : items[i];
+    Value k =
+        (attr != nullptr && !attr->is_none()) ? AttrPath(in, items[i], *attr, nullptr) : items[i];
     if (!case_sensitive) k = IgnoreCase(k);
     keyed.emplace_back(std::move(k), i);
   }
@@ -766,7 +781,8 @@ Value FSum(Interpreter& in, const Value& v, CallArgs& a) {
   const Value* attr = GetArg(a, 0, "attribute");
   const Value* st = GetArg(a, 1, "start");
   Value total = st ? *st : Value::Int(0);
-  if (total.is_string()) RuntimeError("TypeError: sum() can't sum strings [use ''.join(seq) instead]");
+  if (total.is_string())
+    RuntimeError("TypeError: sum() can't sum strings [use ''.join(seq) instead]");
   for (const Value& item : in.Iterate(v)) {
     in.Step();
     Value x = (attr != nullptr && !attr->is_none()) ? AttrPath(in, item, *attr, nullptr) : item;
@@ -855,7 +871,8 @@ Value FTruncate(Interpreter& in, const Value& v, CallArgs& a) {
     RuntimeError("AssertionError: expected length >= " + std::to_string(end_len) + ", got " +
                  std::to_string(length));
   }
-  if (leeway < 0) RuntimeError("AssertionError: expected leeway >= 0, got " + std::to_string(leeway));
+  if (leeway < 0)
+    RuntimeError("AssertionError: expected leeway >= 0, got " + std::to_string(leeway));
   std::string s = PyStr(v);
   std::vector<char32_t> cps = ToCodePoints(s);
   in.Charge(s.size());
@@ -998,7 +1015,8 @@ bool TCompare(Interpreter&, const Value& v, CallArgs& a) {
 Value GRange(Interpreter& in, CallArgs& a) {
   if (!a.kwargs.empty()) RuntimeError("TypeError: range() takes no keyword arguments");
   if (a.args.empty() || a.args.size() > 3) {
-    RuntimeError("TypeError: range expected at least 1 argument, got " + std::to_string(a.args.size()));
+    RuntimeError("TypeError: range expected at least 1 argument, got " +
+                 std::to_string(a.args.size()));
   }
   auto arg = [&](size_t i) {
     const Value& x = a.args[i];
@@ -1020,20 +1038,25 @@ Value GRange(Interpreter& in, CallArgs& a) {
   // len(range): overflow-safe in 128 bits.
   __int128 len = 0;
   if (step > 0 && start < stop) len = (static_cast<__int128>(stop) - start - 1) / step + 1;
-  if (step < 0 && start > stop) len = (static_cast<__int128>(start) - stop - 1) / -static_cast<__int128>(step) + 1;
+  if (step < 0 && start > stop)
+    len = (static_cast<__int128>(start) - stop - 1) / -static_cast<__int128>(step) + 1;
   if (len > 100000) {
-    RuntimeError("OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+    RuntimeError(
+        "OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
   }
   in.Charge(static_cast<size_t>(len) * 8);
   std::vector<Value> out;
   out.reserve(static_cast<size_t>(len));
-  for (int64_t k = 0, x = start; k < static_cast<int64_t>(len); ++k, x += step) out.push_back(Value::Int(x));
+  for (int64_t k = 0, x = start; k < static_cast<int64_t>(len); ++k, x += step)
+    out.push_back(Value::Int(x));
   return Value::List(std::move(out), ListKind::kList);
 }
 
 Value GNamespace(Interpreter& in, CallArgs& a) {
   auto ns = std::make_shared<NamespaceObj>();
-  if (a.args.size() > 1) RuntimeError("TypeError: dict expected at most 1 argument, got " + std::to_string(a.args.size()));
+  if (a.args.size() > 1)
+    RuntimeError("TypeError: dict expected at most 1 argument, got " +
+                 std::to_string(a.args.size()));
   if (a.args.size() == 1) {
     const Value& init = a.args[0];
     if (init.is_dict()) {
@@ -1041,7 +1064,8 @@ Value GNamespace(Interpreter& in, CallArgs& a) {
     } else {
       for (const Value& pair : in.Iterate(init)) {
         std::vector<Value> kv = in.Iterate(pair);
-        if (kv.size() != 2) RuntimeError("ValueError: dictionary update sequence element has wrong length");
+        if (kv.size() != 2)
+          RuntimeError("ValueError: dictionary update sequence element has wrong length");
         ns->attrs.Set(kv[0], kv[1]);
       }
     }
@@ -1052,7 +1076,9 @@ Value GNamespace(Interpreter& in, CallArgs& a) {
 
 Value GDict(Interpreter& in, CallArgs& a) {
   auto d = std::make_shared<DictData>();
-  if (a.args.size() > 1) RuntimeError("TypeError: dict expected at most 1 argument, got " + std::to_string(a.args.size()));
+  if (a.args.size() > 1)
+    RuntimeError("TypeError: dict expected at most 1 argument, got " +
+                 std::to_string(a.args.size()));
   if (a.args.size() == 1) {
     const Value& init = a.args[0];
     if (init.is_dict()) {
@@ -1060,7 +1086,8 @@ Value GDict(Interpreter& in, CallArgs& a) {
     } else {
       for (const Value& pair : in.Iterate(init)) {
         std::vector<Value> kv = in.Iterate(pair);
-        if (kv.size() != 2) RuntimeError("ValueError: dictionary update sequence element has wrong length");
+        if (kv.size() != 2)
+          RuntimeError("ValueError: dictionary update sequence element has wrong length");
         d->Set(kv[0], kv[1]);
       }
     }
@@ -1111,7 +1138,6 @@ class CyclerMethod final : public Object {
   std::shared_ptr<CyclerObj> c_;
   int which_;
 };
-
 
 // Cycler needs shared ownership for its bound methods; a small wrapper provides it.
 class CyclerView final : public Object {
@@ -1220,9 +1246,9 @@ const FilterEntry kFilters[] = {
     {"wordcount", FWordCount},
 };
 
-const char* const kUnsupportedFilters[] = {"filesizeformat", "groupby", "pprint", "random",
-                                           "striptags", "urlencode", "urlize", "wordwrap",
-                                           "xmlattr"};
+const char* const kUnsupportedFilters[] = {"filesizeformat", "groupby",   "pprint",
+                                           "random",         "striptags", "urlencode",
+                                           "urlize",         "wordwrap",  "xmlattr"};
 
 struct TestEntry {
   const char* name;

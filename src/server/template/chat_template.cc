@@ -38,7 +38,8 @@ ChatTemplate ChatTemplate::DefaultChatML(std::string bos_token, std::string eos_
 }
 
 ApplyResult ChatTemplate::Apply(const ChatInputs& in, const jinja::RenderOptions& opts) const {
-  if (!in.messages.is_array()) return ApplyResult(InvalidArgument("messages must be an array"), false);
+  if (!in.messages.is_array())
+    return ApplyResult(InvalidArgument("messages must be an array"), false);
   if (!in.extra.is_object() && !in.extra.is_null()) {
     return ApplyResult(InvalidArgument("chat_template_kwargs must be an object"), false);
   }
@@ -47,8 +48,7 @@ ApplyResult ChatTemplate::Apply(const ChatInputs& in, const jinja::RenderOptions
     for (auto it = in.extra.begin(); it != in.extra.end(); ++it) {
       const std::string& k = it.key();
       if (k == "messages" || k == "tools" || k == "add_generation_prompt") {
-        return ApplyResult(
-            InvalidArgument("chat_template_kwargs may not set '" + k + "'"), false);
+        return ApplyResult(InvalidArgument("chat_template_kwargs may not set '" + k + "'"), false);
       }
       globals[k] = it.value();
     }

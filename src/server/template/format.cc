@@ -35,7 +35,9 @@ std::string FormatFloat(double d, char type, int prec, bool alt) {
   if (prec > 300) prec = 300;
   std::string f = "%";
   if (alt) f += "#";
-  f += "." + std::to_string(prec) + type;
+  f += '.';
+  f += std::to_string(prec);
+  f += type;
   return Printf(f.c_str(), d);
 }
 
@@ -90,7 +92,8 @@ Value PercentFormat(Interpreter& in, const Value& fmt_value, const Value& args) 
   size_t next = 0;
   bool used_mapping = false;
   auto take = [&]() -> Value {
-    if (next >= positional.size()) RuntimeError("TypeError: not enough arguments for format string");
+    if (next >= positional.size())
+      RuntimeError("TypeError: not enough arguments for format string");
     return positional[next++];
   };
   std::string out;
@@ -177,7 +180,8 @@ Value PercentFormat(Interpreter& in, const Value& fmt_value, const Value& args) 
         piece = conv == 's' ? PyStr(arg) : PyRepr(arg);
         if (prec >= 0) {
           std::vector<char32_t> cps = ToCodePoints(piece);
-          if (static_cast<size_t>(prec) < cps.size()) piece = FromCodePoints(cps.data(), static_cast<size_t>(prec));
+          if (static_cast<size_t>(prec) < cps.size())
+            piece = FromCodePoints(cps.data(), static_cast<size_t>(prec));
         }
         break;
       case 'd':
@@ -215,7 +219,10 @@ Value PercentFormat(Interpreter& in, const Value& fmt_value, const Value& args) 
         }
         double d = arg.f();
         std::string body = FormatFloat(std::fabs(d), conv, prec, alt);
-        std::string prefix = std::signbit(d) && !std::isnan(d) ? "-" : plus ? "+" : space ? " " : "";
+        std::string prefix = std::signbit(d) && !std::isnan(d) ? "-"
+                             : plus                            ? "+"
+                             : space                           ? " "
+                                                               : "";
         piece = prefix + body;
         if (zero && !left && static_cast<int64_t>(piece.size()) < width && std::isfinite(d)) {
           piece = prefix + std::string(static_cast<size_t>(width) - piece.size(), '0') + body;
@@ -224,7 +231,8 @@ Value PercentFormat(Interpreter& in, const Value& fmt_value, const Value& args) 
       }
       case 'c': {
         if (arg.is_integral()) {
-          if (arg.i() < 0 || arg.i() > 0x10FFFF) RuntimeError("OverflowError: %c arg not in range(0x110000)");
+          if (arg.i() < 0 || arg.i() > 0x10FFFF)
+            RuntimeError("OverflowError: %c arg not in range(0x110000)");
           AppendUtf8(&piece, static_cast<char32_t>(arg.i()));
         } else if (arg.is_string() && CodePointCount(arg.str()) == 1) {
           piece = arg.str();
@@ -234,9 +242,10 @@ Value PercentFormat(Interpreter& in, const Value& fmt_value, const Value& args) 
         break;
       }
       default: {
-        char buf[64];
-        std::snprintf(buf, sizeof(buf), "ValueError: unsupported format character '%c' (0x%x) at index %zu",
-                      conv, static_cast<unsigned char>(conv), i);
+        char buf[128];
+        std::snprintf(buf, sizeof(buf),
+                      "ValueError: unsupported format character '%c' (0x%x) at index %zu", conv,
+                      static_cast<unsigned char>(conv), i);
         RuntimeError(buf);
       }
     }
@@ -320,15 +329,16 @@ std::string ApplySpec(Interpreter& in, const Value& v, std::string_view spec) {
     body = PyStr(v);
     if (prec >= 0) {
       std::vector<char32_t> cps = ToCodePoints(body);
-      if (static_cast<size_t>(prec) < cps.size()) body = FromCodePoints(cps.data(), static_cast<size_t>(prec));
+      if (static_cast<size_t>(prec) < cps.size())
+        body = FromCodePoints(cps.data(), static_cast<size_t>(prec));
     }
     if (align == 0) align = '<';
   } else if (v.is_number()) {
     numeric = true;
     if (align == 0) align = '>';
     bool neg = false;
-    if (v.is_integral() && (type == 0 || type == 'd' || type == 'x' || type == 'X' ||
-                            type == 'o' || type == 'b' || type == 'n' || type == 'c')) {
+    if (v.is_integral() && (type == 0 || type == 'd' || type == 'x' || type == 'X' || type == 'o' ||
+                            type == 'b' || type == 'n' || type == 'c')) {
       if (v.is_bool() && type == 0) {
         body = v.b() ? "True" : "False";
         numeric = false;
@@ -348,7 +358,8 @@ std::string ApplySpec(Interpreter& in, const Value& v, std::string_view spec) {
           }
           digits = g;
         }
-        if (alt && base != 10) prefix = base == 16 ? (type == 'X' ? "0X" : "0x") : base == 8 ? "0o" : "0b";
+        if (alt && base != 10)
+          prefix = base == 16 ? (type == 'X' ? "0X" : "0x") : base == 8 ? "0o" : "0b";
         body = digits;
       }
     } else {
@@ -450,7 +461,8 @@ std::string StrFormat(Interpreter& in, std::string_view fmt, CallArgs& args) {
       continue;
     }
     size_t close = fmt.find('}', i);
-    if (close == std::string::npos) RuntimeError("ValueError: Single '{' encountered in format string");
+    if (close == std::string::npos)
+      RuntimeError("ValueError: Single '{' encountered in format string");
     std::string_view field = fmt.substr(i + 1, close - i - 1);
     i = close;
     std::string_view spec;
@@ -462,7 +474,8 @@ std::string StrFormat(Interpreter& in, std::string_view fmt, CallArgs& args) {
     }
     size_t bang = field.find('!');
     if (bang != std::string_view::npos) {
-      if (bang + 2 != field.size()) RuntimeError("ValueError: expected ':' after conversion specifier");
+      if (bang + 2 != field.size())
+        RuntimeError("ValueError: expected ':' after conversion specifier");
       conversion = field[bang + 1];
       field = field.substr(0, bang);
     }
@@ -497,7 +510,8 @@ std::string StrFormat(Interpreter& in, std::string_view fmt, CallArgs& args) {
     while (p != std::string_view::npos && p < field.size()) {
       if (field[p] == '.') {
         size_t e = field.find_first_of(".[", p + 1);
-        std::string attr(field.substr(p + 1, e == std::string_view::npos ? std::string_view::npos : e - p - 1));
+        std::string attr(
+            field.substr(p + 1, e == std::string_view::npos ? std::string_view::npos : e - p - 1));
         v = in.GetAttr(v, attr);
         if (v.is_undefined()) RuntimeError("AttributeError: " + attr);
         p = e;

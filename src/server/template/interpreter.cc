@@ -16,6 +16,46 @@ bool IsDunder(std::string_view n) {
   return n.size() > 4 && n.substr(0, 2) == "__" && n.substr(n.size() - 2) == "__";
 }
 
+// Dunder attributes every Python object has (so they exist on an Undefined instance too).
+bool IsObjectDunder(std::string_view n) {
+  static const char* const kNames[] = {"__class__",
+                                       "__doc__",
+                                       "__init__",
+                                       "__new__",
+                                       "__repr__",
+                                       "__str__",
+                                       "__eq__",
+                                       "__ne__",
+                                       "__hash__",
+                                       "__getattribute__",
+                                       "__setattr__",
+                                       "__delattr__",
+                                       "__dir__",
+                                       "__reduce__",
+                                       "__reduce_ex__",
+                                       "__sizeof__",
+                                       "__format__",
+                                       "__subclasshook__",
+                                       "__init_subclass__",
+                                       "__module__",
+                                       "__slots__",
+                                       "__lt__",
+                                       "__le__",
+                                       "__gt__",
+                                       "__ge__",
+                                       "__bool__",
+                                       "__len__",
+                                       "__iter__",
+                                       "__getitem__",
+                                       "__call__",
+                                       "__add__",
+                                       "__getattr__"};
+  for (const char* k : kNames) {
+    if (n == k) return true;
+  }
+  return false;
+}
+
 // Python's PySlice_AdjustIndices over a sequence of length `len`.
 struct SliceRange {
   int64_t start, stop, step, count;
@@ -143,14 +183,17 @@ std::string Interpreter::Render(const Body& body) {
   std::string out;
   out_ = &out;
   scope_ = std::make_shared<Scope>(nullptr);
+  root_scope_ = scope_;
   try {
     ExecBody(body);
   } catch (TemplateError& e) {
     if (e.line == 0) e.line = line_;
     scope_.reset();
+    root_scope_.reset();
     throw;
   }
   scope_.reset();
+  root_scope_.reset();
   return out;
 }
 
@@ -180,9 +223,10 @@ Value Interpreter::Lookup(const std::string& name) {
   if (it != globals_.end()) return it->second;
   if (BuiltinFn fn = FindGlobalFunction(name)) {
     return Value::Obj(std::make_shared<BuiltinObj>(
-        name, fn, (name == "dict" || name == "namespace" || name == "cycler" || name == "joiner")
-                      ? "type"
-                      : "function"));
+        name, fn,
+        (name == "dict" || name == "namespace" || name == "cycler" || name == "joiner")
+            ? "type"
+            : "function"));
   }
   return Value::Undefined(name);
 }
@@ -222,10 +266,14 @@ std::vector<Value> Interpreter::Iterate(const Value& v) {
 }
 
 Value Interpreter::GetAttr(const Value& obj, std::string_view name) {
+  if (obj.is_undefined()) {
+    // Undefined.__getattr__ fails; only attributes every object has are found (and unsafe).
+    bool security = obj.undef() != nullptr && obj.undef()->security;
+    if (!security && IsObjectDunder(name)) return Value::Unsafe(obj, name);
+    FailUndefined(obj);
+  }
   if (IsDunder(name)) return Value::Unsafe(obj, name);
   switch (obj.kind()) {
-    case ValueKind::kUndefined:
-      FailUndefined(obj);
     case ValueKind::kString:
     case ValueKind::kList:
     case ValueKind::kDict: {
@@ -265,10 +313,10 @@ Value Interpreter::GetItem(const Value& obj, const Value& key) {
     case ValueKind::kList:
     case ValueKind::kString: {
       if (!key.is_integral() || (obj.is_list() && !obj.is_sequence())) break;
-      int64_t n = obj.is_list() ? static_cast<int64_t>(obj.items().size())
-                                : static_cast<int64_t>(obj.strdata().ascii()
-                                                           ? obj.str().size()
-                                                           : CodePointCount(obj.str()));
+      int64_t n = obj.is_list()
+                      ? static_cast<int64_t>(obj.items().size())
+                      : static_cast<int64_t>(obj.strdata().ascii() ? obj.str().size()
+                                                                   : CodePointCount(obj.str()));
       int64_t i = key.i();
       if (i < 0) i += n;
       if (i < 0 || i >= n) return Value::UndefinedItem(obj, key);
@@ -315,14 +363,16 @@ Value Interpreter::CallValue(const Value& callee, CallArgs& args) {
 
 Value Interpreter::ApplyFilter(std::string_view name, const Value& v, CallArgs& args) {
   FilterFn fn = FindFilter(name);
-  if (fn == nullptr) RuntimeError("TemplateRuntimeError: No filter named '" + std::string(name) + "'.");
+  if (fn == nullptr)
+    RuntimeError("TemplateRuntimeError: No filter named '" + std::string(name) + "'.");
   Step();
   return fn(*this, v, args);
 }
 
 bool Interpreter::ApplyTest(std::string_view name, const Value& v, CallArgs& args) {
   TestFn fn = FindTest(name);
-  if (fn == nullptr) RuntimeError("TemplateRuntimeError: No test named '" + std::string(name) + "'.");
+  if (fn == nullptr)
+    RuntimeError("TemplateRuntimeError: No test named '" + std::string(name) + "'.");
   Step();
   return fn(*this, v, args);
 }
@@ -375,8 +425,7 @@ Value Interpreter::CallMacro(const MacroObj& m, CallArgs& args) {
                  std::to_string(nparams) + " argument(s)");
   }
   if (def.uses_caller) {
-    scope->Set("caller",
-               have_caller ? caller : Value::UndefinedHint("No caller defined"));
+    scope->Set("caller", have_caller ? caller : Value::UndefinedHint("No caller defined"));
   }
   if (def.catch_kwargs) {
     auto d = std::make_shared<DictData>();
@@ -757,7 +806,6 @@ class LoopObj final : public Object {
   size_t length_;
 };
 
-
 bool LoopObj::GetAttr(std::string_view name, Value* out) const {
   int64_t i0 = static_cast<int64_t>(index0_);
   int64_t len = static_cast<int64_t>(length_);
@@ -940,8 +988,7 @@ Interpreter::Flow Interpreter::Exec(const Stmt& s) {
       Value callee = Eval(*call.callee);
       CallArgs args;
       EvalArgs(call.args, &args);
-      args.kwargs.emplace_back("caller",
-                               Value::Obj(std::make_shared<MacroObj>(st.caller, scope_)));
+      args.kwargs.emplace_back("caller", Value::Obj(std::make_shared<MacroObj>(st.caller, scope_)));
       line_ = s.line;
       EmitValue(CallValue(callee, args));
       return Flow::kNormal;
@@ -973,7 +1020,8 @@ Interpreter::Flow Interpreter::Exec(const Stmt& s) {
     case StmtKind::kScope: {
       const auto& st = static_cast<const ScopeStmt&>(s);
       Flow flow;
-      std::string text = RenderToString(st.body, std::make_shared<Scope>(scope_), &flow);
+      std::string text = RenderToString(
+          st.body, std::make_shared<Scope>(st.top_level_parent ? root_scope_ : scope_), &flow);
       Emit(text);
       return Flow::kNormal;
     }
@@ -1006,8 +1054,8 @@ void CheckArgs(const CallArgs& a, std::string_view fname, size_t max_pos,
     for (std::string_view n : names) {
       if (n == kv.first) {
         if (idx < a.args.size()) {
-          RuntimeError("TypeError: " + std::string(fname) + "() got multiple values for argument '" +
-                       kv.first + "'");
+          RuntimeError("TypeError: " + std::string(fname) +
+                       "() got multiple values for argument '" + kv.first + "'");
         }
         ok = true;
         break;

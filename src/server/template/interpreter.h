@@ -129,6 +129,7 @@ class Interpreter {
   std::function<CivilTime()> clock_;
   std::unordered_map<std::string, Value> globals_;
   std::shared_ptr<Scope> scope_;
+  std::shared_ptr<Scope> root_scope_;
   std::string* out_ = nullptr;
   uint64_t steps_ = 0;
   uint64_t charge_bytes_ = 0;

@@ -61,9 +61,8 @@ class Dumper {
         std::vector<const std::pair<Value, Value>*> entries;
         for (const auto& kv : d.items) entries.push_back(&kv);
         if (o_.sort_keys) {
-          std::stable_sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) {
-            return PyLess(a->first, b->first);
-          });
+          std::stable_sort(entries.begin(), entries.end(),
+                           [](const auto* a, const auto* b) { return PyLess(a->first, b->first); });
         }
         out_ += '{';
         bool first = true;
@@ -126,8 +125,8 @@ class Dumper {
   }
 
   void Hex4(unsigned v) {
-    char buf[8];
-    std::snprintf(buf, sizeof(buf), "\\u%04x", v);
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "\\u%04x", v & 0xFFFFu);
     out_ += buf;
   }
 

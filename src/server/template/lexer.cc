@@ -11,9 +11,9 @@ namespace suanli::jinja {
 namespace {
 
 // Operators longest first, as jinja2 sorts them.
-constexpr const char* kOperators[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "/", "*",
-                                      "%",  "~",  "[",  "]",  "(",  ")",  "{", "}", "|", ".",
-                                      ",",  ":",  ";",  "=",  "<",  ">"};
+constexpr const char* kOperators[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "/",
+                                      "*",  "%",  "~",  "[",  "]",  "(",  ")", "{", "}",
+                                      "|",  ".",  ",",  ":",  ";",  "=",  "<", ">"};
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsNameStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
@@ -262,8 +262,8 @@ class Lexer {
       } else if (op[1] == 0 && (o == ')' || o == ']' || o == '}')) {
         if (balance.empty()) SyntaxError(pos_, std::string("unexpected '") + o + "'");
         if (balance.back() != o) {
-          SyntaxError(pos_, std::string("unexpected '") + o + "', expected '" + balance.back() +
-                                "'");
+          SyntaxError(pos_,
+                      std::string("unexpected '") + o + "', expected '" + balance.back() + "'");
         }
         balance.pop_back();
       }

@@ -84,9 +84,7 @@ Value Split(Interpreter& in, const Value& self, CallArgs& a, bool from_right) {
   in.Charge(s.size() * 2);
   if (sepv == nullptr || sepv->is_none()) {
     // Runs of whitespace; no empty strings.
-    std::vector<std::pair<size_t, size_t>> words;  // byte ranges
     size_t i = 0;
-    std::vector<size_t> starts;
     std::vector<std::pair<size_t, size_t>> spans;
     while (i < s.size()) {
       size_t q = i;
@@ -109,30 +107,11 @@ Value Split(Interpreter& in, const Value& self, CallArgs& a, bool from_right) {
       for (int64_t k = 0; k < maxsplit; ++k) {
         parts.push_back(s.substr(spans[k].first, spans[k].second - spans[k].first));
       }
-      if (!spans.empty()) {
-        // The remainder keeps its inner whitespace, stripped on the left only.
-        size_t b = spans[static_cast<size_t>(maxsplit)].first;
-        size_t e = s.size();
-        while (e > b) {
-          size_t st = e - 1;
-          while (st > b && (static_cast<unsigned char>(s[st]) & 0xC0) == 0x80) --st;
-          size_t q = st;
-          if (!IsPySpace(DecodeUtf8(s, &q))) break;
-          e = st;
-        }
-        parts.push_back(s.substr(b, e - b));
-      }
+      // The remainder keeps everything after the last split, trailing whitespace included.
+      parts.push_back(s.substr(spans[static_cast<size_t>(maxsplit)].first));
     } else {
       size_t keep = spans.size() - static_cast<size_t>(maxsplit);
-      if (keep > 0) {
-        size_t b = 0;
-        while (b < s.size()) {
-          size_t q = b;
-          if (!IsPySpace(DecodeUtf8(s, &q))) break;
-          b = q;
-        }
-        parts.push_back(s.substr(b, spans[keep - 1].second - b));
-      }
+      parts.push_back(s.substr(0, spans[keep - 1].second));
       for (size_t k = keep; k < spans.size(); ++k) {
         parts.push_back(s.substr(spans[k].first, spans[k].second - spans[k].first));
       }
@@ -177,8 +156,8 @@ Value MSplit(Interpreter& in, const Value& s, CallArgs& a) { return Split(in, s,
 Value MRSplit(Interpreter& in, const Value& s, CallArgs& a) { return Split(in, s, a, true); }
 
 bool IsLineBreak(char32_t c) {
-  return c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D ||
-         c == 0x1E || c == 0x85 || c == 0x2028 || c == 0x2029;
+  return c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D || c == 0x1E ||
+         c == 0x85 || c == 0x2028 || c == 0x2029;
 }
 
 Value MSplitLines(Interpreter& in, const Value& self, CallArgs& a) {
@@ -206,8 +185,7 @@ Value MSplitLines(Interpreter& in, const Value& self, CallArgs& a) {
 }
 
 // Byte offset of code point index `cp` (clamped), for the start/end arguments of find & co.
-size_t ByteOffset(const std::string& s, bool ascii, int64_t cp_len, const Value* v,
-                  int64_t dflt) {
+size_t ByteOffset(const std::string& s, bool ascii, int64_t cp_len, const Value* v, int64_t dflt) {
   int64_t x = dflt;
   if (v != nullptr && !v->is_none()) {
     x = ToInt(*v, "slice indices");
@@ -259,7 +237,9 @@ Value StartsEnds(Interpreter& in, const Value& self, CallArgs& a, bool ends) {
   return Value::Bool(test(p));
 }
 
-Value MStartsWith(Interpreter& in, const Value& s, CallArgs& a) { return StartsEnds(in, s, a, false); }
+Value MStartsWith(Interpreter& in, const Value& s, CallArgs& a) {
+  return StartsEnds(in, s, a, false);
+}
 Value MEndsWith(Interpreter& in, const Value& s, CallArgs& a) { return StartsEnds(in, s, a, true); }
 
 Value MReplace(Interpreter& in, const Value& self, CallArgs& a) {
@@ -403,14 +383,23 @@ Value FindImpl(Interpreter& in, const Value& self, CallArgs& a, bool reverse, bo
   return Value::Int(CpIndex(s, ascii, p));
 }
 
-Value MFind(Interpreter& in, const Value& s, CallArgs& a) { return FindImpl(in, s, a, false, false, "find"); }
-Value MRFind(Interpreter& in, const Value& s, CallArgs& a) { return FindImpl(in, s, a, true, false, "rfind"); }
-Value MIndex(Interpreter& in, const Value& s, CallArgs& a) { return FindImpl(in, s, a, false, true, "index"); }
-Value MRIndex(Interpreter& in, const Value& s, CallArgs& a) { return FindImpl(in, s, a, true, true, "rindex"); }
+Value MFind(Interpreter& in, const Value& s, CallArgs& a) {
+  return FindImpl(in, s, a, false, false, "find");
+}
+Value MRFind(Interpreter& in, const Value& s, CallArgs& a) {
+  return FindImpl(in, s, a, true, false, "rfind");
+}
+Value MIndex(Interpreter& in, const Value& s, CallArgs& a) {
+  return FindImpl(in, s, a, false, true, "index");
+}
+Value MRIndex(Interpreter& in, const Value& s, CallArgs& a) {
+  return FindImpl(in, s, a, true, true, "rindex");
+}
 
 Value MCount(Interpreter& in, const Value& self, CallArgs& a) {
   NoKwargs(a, "count");
-  if (a.args.empty() || a.args.size() > 3) RuntimeError("TypeError: count() takes at least 1 argument");
+  if (a.args.empty() || a.args.size() > 3)
+    RuntimeError("TypeError: count() takes at least 1 argument");
   const std::string& s = self.str();
   const std::string& sub = StrArg(a.args[0], "count");
   bool ascii = self.strdata().ascii();
@@ -463,7 +452,9 @@ Value AllChars(Interpreter&, const Value& self, CallArgs& a) {
   return Value::Bool(true);
 }
 
-bool IsAlnumCp(char32_t c) { return IsPyAlpha(c) || IsPyDecimal(c) || IsPyDigit(c) || IsPyNumeric(c); }
+bool IsAlnumCp(char32_t c) {
+  return IsPyAlpha(c) || IsPyDecimal(c) || IsPyDigit(c) || IsPyNumeric(c);
+}
 
 Value MIsLower(Interpreter&, const Value& self, CallArgs& a) {
   MaxArgs(a, "islower", 0);
@@ -543,12 +534,13 @@ Value Justify(Interpreter& in, const Value& self, CallArgs& a, int mode, const c
   const std::string& s = self.str();
   int64_t len = static_cast<int64_t>(CodePointCount(s));
   if (width <= len) return self;
-  if (static_cast<uint64_t>(width) > in.max_value_bytes() / fill.size()) in.LimitExceeded("value size");
+  if (static_cast<uint64_t>(width) > in.max_value_bytes() / fill.size())
+    in.LimitExceeded("value size");
   in.Charge(static_cast<size_t>(width) * fill.size());
   int64_t marg = width - len;
   int64_t left = 0;
   if (mode == 0) left = marg / 2 + (marg & width & 1);  // CPython's center()
-  if (mode == 2) left = marg;                              // rjust
+  if (mode == 2) left = marg;                           // rjust
   auto rep = [&](int64_t n) {
     std::string r;
     for (int64_t k = 0; k < n; ++k) r += fill;
@@ -557,7 +549,9 @@ Value Justify(Interpreter& in, const Value& self, CallArgs& a, int mode, const c
   return Value::Str(rep(left) + s + rep(marg - left));
 }
 
-Value MCenter(Interpreter& in, const Value& s, CallArgs& a) { return Justify(in, s, a, 0, "center"); }
+Value MCenter(Interpreter& in, const Value& s, CallArgs& a) {
+  return Justify(in, s, a, 0, "center");
+}
 Value MLJust(Interpreter& in, const Value& s, CallArgs& a) { return Justify(in, s, a, 1, "ljust"); }
 Value MRJust(Interpreter& in, const Value& s, CallArgs& a) { return Justify(in, s, a, 2, "rjust"); }
 
@@ -571,14 +565,16 @@ Value MZFill(Interpreter& in, const Value& self, CallArgs& a) {
   if (static_cast<uint64_t>(width) > in.max_value_bytes()) in.LimitExceeded("value size");
   in.Charge(static_cast<size_t>(width));
   std::string pad(static_cast<size_t>(width - len), '0');
-  if (!s.empty() && (s[0] == '+' || s[0] == '-')) return Value::Str(s.substr(0, 1) + pad + s.substr(1));
+  if (!s.empty() && (s[0] == '+' || s[0] == '-'))
+    return Value::Str(s.substr(0, 1) + pad + s.substr(1));
   return Value::Str(pad + s);
 }
 
 Value Partition(Interpreter& in, const Value& self, CallArgs& a, bool reverse) {
   const char* name = reverse ? "rpartition" : "partition";
   NoKwargs(a, name);
-  if (a.args.size() != 1) RuntimeError(std::string("TypeError: ") + name + "() takes exactly one argument");
+  if (a.args.size() != 1)
+    RuntimeError(std::string("TypeError: ") + name + "() takes exactly one argument");
   const std::string& s = self.str();
   const std::string& sep = StrArg(a.args[0], name);
   if (sep.empty()) RuntimeError("ValueError: empty separator");
@@ -588,11 +584,16 @@ Value Partition(Interpreter& in, const Value& self, CallArgs& a, bool reverse) {
     if (reverse) return MakeTuple({Value::Str(""), Value::Str(""), self});
     return MakeTuple({self, Value::Str(""), Value::Str("")});
   }
-  return MakeTuple({Value::Str(s.substr(0, p)), Value::Str(sep), Value::Str(s.substr(p + sep.size()))});
+  return MakeTuple(
+      {Value::Str(s.substr(0, p)), Value::Str(sep), Value::Str(s.substr(p + sep.size()))});
 }
 
-Value MPartition(Interpreter& in, const Value& s, CallArgs& a) { return Partition(in, s, a, false); }
-Value MRPartition(Interpreter& in, const Value& s, CallArgs& a) { return Partition(in, s, a, true); }
+Value MPartition(Interpreter& in, const Value& s, CallArgs& a) {
+  return Partition(in, s, a, false);
+}
+Value MRPartition(Interpreter& in, const Value& s, CallArgs& a) {
+  return Partition(in, s, a, true);
+}
 
 Value MRemovePrefix(Interpreter&, const Value& self, CallArgs& a) {
   if (a.args.size() != 1) RuntimeError("TypeError: removeprefix() takes exactly one argument");
@@ -642,7 +643,8 @@ Value MExpandTabs(Interpreter& in, const Value& self, CallArgs& a) {
 
 Value LIndex(Interpreter& in, const Value& self, CallArgs& a) {
   NoKwargs(a, "index");
-  if (a.args.empty() || a.args.size() > 3) RuntimeError("TypeError: index expected at least 1 argument");
+  if (a.args.empty() || a.args.size() > 3)
+    RuntimeError("TypeError: index expected at least 1 argument");
   const auto& items = self.items();
   int64_t n = static_cast<int64_t>(items.size());
   auto norm = [&](size_t k, int64_t d) {
@@ -709,7 +711,8 @@ Value DValues(Interpreter& in, const Value& self, CallArgs& a) {
 Value DGet(Interpreter&, const Value& self, CallArgs& a) {
   NoKwargs(a, "get");
   if (a.args.empty() || a.args.size() > 2) {
-    RuntimeError("TypeError: get expected at least 1 argument, got " + std::to_string(a.args.size()));
+    RuntimeError("TypeError: get expected at least 1 argument, got " +
+                 std::to_string(a.args.size()));
   }
   if (const Value* v = self.dict().Find(a.args[0])) return *v;
   return a.args.size() > 1 ? a.args[1] : Value::None();
@@ -784,7 +787,7 @@ Value MIsPrintable(Interpreter&, const Value& self, CallArgs& a) {
 }
 
 const MethodEntry kListMethods[] = {{"index", LIndex}, {"count", LCount}, {"copy", LCopy}};
-const char* const kListUnsafe[] = {"append", "clear", "pop",  "reverse",
+const char* const kListUnsafe[] = {"append", "clear", "pop",    "reverse",
                                    "insert", "sort",  "extend", "remove"};
 const MethodEntry kDictMethods[] = {
     {"items", DItems}, {"keys", DKeys}, {"values", DValues}, {"get", DGet}, {"copy", DCopy}};

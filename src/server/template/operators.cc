@@ -46,7 +46,8 @@ std::string HtmlEscape(std::string_view s) {
 Value Repeat(Interpreter& in, const Value& seq, int64_t n) {
   if (n <= 0) {
     if (seq.is_string()) return Value::Str("", seq.markup());
-    return Value::List({}, seq.list_kind() == ListKind::kTuple ? ListKind::kTuple : ListKind::kList);
+    return Value::List({},
+                       seq.list_kind() == ListKind::kTuple ? ListKind::kTuple : ListKind::kList);
   }
   if (seq.is_string()) {
     const std::string& s = seq.str();
@@ -97,9 +98,7 @@ double FloatFloorDiv(double a, double b) {
   return floordiv;
 }
 
-Value CheckedFloat(double d) {
-  return Value::Float(d);
-}
+Value CheckedFloat(double d) { return Value::Float(d); }
 
 }  // namespace
 
@@ -113,7 +112,8 @@ Value BinaryOp(Interpreter& in, BinOp op, const Value& a, const Value& b) {
       if (nums) {
         if (floats) return CheckedFloat(a.f() + b.f());
         int64_t r;
-        if (__builtin_add_overflow(a.i(), b.i(), &r)) RuntimeError("OverflowError: integer overflow");
+        if (__builtin_add_overflow(a.i(), b.i(), &r))
+          RuntimeError("OverflowError: integer overflow");
         return Value::Int(r);
       }
       if (a.is_string() && b.is_string()) {
@@ -156,12 +156,13 @@ Value BinaryOp(Interpreter& in, BinOp op, const Value& a, const Value& b) {
       if (nums) {
         if (floats) return CheckedFloat(a.f() * b.f());
         int64_t r;
-        if (__builtin_mul_overflow(a.i(), b.i(), &r)) RuntimeError("OverflowError: integer overflow");
+        if (__builtin_mul_overflow(a.i(), b.i(), &r))
+          RuntimeError("OverflowError: integer overflow");
         return Value::Int(r);
       }
       auto is_seq = [](const Value& v) {
-        return v.is_string() ||
-               (v.is_list() && (v.list_kind() == ListKind::kList || v.list_kind() == ListKind::kTuple));
+        return v.is_string() || (v.is_list() && (v.list_kind() == ListKind::kList ||
+                                                 v.list_kind() == ListKind::kTuple));
       };
       if (is_seq(a) && b.is_integral()) return Repeat(in, a, b.i());
       if (is_seq(b) && a.is_integral()) return Repeat(in, b, a.i());
@@ -213,7 +214,8 @@ Value BinaryOp(Interpreter& in, BinOp op, const Value& a, const Value& b) {
         int64_t base = a.i(), e = b.i(), r = 1;
         while (e > 0) {
           if (e & 1) {
-            if (__builtin_mul_overflow(r, base, &r)) RuntimeError("OverflowError: integer overflow");
+            if (__builtin_mul_overflow(r, base, &r))
+              RuntimeError("OverflowError: integer overflow");
           }
           e >>= 1;
           if (e > 0 && __builtin_mul_overflow(base, base, &base)) {
@@ -303,7 +305,10 @@ bool CompareOp(CmpOp op, const Value& a, const Value& b) {
         return x >= y;
     }
   }
-  const char* sym = op == CmpOp::kLt ? "<" : op == CmpOp::kLe ? "<=" : op == CmpOp::kGt ? ">" : ">=";
+  const char* sym = op == CmpOp::kLt   ? "<"
+                    : op == CmpOp::kLe ? "<="
+                    : op == CmpOp::kGt ? ">"
+                                       : ">=";
   auto fail = [&]() {
     RuntimeError(std::string("TypeError: '") + sym + "' not supported between instances of '" +
                  Tn(a) + "' and '" + Tn(b) + "'");

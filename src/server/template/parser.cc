@@ -76,13 +76,15 @@ class Parser {
   }
   void ExpectOp(const char* op) {
     if (!SkipOp(op)) {
-      if (Cur().type == Tok::kEof) FailAt(Cur(), std::string("unexpected end of template, expected '") + op + "'");
+      if (Cur().type == Tok::kEof)
+        FailAt(Cur(), std::string("unexpected end of template, expected '") + op + "'");
       FailAt(Cur(), std::string("expected token '") + op + "', got " + Quote(Describe(Cur())));
     }
   }
   void Expect(Tok type, const char* what) {
     if (Cur().type != type) {
-      if (Cur().type == Tok::kEof) FailAt(Cur(), std::string("unexpected end of template, expected '") + what + "'");
+      if (Cur().type == Tok::kEof)
+        FailAt(Cur(), std::string("unexpected end of template, expected '") + what + "'");
       FailAt(Cur(), std::string("expected token '") + what + "', got " + Quote(Describe(Cur())));
     }
     Next();
@@ -155,8 +157,8 @@ class Parser {
         if (i) expected += i + 1 == end_tokens.size() ? " or " : ", ";
         expected += Quote(end_tokens[i]);
       }
-      std::string msg = "Unexpected end of template. Jinja was looking for the following tags: " +
-                        expected + ".";
+      std::string msg =
+          "Unexpected end of template. Jinja was looking for the following tags: " + expected + ".";
       if (!tag_stack_.empty()) {
         msg += " The innermost block that needs to be closed is " + Quote(tag_stack_.back()) + ".";
       }
@@ -172,8 +174,8 @@ class Parser {
     if (t.type != Tok::kName) FailAt(t, "tag name expected");
     const std::string name = t.value;
     int line = t.line;
-    static const std::set<std::string> kUnsupported = {
-        "block", "extends", "include", "import", "from", "autoescape", "trans", "pluralize"};
+    static const std::set<std::string> kUnsupported = {"extends",    "include", "import",   "from",
+                                                       "autoescape", "trans",   "pluralize"};
     if (kUnsupported.count(name)) FailAt(t, "unsupported tag " + Quote(name));
     tag_stack_.push_back(name);
     if (name == "if") {
@@ -203,6 +205,21 @@ class Parser {
       Next();
       body->push_back(std::make_unique<SimpleStmt>(
           name == "break" ? StmtKind::kBreak : StmtKind::kContinue, line));
+    } else if (name == "block") {
+      // Without {% extends %}, a block renders in place, in a scope of its own.
+      Next();
+      auto s = std::make_unique<ScopeStmt>(line);
+      std::string bname = ExpectName();
+      bool scoped = SkipName("scoped");
+      if (IsName("required")) FailAt(Cur(), "unsupported: required blocks");
+      if (!block_names_.insert(bname).second) FailAt(t, "block " + Quote(bname) + " defined twice");
+      s->top_level_parent = !scoped;
+      int saved = loop_depth_;
+      loop_depth_ = 0;
+      s->body = ParseStatements({"endblock"}, true);
+      loop_depth_ = saved;
+      if (Cur().type == Tok::kName && Cur().value == bname) Next();
+      body->push_back(std::move(s));
     } else if (name == "generation") {
       // transformers' AssistantTracker tag: renders its body (as a call block does).
       Next();
@@ -271,7 +288,8 @@ class Parser {
     ExpectOp("(");
     while (!IsOp(")")) {
       if (!def->params.empty()) ExpectOp(",");
-      if (Cur().type != Tok::kName) FailAt(Cur(), "expected token 'name', got " + Quote(Describe(Cur())));
+      if (Cur().type != Tok::kName)
+        FailAt(Cur(), "expected token 'name', got " + Quote(Describe(Cur())));
       def->params.push_back(Next().value);
       if (SkipOp("=")) {
         def->defaults.push_back(ParseExpression(true));
@@ -482,8 +500,8 @@ class Parser {
     while (SkipName("and")) {
       ExprPtr right = ParseNot();
       int h = std::max(Height(left), Height(right));
-      left = Sized(std::make_unique<BinaryExpr>(ExprKind::kAnd, line, BinOp::kAdd,
-                                                std::move(left), std::move(right)),
+      left = Sized(std::make_unique<BinaryExpr>(ExprKind::kAnd, line, BinOp::kAdd, std::move(left),
+                                                std::move(right)),
                    h);
       line = Cur().line;
     }
@@ -544,9 +562,8 @@ class Parser {
 
   ExprPtr MakeBinary(int line, BinOp op, ExprPtr a, ExprPtr b) {
     int h = std::max(Height(a), Height(b));
-    return Sized(std::make_unique<BinaryExpr>(ExprKind::kBinary, line, op, std::move(a),
-                                              std::move(b)),
-                 h);
+    return Sized(
+        std::make_unique<BinaryExpr>(ExprKind::kBinary, line, op, std::move(a), std::move(b)), h);
   }
 
   ExprPtr ParseMath1() {
@@ -578,8 +595,10 @@ class Parser {
     ExprPtr left = ParsePow();
     while (IsOp("*") || IsOp("/") || IsOp("//") || IsOp("%")) {
       const std::string& v = Next().value;
-      BinOp op = v == "*" ? BinOp::kMul : v == "/" ? BinOp::kDiv : v == "//" ? BinOp::kFloorDiv
-                                                                             : BinOp::kMod;
+      BinOp op = v == "*"    ? BinOp::kMul
+                 : v == "/"  ? BinOp::kDiv
+                 : v == "//" ? BinOp::kFloorDiv
+                             : BinOp::kMod;
       ExprPtr right = ParsePow();
       left = MakeBinary(line, op, std::move(left), std::move(right));
       line = Cur().line;
@@ -849,15 +868,15 @@ class Parser {
       std::string name = ExpectName();
       while (IsOp(".")) {
         Next();
-        name += "." + ExpectName();
+        name += '.';
+        name += ExpectName();
       }
       auto f = std::make_unique<FilterExpr>(line);
       f->name = name;
       f->fn = FindFilter(name);
       if (f->fn == nullptr) {
         Fail(ErrorKind::kSyntax,
-             (IsUnsupportedFilter(name) ? "unsupported filter " : "no filter named ") +
-                 Quote(name),
+             (IsUnsupportedFilter(name) ? "unsupported filter " : "no filter named ") + Quote(name),
              line);
       }
       int h = Height(node);
@@ -875,7 +894,8 @@ class Parser {
     std::string name = ExpectName();
     while (IsOp(".")) {
       Next();
-      name += "." + ExpectName();
+      name += '.';
+      name += ExpectName();
     }
     auto t = std::make_unique<TestExpr>(line);
     t->name = name;
@@ -908,6 +928,7 @@ class Parser {
   int depth_ = 0;
   int loop_depth_ = 0;
   std::vector<std::string> tag_stack_;
+  std::set<std::string> block_names_;
   std::vector<std::set<std::string>> names_;  // names used in the macro bodies being parsed
 };
 

@@ -259,8 +259,8 @@ bool PyLess(const Value& a, const Value& b) {
     }
     return x.size() < y.size();
   }
-  RuntimeError("TypeError: '<' not supported between instances of '" +
-               std::string(PyTypeName(a)) + "' and '" + std::string(PyTypeName(b)) + "'");
+  RuntimeError("TypeError: '<' not supported between instances of '" + std::string(PyTypeName(a)) +
+               "' and '" + std::string(PyTypeName(b)) + "'");
 }
 
 std::string FloatRepr(double d) {
@@ -494,8 +494,7 @@ std::string ObjectTypeRepr(const Value& v) {
   if (v.is_undefined()) return "jinja2.runtime.Undefined object";
   if (v.is_object()) {
     std::string_view t = v.obj()->TypeName();
-    if (t == "Namespace" || t == "LoopContext" || t == "Macro" || t == "Cycler" ||
-        t == "Joiner") {
+    if (t == "Namespace" || t == "LoopContext" || t == "Macro" || t == "Cycler" || t == "Joiner") {
       return "jinja2.runtime." + std::string(t) + " object";
     }
     return std::string(t) + " object";

@@ -74,7 +74,7 @@ struct UndefData final : HeapData {
   std::string name;        // the missing name or attribute (repr'd in messages)
   std::string owner_type;  // object_type_repr of the object it was looked up on ("" = a name)
   bool name_is_str = true;
-  bool security = false;   // an unsafe attribute: any use is a SecurityError
+  bool security = false;  // an unsafe attribute: any use is a SecurityError
   std::string Message() const;
 };
 

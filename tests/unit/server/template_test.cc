@@ -10,7 +10,8 @@
 namespace suanli::jinja {
 namespace {
 
-std::string Render(const std::string& src, const nlohmann::ordered_json& ctx = nlohmann::ordered_json::object()) {
+std::string Render(const std::string& src,
+                   const nlohmann::ordered_json& ctx = nlohmann::ordered_json::object()) {
   auto t = Template::Parse(src);
   if (!t.ok()) return "PARSE ERROR: " + t.status().message();
   auto r = (*t)->Render(ctx);
@@ -18,9 +19,7 @@ std::string Render(const std::string& src, const nlohmann::ordered_json& ctx = n
   return *r;
 }
 
-TEST(Jinja, Basics) {
-  EXPECT_EQ(Render("Hello {{ name }}!", {{"name", "World"}}), "Hello World!");
-}
+TEST(Jinja, Basics) { EXPECT_EQ(Render("Hello {{ name }}!", {{"name", "World"}}), "Hello World!"); }
 
 }  // namespace
 }  // namespace suanli::jinja
