@@ -1053,7 +1053,7 @@ Value GRange(Interpreter& in, CallArgs& a) {
 }
 
 Value GNamespace(Interpreter& in, CallArgs& a) {
-  auto ns = std::make_shared<NamespaceObj>();
+  auto ns = in.Track(std::make_shared<NamespaceObj>());
   if (a.args.size() > 1)
     RuntimeError("TypeError: dict expected at most 1 argument, got " +
                  std::to_string(a.args.size()));
@@ -1114,6 +1114,7 @@ class CyclerObj final : public Object {
   explicit CyclerObj(std::vector<Value> items) : items_(std::move(items)) {}
   std::string_view TypeName() const override { return "Cycler"; }
   std::string Repr() const override { return "<jinja2.utils.Cycler object>"; }
+  void ReleaseRefs() override { items_.clear(); }
   std::vector<Value> items_;
   size_t pos_ = 0;
 };
@@ -1164,9 +1165,9 @@ class CyclerView final : public Object {
   std::shared_ptr<CyclerObj> c_;
 };
 
-Value GCycler(Interpreter&, CallArgs& a) {
+Value GCycler(Interpreter& in, CallArgs& a) {
   if (a.args.empty()) RuntimeError("RuntimeError: at least one item has to be provided");
-  return Value::Obj(std::make_shared<CyclerView>(std::make_shared<CyclerObj>(a.args)));
+  return Value::Obj(std::make_shared<CyclerView>(in.Track(std::make_shared<CyclerObj>(a.args))));
 }
 
 class JoinerObj final : public Object {

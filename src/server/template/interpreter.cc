@@ -184,16 +184,22 @@ std::string Interpreter::Render(const Body& body) {
   out_ = &out;
   scope_ = std::make_shared<Scope>(nullptr);
   root_scope_ = scope_;
+  // Whatever way the render ends, break the reference cycles it may have built.
+  struct Teardown {
+    Interpreter* in;
+    ~Teardown() {
+      in->scope_.reset();
+      in->root_scope_.reset();
+      for (auto& o : in->tracked_) o->ReleaseRefs();
+      in->tracked_.clear();
+    }
+  } teardown{this};
   try {
     ExecBody(body);
   } catch (TemplateError& e) {
     if (e.line == 0) e.line = line_;
-    scope_.reset();
-    root_scope_.reset();
     throw;
   }
-  scope_.reset();
-  root_scope_.reset();
   return out;
 }
 
@@ -280,7 +286,7 @@ Value Interpreter::GetAttr(const Value& obj, std::string_view name) {
       MethodFn fn = nullptr;
       MethodSafety s = FindMethod(obj, name, &fn);
       if (s == MethodSafety::kSafe) {
-        return Value::Obj(std::make_shared<BoundMethod>(obj, std::string(name), fn));
+        return Value::Obj(Track(std::make_shared<BoundMethod>(obj, std::string(name), fn)));
       }
       if (s == MethodSafety::kUnsafe) return Value::Unsafe(obj, name);
       if (obj.is_dict()) {
@@ -346,7 +352,7 @@ Value Interpreter::GetItem(const Value& obj, const Value& key) {
       MethodFn fn = nullptr;
       MethodSafety s = FindMethod(obj, name, &fn);
       if (s == MethodSafety::kSafe) {
-        return Value::Obj(std::make_shared<BoundMethod>(obj, name, fn));
+        return Value::Obj(Track(std::make_shared<BoundMethod>(obj, name, fn)));
       }
       if (s == MethodSafety::kUnsafe) return Value::Unsafe(obj, name);
     }
@@ -796,6 +802,10 @@ class LoopObj final : public Object {
     return "<LoopContext " + std::to_string(index0_ + 1) + "/" + std::to_string(length_) + ">";
   }
   bool GetAttr(std::string_view name, Value* out) const override;
+  void ReleaseRefs() override {
+    items_ = Value();
+    last_changed_ = Value();
+  }
   size_t index0_ = 0;
   Value last_changed_;
   bool has_changed_ = false;
@@ -921,7 +931,7 @@ Interpreter::Flow Interpreter::ExecFor(const ForStmt& s) {
   }
   size_t n = items.size();
   Value list = Value::List(std::move(items));
-  auto loop = std::make_shared<LoopObj>(list, n);
+  auto loop = Track(std::make_shared<LoopObj>(list, n));
   Value loop_value = Value::Obj(std::make_shared<LoopView>(loop));
   std::shared_ptr<Scope> saved = scope_;
   struct Restore {
@@ -979,7 +989,7 @@ Interpreter::Flow Interpreter::Exec(const Stmt& s) {
     }
     case StmtKind::kMacro: {
       const auto& st = static_cast<const MacroStmt&>(s);
-      scope_->Set(st.def->name, Value::Obj(std::make_shared<MacroObj>(st.def, scope_)));
+      scope_->Set(st.def->name, Value::Obj(Track(std::make_shared<MacroObj>(st.def, scope_))));
       return Flow::kNormal;
     }
     case StmtKind::kCallBlock: {
@@ -988,7 +998,8 @@ Interpreter::Flow Interpreter::Exec(const Stmt& s) {
       Value callee = Eval(*call.callee);
       CallArgs args;
       EvalArgs(call.args, &args);
-      args.kwargs.emplace_back("caller", Value::Obj(std::make_shared<MacroObj>(st.caller, scope_)));
+      args.kwargs.emplace_back("caller",
+                               Value::Obj(Track(std::make_shared<MacroObj>(st.caller, scope_))));
       line_ = s.line;
       EmitValue(CallValue(callee, args));
       return Flow::kNormal;

@@ -93,6 +93,12 @@ class Interpreter {
   Value CallMacro(const class MacroObj& m, CallArgs& args);
   CivilTime Now() const;
   int line() const { return line_; }
+  // Registers an object holding values, to have ReleaseRefs called when the render ends.
+  template <typename T>
+  std::shared_ptr<T> Track(std::shared_ptr<T> o) {
+    tracked_.push_back(o);
+    return o;
+  }
 
  private:
   friend class MacroObj;
@@ -136,6 +142,7 @@ class Interpreter {
   int nesting_ = 0;
   int call_depth_ = 0;
   int line_ = 0;
+  std::vector<std::shared_ptr<Object>> tracked_;
 };
 
 // A macro (or the `caller` of a call block) bound to the scope it was defined in.
@@ -150,6 +157,7 @@ class MacroObj final : public Object {
   Value Call(Interpreter& in, CallArgs& args) const override { return in.CallMacro(*this, args); }
   const MacroDef& def() const { return *def_; }
   const std::shared_ptr<Scope>& closure() const { return closure_; }
+  void ReleaseRefs() override { closure_.reset(); }
 
  private:
   std::shared_ptr<const MacroDef> def_;
@@ -180,6 +188,7 @@ class NamespaceObj final : public Object {
   std::string Repr() const override;
   bool GetAttr(std::string_view name, Value* out) const override;
   void SetAttr(std::string_view name, Value v);
+  void ReleaseRefs() override { attrs.items.clear(); }
   DictData attrs;
 };
 
@@ -193,6 +202,7 @@ class BoundMethod final : public Object {
   std::string Repr() const override;
   bool IsCallable() const override { return true; }
   Value Call(Interpreter& in, CallArgs& args) const override { return fn_(in, self_, args); }
+  void ReleaseRefs() override { self_ = Value(); }
 
  private:
   Value self_;

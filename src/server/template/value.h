@@ -88,6 +88,10 @@ class Object : public HeapData {
   virtual bool GetAttr(std::string_view name, Value* out) const;
   virtual bool IsCallable() const { return false; }
   virtual Value Call(Interpreter& in, CallArgs& args) const;
+  // Drops the values this object holds. The interpreter calls it on every object it created
+  // when a render ends, so reference cycles (a namespace holding itself, a macro held by the
+  // scope it closes over) cannot leak.
+  virtual void ReleaseRefs() {}
 };
 
 class Value {
