@@ -146,9 +146,10 @@ Value PercentFormat(Interpreter& in, const Value& fmt_value, const Value& args) 
     } else {
       while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') {
         width = width * 10 + (fmt[i++] - '0');
-        if (width > 1000000000) in.LimitExceeded("value size");
+        if (static_cast<uint64_t>(width) > in.max_value_bytes()) in.LimitExceeded("value size");
       }
     }
+    if (static_cast<uint64_t>(width) > in.max_value_bytes()) in.LimitExceeded("value size");
     int prec = -1;
     if (i < fmt.size() && fmt[i] == '.') {
       ++i;
@@ -159,10 +160,12 @@ Value PercentFormat(Interpreter& in, const Value& fmt_value, const Value& args) 
       } else {
         while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') {
           prec = prec * 10 + (fmt[i++] - '0');
-          if (prec > 100000000) in.LimitExceeded("value size");
+          if (static_cast<uint64_t>(prec) > in.max_value_bytes()) in.LimitExceeded("value size");
         }
       }
     }
+    if (prec > 0 && static_cast<uint64_t>(prec) > in.max_value_bytes())
+      in.LimitExceeded("value size");
     while (i < fmt.size() && (fmt[i] == 'h' || fmt[i] == 'l' || fmt[i] == 'L')) ++i;
     if (i >= fmt.size()) RuntimeError("ValueError: incomplete format");
     char conv = fmt[i];
@@ -301,7 +304,7 @@ std::string ApplySpec(Interpreter& in, const Value& v, std::string_view spec) {
   int64_t width = 0;
   while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9') {
     width = width * 10 + (spec[i++] - '0');
-    if (width > 1000000000) in.LimitExceeded("value size");
+    if (static_cast<uint64_t>(width) > in.max_value_bytes()) in.LimitExceeded("value size");
   }
   char group = 0;
   if (i < spec.size() && (spec[i] == ',' || spec[i] == '_')) group = spec[i++];
@@ -311,7 +314,7 @@ std::string ApplySpec(Interpreter& in, const Value& v, std::string_view spec) {
     prec = 0;
     while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9') {
       prec = prec * 10 + (spec[i++] - '0');
-      if (prec > 100000000) in.LimitExceeded("value size");
+      if (static_cast<uint64_t>(prec) > in.max_value_bytes()) in.LimitExceeded("value size");
     }
   }
   char type = 0;

@@ -122,6 +122,16 @@ std::string BuiltinObj::Repr() const {
 }
 
 std::string NamespaceObj::Repr() const {
+  // Python's dict repr prints a dict already being printed as {...}.
+  thread_local std::vector<const NamespaceObj*> active;
+  if (std::find(active.begin(), active.end(), this) != active.end()) return "<Namespace {...}>";
+  if (active.size() >= static_cast<size_t>(kMaxValueDepth)) {
+    Fail(ErrorKind::kLimit, "template exceeded the sandbox limit on value nesting");
+  }
+  active.push_back(this);
+  struct Pop {
+    ~Pop() { active.pop_back(); }
+  } pop;
   std::string out = "<Namespace {";
   bool first = true;
   for (const auto& kv : attrs.items) {

@@ -1,6 +1,7 @@
 // Python semantics of template values (see value.h).
 #include "server/template/value.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -33,9 +34,28 @@ Value Object::Call(Interpreter&, CallArgs&) const {
   RuntimeError("'" + std::string(TypeName()) + "' object is not callable");
 }
 
+namespace {
+
+int Depth(const Value& v) {
+  if (v.is_list()) return v.listdata().depth;
+  if (v.is_dict()) return v.dict().depth;
+  return 0;
+}
+
+[[noreturn]] void TooDeep() {
+  Fail(ErrorKind::kLimit, "template exceeded the sandbox limit on value nesting (" +
+                              std::to_string(kMaxValueDepth) + " levels)");
+}
+
+}  // namespace
+
 Value Value::List(std::vector<Value> items, ListKind kind) {
+  int depth = 0;
+  for (const Value& x : items) depth = std::max(depth, Depth(x));
+  if (depth + 1 > kMaxValueDepth) TooDeep();
   Value v(ValueKind::kList);
   auto d = std::make_shared<ListData>();
+  d->depth = depth + 1;
   d->items = std::move(items);
   d->kind = kind;
   v.data_ = std::move(d);
@@ -43,6 +63,10 @@ Value Value::List(std::vector<Value> items, ListKind kind) {
 }
 
 Value Value::Dict(std::shared_ptr<DictData> d) {
+  int depth = 0;
+  for (const auto& kv : d->items) depth = std::max({depth, Depth(kv.first), Depth(kv.second)});
+  if (depth + 1 > kMaxValueDepth) TooDeep();
+  d->depth = depth + 1;
   Value v(ValueKind::kDict);
   v.data_ = std::move(d);
   return v;

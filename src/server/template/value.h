@@ -187,9 +187,14 @@ class Value {
   std::shared_ptr<HeapData> data_;
 };
 
+// Lists and dicts nest at most this deep (Python's repr gives up near 1000), so every recursive
+// operation (repr, ==, <, json, destruction) stays within a bounded stack.
+constexpr int kMaxValueDepth = 200;
+
 struct ListData final : HeapData {
   std::vector<Value> items;
   ListKind kind = ListKind::kList;
+  int depth = 1;
   mutable bool consumed = false;  // iterators: iterated once already
 };
 
@@ -204,6 +209,7 @@ struct DictData final : HeapData {
   const Value* FindStr(std::string_view key) const;
   void Set(Value key, Value value);  // insert or replace, as Python's d[k] = v
   size_t size() const { return items.size(); }
+  int depth = 1;
 
  private:
   void BuildIndex() const;
