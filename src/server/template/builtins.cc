@@ -21,6 +21,20 @@ Value Generator(std::vector<Value> items) {
   return Value::List(std::move(items), ListKind::kGenerator);
 }
 
+// Filters that are generators in jinja2 run lazily there: an error surfaces only when the
+// result is iterated. Runs `fn` now and, if it fails, returns a generator holding the error.
+template <typename Fn>
+Value LazyGenerator(Fn fn) {
+  try {
+    return fn();
+  } catch (const TemplateError& e) {
+    if (e.kind == ErrorKind::kLimit) throw;
+    Value g = Value::List({}, ListKind::kGenerator);
+    const_cast<ListData&>(g.listdata()).pending_error = std::make_shared<TemplateError>(e);
+    return g;
+  }
+}
+
 bool IsSequenceKind(const Value& v) {
   return v.is_list() && (v.list_kind() == ListKind::kList || v.list_kind() == ListKind::kTuple);
 }
@@ -127,7 +141,7 @@ Value FAttr(Interpreter& in, const Value& v, CallArgs& a) {
   return Value::UndefinedAttr(v, name);
 }
 
-Value FBatch(Interpreter& in, const Value& v, CallArgs& a) {
+Value FBatchImpl(Interpreter& in, const Value& v, CallArgs& a) {
   CheckArgs(a, "batch", 2, {"linecount", "fill_with"});
   const Value* lc = GetArg(a, 0, "linecount");
   if (lc == nullptr) RuntimeError("TypeError: do_batch() missing required argument 'linecount'");
@@ -151,6 +165,10 @@ Value FBatch(Interpreter& in, const Value& v, CallArgs& a) {
     out.push_back(Value::List(std::move(tmp)));
   }
   return Generator(std::move(out));
+}
+
+Value FBatch(Interpreter& in, const Value& v, CallArgs& a) {
+  return LazyGenerator([&] { return FBatchImpl(in, v, a); });
 }
 
 Value CallStrMethod(Interpreter& in, const Value& s, const char* name, CallArgs& a) {
@@ -485,7 +503,7 @@ Value FIndent(Interpreter& in, const Value& v, CallArgs& a) {
   return Value::Str(std::move(rv));
 }
 
-Value FItems(Interpreter& in, const Value& v, CallArgs& a) {
+Value FItemsImpl(Interpreter& in, const Value& v, CallArgs& a) {
   CheckArgs(a, "items", 0, {});
   if (v.is_undefined()) return Generator({});
   if (!v.is_dict()) RuntimeError("TypeError: Can only get item pairs from a mapping.");
@@ -493,6 +511,10 @@ Value FItems(Interpreter& in, const Value& v, CallArgs& a) {
   in.Charge(v.dict().size() * 16);
   for (const auto& kv : v.dict().items) out.push_back(MakeTuple({kv.first, kv.second}));
   return Generator(std::move(out));
+}
+
+Value FItems(Interpreter& in, const Value& v, CallArgs& a) {
+  return LazyGenerator([&] { return FItemsImpl(in, v, a); });
 }
 
 Value FJoin(Interpreter& in, const Value& v, CallArgs& a) {
@@ -534,7 +556,7 @@ Value FUpper(Interpreter& in, const Value& v, CallArgs& a) {
   return Value::Str(PyUpper(s.str()));
 }
 
-Value FMap(Interpreter& in, const Value& v, CallArgs& a) {
+Value FMapImpl(Interpreter& in, const Value& v, CallArgs& a) {
   std::vector<Value> items = in.Iterate(v);
   std::vector<Value> out;
   out.reserve(items.size());
@@ -562,6 +584,10 @@ Value FMap(Interpreter& in, const Value& v, CallArgs& a) {
     out.push_back(in.ApplyFilter(name, item, args));
   }
   return Generator(std::move(out));
+}
+
+Value FMap(Interpreter& in, const Value& v, CallArgs& a) {
+  return LazyGenerator([&] { return FMapImpl(in, v, a); });
 }
 
 Value MinMax(Interpreter& in, const Value& v, CallArgs& a, bool want_max, const char* name) {
@@ -592,7 +618,7 @@ Value MinMax(Interpreter& in, const Value& v, CallArgs& a, bool want_max, const 
 Value FMin(Interpreter& in, const Value& v, CallArgs& a) { return MinMax(in, v, a, false, "min"); }
 Value FMax(Interpreter& in, const Value& v, CallArgs& a) { return MinMax(in, v, a, true, "max"); }
 
-Value SelectReject(Interpreter& in, const Value& v, CallArgs& a, bool select, bool attr_mode) {
+Value SelectRejectImpl(Interpreter& in, const Value& v, CallArgs& a, bool select, bool attr_mode) {
   std::vector<Value> out;
   if (!Truthy(v)) return Generator({});
   std::vector<Value> items = in.Iterate(v);
@@ -621,6 +647,10 @@ Value SelectReject(Interpreter& in, const Value& v, CallArgs& a, bool select, bo
     if (r == select) out.push_back(std::move(item));
   }
   return Generator(std::move(out));
+}
+
+Value SelectReject(Interpreter& in, const Value& v, CallArgs& a, bool select, bool attr_mode) {
+  return LazyGenerator([&] { return SelectRejectImpl(in, v, a, select, attr_mode); });
 }
 
 Value FSelect(Interpreter& in, const Value& v, CallArgs& a) {
@@ -714,7 +744,7 @@ Value FRound(Interpreter&, const Value& v, CallArgs& a) {
   return Value::Float(x / scale);
 }
 
-Value FSlice(Interpreter& in, const Value& v, CallArgs& a) {
+Value FSliceImpl(Interpreter& in, const Value& v, CallArgs& a) {
   CheckArgs(a, "slice", 2, {"slices", "fill_with"});
   const Value* sl = GetArg(a, 0, "slices");
   if (sl == nullptr) RuntimeError("TypeError: do_slice() missing required argument 'slices'");
@@ -744,6 +774,10 @@ Value FSlice(Interpreter& in, const Value& v, CallArgs& a) {
     out.push_back(Value::List(std::move(tmp)));
   }
   return Generator(std::move(out));
+}
+
+Value FSlice(Interpreter& in, const Value& v, CallArgs& a) {
+  return LazyGenerator([&] { return FSliceImpl(in, v, a); });
 }
 
 Value FSort(Interpreter& in, const Value& v, CallArgs& a) {
@@ -873,10 +907,13 @@ Value FTruncate(Interpreter& in, const Value& v, CallArgs& a) {
   }
   if (leeway < 0)
     RuntimeError("AssertionError: expected leeway >= 0, got " + std::to_string(leeway));
-  std::string s = PyStr(v);
+  if (!v.is_string() && Len(in, v) <= length + leeway) return v;  // jinja2 returns it as is
+  if (!v.is_string())
+    RuntimeError("AttributeError: '" + Tn(v) + "' object has no attribute 'rsplit'");
+  const std::string& s = v.str();
   std::vector<char32_t> cps = ToCodePoints(s);
   in.Charge(s.size());
-  if (static_cast<int64_t>(cps.size()) <= length + leeway) return Value::Str(s);
+  if (static_cast<int64_t>(cps.size()) <= length + leeway) return v;
   std::string head = FromCodePoints(cps.data(), static_cast<size_t>(length - end_len));
   if (killwords) return Value::Str(head + end);
   size_t sp = head.rfind(' ');
@@ -884,7 +921,7 @@ Value FTruncate(Interpreter& in, const Value& v, CallArgs& a) {
   return Value::Str(head + end);
 }
 
-Value FUnique(Interpreter& in, const Value& v, CallArgs& a) {
+Value FUniqueImpl(Interpreter& in, const Value& v, CallArgs& a) {
   CheckArgs(a, "unique", 2, {"case_sensitive", "attribute"});
   const Value* cs = GetArg(a, 0, "case_sensitive");
   const Value* attr = GetArg(a, 1, "attribute");
@@ -908,6 +945,10 @@ Value FUnique(Interpreter& in, const Value& v, CallArgs& a) {
     }
   }
   return Generator(std::move(out));
+}
+
+Value FUnique(Interpreter& in, const Value& v, CallArgs& a) {
+  return LazyGenerator([&] { return FUniqueImpl(in, v, a); });
 }
 
 Value FWordCount(Interpreter& in, const Value& v, CallArgs& a) {

@@ -256,6 +256,7 @@ std::vector<Value> Interpreter::Iterate(const Value& v) {
       if (IsIteratorKind(v.list_kind())) {
         if (v.listdata().consumed) return {};
         v.listdata().consumed = true;
+        if (v.listdata().pending_error) throw *v.listdata().pending_error;
       }
       return v.items();
     case ValueKind::kDict: {
@@ -583,15 +584,18 @@ Value Interpreter::EvalGetItem(const GetItemExpr& e) {
     Value stop = s.stop ? Eval(*s.stop) : Value::None();
     Value step = s.step ? Eval(*s.step) : Value::None();
     line_ = e.line;
+    // Slices bypass the sandbox's getitem in jinja2: errors propagate as Python raises them.
     if (obj.is_undefined()) FailUndefined(obj);
-    if (!(obj.is_sequence() || obj.is_string()) || !SliceIndexOk(start) || !SliceIndexOk(stop) ||
-        !SliceIndexOk(step)) {
-      if (obj.is_sequence() || obj.is_string()) {
-        if (!step.is_none() && step.is_integral() && step.i() == 0) {
-          RuntimeError("ValueError: slice step cannot be zero");
-        }
+    if (obj.is_dict()) RuntimeError("TypeError: unhashable type: 'slice'");
+    if (!(obj.is_sequence() || obj.is_string())) {
+      RuntimeError("TypeError: '" + std::string(PyTypeName(obj)) + "' object is not subscriptable");
+    }
+    for (const Value* x : {&start, &stop, &step}) {
+      if (x->is_undefined()) FailUndefined(*x);
+      if (!SliceIndexOk(*x)) {
+        RuntimeError(
+            "TypeError: slice indices must be integers or None or have an __index__ method");
       }
-      return Value::UndefinedHint(ObjectTypeRepr(obj) + " has no element slice");
     }
     if (obj.is_list()) {
       const auto& items = obj.items();

@@ -196,6 +196,8 @@ struct ListData final : HeapData {
   ListKind kind = ListKind::kList;
   int depth = 1;
   mutable bool consumed = false;  // iterators: iterated once already
+  // Generators: the error the lazy Python generator would raise once iterated.
+  std::shared_ptr<const struct TemplateError> pending_error;
 };
 
 inline bool IsIteratorKind(ListKind k) {
