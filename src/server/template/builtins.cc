@@ -780,6 +780,44 @@ Value FSlice(Interpreter& in, const Value& v, CallArgs& a) {
   return LazyGenerator([&] { return FSliceImpl(in, v, a); });
 }
 
+Value FGroupBy(Interpreter& in, const Value& v, CallArgs& a) {
+  CheckArgs(a, "groupby", 3, {"attribute", "default", "case_sensitive"});
+  const Value* attr = GetArg(a, 0, "attribute");
+  if (attr == nullptr) RuntimeError("TypeError: groupby() missing required argument 'attribute'");
+  const Value* dflt = GetArg(a, 1, "default");
+  const Value* cs = GetArg(a, 2, "case_sensitive");
+  bool case_sensitive = cs && Truthy(*cs);
+  std::vector<Value> items = in.Iterate(v);
+  std::vector<std::pair<Value, size_t>> keyed;
+  for (size_t i = 0; i < items.size(); ++i) {
+    Value k = AttrPath(in, items[i], *attr, dflt);
+    keyed.emplace_back(case_sensitive ? k : IgnoreCase(k), i);
+  }
+  in.Charge(items.size() * 16);
+  std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& x, const auto& y) {
+    in.Step();
+    return PyLess(x.first, y.first);
+  });
+  // itertools.groupby over the sorted items: runs of equal keys.
+  std::vector<Value> out;
+  size_t i = 0;
+  while (i < keyed.size()) {
+    size_t j = i;
+    std::vector<Value> group;
+    while (j < keyed.size() && PyEquals(keyed[j].first, keyed[i].first)) {
+      group.push_back(items[keyed[j].second]);
+      ++j;
+    }
+    // The grouper is the key as found on the group's first item (not lowercased).
+    Value grouper = case_sensitive ? keyed[i].first : AttrPath(in, group[0], *attr, dflt);
+    Value t = MakeTuple({grouper, Value::List(std::move(group))});
+    const_cast<ListData&>(t.listdata()).group_tuple = true;
+    out.push_back(std::move(t));
+    i = j;
+  }
+  return Value::List(std::move(out));
+}
+
 Value FSort(Interpreter& in, const Value& v, CallArgs& a) {
   CheckArgs(a, "sort", 3, {"reverse", "case_sensitive", "attribute"});
   const Value* rev = GetArg(a, 0, "reverse");
@@ -1256,6 +1294,7 @@ const FilterEntry kFilters[] = {
     {"float", FFloat},
     {"forceescape", FForceEscape},
     {"format", FFormat},
+    {"groupby", FGroupBy},
     {"indent", FIndent},
     {"int", FInt},
     {"items", FItems},

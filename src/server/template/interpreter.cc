@@ -294,6 +294,9 @@ Value Interpreter::GetAttr(const Value& obj, std::string_view name) {
     case ValueKind::kString:
     case ValueKind::kList:
     case ValueKind::kDict: {
+      if (obj.is_list() && obj.listdata().group_tuple && (name == "grouper" || name == "list")) {
+        return obj.items()[name == "grouper" ? 0 : 1];
+      }
       MethodFn fn = nullptr;
       MethodSafety s = FindMethod(obj, name, &fn);
       if (s == MethodSafety::kSafe) {
@@ -819,8 +822,12 @@ class LoopObj final : public Object {
   void ReleaseRefs() override {
     items_ = Value();
     last_changed_ = Value();
+    outer_.reset();
   }
   size_t index0_ = 0;
+  int depth0_ = 0;
+  const ForStmt* stmt_ = nullptr;  // set for `recursive` loops
+  std::shared_ptr<Scope> outer_;   // the scope the loop runs in (recursive loops)
   Value last_changed_;
   bool has_changed_ = false;
 
@@ -848,9 +855,9 @@ bool LoopObj::GetAttr(std::string_view name, Value* out) const {
   } else if (name == "length") {
     *out = Value::Int(len);
   } else if (name == "depth") {
-    *out = Value::Int(1);
+    *out = Value::Int(depth0_ + 1);
   } else if (name == "depth0") {
-    *out = Value::Int(0);
+    *out = Value::Int(depth0_);
   } else if (name == "previtem") {
     *out = i0 > 0 ? Item(index0_ - 1) : Value::UndefinedHint("there is no previous item");
   } else if (name == "nextitem") {
@@ -906,8 +913,15 @@ class LoopView final : public Object {
     return loop_->GetAttr(name, out);
   }
   bool IsCallable() const override { return true; }
-  Value Call(Interpreter&, CallArgs&) const override {
-    RuntimeError("TypeError: The loop must have the 'recursive' marker to be called recursively.");
+  Value Call(Interpreter& in, CallArgs& args) const override {
+    if (loop_->stmt_ == nullptr) {
+      RuntimeError(
+          "TypeError: The loop must have the 'recursive' marker to be called recursively.");
+    }
+    if (args.args.size() != 1 || !args.kwargs.empty()) {
+      RuntimeError("TypeError: loop() takes exactly one argument");
+    }
+    return in.RecurseLoop(*loop_->stmt_, args.args[0], loop_->outer_, loop_->depth0_ + 1);
   }
 
  private:
@@ -919,44 +933,69 @@ class LoopView final : public Object {
 Interpreter::Flow Interpreter::ExecFor(const ForStmt& s) {
   Value seq = Eval(*s.iter);
   line_ = s.line;
+  return RunLoop(s, seq, scope_, 0);
+}
+
+Value Interpreter::RecurseLoop(const ForStmt& s, const Value& seq,
+                               const std::shared_ptr<Scope>& outer, int depth0) {
+  if (call_depth_ >= limits_.max_depth) LimitExceeded("macro call depth");
+  ++call_depth_;
+  std::string buf;
+  std::string* saved_out = out_;
+  std::shared_ptr<Scope> saved_scope = scope_;
+  out_ = &buf;
+  struct Restore {
+    Interpreter* in;
+    std::string* out;
+    std::shared_ptr<Scope> scope;
+    ~Restore() {
+      in->out_ = out;
+      in->scope_ = std::move(scope);
+      --in->call_depth_;
+    }
+  } restore{this, saved_out, saved_scope};
+  RunLoop(s, seq, outer, depth0);
+  return Value::Str(std::move(buf));
+}
+
+Interpreter::Flow Interpreter::RunLoop(const ForStmt& s, const Value& seq,
+                                       const std::shared_ptr<Scope>& outer, int depth0) {
   std::vector<Value> items = Iterate(seq);
-  if (s.filter) {
-    std::vector<Value> kept;
-    std::shared_ptr<Scope> saved = scope_;
-    for (Value& v : items) {
-      Step();
-      scope_ = std::make_shared<Scope>(saved);
-      Assign(s.target, v);
-      bool keep = Truthy(Eval(*s.filter));
-      scope_ = saved;
-      if (keep) kept.push_back(std::move(v));
-    }
-    items = std::move(kept);
-  }
-  if (items.empty()) {
-    if (!s.else_body.empty()) {
-      std::shared_ptr<Scope> saved = scope_;
-      scope_ = std::make_shared<Scope>(saved);
-      Flow f = ExecBody(s.else_body);
-      scope_ = saved;
-      (void)f;
-    }
-    return Flow::kNormal;
-  }
-  size_t n = items.size();
-  Value list = Value::List(std::move(items));
-  auto loop = Track(std::make_shared<LoopObj>(list, n));
-  Value loop_value = Value::Obj(std::make_shared<LoopView>(loop));
   std::shared_ptr<Scope> saved = scope_;
   struct Restore {
     Interpreter* in;
     std::shared_ptr<Scope> saved;
     ~Restore() { in->scope_ = std::move(saved); }
   } restore{this, saved};
+  if (s.filter) {
+    std::vector<Value> kept;
+    for (Value& v : items) {
+      Step();
+      scope_ = std::make_shared<Scope>(outer);
+      Assign(s.target, v);
+      bool keep = Truthy(Eval(*s.filter));
+      if (keep) kept.push_back(std::move(v));
+    }
+    items = std::move(kept);
+  }
+  if (items.empty()) {
+    if (s.else_body.empty()) return Flow::kNormal;
+    scope_ = std::make_shared<Scope>(outer);
+    return ExecBody(s.else_body);
+  }
+  size_t n = items.size();
+  Value list = Value::List(std::move(items));
+  auto loop = Track(std::make_shared<LoopObj>(list, n));
+  loop->depth0_ = depth0;
+  if (s.recursive) {
+    loop->stmt_ = &s;
+    loop->outer_ = outer;
+  }
+  Value loop_value = Value::Obj(std::make_shared<LoopView>(loop));
   for (size_t i = 0; i < n; ++i) {
     Step();
     loop->index0_ = i;
-    scope_ = std::make_shared<Scope>(saved);
+    scope_ = std::make_shared<Scope>(outer);
     scope_->vars.reserve(4);
     Assign(s.target, list.items()[i]);
     scope_->Set("loop", loop_value);

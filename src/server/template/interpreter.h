@@ -91,6 +91,9 @@ class Interpreter {
   Value ApplyFilter(std::string_view name, const Value& v, CallArgs& args);
   bool ApplyTest(std::string_view name, const Value& v, CallArgs& args);
   Value CallMacro(const class MacroObj& m, CallArgs& args);
+  // `loop(items)` in a recursive for loop: renders the loop again one level deeper.
+  Value RecurseLoop(const ForStmt& s, const Value& seq, const std::shared_ptr<Scope>& outer,
+                    int depth0);
   CivilTime Now() const;
   int line() const { return line_; }
   // Registers an object holding values, to have ReleaseRefs called when the render ends.
@@ -125,6 +128,7 @@ class Interpreter {
   Flow ExecBody(const Body& body);
   Flow Exec(const Stmt& s);
   Flow ExecFor(const ForStmt& s);
+  Flow RunLoop(const ForStmt& s, const Value& seq, const std::shared_ptr<Scope>& outer, int depth0);
   void ExecOutput(const OutputStmt& s);
   void Assign(const Target& t, const Value& v);
   std::string RenderToString(const Body& body, std::shared_ptr<Scope> scope, Flow* flow);

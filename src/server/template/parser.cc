@@ -260,7 +260,7 @@ class Parser {
     static const std::vector<const char*> kRec = {"recursive"};
     node->iter = ParseTuple(false, false, &kRec, false);
     if (SkipName("if")) node->filter = ParseExpression(true);
-    if (SkipName("recursive")) FailAt(Cur(), "unsupported: recursive for loops");
+    node->recursive = SkipName("recursive");
     ++loop_depth_;
     node->body = ParseStatements({"endfor", "else"}, false);
     --loop_depth_;

@@ -196,6 +196,7 @@ struct ListData final : HeapData {
   ListKind kind = ListKind::kList;
   int depth = 1;
   mutable bool consumed = false;  // iterators: iterated once already
+  bool group_tuple = false;       // groupby's (grouper, list) tuples: .grouper and .list work
   // Generators: the error the lazy Python generator would raise once iterated.
   std::shared_ptr<const struct TemplateError> pending_error;
 };

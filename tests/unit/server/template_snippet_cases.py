@@ -23,6 +23,7 @@ M = {
     "empty": [],
     "ed": {},
     "big": 12345678901,
+    "tree": [{"name": "a", "children": [{"name": "b", "children": []}, {"name": "c"}]}, {"name": "d"}],
 }
 
 T = [
@@ -207,6 +208,12 @@ T = [
     "{{ f }}|{{ f * 2 }}|{{ f|int }}|{{ (f * 3)|round(1) }}|{{ 1 / 3 }}|{{ 2 / 3 * 3 }}|{{ 1e300 * 1e10 }}|{{ 2 ** 62 }}",
     "{{ loop }}|{% for i in [1] %}{{ loop.length is defined }}{% endfor %}",
     "{% macro m() %}{% endmacro %}{{ m }}|{{ m.name }}",
+    "{% for p in people|groupby('age') %}{{ p.grouper }}:{{ p.list|map(attribute='name')|join(',') }};{% endfor %}|{{ words|groupby('0') }}",
+    "{% for g, ps in people|groupby('age') %}{{ g }}={{ ps|length }};{% endfor %}|{{ people|groupby('age', case_sensitive=true)|length }}",
+    "{% for item in tree recursive %}{{ loop.depth }}:{{ item.name }}[{{ loop(item.children) if item.children }}]{% endfor %}",
+    "{% for item in tree recursive %}{{ loop.depth0 }}{{ loop.index }}{% if item.children %}({{ loop(item.children) }}){% endif %}{% else %}none{% endfor %}",
+    "{% for i in items %}{{ loop(items) }}{% endfor %}",
+    "{% for a in [1] %}{% for b in [] %}{% else %}{% break %}{% endfor %}x{% endfor %}y",
     "{% set top = 1 %}{% for i in [1] %}{% set inner = 2 %}{% block blk %}[{{ top }}{{ inner }}{{ i }}]{% set q = 1 %}{% endblock %}{% endfor %}{{ q }}",
     "{% for i in [1] %}{% block sc scoped %}[{{ i }}]{% endblock sc %}{% endfor %}",
 ]

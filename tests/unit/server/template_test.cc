@@ -143,8 +143,8 @@ TEST(Jinja, ErrorsNameLineAndCause) {
   EXPECT_EQ(t.status().message().rfind("line 2: ", 0), 0u) << t.status().message();
   t = Template::Parse("{% break %}");
   EXPECT_EQ(t.status().message(), "line 1: 'break' outside of a loop");
-  t = Template::Parse("{% for x in y recursive %}{% endfor %}");
-  EXPECT_FALSE(t.ok());
+  t = Template::Parse("{% block b required %}{% endblock %}");
+  EXPECT_EQ(t.status().message(), "line 1: unsupported: required blocks");
   t = Template::Parse(std::string("bad \xff utf8"));
   EXPECT_FALSE(t.ok());
   EXPECT_EQ(Render("1\n2\n{{ 1 + 'a' }}"),
@@ -180,6 +180,11 @@ TEST(Limits, CallerRecursion) {
   RenderFailure f = RenderFails(
       "{% macro m() %}{{ caller() }}{% endmacro %}{% macro r() %}{% call m() %}{{ r() }}"
       "{% endcall %}{% endmacro %}{{ r() }}");
+  EXPECT_EQ(f.kind, ErrorKind::kLimit);
+}
+
+TEST(Limits, RecursiveLoop) {
+  RenderFailure f = RenderFails("{% for i in [1] recursive %}{{ loop([1]) }}{% endfor %}");
   EXPECT_EQ(f.kind, ErrorKind::kLimit);
 }
 
