@@ -933,7 +933,8 @@ class LoopView final : public Object {
 Interpreter::Flow Interpreter::ExecFor(const ForStmt& s) {
   Value seq = Eval(*s.iter);
   line_ = s.line;
-  return RunLoop(s, seq, scope_, 0);
+  std::shared_ptr<Scope> outer = scope_;  // a copy: RunLoop reassigns scope_ per iteration
+  return RunLoop(s, seq, outer, 0);
 }
 
 Value Interpreter::RecurseLoop(const ForStmt& s, const Value& seq,

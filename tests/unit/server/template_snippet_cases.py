@@ -103,6 +103,7 @@ T = [
     "{% for i in items %}{% if i == 1 %}{% continue %}{% endif %}{% if i == 2 %}{% break %}{% endif %}{{ i }}{% endfor %}",
     "{% for c in 'héllo' %}{{ c }}.{% endfor %}",
     "{% set x = 1 %}{% for i in items %}{% set x = i %}{{ x }}{% endfor %}{{ x }}",
+    "{% set x = 0 %}{% for i in items %}{{ x }}{% set x = i %}{{ x }}{% endfor %}{{ x }}",
     "{% set ns = namespace(total=0) %}{% for i in items %}{% set ns.total = ns.total + i %}{% endfor %}{{ ns.total }}|{{ ns }}",
     "{% set ns = namespace() %}{% set ns.a = 'x' %}{{ ns.a }}{{ ns.b }}|{{ ns['a'] }}",
     "{% set x = 5 %}{% set x.y = 1 %}",
