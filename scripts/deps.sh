@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages suanli needs, only those missing. Usage: scripts/deps.sh [build|test]
 set -euo pipefail
 need=(cmake ninja-build g++ pkg-config libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libssl-dev
-      libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
+      libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libcpp-httplib-dev)
 if [ "${1:-build}" = test ]; then
   # clang + its runtime: sanitizers and libFuzzer; cross g++ + qemu: the ARM kernel tests;
   # openssl: test certificates; iproute2 + ping: the network-namespace test.

@@ -17,8 +17,11 @@ namespace suanli {
 
 namespace {
 // How long an idle worker spins before sleeping: long enough to cover the gap between two
-// kernels of one forward pass, short enough not to burn a core between requests.
-constexpr auto kSpinDuration = std::chrono::milliseconds(2);
+// kernels of one forward pass, short enough not to burn a core between tokens.
+constexpr auto kSpinDuration = std::chrono::microseconds(300);
+// Spins of a waiting caller before it starts yielding the core (then a worker that shares it,
+// or anything else, can run).
+constexpr int kPureSpins = 2048;
 }  // namespace
 
 int ThreadPool::HardwareThreads() {
@@ -31,9 +34,8 @@ int ThreadPool::HardwareThreads() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
-ThreadPool::ThreadPool(int n_threads)
-    : n_threads_(n_threads < 1 ? 1 : n_threads), oversubscribed_(n_threads_ > HardwareThreads()) {
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -46,6 +48,23 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
+int ThreadPool::RunParts(uint32_t gen) {
+  int ran = 0;
+  uint64_t c = claim_.load(std::memory_order_acquire);
+  for (;;) {
+    if (static_cast<uint32_t>(c >> 32) != gen) return ran;  // another job by now
+    const int part = static_cast<int>(c & 0xffffffffu);
+    if (part >= n_threads_) return ran;
+    if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel,
+                                      std::memory_order_acquire))
+      continue;
+    job_fn_(job_ctx_, part, n_threads_);
+    done_.fetch_add(1, std::memory_order_acq_rel);
+    ++ran;
+    c = claim_.load(std::memory_order_acquire);
+  }
+}
+
 void ThreadPool::RunImpl(JobFn fn, void* ctx) {
   if (n_threads_ == 1) {
     fn(ctx, 0, 1);
@@ -54,32 +73,32 @@ void ThreadPool::RunImpl(JobFn fn, void* ctx) {
   std::lock_guard<std::mutex> run_lock(run_mu_);
   job_fn_ = fn;
   job_ctx_ = ctx;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  const uint32_t gen = generation_.load(std::memory_order_relaxed) + 1;
+  claim_.store(static_cast<uint64_t>(gen) << 32, std::memory_order_release);
   {
     // Publishing under the mutex pairs with the sleeper's wait predicate (no lost wake-up).
     std::lock_guard<std::mutex> lock(mu_);
-    generation_.fetch_add(1, std::memory_order_release);
+    generation_.store(gen, std::memory_order_release);
   }
   if (sleepers_.load(std::memory_order_acquire) > 0) cv_.notify_all();
-  fn(ctx, 0, n_threads_);
-  // With more threads than cores a spinning waiter can starve the thread it waits for, so yield
-  // now and then; otherwise pure spinning (sched_yield is a costly syscall in some VMs).
-  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+  RunParts(gen);
+  // Every part is claimed; wait for the ones other threads are still running.
+  for (int spins = 0; done_.load(std::memory_order_acquire) != n_threads_; ++spins) {
     CpuRelax();
-    if (oversubscribed_ && spins % 256 == 255) sched_yield();
+    if (spins > kPureSpins) sched_yield();
   }
 }
 
-void ThreadPool::WorkerLoop(int tid) {
-  uint64_t seen = 0;
+void ThreadPool::WorkerLoop() {
+  uint32_t seen = 0;
   for (;;) {
     auto spin_until = std::chrono::steady_clock::now() + kSpinDuration;
-    uint64_t gen;
+    uint32_t gen;
     int spins = 0;
     while ((gen = generation_.load(std::memory_order_acquire)) == seen) {
       CpuRelax();
-      if (++spins % 256 == 0 && oversubscribed_) sched_yield();
-      if (spins % 1024 == 0 && std::chrono::steady_clock::now() > spin_until) {
+      if (++spins % 256 == 0 && std::chrono::steady_clock::now() > spin_until) {
         std::unique_lock<std::mutex> lock(mu_);
         sleepers_.fetch_add(1);
         cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
@@ -89,8 +108,7 @@ void ThreadPool::WorkerLoop(int tid) {
     }
     seen = gen;
     if (stop_.load()) return;
-    job_fn_(job_ctx_, tid, n_threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    RunParts(gen);
   }
 }
 

@@ -1,13 +1,16 @@
 // ThreadPool: a persistent pool for data-parallel kernels.
 //
-// Run(fn) calls fn(thread_index, n_threads) on every thread (the caller is thread 0) and returns
-// when all are done. Workers spin briefly between jobs, then sleep, so the ~100 dispatches per
-// decoded token cost microseconds, not a futex round trip each. Kernels split work by output
-// rows with SplitRange, so results never depend on the thread count.
+// Run(fn) calls fn(part, n_parts) once for every part in [0, n_parts) (n_parts = size()) and
+// returns when all are done. Parts are claimed by whichever thread is free — the caller included
+// — so a worker the OS has descheduled (another process, a server's other threads) never makes
+// the caller wait for work nobody has started: the caller does that part itself. Kernels split
+// work by part with SplitRange and compute each output the same way whoever runs it, so results
+// never depend on the thread count or on who ran what. A part index is unique within a job, so
+// scratch indexed by it is never shared.
 //
-// Several threads may call Run on one pool (a server's scheduler and a benchmark, two stages of
-// a worker): jobs then run one after another, each on all threads. Run must not be called from
-// inside a job.
+// Workers spin briefly between jobs (the ~100 dispatches of one decoded token cost
+// microseconds, not a futex round trip each), then sleep. Several threads may call Run on one
+// pool: their jobs run one after another. Run must not be called from inside a job.
 #pragma once
 
 #include <atomic>
@@ -31,8 +34,8 @@ class ThreadPool {
 
   template <typename F>
   void Run(F&& fn) {
-    RunImpl([](void* ctx, int tid,
-               int nth) { (*static_cast<std::remove_reference_t<F>*>(ctx))(tid, nth); },
+    RunImpl([](void* ctx, int part,
+               int parts) { (*static_cast<std::remove_reference_t<F>*>(ctx))(part, parts); },
             &fn);
   }
 
@@ -42,15 +45,18 @@ class ThreadPool {
  private:
   using JobFn = void (*)(void*, int, int);
   void RunImpl(JobFn fn, void* ctx);
-  void WorkerLoop(int tid);
+  void WorkerLoop();
+  // Claims and runs parts of job `gen` until none is left; returns how many it ran.
+  int RunParts(uint32_t gen);
 
   int n_threads_;
-  bool oversubscribed_;  // more threads than cores: waiters must yield
   std::vector<std::thread> workers_;
   JobFn job_fn_ = nullptr;
   void* job_ctx_ = nullptr;
-  alignas(64) std::atomic<uint64_t> generation_{0};
-  alignas(64) std::atomic<int> pending_{0};
+  // (generation << 32) | next unclaimed part: a claim succeeds only within its own job.
+  alignas(64) std::atomic<uint64_t> claim_{0};
+  alignas(64) std::atomic<int> done_{0};  // parts finished in the current job
+  std::atomic<uint32_t> generation_{0};
   std::atomic<bool> stop_{false};
   std::mutex run_mu_;  // one job at a time when several threads call Run
   std::mutex mu_;

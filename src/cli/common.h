@@ -60,5 +60,6 @@ void AddModelCommand(CLI::App& app, RunFn* run);
 void AddProfileCommand(CLI::App& app, RunFn* run);
 void AddPlanCommand(CLI::App& app, RunFn* run);
 void AddWorkerCommand(CLI::App& app, RunFn* run);
+void AddServeCommand(CLI::App& app, RunFn* run);
 
 }  // namespace suanli::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   AddProfileCommand(app, &run);
   AddPlanCommand(app, &run);
   AddWorkerCommand(app, &run);
+  AddServeCommand(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

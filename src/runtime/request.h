@@ -31,6 +31,8 @@ struct GenerationRequest {
   // Feed these instead of the drawn tokens, one per step (teacher forcing); the events still
   // report what was drawn.
   std::vector<int32_t> forced;
+  // The events report the forced tokens instead of the drawn ones (a scripted reply, for tests).
+  bool emit_forced = false;
   std::string tag;  // names the request in logs ("req-12")
 };
 

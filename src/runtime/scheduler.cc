@@ -556,7 +556,8 @@ void Scheduler::HandleOutput(int li, const StepOutput& out) {
 
 void Scheduler::OnSampled(Seq& s, const SeqOutput& o) {
   const GenerationRequest& r = s.req->st->req;
-  const int32_t t = o.sampled.token;
+  const size_t g = static_cast<size_t>(s.generated);  // this token's index in the reply
+  const int32_t t = r.emit_forced && g < r.forced.size() ? r.forced[g] : o.sampled.token;
   if (t < 0 || t >= tok_.n_vocab())
     return Finish(
         s, FinishReason::kError,
@@ -580,7 +581,6 @@ void Scheduler::OnSampled(Seq& s, const SeqOutput& o) {
   if (r.max_tokens >= 0 && s.generated >= r.max_tokens) return Finish(s, FinishReason::kLength);
   if (static_cast<int64_t>(s.tokens.size()) >= opts_.n_ctx)
     return Finish(s, FinishReason::kContextFull);
-  const size_t g = static_cast<size_t>(s.generated - 1);
   s.tokens.push_back(g < r.forced.size() ? r.forced[g] : t);
 }
 

@@ -1,0 +1,17 @@
+# Run as a script: cmake -DOUT=file.cc -DNAME=symbol -DFILES=a,b -DBASE=dir -P embed.cmake
+# Writes a C++ file with every file's bytes, so the binary serves them with no files on disk.
+set(_body "// Generated from ${BASE} by cmake/embed.cmake; do not edit.\n#include <cstddef>\n\nnamespace suanli::server {\nstruct EmbeddedFile { const char* path; const unsigned char* data; size_t size; };\n")
+set(_table "")
+set(_i 0)
+string(REPLACE "," ";" _files "${FILES}")
+foreach(_f ${_files})
+  file(READ "${BASE}/${_f}" _hex HEX)
+  string(LENGTH "${_hex}" _len)
+  math(EXPR _size "${_len} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," _bytes "${_hex}")
+  string(APPEND _body "static const unsigned char k${NAME}${_i}[] = {${_bytes}0x00};\n")
+  string(APPEND _table "  {\"/${_f}\", k${NAME}${_i}, ${_size}},\n")
+  math(EXPR _i "${_i} + 1")
+endforeach()
+string(APPEND _body "extern const EmbeddedFile k${NAME}[] = {\n${_table}  {nullptr, nullptr, 0}};\n}  // namespace suanli::server\n")
+file(WRITE "${OUT}" "${_body}")
