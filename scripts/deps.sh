@@ -6,7 +6,8 @@ need=(cmake ninja-build g++ pkg-config libcli11-dev nlohmann-json3-dev libgtest-
 if [ "${1:-build}" = test ]; then
   # clang + its runtime: sanitizers and libFuzzer; cross g++ + qemu: the ARM kernel tests;
   # openssl: test certificates; iproute2 + ping: the network-namespace test.
-  need+=(clang libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user openssl iproute2 iputils-ping)
+  # jq: the server tests read JSON.
+  need+=(clang libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user openssl iproute2 iputils-ping jq)
 fi
 missing=()
 for p in "${need[@]}"; do

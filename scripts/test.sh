@@ -3,7 +3,8 @@
 #   1. Release build: every test (unit, model parity against ../shared/testdata, integration);
 #   2. clang ASan+UBSan build, which also builds the fuzzers: unit and model tests, then each
 #      fuzzer for SUANLI_FUZZ_SECONDS (default 60) over its seed corpus;
-#   3. aarch64 cross build of the kernel tests, run under qemu-user (NEON/dotprod kernels).
+#   3. aarch64 cross build of the kernel tests and the base tests (deterministic math), run under
+#      qemu-user (NEON/dotprod kernels; the same bits as x86).
 # Ends with one line "tests: N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +42,7 @@ if CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Rel
    cmake --build build-asan -j "$jobs"; then
   stage "sanitizer tests"
   ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j "$jobs" \
-    -L "unit|model|pool" 2>&1 | tee build-asan/ctest.log
+    -L "unit|model|pool|serve" 2>&1 | tee build-asan/ctest.log
   count build-asan/ctest.log
   stage "fuzzing"
   if tests/fuzz/run_fuzzers.sh build-asan "${SUANLI_FUZZ_SECONDS:-60}"; then
@@ -59,14 +60,15 @@ if [ -f cmake/aarch64-linux-gnu.cmake ]; then
   if cmake -S . -B build-arm -G Ninja -DCMAKE_BUILD_TYPE=Release \
        -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DSUANLI_STATIC=ON \
        -DSUANLI_BUILD_BENCH=OFF >/dev/null &&
-     cmake --build build-arm -j "$jobs" --target kernels_test; then
+     cmake --build build-arm -j "$jobs" --target kernels_test base_test; then
     testdata=$(cd ../shared/testdata 2>/dev/null && pwd)
-    if SUANLI_TESTDATA=$testdata qemu-aarch64 build-arm/tests/unit/kernels/kernels_test \
-         --gtest_brief=1; then
-      passed=$((passed + 1))
-    else
-      failed=$((failed + 1))
-    fi
+    for t in kernels/kernels_test base/base_test; do
+      if SUANLI_TESTDATA=$testdata qemu-aarch64 build-arm/tests/unit/$t --gtest_brief=1; then
+        passed=$((passed + 1))
+      else
+        failed=$((failed + 1))
+      fi
+    done
   else
     echo "aarch64 build failed"
     failed=$((failed + 1))

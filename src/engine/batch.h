@@ -42,8 +42,10 @@ struct SeqStep {
 
 struct StepBatch {
   uint64_t id = 0;
-  std::vector<SeqStep> steps;   // distinct sequences
-  std::vector<uint64_t> ended;  // sequences whose executor-side state (samplers) can go
+  std::vector<SeqStep> steps;  // distinct sequences
+  // Sequences whose executor-side state (samplers) can go; dropped before the steps run, so a
+  // new sequence of this batch may take the room.
+  std::vector<uint64_t> ended;
 };
 
 struct SeqOutput {

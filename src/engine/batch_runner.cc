@@ -68,6 +68,9 @@ void BatchRunner::Run(const StepBatch& batch, std::span<const Status> upstream,
   out->status = Status::Ok();
   out->outputs.assign(ns, SeqOutput{});
   rows_out_ = 0;
+  // Sequences that ended go first (whatever else the batch holds): a new sequence in this batch
+  // may need their room.
+  for (uint64_t id : batch.ended) samplers_.erase(id);
   auto fail_all = [&](Status s) {
     out->status = s.WithContext(cfg_.label);
     for (size_t i = 0; i < ns; ++i) out->outputs[i].status = out->status;
@@ -190,7 +193,6 @@ void BatchRunner::Run(const StepBatch& batch, std::span<const Status> upstream,
       row += n;
     }
   }
-  for (uint64_t id : batch.ended) samplers_.erase(id);
   out->compute_seconds = NowSeconds() - t0;
 }
 

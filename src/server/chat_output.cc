@@ -141,10 +141,10 @@ void ChatOutputParser::Drain(bool final, ChatDelta* out) {
     }
     if (llama_json_) {
       if (!final) return;  // the whole reply is the call: decide at the end
-      std::string_view body = buf_;
-      if (body.substr(0, kPythonTag.size()) == kPythonTag) body.remove_prefix(kPythonTag.size());
-      std::string text = buf_;
+      const std::string text = std::move(buf_);
       buf_.clear();
+      std::string_view body = text;
+      if (body.substr(0, kPythonTag.size()) == kPythonTag) body.remove_prefix(kPythonTag.size());
       llama_json_ = false;
       if (!TakeToolCalls(body, out, true)) EmitText(text, out);
       return;

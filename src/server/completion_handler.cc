@@ -241,11 +241,15 @@ struct Streamer {
   // Consumes one job's events; false if the client went away.
   bool Run(Job& job, int index_base, const std::function<bool()>& alive) {
     const Tokenizer& tok = ctx.rt->tokenizer();
-    double last_event = Since(t0);
+    double last_event = Since(t0), last_check = last_event;
     while (true) {
       auto e = job.handle.Next(std::chrono::milliseconds(100));
-      if (!e) {
+      // Is the client still there? Checked every 100 ms, busy or not.
+      if (Since(t0) - last_check > 0.1) {
         if (!alive()) return false;
+        last_check = Since(t0);
+      }
+      if (!e) {
         // Streams: a comment now and then keeps proxies open and finds a client that left.
         if (stream && Since(t0) - last_event > 2.0) {
           if (!write(": keep-alive\n\n")) return false;

@@ -112,8 +112,9 @@ std::string Metrics::Render() const {
                        : f.kind == Kind::kGauge ? "gauge"
                                                 : "histogram";
     out += "# HELP " + name + " " + f.help + "\n# TYPE " + name + " " + type + "\n";
-    for (const auto& [labels, s] : f.series) {
-      auto with = [&](const std::string& extra) {
+    for (const auto& [label_text, s] : f.series) {
+      const std::string& labels = label_text;  // (clang 14 cannot capture structured bindings)
+      auto with = [&labels](const std::string& extra) {
         std::string l = labels;
         if (!extra.empty()) l += (l.empty() ? "" : ",") + extra;
         return l.empty() ? std::string() : "{" + l + "}";

@@ -161,6 +161,23 @@ TEST(Runtime, MatchesSessionGreedy) {
   EXPECT_EQ(got.tokens, want);
 }
 
+// One sequence at a time: requests queue and each runs once the previous one has left (its
+// sampler state is dropped before the next sequence's first step — this once failed with "more
+// than 1 sequences in flight").
+TEST(Runtime, OneSequenceAtATimeQueues) {
+  auto rt = Open(512, 1);
+  std::vector<RequestHandle> hs;
+  for (int i = 0; i < 4; ++i) {
+    GenerationRequest r;
+    r.prompt = Prompt(10 + i, i);
+    r.max_tokens = 5;
+    r.ignore_eos = true;
+    r.sampling.temperature = 0;
+    hs.push_back(*rt->Submit(r));
+  }
+  for (auto& h : hs) EXPECT_EQ(Drain(h).tokens.size(), 5u);
+}
+
 TEST(Runtime, SeededSamplingIsReproducibleAndChoicesDiffer) {
   auto rt = Open(512, 4);
   GenerationRequest r;
