@@ -70,13 +70,21 @@ SampleResult Sampler::Sample(float* logits, int64_t n, int64_t position) {
     // Log-probabilities of the model's distribution (after bias and penalties, before the
     // filters and the temperature), as OpenAI reports them.
     lse = vec::LogSumExp(logits, n);
+    // The k best in one pass (k <= 20): a small sorted array, no copy of the vocabulary.
     const int64_t k = std::min<int64_t>(std::min(p_.n_probs, kMaxProbs), n);
-    cand_.clear();
-    for (int64_t i = 0; i < n; ++i) cand_.emplace_back(logits[i], static_cast<int32_t>(i));
-    std::partial_sort(cand_.begin(), cand_.begin() + k, cand_.end(), ByLogit);
-    for (int64_t i = 0; i < k; ++i)
-      res.top.push_back(
-          {cand_[static_cast<size_t>(i)].second, cand_[static_cast<size_t>(i)].first - lse});
+    std::pair<float, int32_t> best[kMaxProbs];
+    int64_t have = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const std::pair<float, int32_t> c(logits[i], static_cast<int32_t>(i));
+      if (have == k && !ByLogit(c, best[k - 1])) continue;
+      int64_t j = have < k ? have++ : k - 1;
+      while (j > 0 && ByLogit(c, best[j - 1])) {
+        best[j] = best[j - 1];
+        --j;
+      }
+      best[j] = c;
+    }
+    for (int64_t i = 0; i < have; ++i) res.top.push_back({best[i].second, best[i].first - lse});
   }
   auto done = [&](int32_t t) {
     res.token = t;

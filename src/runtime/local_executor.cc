@@ -1,5 +1,7 @@
 #include "runtime/local_executor.h"
 
+#include "base/mapped_file.h"
+#include "cluster/device_profile.h"
 #include "model/footprint.h"
 
 namespace suanli::runtime {
@@ -22,6 +24,14 @@ LocalExecutor::LocalExecutor(const Model& model, int threads, int64_t n_ctx, int
   info_.max_batch = max_batch;
   info_.max_seqs = max_seqs;
   info_.depth = 1;
+  // What this device holds for the model: its tensors and the KV pool at full size.
+  for (const GgufTensorInfo& t : model.file().tensors()) memory_bytes_ += t.size_bytes;
+  memory_bytes_ += KvBytes(model.hparams(), n_blocks * kKvBlockTokens, model.hparams().n_layers,
+                           KvType::kF32);
+  if (auto text = ReadFileToString("/proc/meminfo"); text.ok()) {
+    uint64_t avail = 0;
+    (void)ParseMeminfo(*text, &total_memory_bytes_, &avail);
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -80,6 +90,8 @@ std::vector<DeviceState> LocalExecutor::Devices() const {
   d.first_layer = 0;
   d.last_layer = model_.hparams().n_layers;
   d.threads = pool_->size();
+  d.memory_bytes = memory_bytes_;
+  d.total_memory_bytes = total_memory_bytes_;
   std::lock_guard<std::mutex> lock(mu_);
   d.busy_seconds = busy_seconds_;
   d.tokens = rows_;

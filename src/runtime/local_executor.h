@@ -43,6 +43,7 @@ class LocalExecutor : public Executor {
   bool stop_ = false;
   double busy_seconds_ = 0;
   uint64_t rows_ = 0;
+  uint64_t memory_bytes_ = 0, total_memory_bytes_ = 0;
   std::thread thread_;
 };
 

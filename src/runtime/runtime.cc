@@ -52,7 +52,7 @@ StatusOr<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
     return InvalidArgument("a KV cache of " + std::to_string(kv_tokens) +
                            " positions cannot hold one sequence of " + std::to_string(rt->n_ctx_));
   // A batch holds every running sequence's decode token plus prompt chunks up to the budget.
-  const int64_t max_batch = std::max(o.step_tokens, o.max_seqs);
+  const int64_t max_batch = o.step_tokens + o.max_seqs;
   if (!o.pool) {
     rt->executor_ = std::make_unique<LocalExecutor>(*rt->loaded_.model, rt->threads_, rt->n_ctx_,
                                                     KvBlocksFor(kv_tokens), max_batch, o.max_seqs);

@@ -456,20 +456,28 @@ void Scheduler::Launch(int li) {
       batch.steps.push_back(std::move(step));
     };
     const int64_t max_logits = lane.info.max_logits_rows;
+    // Every decoding sequence's token goes in (the budget bounds prompt chunks, not decoding).
     for (Seq* s : decode) {
       if (static_cast<int64_t>(batch.steps.size()) >= std::min(max_decode, lane.info.max_seqs) ||
-          rows >= budget)
+          rows >= lane.info.max_batch)
         break;
       if (logit_rows + logits_of(*s, 1) > max_logits) continue;
       add(*s, 1);
     }
+    // Prompt chunks fill the budget; when decoding alone fills it, prompts still get a small
+    // chunk per step so they are never starved.
+    const int64_t prompt_room = std::max(budget - rows, std::min<int64_t>(budget, 32));
+    int64_t prompt_rows = 0;
     for (Seq* s : prefill) {
-      if (static_cast<int64_t>(batch.steps.size()) >= lane.info.max_seqs || rows >= budget) break;
+      if (static_cast<int64_t>(batch.steps.size()) >= lane.info.max_seqs ||
+          prompt_rows >= prompt_room || rows >= lane.info.max_batch)
+        break;
       const int64_t left = static_cast<int64_t>(s->tokens.size()) - s->n_sent;
-      int64_t m = std::min(left, budget - rows);
+      int64_t m = std::min({left, prompt_room - prompt_rows, lane.info.max_batch - rows});
       if (s->req->st->req.logits == LogitsWant::kAll) m = std::min(m, max_logits - logit_rows);
       if (m <= 0 || logit_rows + logits_of(*s, m) > max_logits) continue;
       add(*s, m);
+      prompt_rows += m;
     }
     if (batch.steps.empty() && lane.ended.empty()) return;
     batch.ended.swap(lane.ended);

@@ -33,7 +33,9 @@ namespace suanli::runtime {
 
 struct SchedulerOptions {
   int64_t n_ctx = 4096;       // positions one sequence may use
-  int64_t step_tokens = 512;  // tokens per batch (decode tokens first, then prompt chunks)
+  // Tokens per batch: every decoding sequence's next token, then prompt chunks up to this many
+  // tokens in all (decoding tokens are never held back by it).
+  int64_t step_tokens = 512;
   size_t max_queue = 64;      // requests waiting for room; more are refused (retryable)
   bool prefix_cache = true;
 };
