@@ -440,6 +440,23 @@ Value MFormat(Interpreter& in, const Value& self, CallArgs& a) {
   return Value::Str(StrFormat(in, self.str(), a));
 }
 
+Value MFormatMap(Interpreter& in, const Value& self, CallArgs& a) {
+  NoKwargs(a, "format_map");
+  if (a.args.size() != 1 || !a.args[0].is_dict()) {
+    RuntimeError("TypeError: format_map() takes exactly one mapping argument");
+  }
+  CallArgs named;
+  for (const auto& kv : a.args[0].dict().items) {
+    if (kv.first.is_string()) named.kwargs.emplace_back(kv.first.str(), kv.second);
+  }
+  return Value::Str(StrFormat(in, self.str(), named));
+}
+
+Value MIsAscii(Interpreter&, const Value& self, CallArgs& a) {
+  MaxArgs(a, "isascii", 0);
+  return Value::Bool(self.strdata().ascii());
+}
+
 template <bool (*Pred)(char32_t)>
 Value AllChars(Interpreter&, const Value& self, CallArgs& a) {
   MaxArgs(a, "is", 0);
@@ -754,6 +771,8 @@ const MethodEntry kStrMethods[] = {
     {"count", MCount},
     {"join", MJoin},
     {"format", MFormat},
+    {"format_map", MFormatMap},
+    {"isascii", MIsAscii},
     {"isdigit", AllChars<IsPyDigit>},
     {"isdecimal", AllChars<IsPyDecimal>},
     {"isnumeric", AllChars<IsPyNumeric>},

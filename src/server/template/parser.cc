@@ -646,6 +646,9 @@ class Parser {
       } else if (v == "none" || v == "None") {
         node = std::make_unique<ConstExpr>(t.line, Value::None());
       } else {
+        if (v == "lipsum" && Look().type == Tok::kOp && Look().value == "(") {
+          FailAt(t, "unsupported global function 'lipsum'");
+        }
         if (!names_.empty()) names_.back().insert(v);
         node = std::make_unique<NameExpr>(t.line, v);
       }
@@ -853,6 +856,13 @@ class Parser {
   }
 
   ExprPtr ParseCall(ExprPtr node) {
+    if (node->kind == ExprKind::kGetAttr) {
+      static const std::set<std::string> kUnsupportedMethods = {
+          "encode",   "decode", "translate",        "maketrans",  "fromkeys", "bit_length",
+          "to_bytes", "hex",    "as_integer_ratio", "is_integer", "conjugate"};
+      const std::string& attr = static_cast<const GetAttrExpr&>(*node).attr;
+      if (kUnsupportedMethods.count(attr)) FailAt(Cur(), "unsupported method " + Quote(attr));
+    }
     auto call = std::make_unique<CallExpr>(Cur().line);
     int h = ParseCallArgs(&call->args);
     h = std::max(h, Height(node));

@@ -183,6 +183,7 @@ T = [
     "{{ 'ab'.center(6, '*') }}|{{ 'ab'.ljust(4, '.') }}|{{ 'ab'.rjust(4) }}|{{ '42'.zfill(5) }}|{{ '-4'.zfill(4) }}|{{ 'a=b=c'.partition('=') }}|{{ 'a=b=c'.rpartition('=') }}",
     "{{ 'prefix_x'.removeprefix('prefix_') }}|{{ 'x.txt'.removesuffix('.txt') }}|{{ 'abc'.replace('', '-') }}|{{ 'a\\tb'.expandtabs(4) }}",
     "{{ 'x'.nope() }}",
+    "{{ '{a}-{b}'.format_map({'a': 1, 'b': 'x'}) }}|{{ 'abc'.isascii() }}|{{ 'é'.isascii() }}",
     "{{ items.index(2) }}|{{ items.count(1) }}|{{ d.copy() }}",
     # --- globals ---
     "{{ range(3)|list }}|{{ range(1, 10, 3)|list }}|{{ range(5, 0, -2)|list }}|{% for i in range(3) %}{{ i }}{% endfor %}",

@@ -145,6 +145,10 @@ TEST(Jinja, ErrorsNameLineAndCause) {
   EXPECT_EQ(t.status().message(), "line 1: 'break' outside of a loop");
   t = Template::Parse("{% block b required %}{% endblock %}");
   EXPECT_EQ(t.status().message(), "line 1: unsupported: required blocks");
+  t = Template::Parse("{{ s.encode('utf-8') }}");
+  EXPECT_EQ(t.status().message(), "line 1: unsupported method 'encode'");
+  t = Template::Parse("{{ lipsum(2) }}");
+  EXPECT_EQ(t.status().message(), "line 1: unsupported global function 'lipsum'");
   t = Template::Parse(std::string("bad \xff utf8"));
   EXPECT_FALSE(t.ok());
   EXPECT_EQ(Render("1\n2\n{{ 1 + 'a' }}"),
