@@ -979,11 +979,6 @@ Interpreter::Flow Interpreter::RunLoop(const ForStmt& s, const Value& seq,
     }
     items = std::move(kept);
   }
-  if (items.empty()) {
-    if (s.else_body.empty()) return Flow::kNormal;
-    scope_ = std::make_shared<Scope>(outer);
-    return ExecBody(s.else_body);
-  }
   size_t n = items.size();
   Value list = Value::List(std::move(items));
   auto loop = Track(std::make_shared<LoopObj>(list, n));
@@ -993,6 +988,9 @@ Interpreter::Flow Interpreter::RunLoop(const ForStmt& s, const Value& seq,
     loop->outer_ = outer;
   }
   Value loop_value = Value::Obj(std::make_shared<LoopView>(loop));
+  // jinja2 runs the else block unless some iteration reached the end of the body: an iteration
+  // left by continue or break does not count (so a loop that always continues runs its else).
+  bool completed = false;
   for (size_t i = 0; i < n; ++i) {
     Step();
     loop->index0_ = i;
@@ -1002,8 +1000,11 @@ Interpreter::Flow Interpreter::RunLoop(const ForStmt& s, const Value& seq,
     scope_->Set("loop", loop_value);
     Flow f = ExecBody(s.body);
     if (f == Flow::kBreak) break;
+    if (f == Flow::kNormal) completed = true;
   }
-  return Flow::kNormal;
+  if (completed || s.else_body.empty()) return Flow::kNormal;
+  scope_ = std::make_shared<Scope>(outer);
+  return ExecBody(s.else_body);
 }
 
 Interpreter::Flow Interpreter::Exec(const Stmt& s) {

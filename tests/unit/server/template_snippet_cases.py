@@ -99,6 +99,7 @@ T = [
     "{% for i in items %}{{ loop.previtem }}-{{ loop.nextitem }}-{{ loop.cycle('a', 'b') }};{% endfor %}",
     "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}|{% for k in d %}{{ k }}{% endfor %}",
     "{% for i in items if i > 1 %}{{ i }}{{ loop.index }}{{ loop.length }},{% endfor %}",
+    "{% for i in items %}{% continue %}{% else %}E{% endfor %}|{% for i in items %}{% break %}{% else %}E{% endfor %}|{% for i in items %}{{ i }}{% if i == 2 %}{% break %}{% endif %}{% else %}E{% endfor %}",
     "{% for i in empty %}x{% else %}empty{% endfor %}|{% for i in items if i > 5 %}x{% else %}none{% endfor %}",
     "{% for i in items %}{% if i == 1 %}{% continue %}{% endif %}{% if i == 2 %}{% break %}{% endif %}{{ i }}{% endfor %}",
     "{% for c in 'héllo' %}{{ c }}.{% endfor %}",
