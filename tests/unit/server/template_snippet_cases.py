@@ -136,6 +136,8 @@ T = [
     "{%- raw -%}  raw  {%- endraw -%}|",
     "a {#- comment -#} b",
     "\t{% if true %}tab{% endif %}|  {% set q = 1 %}|",
+    "\u3000\u00a0{% if true %}X\n\u3000\n{%- endif %}\u3000{# c #}\n|\n\u2003{%+ if true %}y{% endif %}",
+    " a{{- 'v' -}}\u00a0\u3000b|\u00a0{% raw -%} r {%- endraw %}|",
     # --- filters ---
     "{{ items|sort }}|{{ items|sort(reverse=true) }}|{{ words|sort }}|{{ words|sort(case_sensitive=true) }}|{{ people|sort(attribute='age')|map(attribute='name')|list }}",
     "{{ people|sort(attribute='age', reverse=true)|map(attribute='name')|join(',') }}|{{ people|map(attribute='tags.0', default='-')|list }}",
