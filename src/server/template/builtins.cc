@@ -557,6 +557,7 @@ Value FUpper(Interpreter& in, const Value& v, CallArgs& a) {
 }
 
 Value FMapImpl(Interpreter& in, const Value& v, CallArgs& a) {
+  if (!Truthy(v)) return Generator({});  // jinja2: `if value:` before anything else
   std::vector<Value> items = in.Iterate(v);
   std::vector<Value> out;
   out.reserve(items.size());
