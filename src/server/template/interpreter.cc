@@ -576,6 +576,9 @@ Value Interpreter::EvalFilter(const FilterExpr& e, const Value* seed) {
   CallArgs args;
   EvalArgs(e.args, &args);
   line_ = e.line;
+  if (e.fn == nullptr) {
+    RuntimeError("TemplateRuntimeError: No filter named '" + e.name + "' found.");
+  }
   return e.fn(*this, operand, args);
 }
 
@@ -695,6 +698,9 @@ Value Interpreter::EvalInner(const Expr& e) {
       CallArgs args;
       EvalArgs(t.args, &args);
       line_ = e.line;
+      if (t.fn == nullptr) {
+        RuntimeError("TemplateRuntimeError: No test named '" + t.name + "' found.");
+      }
       return Value::Bool(t.fn(*this, operand, args));
     }
     case ExprKind::kUnary: {

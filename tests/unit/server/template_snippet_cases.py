@@ -223,6 +223,14 @@ T = [
     "{% for i in [1] %}{% block sc scoped %}[{{ i }}]{% endblock sc %}{% endfor %}",
 ]
 
+T += [
+    "{% if 'nosuch' is filter %}{{ s|nosuch }}{% else %}no filter{% endif %}",
+    "{{ s|nosuch if false else 'cond' }}|{% if false %}{{ s is nosuchtest }}{% endif %}ok",
+    "{% if true %}{{ s|nosuch }}{% endif %}",
+    "{% if true %}{% for i in [1] %}{{ s|nosuch }}{% endfor %}{% endif %}",
+    "{% if true %}{% set v = s|nosuch %}{% endif %}",
+]
+
 SYNTAX_ERRORS = [
     "{% if true %}",
     "{{ 1 + }}",

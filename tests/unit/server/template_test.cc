@@ -126,8 +126,12 @@ TEST(Jinja, ErrorsNameLineAndCause) {
   auto t = Template::Parse("a\nb\n{{ x|xmlattr }}");
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().message(), "line 3: unsupported filter 'xmlattr'");
-  t = Template::Parse("{% if x %}\n{{ x|nosuch }}{% endif %}");
+  t = Template::Parse("{% for x in y %}\n{{ x|nosuch }}{% endfor %}");
   EXPECT_EQ(t.status().message(), "line 2: no filter named 'nosuch'");
+  // Inside an if, jinja2 defers an unknown filter to render time (the `is filter` idiom).
+  EXPECT_EQ(Render("{% if 'nosuch' is filter %}{{ s|nosuch }}{% else %}none{% endif %}"), "none");
+  EXPECT_EQ(Render("{% if true %}\n{{ s|nosuch }}{% endif %}"),
+            "ERROR: line 2: TemplateRuntimeError: No filter named 'nosuch' found.");
   t = Template::Parse("\n{% include 'x.jinja' %}");
   EXPECT_EQ(t.status().message(), "line 2: unsupported tag 'include'");
   t = Template::Parse("{% for x in y %}\n\n");
