@@ -273,6 +273,14 @@ TEST(Limits, DeepSourceNestingDoesNotOverflowTheParser) {
   }
 }
 
+TEST(Limits, NestingAcrossMacrosStaysOnTheStack) {
+  // Each macro level nests a deep expression; the interpreter's nesting cap stops it cleanly
+  // long before the native stack runs out (also under ASan, whose frames are larger).
+  std::string deep = std::string(150, '-') + "f(n + 1)";
+  RenderFailure f = RenderFails("{% macro f(n) %}{{ " + deep + " }}{% endmacro %}{{ f(0) }}");
+  EXPECT_EQ(f.kind, ErrorKind::kLimit);
+}
+
 TEST(Limits, DeepInputNesting) {
   Json deep = Json::array();
   Json* cur = &deep;
