@@ -179,7 +179,6 @@ void Interpreter::LimitExceeded(const char* what) {
 }
 
 void Interpreter::Charge(size_t n) {
-  if (n > limits_.max_output_bytes) LimitExceeded("value size");
   charge_bytes_ += n;
   // One step per 4 bytes built: bounds both time and total allocation.
   steps_ += charge_bytes_ >> 2;
@@ -745,9 +744,10 @@ Value Interpreter::EvalInner(const Expr& e) {
       for (const auto& p : c.parts) {
         Value v = Eval(*p);
         AppendPyStr(&out, v);
-        Charge(out.size() / 8);
+        CheckSize(out.size());
       }
       line_ = e.line;
+      CheckSize(out.size());
       Charge(out.size());
       return Value::Str(std::move(out));
     }

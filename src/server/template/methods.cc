@@ -254,26 +254,22 @@ Value MReplace(Interpreter& in, const Value& self, CallArgs& a) {
   int64_t count = a.args.size() > 2 ? ToInt(a.args[2], "count") : -1;
   std::string out;
   if (old.empty()) {
-    // Inserts `neu` before every code point and at the end, up to count times.
+    // Inserts `neu` before every code point and at the end, at most `count` times.
     int64_t n = 0;
-    size_t i = 0;
-    if (count != 0) {
+    auto insert = [&] {
+      if (count >= 0 && n >= count) return;
       out += neu;
       ++n;
-    }
+      in.CheckSize(out.size());
+      in.Charge(neu.size() + 1);
+    };
+    size_t i = 0;
+    insert();
     while (i < s.size()) {
       size_t st = i;
       DecodeUtf8(s, &i);
       out.append(s, st, i - st);
-      if (count < 0 || n < count) {
-        if (i < s.size() || true) {
-          if (i <= s.size() && (count < 0 || n < count)) {
-            out += neu;
-            ++n;
-          }
-        }
-      }
-      in.Charge(neu.size() + 1);
+      insert();
     }
     return Value::Str(std::move(out));
   }
@@ -286,6 +282,7 @@ Value MReplace(Interpreter& in, const Value& self, CallArgs& a) {
     out += neu;
     start = p + old.size();
     ++n;
+    in.CheckSize(out.size());
     in.Charge(neu.size());
   }
   if (n == 0) return self;
@@ -431,6 +428,7 @@ Value MJoin(Interpreter& in, const Value& self, CallArgs& a) {
     }
     if (i) out += self.str();
     out += items[i].str();
+    in.CheckSize(out.size());
     in.Charge(items[i].str().size() + self.str().size());
   }
   return Value::Str(std::move(out));

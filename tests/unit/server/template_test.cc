@@ -281,6 +281,20 @@ TEST(Limits, NestingAcrossMacrosStaysOnTheStack) {
   EXPECT_EQ(f.kind, ErrorKind::kLimit);
 }
 
+TEST(Limits, LargeButLegitimateInputsRender) {
+  // A 5 MB message: scanning, splitting and concatenating it are work, not oversized values.
+  std::string big(5 << 20, 'a');
+  big[1000] = 'x';
+  auto t = Template::Parse(
+      "{{ (content.split('x')|length) }}|{{ content|length }}|{{ ('<s>' + content + '</s>')|length "
+      "}}"
+      "|{{ content.strip()|length }}|{{ (content|tojson)|length }}|{{ 'x' in content }}");
+  ASSERT_TRUE(t.ok());
+  auto r = (*t)->Render(Json{{"content", big}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "2|5242880|5242887|5242880|5242882|True");
+}
+
 TEST(Limits, DeepInputNesting) {
   Json deep = Json::array();
   Json* cur = &deep;
