@@ -4,9 +4,12 @@
 // that must match Python exactly is also covered by template_snippets_test.cc.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "server/template/chat_template.h"
 #include "server/template/jinja.h"
@@ -394,6 +397,30 @@ TEST(ChatTemplate, LoadFailureNamesLine) {
   auto t = ChatTemplate::Load("ok\n{{ x|pprint }}", "", "");
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().message(), "chat template: line 2: unsupported filter 'pprint'");
+}
+
+TEST(ChatTemplate, ConcurrentRendersOfOneTemplate) {
+  // A parsed template is immutable: renders on several threads share its constants.
+  auto t = ChatTemplate::Load(
+      "{% macro m(x) %}{{ x|upper }}{% endmacro %}{% for msg in messages %}{{ m(msg.content) }}"
+      "{{ 'é' ~ loop.index }}{% endfor %}",
+      "", "");
+  ASSERT_TRUE(t.ok());
+  ChatInputs in;
+  in.messages =
+      Json::parse(R"([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])");
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int k = 0; k < 4; ++k) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) {
+        ApplyResult r = t->Apply(in);
+        if (r.ok() && *r == "Aé1Bé2") good.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(good.load(), 2000);
 }
 
 TEST(Performance, TenMessageConversationRendersWellUnderAMillisecond) {
