@@ -671,6 +671,12 @@ class Parser {
         if (v == "lipsum" && Look().type == Tok::kOp && Look().value == "(") {
           FailAt(t, "unsupported global function 'lipsum'");
         }
+        // Block references (self.name(), super()) need template inheritance, which is not
+        // supported.
+        if ((v == "self" && Look().type == Tok::kOp && Look().value == ".") ||
+            (v == "super" && Look().type == Tok::kOp && Look().value == "(")) {
+          FailAt(t, "unsupported block reference " + Quote(v));
+        }
         if (!names_.empty()) names_.back().insert(v);
         node = std::make_unique<NameExpr>(t.line, v);
       }

@@ -154,6 +154,8 @@ TEST(Jinja, ErrorsNameLineAndCause) {
   EXPECT_EQ(t.status().message(), "line 1: unsupported: required blocks");
   t = Template::Parse("{{ s.encode('utf-8') }}");
   EXPECT_EQ(t.status().message(), "line 1: unsupported method 'encode'");
+  t = Template::Parse("{% block b %}x{% endblock %}{{ self.b() }}");
+  EXPECT_EQ(t.status().message(), "line 1: unsupported block reference 'self'");
   t = Template::Parse("{{ lipsum(2) }}");
   EXPECT_EQ(t.status().message(), "line 1: unsupported global function 'lipsum'");
   t = Template::Parse(std::string("bad \xff utf8"));
