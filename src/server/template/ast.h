@@ -107,7 +107,7 @@ struct FilterExpr : Expr {
   explicit FilterExpr(int l) : Expr(ExprKind::kFilter, l) {}
   ExprPtr operand;  // null for the innermost filter of a filter block / set block
   std::string name;
-  FilterFn fn = nullptr;
+  FilterFn fn = nullptr;  // null: unknown (allowed only where jinja2 defers the error)
   ArgList args;
 };
 

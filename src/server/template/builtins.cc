@@ -485,6 +485,7 @@ Value FIndent(Interpreter& in, const Value& v, CallArgs& a) {
     for (size_t i = 0; i < lines.size(); ++i) {
       if (i) rv += "\n" + indention;
       rv += lines[i].str();
+      in.CheckSize(rv.size());
       in.Charge(lines[i].str().size() + indention.size());
     }
   } else {
@@ -495,6 +496,7 @@ Value FIndent(Interpreter& in, const Value& v, CallArgs& a) {
         if (i > 1) rv += "\n";
         if (!lines[i].str().empty()) rv += indention;
         rv += lines[i].str();
+        in.CheckSize(rv.size());
         in.Charge(lines[i].str().size() + indention.size());
       }
     }
@@ -530,6 +532,7 @@ Value FJoin(Interpreter& in, const Value& v, CallArgs& a) {
     first = false;
     size_t before = out.size();
     AppendPyStr(&out, x);
+    in.CheckSize(out.size());
     in.Charge(out.size() - before + sep.size());
   }
   return Value::Str(std::move(out));
@@ -557,6 +560,7 @@ Value FUpper(Interpreter& in, const Value& v, CallArgs& a) {
 }
 
 Value FMapImpl(Interpreter& in, const Value& v, CallArgs& a) {
+  if (!Truthy(v)) return Generator({});  // jinja2: `if value:` before anything else
   std::vector<Value> items = in.Iterate(v);
   std::vector<Value> out;
   out.reserve(items.size());

@@ -257,7 +257,10 @@ Value PercentFormat(Interpreter& in, const Value& fmt_value, const Value& args) 
     out += piece;
     if (out.size() > in.max_value_bytes()) in.LimitExceeded("value size");
   }
-  if (!used_mapping && mapping == nullptr && next < positional.size()) {
+  // CPython skips the "not all arguments converted" check when the right side is a mapping or
+  // any other non-tuple sequence (PyMapping_Check), e.g. a list.
+  bool mapping_like = args.is_dict() || (args.is_list() && args.list_kind() != ListKind::kTuple);
+  if (!used_mapping && !mapping_like && next < positional.size()) {
     RuntimeError("TypeError: not all arguments converted during string formatting");
   }
   in.Charge(out.size());

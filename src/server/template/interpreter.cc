@@ -179,7 +179,6 @@ void Interpreter::LimitExceeded(const char* what) {
 }
 
 void Interpreter::Charge(size_t n) {
-  if (n > limits_.max_output_bytes) LimitExceeded("value size");
   charge_bytes_ += n;
   // One step per 4 bytes built: bounds both time and total allocation.
   steps_ += charge_bytes_ >> 2;
@@ -576,6 +575,9 @@ Value Interpreter::EvalFilter(const FilterExpr& e, const Value* seed) {
   CallArgs args;
   EvalArgs(e.args, &args);
   line_ = e.line;
+  if (e.fn == nullptr) {
+    RuntimeError("TemplateRuntimeError: No filter named '" + e.name + "' found.");
+  }
   return e.fn(*this, operand, args);
 }
 
@@ -695,6 +697,9 @@ Value Interpreter::EvalInner(const Expr& e) {
       CallArgs args;
       EvalArgs(t.args, &args);
       line_ = e.line;
+      if (t.fn == nullptr) {
+        RuntimeError("TemplateRuntimeError: No test named '" + t.name + "' found.");
+      }
       return Value::Bool(t.fn(*this, operand, args));
     }
     case ExprKind::kUnary: {
@@ -739,9 +744,10 @@ Value Interpreter::EvalInner(const Expr& e) {
       for (const auto& p : c.parts) {
         Value v = Eval(*p);
         AppendPyStr(&out, v);
-        Charge(out.size() / 8);
+        CheckSize(out.size());
       }
       line_ = e.line;
+      CheckSize(out.size());
       Charge(out.size());
       return Value::Str(std::move(out));
     }
@@ -979,11 +985,6 @@ Interpreter::Flow Interpreter::RunLoop(const ForStmt& s, const Value& seq,
     }
     items = std::move(kept);
   }
-  if (items.empty()) {
-    if (s.else_body.empty()) return Flow::kNormal;
-    scope_ = std::make_shared<Scope>(outer);
-    return ExecBody(s.else_body);
-  }
   size_t n = items.size();
   Value list = Value::List(std::move(items));
   auto loop = Track(std::make_shared<LoopObj>(list, n));
@@ -993,6 +994,9 @@ Interpreter::Flow Interpreter::RunLoop(const ForStmt& s, const Value& seq,
     loop->outer_ = outer;
   }
   Value loop_value = Value::Obj(std::make_shared<LoopView>(loop));
+  // jinja2 runs the else block unless some iteration reached the end of the body: an iteration
+  // left by continue or break does not count (so a loop that always continues runs its else).
+  bool completed = false;
   for (size_t i = 0; i < n; ++i) {
     Step();
     loop->index0_ = i;
@@ -1002,8 +1006,11 @@ Interpreter::Flow Interpreter::RunLoop(const ForStmt& s, const Value& seq,
     scope_->Set("loop", loop_value);
     Flow f = ExecBody(s.body);
     if (f == Flow::kBreak) break;
+    if (f == Flow::kNormal) completed = true;
   }
-  return Flow::kNormal;
+  if (completed || s.else_body.empty()) return Flow::kNormal;
+  scope_ = std::make_shared<Scope>(outer);
+  return ExecBody(s.else_body);
 }
 
 Interpreter::Flow Interpreter::Exec(const Stmt& s) {

@@ -79,8 +79,13 @@ class Interpreter {
   void Step() {
     if (++steps_ > limits_.max_steps) LimitExceeded("steps");
   }
-  // Charges for producing `n` bytes or elements (strings, lists, joins, repetition).
+  // Charges steps for work proportional to `n` bytes or elements (building strings and lists,
+  // scanning, splitting): one step per 4.
   void Charge(size_t n);
+  // Fails when a value of `n` bytes (or n/16 list elements) would exceed the value-size limit.
+  void CheckSize(size_t n) {
+    if (n > limits_.max_output_bytes) LimitExceeded("value size");
+  }
   [[noreturn]] void LimitExceeded(const char* what);
   size_t max_value_bytes() const { return limits_.max_output_bytes; }
   // Python iteration: list items, dict keys, str characters; undefined iterates nothing.

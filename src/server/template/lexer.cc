@@ -126,9 +126,11 @@ class Lexer {
       size_t nl = text.rfind('\n');
       size_t l_pos = nl == std::string_view::npos ? 0 : nl + 1;
       if (l_pos > 0 || line_starting_) {
+        // jinja2 3.1.6: whitespace_re.fullmatch(text, l_pos), i.e. any Unicode whitespace.
         bool only_blank = true;
-        for (size_t i = l_pos; i < text.size(); ++i) {
-          if (text[i] != ' ' && text[i] != '\t') {
+        size_t i = l_pos;
+        while (i < text.size()) {
+          if (!IsPySpace(DecodeUtf8(text, &i))) {
             only_blank = false;
             break;
           }

@@ -3,8 +3,8 @@
 // Rules reproduced (jinja2 3.1 lexer.py): newlines (\r\n, \r, \n) become \n and one trailing
 // newline is dropped; `{{ }}`, `{% %}`, `{# #}` tags; `-` on either side strips all whitespace
 // (Python str.isspace) next to the tag, `+` disables lstrip_blocks; trim_blocks drops the first
-// newline after a block or comment tag; lstrip_blocks strips spaces and tabs from the start of
-// the line up to a block or comment tag; `{% raw %}...{% endraw %}` is data; inside tags `}}`
+// newline after a block or comment tag; lstrip_blocks strips whitespace from the start of the
+// line up to a block or comment tag; `{% raw %}...{% endraw %}` is data; inside tags `}}`
 // and `%}` only close the tag when (, [ and { are balanced. Comments produce no tokens.
 #pragma once
 

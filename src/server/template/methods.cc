@@ -254,26 +254,22 @@ Value MReplace(Interpreter& in, const Value& self, CallArgs& a) {
   int64_t count = a.args.size() > 2 ? ToInt(a.args[2], "count") : -1;
   std::string out;
   if (old.empty()) {
-    // Inserts `neu` before every code point and at the end, up to count times.
+    // Inserts `neu` before every code point and at the end, at most `count` times.
     int64_t n = 0;
-    size_t i = 0;
-    if (count != 0) {
+    auto insert = [&] {
+      if (count >= 0 && n >= count) return;
       out += neu;
       ++n;
-    }
+      in.CheckSize(out.size());
+      in.Charge(neu.size() + 1);
+    };
+    size_t i = 0;
+    insert();
     while (i < s.size()) {
       size_t st = i;
       DecodeUtf8(s, &i);
       out.append(s, st, i - st);
-      if (count < 0 || n < count) {
-        if (i < s.size() || true) {
-          if (i <= s.size() && (count < 0 || n < count)) {
-            out += neu;
-            ++n;
-          }
-        }
-      }
-      in.Charge(neu.size() + 1);
+      insert();
     }
     return Value::Str(std::move(out));
   }
@@ -286,6 +282,7 @@ Value MReplace(Interpreter& in, const Value& self, CallArgs& a) {
     out += neu;
     start = p + old.size();
     ++n;
+    in.CheckSize(out.size());
     in.Charge(neu.size());
   }
   if (n == 0) return self;
@@ -431,6 +428,7 @@ Value MJoin(Interpreter& in, const Value& self, CallArgs& a) {
     }
     if (i) out += self.str();
     out += items[i].str();
+    in.CheckSize(out.size());
     in.Charge(items[i].str().size() + self.str().size());
   }
   return Value::Str(std::move(out));
@@ -438,6 +436,23 @@ Value MJoin(Interpreter& in, const Value& self, CallArgs& a) {
 
 Value MFormat(Interpreter& in, const Value& self, CallArgs& a) {
   return Value::Str(StrFormat(in, self.str(), a));
+}
+
+Value MFormatMap(Interpreter& in, const Value& self, CallArgs& a) {
+  NoKwargs(a, "format_map");
+  if (a.args.size() != 1 || !a.args[0].is_dict()) {
+    RuntimeError("TypeError: format_map() takes exactly one mapping argument");
+  }
+  CallArgs named;
+  for (const auto& kv : a.args[0].dict().items) {
+    if (kv.first.is_string()) named.kwargs.emplace_back(kv.first.str(), kv.second);
+  }
+  return Value::Str(StrFormat(in, self.str(), named));
+}
+
+Value MIsAscii(Interpreter&, const Value& self, CallArgs& a) {
+  MaxArgs(a, "isascii", 0);
+  return Value::Bool(self.strdata().ascii());
 }
 
 template <bool (*Pred)(char32_t)>
@@ -754,6 +769,8 @@ const MethodEntry kStrMethods[] = {
     {"count", MCount},
     {"join", MJoin},
     {"format", MFormat},
+    {"format_map", MFormatMap},
+    {"isascii", MIsAscii},
     {"isdigit", AllChars<IsPyDigit>},
     {"isdecimal", AllChars<IsPyDecimal>},
     {"isnumeric", AllChars<IsPyNumeric>},

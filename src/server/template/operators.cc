@@ -117,6 +117,7 @@ Value BinaryOp(Interpreter& in, BinOp op, const Value& a, const Value& b) {
         return Value::Int(r);
       }
       if (a.is_string() && b.is_string()) {
+        in.CheckSize(a.str().size() + b.str().size());
         in.Charge(a.str().size() + b.str().size());
         bool markup = a.markup() || b.markup();
         std::string out;
@@ -130,6 +131,7 @@ Value BinaryOp(Interpreter& in, BinOp op, const Value& a, const Value& b) {
         bool at = a.list_kind() == ListKind::kTuple, bt = b.list_kind() == ListKind::kTuple;
         bool al = a.list_kind() == ListKind::kList, bl = b.list_kind() == ListKind::kList;
         if ((at && bt) || (al && bl)) {
+          in.CheckSize((a.items().size() + b.items().size()) * 16);
           in.Charge((a.items().size() + b.items().size()) * 8);
           std::vector<Value> out = a.items();
           out.insert(out.end(), b.items().begin(), b.items().end());

@@ -46,6 +46,9 @@ class Parser {
   Body ParseAll() {
     Body body = Subparse(nullptr);
     if (Cur().type != Tok::kEof) FailAt(Cur(), "unexpected " + Quote(Describe(Cur())));
+    for (const Unknown& u : unknown_) {
+      if (!u.soft) Fail(ErrorKind::kSyntax, u.message, u.line);
+    }
     return body;
   }
 
@@ -238,7 +241,18 @@ class Parser {
     tag_stack_.pop_back();
   }
 
+  // jinja2 compiles an if (test and bodies) and a conditional expression in a "soft" frame:
+  // there, an unknown filter or test only fails when evaluated. Bodies compiled in an inner
+  // frame (loops, macros, set/filter/with/call blocks) are not soft.
+  struct SoftGuard {
+    SoftGuard(Parser* p, bool soft) : p_(p), saved_(p->soft_) { p_->soft_ = soft ? saved_ + 1 : 0; }
+    ~SoftGuard() { p_->soft_ = saved_; }
+    Parser* p_;
+    int saved_;
+  };
+
   StmtPtr ParseIf() {
+    SoftGuard soft(this, true);
     auto node = std::make_unique<IfStmt>(Next().line);
     while (true) {
       ExprPtr test = ParseTuple(false, false, nullptr, false);
@@ -261,6 +275,7 @@ class Parser {
     node->iter = ParseTuple(false, false, &kRec, false);
     if (SkipName("if")) node->filter = ParseExpression(true);
     node->recursive = SkipName("recursive");
+    SoftGuard hard(this, false);
     ++loop_depth_;
     node->body = ParseStatements({"endfor", "else"}, false);
     --loop_depth_;
@@ -279,6 +294,7 @@ class Parser {
     }
     auto node = std::make_unique<SetBlockStmt>(line);
     node->target = std::move(target);
+    SoftGuard hard(this, false);
     if (IsOp("|")) node->filter = ParseFilter(nullptr, false);
     node->body = ParseStatements({"endset"}, true);
     return node;
@@ -302,6 +318,7 @@ class Parser {
 
   // Parses a macro-like body, recording whether it refers to caller, varargs or kwargs.
   void ParseMacroBody(MacroDef* def, const char* end) {
+    SoftGuard hard(this, false);
     names_.emplace_back();
     int saved = loop_depth_;
     loop_depth_ = 0;
@@ -342,6 +359,7 @@ class Parser {
 
   StmtPtr ParseFilterBlock() {
     auto node = std::make_unique<FilterBlockStmt>(Next().line);
+    SoftGuard hard(this, false);
     node->filter = ParseFilter(nullptr, true);
     node->body = ParseStatements({"endfilter"}, true);
     return node;
@@ -355,6 +373,7 @@ class Parser {
       ExpectOp("=");
       node->assigns.emplace_back(std::move(t), ParseExpression(true));
     }
+    SoftGuard hard(this, false);
     node->body = ParseStatements({"endwith"}, true);
     return node;
   }
@@ -467,8 +486,10 @@ class Parser {
 
   ExprPtr ParseCondExpr() {
     int line = Cur().line;
+    size_t mark = unknown_.size();
     ExprPtr expr1 = ParseOr();
     while (SkipName("if")) {
+      SoftGuard soft(this, true);
       auto node = std::make_unique<CondExpr>(line);
       node->test = ParseOr();
       if (SkipName("else")) node->otherwise = ParseCondExpr();
@@ -476,6 +497,7 @@ class Parser {
       int h = std::max({Height(node->test), Height(node->then), Height(node->otherwise)});
       expr1 = Sized(std::move(node), h);
       line = Cur().line;
+      for (size_t i = mark; i < unknown_.size(); ++i) unknown_[i].soft = true;
     }
     return expr1;
   }
@@ -646,6 +668,15 @@ class Parser {
       } else if (v == "none" || v == "None") {
         node = std::make_unique<ConstExpr>(t.line, Value::None());
       } else {
+        if (v == "lipsum" && Look().type == Tok::kOp && Look().value == "(") {
+          FailAt(t, "unsupported global function 'lipsum'");
+        }
+        // Block references (self.name(), super()) need template inheritance, which is not
+        // supported.
+        if ((v == "self" && Look().type == Tok::kOp && Look().value == ".") ||
+            (v == "super" && Look().type == Tok::kOp && Look().value == "(")) {
+          FailAt(t, "unsupported block reference " + Quote(v));
+        }
         if (!names_.empty()) names_.back().insert(v);
         node = std::make_unique<NameExpr>(t.line, v);
       }
@@ -853,6 +884,13 @@ class Parser {
   }
 
   ExprPtr ParseCall(ExprPtr node) {
+    if (node->kind == ExprKind::kGetAttr) {
+      static const std::set<std::string> kUnsupportedMethods = {
+          "encode",   "decode", "translate",        "maketrans",  "fromkeys", "bit_length",
+          "to_bytes", "hex",    "as_integer_ratio", "is_integer", "conjugate"};
+      const std::string& attr = static_cast<const GetAttrExpr&>(*node).attr;
+      if (kUnsupportedMethods.count(attr)) FailAt(Cur(), "unsupported method " + Quote(attr));
+    }
     auto call = std::make_unique<CallExpr>(Cur().line);
     int h = ParseCallArgs(&call->args);
     h = std::max(h, Height(node));
@@ -875,9 +913,12 @@ class Parser {
       f->name = name;
       f->fn = FindFilter(name);
       if (f->fn == nullptr) {
-        Fail(ErrorKind::kSyntax,
-             (IsUnsupportedFilter(name) ? "unsupported filter " : "no filter named ") + Quote(name),
-             line);
+        if (IsUnsupportedFilter(name)) {
+          Fail(ErrorKind::kSyntax, "unsupported filter " + Quote(name), line);
+        }
+        // Not a jinja2 filter either: an error at load unless in a soft frame (see SoftGuard);
+        // fn stays null and the interpreter raises jinja2's runtime error if it is evaluated.
+        unknown_.push_back({line, "no filter named " + Quote(name), soft_ > 0});
       }
       int h = Height(node);
       if (IsOp("(")) h = std::max(h, ParseCallArgs(&f->args));
@@ -900,7 +941,9 @@ class Parser {
     auto t = std::make_unique<TestExpr>(line);
     t->name = name;
     t->fn = FindTest(name);
-    if (t->fn == nullptr) Fail(ErrorKind::kSyntax, "no test named " + Quote(name), line);
+    if (t->fn == nullptr) {
+      unknown_.push_back({line, "no test named " + Quote(name), soft_ > 0});
+    }
     int h = Height(node);
     const Token& c = Cur();
     bool arg_start = c.type == Tok::kName || c.type == Tok::kString || c.type == Tok::kInt ||
@@ -930,6 +973,13 @@ class Parser {
   std::vector<std::string> tag_stack_;
   std::set<std::string> block_names_;
   std::vector<std::set<std::string>> names_;  // names used in the macro bodies being parsed
+  struct Unknown {
+    int line;
+    std::string message;
+    bool soft;
+  };
+  std::vector<Unknown> unknown_;  // unknown filters/tests, fatal unless in a soft frame
+  int soft_ = 0;
 };
 
 }  // namespace

@@ -3,8 +3,10 @@
 //
 // Every filter and test name is resolved here, so a template using one this interpreter does not
 // implement fails at load, naming the line: "line 12: unsupported filter 'xmlattr'". Unsupported
-// tags (include, extends, block, import, ...) fail the same way. Nesting is bounded (parentheses,
-// blocks, expression height) so hostile sources cannot overflow the stack.
+// tags (include, extends, import, ...) fail the same way. A name jinja2 does not know either
+// fails at load too, except inside an {% if %} or a conditional expression, where jinja2 itself
+// only fails if it is evaluated (the `{% if 'x' is filter %}{{ v|x }}{% endif %}` idiom). Nesting
+// is bounded (parentheses, blocks, expression height) so hostile sources cannot overflow the stack.
 #pragma once
 
 #include <string_view>

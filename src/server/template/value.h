@@ -12,6 +12,7 @@
 // jinja2's object_type_repr for error messages.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -54,15 +55,21 @@ struct HeapData {
 
 struct StrData final : HeapData {
   explicit StrData(std::string v) : s(std::move(v)) {}
+  // Whether every byte is ASCII (then code point offsets are byte offsets). Cached; atomic
+  // because string constants of a parsed template are shared by renders on several threads.
   bool ascii() const {
-    if (ascii_ < 0) ascii_ = ComputeAscii() ? 1 : 0;
-    return ascii_ == 1;
+    int8_t a = ascii_.load(std::memory_order_relaxed);
+    if (a < 0) {
+      a = ComputeAscii() ? 1 : 0;
+      ascii_.store(a, std::memory_order_relaxed);
+    }
+    return a == 1;
   }
   std::string s;
 
  private:
   bool ComputeAscii() const;
-  mutable int8_t ascii_ = -1;
+  mutable std::atomic<int8_t> ascii_{-1};
 };
 
 class Value;

@@ -99,6 +99,7 @@ T = [
     "{% for i in items %}{{ loop.previtem }}-{{ loop.nextitem }}-{{ loop.cycle('a', 'b') }};{% endfor %}",
     "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}|{% for k in d %}{{ k }}{% endfor %}",
     "{% for i in items if i > 1 %}{{ i }}{{ loop.index }}{{ loop.length }},{% endfor %}",
+    "{% for i in items %}{% continue %}{% else %}E{% endfor %}|{% for i in items %}{% break %}{% else %}E{% endfor %}|{% for i in items %}{{ i }}{% if i == 2 %}{% break %}{% endif %}{% else %}E{% endfor %}",
     "{% for i in empty %}x{% else %}empty{% endfor %}|{% for i in items if i > 5 %}x{% else %}none{% endfor %}",
     "{% for i in items %}{% if i == 1 %}{% continue %}{% endif %}{% if i == 2 %}{% break %}{% endif %}{{ i }}{% endfor %}",
     "{% for c in 'héllo' %}{{ c }}.{% endfor %}",
@@ -135,6 +136,8 @@ T = [
     "{%- raw -%}  raw  {%- endraw -%}|",
     "a {#- comment -#} b",
     "\t{% if true %}tab{% endif %}|  {% set q = 1 %}|",
+    "\u3000\u00a0{% if true %}X\n\u3000\n{%- endif %}\u3000{# c #}\n|\n\u2003{%+ if true %}y{% endif %}",
+    " a{{- 'v' -}}\u00a0\u3000b|\u00a0{% raw -%} r {%- endraw %}|",
     # --- filters ---
     "{{ items|sort }}|{{ items|sort(reverse=true) }}|{{ words|sort }}|{{ words|sort(case_sensitive=true) }}|{{ people|sort(attribute='age')|map(attribute='name')|list }}",
     "{{ people|sort(attribute='age', reverse=true)|map(attribute='name')|join(',') }}|{{ people|map(attribute='tags.0', default='-')|list }}",
@@ -183,6 +186,7 @@ T = [
     "{{ 'ab'.center(6, '*') }}|{{ 'ab'.ljust(4, '.') }}|{{ 'ab'.rjust(4) }}|{{ '42'.zfill(5) }}|{{ '-4'.zfill(4) }}|{{ 'a=b=c'.partition('=') }}|{{ 'a=b=c'.rpartition('=') }}",
     "{{ 'prefix_x'.removeprefix('prefix_') }}|{{ 'x.txt'.removesuffix('.txt') }}|{{ 'abc'.replace('', '-') }}|{{ 'a\\tb'.expandtabs(4) }}",
     "{{ 'x'.nope() }}",
+    "{{ '{a}-{b}'.format_map({'a': 1, 'b': 'x'}) }}|{{ 'abc'.isascii() }}|{{ 'é'.isascii() }}",
     "{{ items.index(2) }}|{{ items.count(1) }}|{{ d.copy() }}",
     # --- globals ---
     "{{ range(3)|list }}|{{ range(1, 10, 3)|list }}|{{ range(5, 0, -2)|list }}|{% for i in range(3) %}{{ i }}{% endfor %}",
@@ -217,6 +221,14 @@ T = [
     "{% for a in [1] %}{% for b in [] %}{% else %}{% break %}{% endfor %}x{% endfor %}y",
     "{% set top = 1 %}{% for i in [1] %}{% set inner = 2 %}{% block blk %}[{{ top }}{{ inner }}{{ i }}]{% set q = 1 %}{% endblock %}{% endfor %}{{ q }}",
     "{% for i in [1] %}{% block sc scoped %}[{{ i }}]{% endblock sc %}{% endfor %}",
+]
+
+T += [
+    "{% if 'nosuch' is filter %}{{ s|nosuch }}{% else %}no filter{% endif %}",
+    "{{ s|nosuch if false else 'cond' }}|{% if false %}{{ s is nosuchtest }}{% endif %}ok",
+    "{% if true %}{{ s|nosuch }}{% endif %}",
+    "{% if true %}{% for i in [1] %}{{ s|nosuch }}{% endfor %}{% endif %}",
+    "{% if true %}{% set v = s|nosuch %}{% endif %}",
 ]
 
 SYNTAX_ERRORS = [

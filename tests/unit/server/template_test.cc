@@ -4,9 +4,12 @@
 // that must match Python exactly is also covered by template_snippets_test.cc.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "server/template/chat_template.h"
 #include "server/template/jinja.h"
@@ -126,8 +129,12 @@ TEST(Jinja, ErrorsNameLineAndCause) {
   auto t = Template::Parse("a\nb\n{{ x|xmlattr }}");
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().message(), "line 3: unsupported filter 'xmlattr'");
-  t = Template::Parse("{% if x %}\n{{ x|nosuch }}{% endif %}");
+  t = Template::Parse("{% for x in y %}\n{{ x|nosuch }}{% endfor %}");
   EXPECT_EQ(t.status().message(), "line 2: no filter named 'nosuch'");
+  // Inside an if, jinja2 defers an unknown filter to render time (the `is filter` idiom).
+  EXPECT_EQ(Render("{% if 'nosuch' is filter %}{{ s|nosuch }}{% else %}none{% endif %}"), "none");
+  EXPECT_EQ(Render("{% if true %}\n{{ s|nosuch }}{% endif %}"),
+            "ERROR: line 2: TemplateRuntimeError: No filter named 'nosuch' found.");
   t = Template::Parse("\n{% include 'x.jinja' %}");
   EXPECT_EQ(t.status().message(), "line 2: unsupported tag 'include'");
   t = Template::Parse("{% for x in y %}\n\n");
@@ -145,6 +152,12 @@ TEST(Jinja, ErrorsNameLineAndCause) {
   EXPECT_EQ(t.status().message(), "line 1: 'break' outside of a loop");
   t = Template::Parse("{% block b required %}{% endblock %}");
   EXPECT_EQ(t.status().message(), "line 1: unsupported: required blocks");
+  t = Template::Parse("{{ s.encode('utf-8') }}");
+  EXPECT_EQ(t.status().message(), "line 1: unsupported method 'encode'");
+  t = Template::Parse("{% block b %}x{% endblock %}{{ self.b() }}");
+  EXPECT_EQ(t.status().message(), "line 1: unsupported block reference 'self'");
+  t = Template::Parse("{{ lipsum(2) }}");
+  EXPECT_EQ(t.status().message(), "line 1: unsupported global function 'lipsum'");
   t = Template::Parse(std::string("bad \xff utf8"));
   EXPECT_FALSE(t.ok());
   EXPECT_EQ(Render("1\n2\n{{ 1 + 'a' }}"),
@@ -265,6 +278,28 @@ TEST(Limits, DeepSourceNestingDoesNotOverflowTheParser) {
   }
 }
 
+TEST(Limits, NestingAcrossMacrosStaysOnTheStack) {
+  // Each macro level nests a deep expression; the interpreter's nesting cap stops it cleanly
+  // long before the native stack runs out (also under ASan, whose frames are larger).
+  std::string deep = std::string(150, '-') + "f(n + 1)";
+  RenderFailure f = RenderFails("{% macro f(n) %}{{ " + deep + " }}{% endmacro %}{{ f(0) }}");
+  EXPECT_EQ(f.kind, ErrorKind::kLimit);
+}
+
+TEST(Limits, LargeButLegitimateInputsRender) {
+  // A 5 MB message: scanning, splitting and concatenating it are work, not oversized values.
+  std::string big(5 << 20, 'a');
+  big[1000] = 'x';
+  auto t = Template::Parse(
+      "{{ (content.split('x')|length) }}|{{ content|length }}|{{ ('<s>' + content + '</s>')|length "
+      "}}"
+      "|{{ content.strip()|length }}|{{ (content|tojson)|length }}|{{ 'x' in content }}");
+  ASSERT_TRUE(t.ok());
+  auto r = (*t)->Render(Json{{"content", big}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "2|5242880|5242887|5242880|5242882|True");
+}
+
 TEST(Limits, DeepInputNesting) {
   Json deep = Json::array();
   Json* cur = &deep;
@@ -364,6 +399,30 @@ TEST(ChatTemplate, LoadFailureNamesLine) {
   auto t = ChatTemplate::Load("ok\n{{ x|pprint }}", "", "");
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().message(), "chat template: line 2: unsupported filter 'pprint'");
+}
+
+TEST(ChatTemplate, ConcurrentRendersOfOneTemplate) {
+  // A parsed template is immutable: renders on several threads share its constants.
+  auto t = ChatTemplate::Load(
+      "{% macro m(x) %}{{ x|upper }}{% endmacro %}{% for msg in messages %}{{ m(msg.content) }}"
+      "{{ 'é' ~ loop.index }}{% endfor %}",
+      "", "");
+  ASSERT_TRUE(t.ok());
+  ChatInputs in;
+  in.messages =
+      Json::parse(R"([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])");
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int k = 0; k < 4; ++k) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) {
+        ApplyResult r = t->Apply(in);
+        if (r.ok() && *r == "Aé1Bé2") good.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(good.load(), 2000);
 }
 
 TEST(Performance, TenMessageConversationRendersWellUnderAMillisecond) {
