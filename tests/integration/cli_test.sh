@@ -21,7 +21,7 @@ expect_exit() {
 }
 
 # Help and usage.
-for cmd in "" generate eval tokenize inspect bench profile plan "model synth"; do
+for cmd in "" generate eval tokenize inspect bench profile plan "model synth" serve worker; do
   expect_exit 0 "suanli $cmd --help" -- $SUANLI $cmd --help
   grep -qi "usage" "$tmp/out" || bad "suanli $cmd --help prints a usage"
 done
