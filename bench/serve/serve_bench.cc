@@ -42,7 +42,7 @@ struct Args {
 
 struct Sample {
   double ttft = 0;
-  std::vector<double> itl;  // between consecutive chunks with text
+  std::vector<double> itl;          // between consecutive chunks with text
   std::vector<double> chunk_times;  // since the run started
   int tokens = 0;
   bool ok = false;
@@ -59,14 +59,16 @@ double Percentile(std::vector<double> v, double p) {
 Sample Request(const Args& a, const std::vector<int>& prompt, Clock::time_point run_start) {
   Sample s;
   const size_t scheme = a.url.find("://");
-  httplib::Client cli(a.url.substr(0, a.url.find('/', scheme == std::string::npos ? 0 : scheme + 3)));
+  httplib::Client cli(
+      a.url.substr(0, a.url.find('/', scheme == std::string::npos ? 0 : scheme + 3)));
   cli.set_read_timeout(600, 0);
   cli.set_connection_timeout(10, 0);
   // logprobs: every token then comes as a chunk of its own (random-weight models often draw
   // tokens with no text, which a server would not send).
-  nlohmann::json body = {{"prompt", prompt},     {"max_tokens", a.gen}, {"temperature", 0},
-                         {"ignore_eos", true},   {"stream", true},      {"cache_prompt", true},
-                         {"logprobs", 1},        {"stream_options", {{"include_usage", true}}}};
+  nlohmann::json body = {{"prompt", prompt}, {"max_tokens", a.gen},
+                         {"temperature", 0}, {"ignore_eos", true},
+                         {"stream", true},   {"cache_prompt", true},
+                         {"logprobs", 1},    {"stream_options", {{"include_usage", true}}}};
   httplib::Headers h;
   if (!a.key.empty()) h.emplace("Authorization", "Bearer " + a.key);
   const auto t0 = Clock::now();
@@ -80,34 +82,34 @@ Sample Request(const Args& a, const std::vector<int>& prompt, Clock::time_point 
   req.headers.emplace("Content-Type", "application/json");
   req.body = body.dump();
   req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-        buf.append(data, n);
-        size_t i;
-        while ((i = buf.find("\n\n")) != std::string::npos) {
-          std::string line = buf.substr(0, i);
-          buf.erase(0, i + 2);
-          if (line.rfind("data: ", 0) != 0) continue;
-          line = line.substr(6);
-          if (line == "[DONE]") continue;
-          auto j = nlohmann::json::parse(line, nullptr, false);
-          if (j.is_discarded()) continue;
-          if (j.contains("usage") && j["usage"].is_object())
-            s.tokens = j["usage"].value("completion_tokens", s.tokens);
-          if (!j.contains("choices") || j["choices"].empty()) continue;
-          const auto& c = j["choices"][0];
-          const bool text = c.contains("text") && c["text"].is_string() &&
-                            !c["text"].get<std::string>().empty();
-          const bool probs = c.contains("logprobs") && !c["logprobs"].is_null();
-          if (!text && !probs) continue;
-          const auto now = Clock::now();
-          if (chunks++ == 0)
-            s.ttft = Seconds(t0, now);
-          else
-            s.itl.push_back(Seconds(last, now));
-          s.chunk_times.push_back(Seconds(run_start, now));
-          last = now;
-        }
-        return true;
-      };
+    buf.append(data, n);
+    size_t i;
+    while ((i = buf.find("\n\n")) != std::string::npos) {
+      std::string line = buf.substr(0, i);
+      buf.erase(0, i + 2);
+      if (line.rfind("data: ", 0) != 0) continue;
+      line = line.substr(6);
+      if (line == "[DONE]") continue;
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded()) continue;
+      if (j.contains("usage") && j["usage"].is_object())
+        s.tokens = j["usage"].value("completion_tokens", s.tokens);
+      if (!j.contains("choices") || j["choices"].empty()) continue;
+      const auto& c = j["choices"][0];
+      const bool text =
+          c.contains("text") && c["text"].is_string() && !c["text"].get<std::string>().empty();
+      const bool probs = c.contains("logprobs") && !c["logprobs"].is_null();
+      if (!text && !probs) continue;
+      const auto now = Clock::now();
+      if (chunks++ == 0)
+        s.ttft = Seconds(t0, now);
+      else
+        s.itl.push_back(Seconds(last, now));
+      s.chunk_times.push_back(Seconds(run_start, now));
+      last = now;
+    }
+    return true;
+  };
   auto res = cli.send(req);
   if (!res || res->status != 200) {
     s.error = res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error());
@@ -131,22 +133,35 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (k == "--url") a.url = next();
-    else if (k == "--key") a.key = next();
-    else if (k == "--label") a.label = next();
-    else if (k == "--clients") a.clients = std::atoi(next().c_str());
-    else if (k == "--requests") a.requests = std::atoi(next().c_str());
-    else if (k == "--prompt") a.prompt = std::atoi(next().c_str());
-    else if (k == "--gen") a.gen = std::atoi(next().c_str());
-    else if (k == "--vocab") a.vocab = std::atoi(next().c_str());
-    else if (k == "--prefix") a.prefix = std::atoi(next().c_str());
-    else if (k == "--late-prompt") a.late_prompt = std::atoi(next().c_str());
-    else if (k == "--seed") a.seed = std::strtoull(next().c_str(), nullptr, 10);
-    else if (k == "--json") a.json = true;
+    if (k == "--url")
+      a.url = next();
+    else if (k == "--key")
+      a.key = next();
+    else if (k == "--label")
+      a.label = next();
+    else if (k == "--clients")
+      a.clients = std::atoi(next().c_str());
+    else if (k == "--requests")
+      a.requests = std::atoi(next().c_str());
+    else if (k == "--prompt")
+      a.prompt = std::atoi(next().c_str());
+    else if (k == "--gen")
+      a.gen = std::atoi(next().c_str());
+    else if (k == "--vocab")
+      a.vocab = std::atoi(next().c_str());
+    else if (k == "--prefix")
+      a.prefix = std::atoi(next().c_str());
+    else if (k == "--late-prompt")
+      a.late_prompt = std::atoi(next().c_str());
+    else if (k == "--seed")
+      a.seed = std::strtoull(next().c_str(), nullptr, 10);
+    else if (k == "--json")
+      a.json = true;
     else if (k == "--help" || k == "-h") {
-      std::puts("usage: serve_bench --url URL [--clients N] [--requests R] [--prompt T] [--gen T] "
-                "[--vocab V] [--prefix N] [--late-prompt N] [--key K] [--seed S] [--json] "
-                "[--label NAME]");
+      std::puts(
+          "usage: serve_bench --url URL [--clients N] [--requests R] [--prompt T] [--gen T] "
+          "[--vocab V] [--prefix N] [--late-prompt N] [--key K] [--seed S] [--json] "
+          "[--label NAME]");
       return 0;
     } else {
       std::fprintf(stderr, "serve_bench: unknown option %s (see --help)\n", k.c_str());
@@ -193,6 +208,8 @@ int main(int argc, char** argv) {
     one.gen = 1;
     late = Request(one, p, start);
     late_end = Seconds(start, Clock::now());
+    if (!late.ok)
+      std::fprintf(stderr, "serve_bench: the late prompt failed: %s\n", late.error.c_str());
   }
   for (auto& t : threads) t.join();
   const double wall = Seconds(start, Clock::now());
@@ -241,18 +258,19 @@ int main(int argc, char** argv) {
   if (a.json) {
     std::puts(j.dump().c_str());
   } else {
-    std::printf("%s: %d clients x %d requests, prompt %d, gen %d: %.1f tok/s in all (%.2f s); "
-                "TTFT p50 %.0f ms p99 %.0f ms; ITL p50 %.1f ms p99 %.1f ms%s\n",
-                a.label.c_str(), a.clients, a.requests, a.prefix + a.prompt, a.gen, agg, wall,
-                1e3 * Percentile(ttft, 0.5), 1e3 * Percentile(ttft, 0.99),
-                1e3 * Percentile(itl, 0.5), 1e3 * Percentile(itl, 0.99),
-                failed ? " (some requests failed)" : "");
+    std::printf(
+        "%s: %d clients x %d requests, prompt %d, gen %d: %.1f tok/s in all (%.2f s); "
+        "TTFT p50 %.0f ms p99 %.0f ms; ITL p50 %.1f ms p99 %.1f ms%s\n",
+        a.label.c_str(), a.clients, a.requests, a.prefix + a.prompt, a.gen, agg, wall,
+        1e3 * Percentile(ttft, 0.5), 1e3 * Percentile(ttft, 0.99), 1e3 * Percentile(itl, 0.5),
+        1e3 * Percentile(itl, 0.99), failed ? " (some requests failed)" : "");
     if (a.late_prompt > 0)
-      std::printf("  a %d-token prompt arriving mid-stream: its TTFT %.0f ms; the others' ITL p99 "
-                  "%.1f ms, max %.1f ms meanwhile\n",
-                  a.late_prompt, j["late_prompt_ttft_ms"].get<double>(),
-                  j["itl_p99_during_late_prompt_ms"].get<double>(),
-                  j["itl_max_during_late_prompt_ms"].get<double>());
+      std::printf(
+          "  a %d-token prompt arriving mid-stream: its TTFT %.0f ms; the others' ITL p99 "
+          "%.1f ms, max %.1f ms meanwhile\n",
+          a.late_prompt, j["late_prompt_ttft_ms"].get<double>(),
+          j["itl_p99_during_late_prompt_ms"].get<double>(),
+          j["itl_max_during_late_prompt_ms"].get<double>());
   }
   return failed ? 1 : 0;
 }

@@ -49,7 +49,7 @@ gen=$($B generate -m "$model" -f "$tmp/prompt.txt" -n 256 --temp 0 --ignore-eos 
 echo "generate: $gen"
 pre=$($B bench -m "$model" -p 512 -n 0 -t 2 -r 2 --json | jq .prefill_tok_s)
 echo "prefill (suanli bench -p 512, same run): $pre tok/s"
-serve local $B serve -m "$model" --listen 127.0.0.1:$port -t 2 --parallel 16 -c 1024 --kv-size 16384
+serve local $B serve -m "$model" --listen 127.0.0.1:$port -t 2 --parallel 16 -c 2304 --kv-size 40000
 "$SB" --url "$url" --vocab "$vocab" --gen 8 --prompt 16 >/dev/null  # warm-up
 for c in 1 4 16; do load --clients "$c" --label "suanli, $c clients"; done
 load --clients 4 --late-prompt 2000 --label "suanli, 4 streams + a 2000-token prompt"

@@ -159,7 +159,20 @@ void ChatOutputParser::Drain(bool final, ChatDelta* out) {
         marker = tag;
       }
     };
-    if (reasoning_ && !started_) consider(kThinkOpen);
+    if (reasoning_ && !started_) {
+      // Whitespace before the reply's first word waits: it may precede <think> (SentencePiece
+      // models write " <think>"), and then it belongs to neither part.
+      size_t i = 0;
+      while (i < buf_.size() && IsSpace(buf_[i])) ++i;
+      if (!final && i == buf_.size()) return;
+      if (std::string_view(buf_).substr(i, kThinkOpen.size()) == kThinkOpen) {
+        buf_.erase(0, i + kThinkOpen.size());
+        thinking_ = true;
+        continue;
+      }
+      if (!final && kThinkOpen.substr(0, buf_.size() - i) == std::string_view(buf_).substr(i))
+        return;  // may still become <think>
+    }
     if (tools_ == ToolFormat::kHermes) consider(kCallOpen);
     if (tools_ == ToolFormat::kLlama3Json && !started_) {
       // A Llama 3 call is the whole reply: '{' or <|python_tag|> after any whitespace.

@@ -324,7 +324,9 @@ std::optional<ApiError> NormalizeMessages(const Json& messages, Json* out) {
       if (auto e = NormalizeContent(m["content"], i, &content)) return e;
     if (content.is_null() && role != "assistant")
       return ApiError::BadRequest("a " + role + " message needs content", at + ".content");
-    n["content"] = content;
+    // A null content (an assistant message with only tool calls) renders as "": templates test
+    // `'</think>' in content` and the like, which fail on None.
+    n["content"] = content.is_null() ? Json("") : content;
     for (const char* key : {"name", "tool_call_id", "reasoning_content"})
       if (m.contains(key) && !m[key].is_null()) {
         if (!m[key].is_string())

@@ -178,6 +178,34 @@ n200=$(cat "$tmp"/code* | grep -o 200 | wc -l)
   ok "full queue: 429 with Retry-After ($n429 of 4), the rest answered" || bad "queue: $(cat "$tmp"/code*)"
 kill "$spid" 2>/dev/null
 
+# Real chat templates: reasoning and tool calls from a scripted reply (random weights never call
+# tools; the switch works only with SUANLI_TEST_SCRIPT=1), and a template's raise_exception.
+if [ -n "$TD" ] && [ -f "$TD/templates/Qwen-Qwen3-0.6B.jinja" ]; then
+  SUANLI_TEST_SCRIPT=1 start_server qwen3 --chat-template-file "$TD/templates/Qwen-Qwen3-0.6B.jinja" -c 2048 || exit 1
+  tools='[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]'
+  script='<think>\nThe user wants weather.\n</think>\n\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+  body=$(jq -n --argjson t "$tools" --arg s "$(printf "$script")" '{messages: [{role: "user", content: "Weather in Paris?"}], tools: $t, suanli_test_script: $s}')
+  r=$(curl -s -H "$JSON" "$url/v1/chat/completions" -d "$body")
+  jq -e '.choices[0].finish_reason == "tool_calls" and .choices[0].message.tool_calls[0].function.name == "get_weather" and (.choices[0].message.tool_calls[0].function.arguments | fromjson | .city) == "Paris" and .choices[0].message.content == null and (.choices[0].message.reasoning_content | contains("weather"))' <<<"$r" >/dev/null &&
+    ok "scripted tool call and reasoning (Qwen3 template)" || bad "tool call: $r"
+  curl -s -H "$JSON" "$url/v1/chat/completions" -d "$(jq '.stream = true' <<<"$body")" | grep '^data: {' | sed 's/^data: //' >"$tmp/tools.sse"
+  jq -se '([.[].choices[0].delta.tool_calls // empty | .[].function.name] == ["get_weather"]) and ([.[].choices[0].delta.reasoning_content // empty] | add | contains("weather")) and ([.[].choices[0].finish_reason // empty] == ["tool_calls"])' "$tmp/tools.sse" >/dev/null &&
+    ok "streamed tool-call and reasoning deltas" || bad "streamed tools: $(head -c 600 "$tmp/tools.sse")"
+  # The tool's answer fed back renders through the template.
+  back=$(jq -n --argjson t "$tools" '{messages: [{role: "user", content: "Weather?"}, {role: "assistant", content: null, tool_calls: [{id: "c1", type: "function", function: {name: "get_weather", arguments: "{\"city\": \"Paris\"}"}}]}, {role: "tool", tool_call_id: "c1", content: "sunny"}], tools: $t}')
+  curl -s -H "$JSON" "$url/apply-template" -d "$back" | jq -e '.prompt | contains("<tool_response>\nsunny\n</tool_response>") and contains("{\"city\": \"Paris\"}")' >/dev/null &&
+    ok "tool result and call arguments rendered back" || bad "apply-template with tools: $(curl -s -H "$JSON" "$url/apply-template" -d "$back")"
+  kill "$spid" 2>/dev/null
+  start_server gemma --chat-template-file "$TD/templates/google-gemma-2-2b-it.jinja" -c 2048 || exit 1
+  [ "$(status "$url/v1/chat/completions" -d '{"messages": [{"role": "system", "content": "x"}, {"role": "user", "content": "y"}]}')" = 400 ] &&
+    grep -qi "system role not supported" "$tmp/body" && ok "raise_exception: 400 with the template's message" || bad "raise_exception: $(cat "$tmp/body")"
+  [ "$(status "$url/v1/chat/completions" -d '{"messages": [{"role": "user", "content": "y"}], "suanli_test_script": "x"}')" = 400 ] &&
+    ok "the test switch is refused without SUANLI_TEST_SCRIPT" || bad "script switch accepted"
+  kill "$spid" 2>/dev/null
+else
+  echo "skip - ../shared/testdata absent: real-template checks not run"
+fi
+
 # Non-loopback without a key is refused unless --no-auth.
 "$SUANLI" serve --listen 0.0.0.0:0 >"$tmp/open.log" 2>&1 && bad "0.0.0.0 without a key started" ||
   grep -q "no-auth" "$tmp/open.log" && ok "0.0.0.0 without a key: refused, names --no-auth" || bad "open: $(cat "$tmp/open.log")"

@@ -54,6 +54,11 @@ TEST(ChatOutput, ThinkingIsReasoning) {
   ChatDelta r = Parse("still thinking</think>Done.", true, true, ToolFormat::kNone);
   EXPECT_EQ(r.reasoning, "still thinking");
   EXPECT_EQ(r.content, "Done.");
+  // Whitespace before <think> (SentencePiece writes " <think>") belongs to neither part.
+  ChatDelta sp = Parse(" \n<think>r</think> a", true, false, ToolFormat::kNone);
+  EXPECT_EQ(sp.reasoning, "r");
+  EXPECT_EQ(sp.content, "a");
+  EXPECT_EQ(Parse("  plain", true, false, ToolFormat::kNone).content, "  plain");
   // Without the split everything is content.
   ChatDelta off = Parse("<think>x</think>y", false, false, ToolFormat::kNone);
   EXPECT_EQ(off.content, "<think>x</think>y");
