@@ -141,11 +141,14 @@ void Server::Impl::Route() {
       res.set_header("Access-Control-Max-Age", "600");
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (draining.load() && req.path != "/health") {
+    // /health and /v1/pool/state report loading and shutting down themselves.
+    const bool reports_status = req.path == "/health" || req.path == "/v1/pool/state";
+    if (draining.load() && !reports_status) {
       SendError(res, ApiError::FromStatus(Unavailable("the server is shutting down")));
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (!ready.load() && !IsOpenPath(req.method, req.path) && req.path != "/metrics") {
+    if (!ready.load() && !IsOpenPath(req.method, req.path) && req.path != "/metrics" &&
+        !reports_status) {
       SendError(res, ApiError::FromStatus(Unavailable("the model is loading")));
       return httplib::Server::HandlerResponse::Handled;
     }
