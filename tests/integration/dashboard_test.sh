@@ -27,12 +27,14 @@ hostile='<img src=x onerror="window.__pwned=1">&amp;<b>'
 start_worker w1 --name "$hostile" && w1=$addr || die "no worker"
 start_worker w2 --name "edge-2" && w2=$addr || die "no worker"
 ok "2 workers: $w1 $w2"
-start_serve head --workers "$w1,$w2" --split 1,3 --api-key-file "$tmp/key" || die "no server"
+# No prefix cache: the chat reply is compared with the API's reply to the same conversation, and
+# a prompt computed in other chunks (after a prefix-cache hit) can give other greedy tokens.
+head_args=(--workers "$w1,$w2" --split 1,3 --api-key-file "$tmp/key" --no-prefix-cache)
+start_serve head "${head_args[@]}" || die "no server"
 ok "suanli serve on port $port through the pool"
 
 # A restart script the browser test calls: "stop" ends the head, "start" starts it again on the
 # same port (the workers stay up and keep their weights).
-head_args=(--workers "$w1,$w2" --split 1,3 --api-key-file "$tmp/key")
 echo "$serve_pid" >"$tmp/head.pid"
 cat >"$tmp/restart.sh" <<EOF
 #!/usr/bin/env bash

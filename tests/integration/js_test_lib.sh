@@ -25,6 +25,7 @@ ok() { echo "ok - $*"; passes=$((passes + 1)); }
 bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
 # summary NAME: the closing lines; exits 0 only when nothing failed.
 summary() {
+  echo "# $1 took ${SECONDS} s"
   echo "$1: $passes passed, $fails failed"
   [ "$fails" -eq 0 ]
   exit
