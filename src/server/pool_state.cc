@@ -212,9 +212,8 @@ Json PoolState(const runtime::Runtime* rt, const std::string& model_id, const st
         if (d.memory_bytes == 0) {  // weights + the KV cache
           std::error_code ec;
           const auto file = std::filesystem::file_size(rt->model().path(), ec);
-          d.memory_bytes = (ec ? 0 : file) +
-                           KvBytes(hp, st.kv_blocks_total * kKvBlockTokens, hp.n_layers,
-                                   KvType::kF32);
+          d.memory_bytes = (ec ? 0 : file) + KvBytes(hp, st.kv_blocks_total * kKvBlockTokens,
+                                                     hp.n_layers, KvType::kF32);
         }
         if (h.battery.present) {
           d.battery = h.battery.level;

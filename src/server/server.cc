@@ -163,7 +163,8 @@ void Server::Impl::Route() {
       if (t_overflow || HasBody(req)) CloseAfterAnswer(res);
       return httplib::Server::HandlerResponse::Handled;
     };
-    if (t_overflow) return refuse(ApiError::FromStatus(Unavailable("the server is overloaded; try again")));
+    if (t_overflow)
+      return refuse(ApiError::FromStatus(Unavailable("the server is overloaded; try again")));
     GateRequest g;
     g.method = req.method;
     g.path = req.path;
@@ -255,9 +256,8 @@ void Server::Impl::Route() {
   post("/completions", completions);
   post("/v1/chat/completions", chat);
   post("/chat/completions", chat);
-  post("/apply-template", [this](const httplib::Request& q, httplib::Response& r) {
-    HandleApplyTemplate(ctx, q, r);
-  });
+  post("/apply-template",
+       [this](const httplib::Request& q, httplib::Response& r) { HandleApplyTemplate(ctx, q, r); });
   post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
     Json body = Json::parse(req.body, nullptr, false);
     if (!body.is_object() || !body.contains("content") || !body["content"].is_string())

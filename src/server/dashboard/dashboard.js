@@ -283,8 +283,10 @@
       c.root.dataset.up = String(up);
       setText(c.health, up ? "up" : "down");
       c.health.dataset.kind = up ? "ok" : "bad";
-      setText(c.role, String(d.role || "device") + (num(d.lane, 0) > 0 || hasManyLanes(state)
-        ? " · pipeline " + (num(d.lane) + 1) : ""));
+      const role = d.role && String(d.role) !== name ? String(d.role) : "";
+      const lane = hasManyLanes(state) ? "pipeline " + (num(d.lane) + 1) : "";
+      setText(c.role, [role, lane].filter(Boolean).join(" · "));
+      c.role.hidden = !role && !lane;
       const host = d.host ? String(d.host) : "";
       setText(c.host, host && host !== name ? host : "");
       c.host.hidden = !(host && host !== name);
