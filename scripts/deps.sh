@@ -6,8 +6,13 @@ need=(cmake ninja-build g++ pkg-config libcli11-dev nlohmann-json3-dev libgtest-
 if [ "${1:-build}" = test ]; then
   # clang + its runtime: sanitizers and libFuzzer; cross g++ + qemu: the ARM kernel tests;
   # openssl: test certificates; iproute2 + ping: the network-namespace test.
-  # jq: the server tests read JSON.
-  need+=(clang libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user openssl iproute2 iputils-ping jq)
+  # jq, curl: the server tests; chromium + node/npm (playwright-core, the openai client): the
+  # browser and client tests.
+  need+=(clang libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user openssl iproute2 iputils-ping
+         jq curl chromium)
+  # Node.js: Debian's, unless a node with npm is already there (e.g. a newer one from elsewhere,
+  # which Debian's npm package would conflict with).
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then need+=(nodejs npm); fi
 fi
 missing=()
 for p in "${need[@]}"; do

@@ -1,13 +1,72 @@
 #include "server/pool_state.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+#include "base/mapped_file.h"
+#include "cluster/device_profile.h"
 #include "cluster/head.h"
 #include "model/footprint.h"
 
 namespace suanli::server {
 
 namespace {
+constexpr size_t kHistorySeconds = 120;
+
 double UnixSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+Json HistoryJson(const std::vector<std::pair<double, double>>& h) {
+  Json a = Json::array();
+  for (const auto& [t, v] : h) a.push_back(Json::array({t, v}));
+  return a;
+}
+
+// What the runtime does not know about this machine when it runs the model itself (a pool's
+// workers report it in their profiles): read from /proc and /sys, at most every 10 seconds.
+struct HostFacts {
+  std::string hostname, cpu;
+  uint64_t total_ram = 0;
+  BatteryState battery;
+  ThermalState thermal;
+};
+
+HostFacts ThisHost() {
+  static std::mutex mu;
+  static HostFacts facts;
+  static std::chrono::steady_clock::time_point read_at;
+  static bool have = false;
+  std::lock_guard<std::mutex> lock(mu);
+  const auto now = std::chrono::steady_clock::now();
+  if (have && now - read_at < std::chrono::seconds(10)) return facts;
+  HostFacts f;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0) f.hostname = host;
+  if (auto info = ReadFileToString("/proc/cpuinfo"); info.ok()) {
+    std::istringstream in(*info);
+    std::string line;
+    while (f.cpu.empty() && std::getline(in, line)) {
+      const size_t colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      const std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
+      if (key != "model name" && key != "Hardware" && key != "Processor") continue;
+      const size_t v = line.find_first_not_of(" \t", colon + 1);
+      if (v != std::string::npos) f.cpu = line.substr(v);
+    }
+  }
+  uint64_t available = 0;
+  if (auto mi = ReadFileToString("/proc/meminfo"); mi.ok())
+    (void)ParseMeminfo(*mi, &f.total_ram, &available);
+  f.battery = ReadBattery("/sys");
+  f.thermal = ReadThermal("/sys");
+  facts = f;
+  read_at = now;
+  have = true;
+  return facts;
 }
 }  // namespace
 
@@ -32,12 +91,24 @@ void LiveFigures::Tick(const runtime::Runtime& rt, Metrics* metrics) {
       p.tokens = d.tokens;
       p.busy = d.busy_seconds;
     }
+    // Devices that left the placement drop out of the history.
+    for (auto it = device_history_.begin(); it != device_history_.end();)
+      it = std::any_of(devices.begin(), devices.end(),
+                       [&](const runtime::DeviceState& d) { return d.name == it->first; })
+               ? std::next(it)
+               : device_history_.erase(it);
+    const double unix_now = UnixSeconds();
+    for (const runtime::DeviceState& d : devices) {
+      auto& h = device_history_[d.name];
+      h.emplace_back(unix_now, rates_[d.name].tokens_per_second);
+      while (h.size() > kHistorySeconds) h.pop_front();
+    }
     last_ = now;
     have_last_ = true;
     last_generated_ = st.tokens_generated;
     last_prompt_ = st.prompt_tokens_computed;
-    history_.emplace_back(UnixSeconds(), generated_rate_);
-    while (history_.size() > 120) history_.pop_front();
+    history_.emplace_back(unix_now, generated_rate_);
+    while (history_.size() > kHistorySeconds) history_.pop_front();
   }
   if (!metrics) return;
   metrics->Set("suanli_queue_depth", static_cast<double>(st.waiting));
@@ -84,6 +155,13 @@ std::vector<std::pair<double, double>> LiveFigures::History() const {
   return {history_.begin(), history_.end()};
 }
 
+std::vector<std::pair<double, double>> LiveFigures::DeviceHistory(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = device_history_.find(name);
+  if (it == device_history_.end()) return {};
+  return {it->second.begin(), it->second.end()};
+}
+
 Json PoolState(const runtime::Runtime* rt, const std::string& model_id, const std::string& status,
                const LiveFigures& live, const EventLog& events) {
   Json j = Json::object();
@@ -120,9 +198,34 @@ Json PoolState(const runtime::Runtime* rt, const std::string& model_id, const st
     rtj["requests_done"] = st.requests_done;
     rtj["tokens_generated"] = st.tokens_generated;
     rtj["prompt_tokens_computed"] = st.prompt_tokens_computed;
-    for (const runtime::DeviceState& d : rt->Devices()) {
+    // The host name a worker reported (its --name), by address.
+    std::map<std::string, std::string> hosts;
+    if (cluster::Pool* pool = rt->pool())
+      for (const cluster::PoolWorker& w : pool->workers()) hosts[w.address] = w.profile.hostname;
+    for (runtime::DeviceState d : rt->Devices()) {
+      std::string host;
+      if (!rt->pool() && d.role == "this device") {
+        const HostFacts h = ThisHost();
+        host = h.hostname;
+        if (d.cpu.empty()) d.cpu = h.cpu;
+        if (d.total_memory_bytes == 0) d.total_memory_bytes = h.total_ram;
+        if (d.memory_bytes == 0) {  // weights + the KV cache
+          std::error_code ec;
+          const auto file = std::filesystem::file_size(rt->model().path(), ec);
+          d.memory_bytes = (ec ? 0 : file) + KvBytes(hp, st.kv_blocks_total * kKvBlockTokens,
+                                                     hp.n_layers, KvType::kF32);
+        }
+        if (h.battery.present) {
+          d.battery = h.battery.level;
+          d.charging = h.battery.charging;
+        }
+        d.throttled = d.throttled || h.thermal.throttled;
+      } else if (auto it = hosts.find(d.name); it != hosts.end()) {
+        host = it->second;
+      }
       Json dj = Json::object();
       dj["name"] = d.name;
+      dj["host"] = host;
       dj["role"] = d.role;
       dj["lane"] = d.lane;
       Json layers = Json::object();
@@ -140,6 +243,8 @@ Json PoolState(const runtime::Runtime* rt, const std::string& model_id, const st
       dj["up"] = d.up;
       dj["cpu"] = d.cpu;
       dj["threads"] = d.threads;
+      dj["tokens"] = d.tokens;
+      dj["history"] = HistoryJson(live.DeviceHistory(d.name));
       devices.push_back(dj);
     }
     Json pipes = Json::array();
@@ -183,9 +288,7 @@ Json PoolState(const runtime::Runtime* rt, const std::string& model_id, const st
   Json tp = Json::object();
   tp["generated_tokens_per_second"] = live.generated_per_second();
   tp["prompt_tokens_per_second"] = live.prompt_per_second();
-  Json hist = Json::array();
-  for (const auto& [t, v] : live.History()) hist.push_back(Json::array({t, v}));
-  tp["history"] = hist;
+  tp["history"] = HistoryJson(live.History());
   j["throughput"] = tp;
   j["devices"] = devices;
   j["placement"] = placement;

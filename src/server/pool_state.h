@@ -32,6 +32,8 @@ class LiveFigures {
   double prompt_per_second() const;
   // [unix seconds, generated tok/s] for the last two minutes.
   std::vector<std::pair<double, double>> History() const;
+  // [unix seconds, tok/s] of one device (rows it computed) for the last two minutes.
+  std::vector<std::pair<double, double>> DeviceHistory(const std::string& name) const;
 
  private:
   mutable std::mutex mu_;
@@ -46,6 +48,7 @@ class LiveFigures {
   std::map<std::string, Prev> prev_;
   std::map<std::string, DeviceRate> rates_;
   std::deque<std::pair<double, double>> history_;
+  std::map<std::string, std::deque<std::pair<double, double>>> device_history_;
 };
 
 // status: "ok", "loading" or "shutting_down". rt may be null while loading.

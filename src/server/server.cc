@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <optional>
 #include <thread>
 
 #include "cluster/head.h"
@@ -20,6 +21,9 @@ namespace suanli::server {
 namespace {
 
 thread_local bool t_overflow = false;  // this connection was accepted past the queue bound
+// The gate refused the request being answered on this thread, which has a body: the answer is
+// given once httplib has read (or skipped) the body, so the connection stays in step.
+thread_local std::optional<ApiError> t_refusal;
 
 // httplib's task queue with a bound: a fixed set of threads, at most `limit` connections waiting
 // for one. A connection beyond that is answered 503 on the accepting thread (quickly: the gate
@@ -41,6 +45,7 @@ class BoundedPool : public httplib::TaskQueue {
     t_overflow = true;
     fn();
     t_overflow = false;
+    t_refusal.reset();
   }
   void shutdown() override {
     {
@@ -62,7 +67,8 @@ class BoundedPool : public httplib::TaskQueue {
         fn = std::move(jobs_.front());
         jobs_.pop_front();
       }
-      fn();
+      fn();  // one connection, all its requests
+      t_refusal.reset();
     }
   }
   size_t limit_;
@@ -75,6 +81,32 @@ class BoundedPool : public httplib::TaskQueue {
 
 void SendJson(httplib::Response& res, const Json& j) {
   res.set_content(Dump(j), "application/json");
+}
+
+bool HasBody(const httplib::Request& req) {
+  const std::string n = req.get_header_value("Content-Length");
+  return (!n.empty() && n != "0") || req.has_header("Transfer-Encoding");
+}
+
+// An answer given before the request's body was read must end the connection: otherwise the
+// unread body would be parsed as the next request on it (a client reusing the connection gets
+// nonsense answers, and a body could smuggle requests past a proxy). httplib keeps a connection
+// open even when the answer says "Connection: close", so the answer is written by a content
+// provider that reports failure once everything is out, which makes httplib close the socket.
+// (Used only where reading the body is not worth it; see the gate in Route.)
+void CloseAfterAnswer(httplib::Response& res) {
+  auto body = std::make_shared<std::string>(std::move(res.body));
+  res.body.clear();
+  std::string type = res.get_header_value("Content-Type");
+  if (type.empty()) type = "application/json";
+  res.headers.erase("Content-Type");
+  res.set_header("Connection", "close");
+  if (body->empty()) *body = " ";
+  res.set_content_provider(body->size(), type,
+                           [body](size_t offset, size_t length, httplib::DataSink& sink) {
+                             sink.write(body->data() + offset, length);
+                             return false;  // done: close the connection
+                           });
 }
 
 }  // namespace
@@ -113,12 +145,26 @@ void Server::Impl::SampleLoop() {
 
 void Server::Impl::Route() {
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (t_overflow) {
-      ApiError e = ApiError::FromStatus(Unavailable("the server is overloaded; try again"));
+    t_refusal.reset();
+    // A refused request's body is still unread. Up to a bound, httplib reads it (skipping what
+    // is past the body limit) and the handler or the error handler gives the refusal; a larger
+    // one is not read: the answer closes the connection.
+    auto refuse = [&](const ApiError& e) {
+      if (!t_overflow && HasBody(req)) {
+        const std::string n = req.get_header_value("Content-Length");
+        const unsigned long long declared = std::strtoull(n.c_str(), nullptr, 10);
+        const size_t readable = std::max<size_t>(size_t{64} << 20, 4 * opts.max_body_bytes);
+        if (n.empty() || declared <= readable) {
+          t_refusal = e;
+          return httplib::Server::HandlerResponse::Unhandled;
+        }
+      }
       SendError(res, e);
-      res.set_header("Connection", "close");
+      if (t_overflow || HasBody(req)) CloseAfterAnswer(res);
       return httplib::Server::HandlerResponse::Handled;
-    }
+    };
+    if (t_overflow)
+      return refuse(ApiError::FromStatus(Unavailable("the server is overloaded; try again")));
     GateRequest g;
     g.method = req.method;
     g.path = req.path;
@@ -126,10 +172,7 @@ void Server::Impl::Route() {
     g.origin = req.get_header_value("Origin");
     g.authorization = req.get_header_value("Authorization");
     g.content_length = req.get_header_value("Content-Length");
-    if (auto e = CheckGate(gate, g)) {
-      SendError(res, *e);
-      return httplib::Server::HandlerResponse::Handled;
-    }
+    if (auto e = CheckGate(gate, g)) return refuse(*e);
     if (!opts.cors_origin.empty() && !g.origin.empty()) {
       res.set_header("Access-Control-Allow-Origin", g.origin);
       res.set_header("Vary", "Origin");
@@ -141,18 +184,34 @@ void Server::Impl::Route() {
       res.set_header("Access-Control-Max-Age", "600");
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (draining.load() && req.path != "/health") {
-      SendError(res, ApiError::FromStatus(Unavailable("the server is shutting down")));
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    if (!ready.load() && !IsOpenPath(req.method, req.path) && req.path != "/metrics") {
-      SendError(res, ApiError::FromStatus(Unavailable("the model is loading")));
-      return httplib::Server::HandlerResponse::Handled;
-    }
+    // /health and /v1/pool/state report loading and shutting down themselves.
+    const bool reports_status = req.path == "/health" || req.path == "/v1/pool/state";
+    if (draining.load() && !reports_status)
+      return refuse(ApiError::FromStatus(Unavailable("the server is shutting down")));
+    if (!ready.load() && !IsOpenPath(req.method, req.path) && req.path != "/metrics" &&
+        !reports_status)
+      return refuse(ApiError::FromStatus(Unavailable("the model is loading")));
     return httplib::Server::HandlerResponse::Unhandled;
   });
 
-  http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+  // Every handler first gives a refusal the gate deferred until the body was read.
+  auto guarded = [](httplib::Server::Handler fn) {
+    return [fn = std::move(fn)](const httplib::Request& req, httplib::Response& res) {
+      if (t_refusal) {
+        SendError(res, *t_refusal);
+        t_refusal.reset();
+        return;
+      }
+      fn(req, res);
+    };
+  };
+  auto get = [&](const std::string& path, httplib::Server::Handler fn) {
+    http.Get(path, guarded(std::move(fn)));
+  };
+  auto post = [&](const std::string& path, httplib::Server::Handler fn) {
+    http.Post(path, guarded(std::move(fn)));
+  };
+  get("/health", [this](const httplib::Request&, httplib::Response& res) {
     Json j = Json::object();
     if (draining.load()) {
       res.status = 503;
@@ -185,22 +244,21 @@ void Server::Impl::Route() {
     j["data"] = Json::array({m});
     SendJson(res, j);
   };
-  http.Get("/v1/models", models);
-  http.Get("/models", models);
+  get("/v1/models", models);
+  get("/models", models);
   auto completions = [this](const httplib::Request& q, httplib::Response& r) {
     HandleCompletion(ctx, q, r, false);
   };
   auto chat = [this](const httplib::Request& q, httplib::Response& r) {
     HandleCompletion(ctx, q, r, true);
   };
-  http.Post("/v1/completions", completions);
-  http.Post("/completions", completions);
-  http.Post("/v1/chat/completions", chat);
-  http.Post("/chat/completions", chat);
-  http.Post("/apply-template", [this](const httplib::Request& q, httplib::Response& r) {
-    HandleApplyTemplate(ctx, q, r);
-  });
-  http.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
+  post("/v1/completions", completions);
+  post("/completions", completions);
+  post("/v1/chat/completions", chat);
+  post("/chat/completions", chat);
+  post("/apply-template",
+       [this](const httplib::Request& q, httplib::Response& r) { HandleApplyTemplate(ctx, q, r); });
+  post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
     Json body = Json::parse(req.body, nullptr, false);
     if (!body.is_object() || !body.contains("content") || !body["content"].is_string())
       return SendError(res, ApiError::BadRequest("'content' must be a string", "content"));
@@ -231,7 +289,7 @@ void Server::Impl::Route() {
     j["tokens"] = tokens;
     SendJson(res, j);
   });
-  http.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
+  post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
     Json body = Json::parse(req.body, nullptr, false);
     if (!body.is_object() || !body.contains("tokens") || !body["tokens"].is_array())
       return SendError(res, ApiError::BadRequest("'tokens' must be an array of ids", "tokens"));
@@ -247,10 +305,10 @@ void Server::Impl::Route() {
     j["content"] = tok.Decode(ids);
     SendJson(res, j);
   });
-  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(ctx.metrics.Render(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  http.Get("/v1/pool/state", [this](const httplib::Request&, httplib::Response& res) {
+  get("/v1/pool/state", [this](const httplib::Request&, httplib::Response& res) {
     const std::string status = draining ? "shutting_down" : ready ? "ok" : "loading";
     SendJson(res, PoolState(ready ? ctx.rt : nullptr, ctx.model_id, status, live, ctx.events));
   });
@@ -269,11 +327,19 @@ void Server::Impl::Route() {
                    "default-src 'self'; connect-src 'self'; img-src 'self' data:");
     res.set_content(reinterpret_cast<const char*>(f->data), f->size, MimeType(f->path));
   };
-  http.Get("/", dashboard);
-  http.Get("/index.html", dashboard);
-  http.Get(R"(/dashboard/[A-Za-z0-9_.-]+)", dashboard);
+  get("/", dashboard);
+  get("/index.html", dashboard);
+  get(R"(/dashboard/[A-Za-z0-9_.-]+)", dashboard);
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;  // a handler already wrote an error
+    if (t_refusal) {  // a refused request with a body: no handler ran (or the body was too large)
+      res.status = t_refusal->status;
+      res.body.clear();
+      res.headers.erase("Content-Type");
+      SendError(res, *t_refusal);
+      t_refusal.reset();
+      return;
+    }
+    if (!res.body.empty() || res.content_provider_) return;  // a handler already answered
     ApiError e;
     e.status = res.status;
     if (res.status == 404) {
