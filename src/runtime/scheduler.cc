@@ -97,8 +97,10 @@ struct Scheduler::Seq {
 
 Scheduler::Scheduler(Executor& executor, const Tokenizer& tokenizer, SchedulerOptions opts)
     : ex_(executor), tok_(tokenizer), opts_(opts) {
-  for (int i = 0; i < ex_.lanes(); ++i)
+  for (int i = 0; i < ex_.lanes(); ++i) {
     lanes_.push_back(std::make_unique<Lane>(ex_.lane(i), opts_.prefix_cache));
+    total_seqs_ += ex_.lane(i).max_seqs;
+  }
   PublishStats();
   thread_ = std::thread([this] { Loop(); });
 }
@@ -149,7 +151,10 @@ StatusOr<RequestHandle> Scheduler::Submit(GenerationRequest r) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (draining_ || stop_) return Unavailable("the server is shutting down");
-    if (static_cast<size_t>(published_.waiting) + inbox_reqs_.size() >= opts_.max_queue)
+    // Requests not yet admitted may fill the free sequence slots, and then the queue.
+    const int64_t free_slots = std::max<int64_t>(0, total_seqs_ - published_.running);
+    if (static_cast<int64_t>(published_.waiting + inbox_reqs_.size()) >=
+        static_cast<int64_t>(opts_.max_queue) + free_slots)
       return ResourceExhausted("the queue is full (" + std::to_string(opts_.max_queue) +
                                " requests waiting)");
     inbox_reqs_.push_back(st);

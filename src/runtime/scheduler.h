@@ -99,6 +99,7 @@ class Scheduler {
   std::map<uint64_t, std::unique_ptr<ReqInfo>> reqs_;
   std::deque<std::shared_ptr<RequestState>> waiting_;
   uint64_t next_seq_ = 1, next_batch_ = 1;
+  int64_t total_seqs_ = 0;  // sequence slots over all lanes
   SchedulerStats counters_;
 
   mutable std::mutex mu_;  // inbox, stats, stopping

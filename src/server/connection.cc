@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -65,6 +66,26 @@ bool ConnectionWatch::Alive() const {
     return n != 0;
   }
   return true;
+}
+
+void ConnectionWatch::DrainAfterAnswer(size_t max_bytes, double seconds) const {
+  if (fd_ < 0) return;
+  shutdown(fd_, SHUT_WR);
+  const auto end = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  char buf[16384];
+  size_t got = 0;
+  while (got < max_bytes) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          end - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) return;
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left)) <= 0) return;
+    const ssize_t n = recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) return;  // the peer closed (or an error): done
+    got += static_cast<size_t>(n);
+  }
 }
 
 }  // namespace suanli::server

@@ -17,6 +17,10 @@ class ConnectionWatch {
   // found): a request is never cancelled by mistake.
   bool Alive() const;
   bool found() const { return fd_ >= 0; }
+  // Ends our side (FIN) and reads and drops what the peer still sends — at most max_bytes, for at
+  // most `seconds` — so closing afterwards does not reset the connection before the peer has
+  // read our answer (a request refused before its body was read).
+  void DrainAfterAnswer(size_t max_bytes, double seconds) const;
 
  private:
   int fd_ = -1;

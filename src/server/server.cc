@@ -11,6 +11,7 @@
 #include "cluster/head.h"
 #include "server/api_context.h"
 #include "server/completion_handler.h"
+#include "server/connection.h"
 #include "server/dashboard.h"
 #include "server/http_gate.h"
 #include "server/openai.h"
@@ -94,7 +95,9 @@ bool HasBody(const httplib::Request& req) {
 // open even when the answer says "Connection: close", so the answer is written by a content
 // provider that reports failure once everything is out, which makes httplib close the socket.
 // (Used only where reading the body is not worth it; see the gate in Route.)
-void CloseAfterAnswer(httplib::Response& res) {
+void CloseAfterAnswer(const httplib::Request& req, httplib::Response& res) {
+  auto watch = std::make_shared<ConnectionWatch>(req.local_addr, req.local_port, req.remote_addr,
+                                                 req.remote_port);
   auto body = std::make_shared<std::string>(std::move(res.body));
   res.body.clear();
   std::string type = res.get_header_value("Content-Type");
@@ -103,8 +106,11 @@ void CloseAfterAnswer(httplib::Response& res) {
   res.set_header("Connection", "close");
   if (body->empty()) *body = " ";
   res.set_content_provider(body->size(), type,
-                           [body](size_t offset, size_t length, httplib::DataSink& sink) {
+                           [body, watch](size_t offset, size_t length, httplib::DataSink& sink) {
                              sink.write(body->data() + offset, length);
+                             // Let the client read the answer before the socket closes: drop
+                             // what it still sends (never stored), bounded in bytes and time.
+                             watch->DrainAfterAnswer(size_t{64} << 20, 2.0);
                              return false;  // done: close the connection
                            });
 }
@@ -146,21 +152,22 @@ void Server::Impl::SampleLoop() {
 void Server::Impl::Route() {
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     t_refusal.reset();
-    // A refused request's body is still unread. Up to a bound, httplib reads it (skipping what
-    // is past the body limit) and the handler or the error handler gives the refusal; a larger
-    // one is not read: the answer closes the connection.
+    // A refused request's body is still unread. A small one (64 KiB: an ordinary API call) is
+    // read so the connection stays in step and the client surely gets the answer; a larger or
+    // unsized one is never read: the answer closes the connection. So a client without the key
+    // makes the server hold at most 64 KiB for it.
     auto refuse = [&](const ApiError& e) {
       if (!t_overflow && HasBody(req)) {
         const std::string n = req.get_header_value("Content-Length");
         const unsigned long long declared = std::strtoull(n.c_str(), nullptr, 10);
-        const size_t readable = std::max<size_t>(size_t{64} << 20, 4 * opts.max_body_bytes);
-        if (n.empty() || declared <= readable) {
+        constexpr unsigned long long kReadable = 64 << 10;
+        if (!n.empty() && declared <= kReadable) {
           t_refusal = e;
           return httplib::Server::HandlerResponse::Unhandled;
         }
       }
       SendError(res, e);
-      if (t_overflow || HasBody(req)) CloseAfterAnswer(res);
+      if (t_overflow || HasBody(req)) CloseAfterAnswer(req, res);
       return httplib::Server::HandlerResponse::Handled;
     };
     if (t_overflow)
