@@ -225,7 +225,7 @@ Status Tokenizer::LoadVocab(const GgufFile& file) {
       byte_token_[b] = id;
     } else {
       std::string ch;
-      AppendUtf8(ByteToUnicode(static_cast<uint8_t>(b)), &ch);
+      AppendUtf8(&ch, ByteToUnicode(static_cast<uint8_t>(b)));
       byte_token_[b] = FindToken(ch);
     }
   }
@@ -617,7 +617,7 @@ void Tokenizer::EncodeBpeWord(std::string_view word, BpeScratch* scratch,
   if (ignore_merges_) {
     std::string& spelled = scratch->spelled;
     spelled.clear();
-    for (char c : word) AppendUtf8(ByteToUnicode(static_cast<uint8_t>(c)), &spelled);
+    for (char c : word) AppendUtf8(&spelled, ByteToUnicode(static_cast<uint8_t>(c)));
     const int32_t id = FindToken(spelled);
     if (id >= 0 && types_[id] != TokenType::kControl && types_[id] != TokenType::kUnknown) {
       out->push_back(id);

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/utf8.h"
+
 namespace suanli {
 
 // Major general category (first letter of the Unicode category); unassigned code points are kOther.
@@ -37,7 +39,7 @@ inline size_t Utf8LenFromLead(uint8_t lead) {
 // Decodes one code point at s[pos]. Returns its byte length (>= 1). An invalid or truncated
 // sequence decodes as one byte with *cp = U+FFFD, so callers keep the raw bytes and never stall.
 size_t DecodeUtf8(std::string_view s, size_t pos, uint32_t* cp);
-void AppendUtf8(uint32_t cp, std::string* out);
+// AppendUtf8: base/utf8.h.
 
 // GPT-2 byte-level BPE spells every byte as a printable code point: bytes 33-126, 161-172 and
 // 174-255 map to themselves, the other 68 to U+0100.. in order.

@@ -246,46 +246,20 @@ Value FDictSort(Interpreter& in, const Value& v, CallArgs& a) {
   return Value::List(std::move(out));
 }
 
-std::string HtmlEscapeStr(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&#34;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
 
 Value FEscape(Interpreter& in, const Value& v, CallArgs& a) {
   CheckArgs(a, "escape", 0, {});
   if (v.is_string() && v.markup()) return v;
   std::string s = PyStr(v);
   in.Charge(s.size());
-  return Value::Str(HtmlEscapeStr(s), true);
+  return Value::Str(HtmlEscape(s), true);
 }
 
 Value FForceEscape(Interpreter& in, const Value& v, CallArgs& a) {
   CheckArgs(a, "forceescape", 0, {});
   std::string s = PyStr(v);
   in.Charge(s.size());
-  return Value::Str(HtmlEscapeStr(s), true);
+  return Value::Str(HtmlEscape(s), true);
 }
 
 Value FSafe(Interpreter&, const Value& v, CallArgs& a) {

@@ -16,32 +16,6 @@ std::string Tn(const Value& v) { return std::string(PyTypeName(v)); }
                "' and '" + Tn(b) + "'");
 }
 
-std::string HtmlEscape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&#34;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
 
 Value Repeat(Interpreter& in, const Value& seq, int64_t n) {
   if (n <= 0) {
@@ -101,6 +75,33 @@ double FloatFloorDiv(double a, double b) {
 Value CheckedFloat(double d) { return Value::Float(d); }
 
 }  // namespace
+
+std::string HtmlEscape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+  return out;
+}
 
 Value BinaryOp(Interpreter& in, BinOp op, const Value& a, const Value& b) {
   if (a.is_undefined()) FailUndefined(a);

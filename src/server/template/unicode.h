@@ -6,6 +6,8 @@
 // character classes (str.isspace, str.lower, ...).
 #pragma once
 
+#include "base/utf8.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -19,7 +21,6 @@ size_t FindInvalidUtf8(std::string_view s);
 
 // Decodes the code point at s[*i] and advances *i. `s` must be valid UTF-8.
 char32_t DecodeUtf8(std::string_view s, size_t* i);
-void AppendUtf8(std::string* out, char32_t cp);
 
 bool IsAscii(std::string_view s);
 size_t CodePointCount(std::string_view s);

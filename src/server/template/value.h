@@ -259,4 +259,7 @@ void CheckHashable(const Value& v);
 // Raises the UndefinedError (or SecurityError) an operation on an undefined value raises.
 [[noreturn]] void FailUndefined(const Value& v);
 
+// Markup escaping as jinja2 does it (& < > " ' become entities).
+std::string HtmlEscape(std::string_view s);
+
 }  // namespace suanli::jinja

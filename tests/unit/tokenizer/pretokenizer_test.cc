@@ -65,7 +65,7 @@ TEST(Unicode, Utf8) {
     EXPECT_EQ(cp, 0xFFFDu);
   }
   std::string s;
-  for (uint32_t c : {0x41u, 0xE9u, 0x4F60u, 0x1F600u}) AppendUtf8(c, &s);
+  for (uint32_t c : {0x41u, 0xE9u, 0x4F60u, 0x1F600u}) AppendUtf8(&s, c);
   EXPECT_EQ(s, "A\xC3\xA9\xE4\xBD\xA0\xF0\x9F\x98\x80");
 }
 

@@ -102,7 +102,7 @@ Meta SpmMeta() {
 
 std::string ByteChar(int b) {
   std::string s;
-  AppendUtf8(ByteToUnicode(static_cast<uint8_t>(b)), &s);
+  AppendUtf8(&s, ByteToUnicode(static_cast<uint8_t>(b)));
   return s;
 }
 
