@@ -191,14 +191,16 @@ try {
     "page " + show(r2.content) + " vs API " + show(g2.choices[0].message.content));
 
   // ---- tokens/s after the requests ---------------------------------------------------------
-  const rates = await until(() => page.evaluate(() => {
+  const rates = await until(() => page.evaluate((want) => {
     const peak = (c) => Number(c.dataset.peak);
     const overall = peak(document.getElementById("tps-chart"));
     const devices = [...document.querySelectorAll("#devices article[data-device] canvas")].map(peak);
     const done = Number(document.getElementById("requests-done").textContent.replace(/,/g, ""));
-    return overall > 0 && devices.length && devices.every((p) => p > 0) ? {overall, devices, done} : null;
-  }), 8000);
-  check(rates, "tokens/s went up after the requests: overall and on every device", show(rates));
+    // The page polls the state: wait until it has seen all 4 requests, not just the first tokens.
+    return overall > 0 && devices.length && devices.every((p) => p > 0) && done >= want ?
+      {overall, devices, done} : null;
+  }, doneBefore + 4), 8000);
+  check(rates, "tokens/s went up after the requests (overall, every device) and all 4 were counted", show(rates));
   if (rates) check(rates.done >= doneBefore + 4, "requests served counted (" + rates.done + ")", doneBefore + " before");
   const shotPath = path.join(OUT, "dashboard.png");
   await page.screenshot({path: shotPath, fullPage: true});
