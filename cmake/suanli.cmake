@@ -2,9 +2,14 @@
 # CMakeLists.txt stays a few lines long and all targets share the same warnings and sanitizers.
 
 set(SUANLI_WARNINGS -Wall -Wextra -Wno-unused-parameter)
+# Floating point exactly as written: GCC (even with -std=c++20) and clang otherwise fuse a * b + c
+# into an FMA wherever the target has one, so the same source would round differently on x86
+# (no FMA in the baseline ISA) and aarch64, and between target clones. Kernels fuse explicitly
+# (std::fma, FMA intrinsics) where their canonical order says so (kernels/kernels.h).
+set(SUANLI_FP_FLAGS -ffp-contract=off)
 
 function(suanli_common_flags target)
-  target_compile_options(${target} PRIVATE ${SUANLI_WARNINGS})
+  target_compile_options(${target} PRIVATE ${SUANLI_WARNINGS} ${SUANLI_FP_FLAGS})
   if(SUANLI_SANITIZE)
     target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer
                                              -fno-sanitize-recover=undefined)

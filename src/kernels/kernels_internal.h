@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "gguf/tensor_type.h"
 
@@ -29,6 +30,15 @@ struct Variant {
   // thread gets a ragged tail while another holds full tiles). Results never depend on it.
   int row_align;
 };
+
+// 1 / step of an activation block whose largest magnitude is amax: 127 / amax, or 0 when that
+// would overflow (amax below 2^-120, i.e. zero or nearly): the block quantizes to all zeros.
+// Shared by every activation quantizer so they agree on such blocks too (an infinite id would
+// leave the float-to-int conversion of x * id to each instruction set).
+inline float ActInvStep(float amax) { return amax >= 0x1p-120f ? 127.0f / amax : 0.0f; }
+
+// Every variant this CPU can run, the scalar reference first (tests check each against it).
+std::vector<const Variant*> AvailableVariants();
 
 namespace ref {
 const Variant& GetVariant();

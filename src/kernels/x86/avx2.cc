@@ -81,7 +81,7 @@ void QuantQ8_0(const float* x, void* dst, int64_t k) {
     for (int j = 1; j < 4; ++j) m = _mm256_max_ps(m, Abs(_mm256_loadu_ps(x + 8 * j)));
     const float amax = HmaxPs(m);
     y[b].d = Fp32ToFp16(amax / 127.0f);
-    const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    const __m256 id = _mm256_set1_ps(ActInvStep(amax));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs), Quant32(x, id, nullptr, nullptr));
   }
 }
@@ -93,7 +93,7 @@ void QuantQ8_K(const float* x, void* dst, int64_t k) {
     for (int j = 1; j < 32; ++j) m = _mm256_max_ps(m, Abs(_mm256_loadu_ps(x + 8 * j)));
     const float amax = HmaxPs(m);
     y[b].d = amax / 127.0f;
-    const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    const __m256 id = _mm256_set1_ps(ActInvStep(amax));
     for (int j = 0; j < 8; ++j) {
       __m256i s0, s1;
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs + 32 * j),
