@@ -4,6 +4,7 @@
 // GemmFn share the contract of kernels::GemmRows (activation rows are ActRowBytes apart).
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -35,7 +36,27 @@ struct Variant {
 // would overflow (amax below 2^-120, i.e. zero or nearly): the block quantizes to all zeros.
 // Shared by every activation quantizer so they agree on such blocks too (an infinite id would
 // leave the float-to-int conversion of x * id to each instruction set).
-inline float ActInvStep(float amax) { return amax >= 0x1p-120f ? 127.0f / amax : 0.0f; }
+// static (like the helpers below): each variant's translation unit, compiled for its own
+// instruction set, keeps its own copy, so the linker never hands one ISA's code to another.
+static inline float ActInvStep(float amax) { return amax >= 0x1p-120f ? 127.0f / amax : 0.0f; }
+
+// Scalar form of the canonical order's 16 accumulators and final tree (kernels.h), for the parts
+// of SIMD kernels that combine per-(super-)block values one at a time.
+struct CanonAcc {
+  float a[16];
+};
+static inline void CanonInit(CanonAcc* c) {
+  for (float& v : c->a) v = 0.0f;
+}
+static inline void CanonFma(CanonAcc* c, int64_t i, float p, float q) {
+  float& s = c->a[i & 15];
+  s = std::fma(p, q, s);
+}
+static inline float CanonReduce(CanonAcc* c) {
+  for (int h = 8; h >= 1; h /= 2)
+    for (int i = 0; i < h; ++i) c->a[i] = c->a[i] + c->a[i + h];
+  return c->a[0];
+}
 
 // Every variant this CPU can run, the scalar reference first (tests check each against it).
 std::vector<const Variant*> AvailableVariants();

@@ -45,20 +45,6 @@ inline int NearestInt(float v) {
 
 inline float H(uint16_t h) { return Fp16ToFp32(h); }
 
-// The 16 accumulators of the canonical order and its reduction tree.
-struct Acc16 {
-  float a[16] = {};  // +0
-  void Fma(int64_t i, float p, float q) {
-    float& s = a[i & 15];
-    s = std::fma(p, q, s);
-  }
-  float Reduce() {
-    for (int h = 8; h >= 1; h /= 2)
-      for (int i = 0; i < h; ++i) a[i] = a[i] + a[i + h];
-    return a[0];
-  }
-};
-
 // ---- activation quantizers ------------------------------------------------------------------
 
 void QuantQ8_0(const float* x, block_q8_0* y, int64_t k) {
@@ -329,36 +315,40 @@ int Q5_0Level(const block_q5_0& b, int i) {
 // ---- dots -----------------------------------------------------------------------------------
 
 float DotQ4_0(const block_q4_0* w, const block_q8_0* x, int64_t nb) {
-  Acc16 acc;
+  CanonAcc acc;
+  CanonInit(&acc);
   for (int64_t b = 0; b < nb; ++b) {
     int s = 0;
     for (int i = 0; i < 16; ++i)
       s += ((w[b].qs[i] & 15) - 8) * x[b].qs[i] + ((w[b].qs[i] >> 4) - 8) * x[b].qs[i + 16];
-    acc.Fma(b, static_cast<float>(s), H(w[b].d) * H(x[b].d));
+    CanonFma(&acc, b, static_cast<float>(s), H(w[b].d) * H(x[b].d));
   }
-  return acc.Reduce();
+  return CanonReduce(&acc);
 }
 float DotQ5_0(const block_q5_0* w, const block_q8_0* x, int64_t nb) {
-  Acc16 acc;
+  CanonAcc acc;
+  CanonInit(&acc);
   for (int64_t b = 0; b < nb; ++b) {
     int s = 0;
     for (int i = 0; i < 32; ++i) s += (Q5_0Level(w[b], i) - 16) * x[b].qs[i];
-    acc.Fma(b, static_cast<float>(s), H(w[b].d) * H(x[b].d));
+    CanonFma(&acc, b, static_cast<float>(s), H(w[b].d) * H(x[b].d));
   }
-  return acc.Reduce();
+  return CanonReduce(&acc);
 }
 float DotQ8_0(const block_q8_0* w, const block_q8_0* x, int64_t nb) {
-  Acc16 acc;
+  CanonAcc acc;
+  CanonInit(&acc);
   for (int64_t b = 0; b < nb; ++b) {
     int s = 0;
     for (int i = 0; i < 32; ++i) s += w[b].qs[i] * x[b].qs[i];
-    acc.Fma(b, static_cast<float>(s), H(w[b].d) * H(x[b].d));
+    CanonFma(&acc, b, static_cast<float>(s), H(w[b].d) * H(x[b].d));
   }
-  return acc.Reduce();
+  return CanonReduce(&acc);
 }
 template <typename Block, void (*Levels)(const Block&, uint8_t*)>
 float DotKScaleMin(const Block* w, const block_q8_K* x, int64_t nb) {
-  Acc16 acc;
+  CanonAcc acc;
+  CanonInit(&acc);
   for (int64_t b = 0; b < nb; ++b) {
     uint8_t q[256], sc[8], m[8];
     Levels(w[b], q);
@@ -371,12 +361,13 @@ float DotKScaleMin(const Block* w, const block_q8_K* x, int64_t nb) {
       sm += m[j] * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
     }
     const float v = H(w[b].d) * static_cast<float>(si) - H(w[b].dmin) * static_cast<float>(sm);
-    acc.Fma(b, x[b].d, v);
+    CanonFma(&acc, b, x[b].d, v);
   }
-  return acc.Reduce();
+  return CanonReduce(&acc);
 }
 float DotQ6_K(const block_q6_K* w, const block_q8_K* x, int64_t nb) {
-  Acc16 acc;
+  CanonAcc acc;
+  CanonInit(&acc);
   for (int64_t b = 0; b < nb; ++b) {
     int8_t q[256];
     LevelsQ6_K(w[b], q);
@@ -386,9 +377,9 @@ float DotQ6_K(const block_q6_K* w, const block_q8_K* x, int64_t nb) {
       for (int i = 0; i < 16; ++i) s += q[16 * j + i] * x[b].qs[16 * j + i];
       si += w[b].scales[j] * s;
     }
-    acc.Fma(b, x[b].d, H(w[b].d) * static_cast<float>(si));
+    CanonFma(&acc, b, x[b].d, H(w[b].d) * static_cast<float>(si));
   }
-  return acc.Reduce();
+  return CanonReduce(&acc);
 }
 
 void GemmRef(TensorType t, const void* w, size_t w_row_bytes, int64_t k, const void* xq,
@@ -549,16 +540,17 @@ float DotRow(TensorType t, const void* w, const void* x, int64_t k) {
     case TensorType::kF16:
     case TensorType::kBF16: {
       const float* xf = static_cast<const float*>(x);
-      Acc16 acc;
+      CanonAcc acc;
+      CanonInit(&acc);
       if (t == TensorType::kF32) {
         const float* wf = static_cast<const float*>(w);
-        for (int64_t i = 0; i < k; ++i) acc.Fma(i, wf[i], xf[i]);
+        for (int64_t i = 0; i < k; ++i) CanonFma(&acc, i, wf[i], xf[i]);
       } else {
         const uint16_t* wh = static_cast<const uint16_t*>(w);
         for (int64_t i = 0; i < k; ++i)
-          acc.Fma(i, t == TensorType::kF16 ? Fp16ToFp32(wh[i]) : Bf16ToFp32(wh[i]), xf[i]);
+          CanonFma(&acc, i, t == TensorType::kF16 ? Fp16ToFp32(wh[i]) : Bf16ToFp32(wh[i]), xf[i]);
       }
-      return acc.Reduce();
+      return CanonReduce(&acc);
     }
     case TensorType::kQ4_0:
       return DotQ4_0(static_cast<const block_q4_0*>(w), static_cast<const block_q8_0*>(x), k / kQK);
