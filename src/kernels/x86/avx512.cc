@@ -41,110 +41,338 @@ inline __m512i Cat(__m256i lo, __m256i hi) {
 }
 inline __m256i Load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline __m128i Load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+inline int16_t LoadH(const uint8_t* p) {
+  int16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+inline uint32_t LoadU32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// The final tree of the canonical order: for h = 8, 4, 2, 1, A[i] += A[i + h]; returns A[0].
+inline float Tree16(__m512 a) {
+  const __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+  const __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+  const __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+  return _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+}
+
+// Calls f(std::integral_constant<int, n>) for n in 1..4, so a row kernel can be instantiated for
+// the number of tokens sharing its weight loads.
+template <typename F>
+inline void WithTokenCount(int n, F&& f) {
+  switch (n) {
+    case 1:
+      return f(std::integral_constant<int, 1>{});
+    case 2:
+      return f(std::integral_constant<int, 2>{});
+    case 3:
+      return f(std::integral_constant<int, 3>{});
+    default:
+      return f(std::integral_constant<int, 4>{});
+  }
+}
 
 // ================================================================================================
-// Few-token kernels (lanes over k).
+// Q4_0 / Q5_0 / Q8_0 with lanes over k (decode GEMV and few tokens).
 // ================================================================================================
+//
+// A step covers blocks 16s .. 16s + 15 of a row, which are exactly A[0..15] of the canonical order
+// (kernels.h): one zmm accumulator per output. The step's weights unpack into 4 "quads" (block
+// 4q + j in 128-bit lane j): Q4_0/Q5_0 low nibbles meet x[0..15] (xlo) and high nibbles x[16..31]
+// (xhi); Q8_0 loads its blocks in pairs and regroups the halves the same way (levels as u8,
+// q ^ 0x80 = q + 128). vpdpbusd starting at corr = -offset * Σx (offset 8, 16, 128; activations
+// only) leaves 4 int32 lanes per block; a transpose-and-add of the 4 quads (integer, exact) puts
+// block 4q + j's sum S_b in lane 4j + q. D_b is built in the same lane order (the step's f16
+// weight scales picked out of its bytes with vpermt2d, times the activation scales prepared once
+// per call), one convert + FMA updates A, and the accumulator is put back in block order before
+// the final tree. R rows x N tokens share the unpacked weights and the prepared activations.
+//
+// Every row and token runs the same instruction sequence (a ragged tail of rows repeats the last
+// row and drops the copies; a partial step works on a zero-padded copy, which adds exact zeros),
+// so outputs never depend on the row range, the tile or the token count.
 
-// Per token, per pair of 32-blocks: x bytes arranged as the weights unpack, the block-offset
-// correction (if the weight levels are offset), and the activation scale in the same lane pattern.
-struct PairAct {
-  __m512i x;
-  __m512i corr;
-  __m512 dx;
+// Lane e of a step vector holds block StepBlock(e) of the step (a 4 x 4 transpose, its own
+// inverse: the same map takes a block to its lane).
+constexpr int StepBlock(int e) { return 4 * (e % 4) + e / 4; }
+
+template <TensorType T>
+constexpr int Q8BlockBytes() {
+  return T == TensorType::kQ4_0   ? sizeof(block_q4_0)
+         : T == TensorType::kQ5_0 ? sizeof(block_q5_0)
+                                  : sizeof(block_q8_0);
+}
+
+// One token's activations for one step.
+struct ActStep {
+  __m512i xlo[4], xhi[4];  // quad q: lane j = x[0..15] (xhi: x[16..31]) of block 4q + j
+  __m512i corr[4];         // -offset * Σ x over each int32 lane's 4 bytes of xlo and xhi
+  __m512 dx;               // f32(x.d) of block StepBlock(e) in lane e
 };
 
-// Q4_0/Q5_0 unpack a pair as [b lo16, b' lo16, b hi16, b' hi16]: lane groups of 4 alternate
-// between the two blocks. Q8_0 unpacks [b 32, b' 32].
-constexpr __mmask16 kAltMask = 0xF0F0;
-constexpr __mmask16 kHalfMask = 0xFF00;
+template <TensorType T>
+void PrepSteps(const block_q8_0* xb, int64_t nb, ActStep* out) {
+  constexpr int kOff = T == TensorType::kQ4_0 ? 8 : T == TensorType::kQ5_0 ? 16 : 128;
+  const __m512i off = _mm512_set1_epi8(static_cast<char>(kOff == 128 ? 1 : kOff));
+  for (int64_t s = 0; s < (nb + 15) / 16; ++s) {
+    ActStep& o = out[s];
+    alignas(64) float dx[16] = {};
+    for (int q = 0; q < 4; ++q) {
+      alignas(64) int8_t lo[64] = {}, hi[64] = {};
+      for (int j = 0; j < 4; ++j) {
+        const int64_t b = 16 * s + 4 * q + j;
+        if (b >= nb) break;
+        std::memcpy(lo + 16 * j, xb[b].qs, 16);
+        std::memcpy(hi + 16 * j, xb[b].qs + 16, 16);
+        dx[4 * j + q] = H(xb[b].d);
+      }
+      o.xlo[q] = _mm512_load_si512(lo);
+      o.xhi[q] = _mm512_load_si512(hi);
+      __m512i c = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), off, o.xlo[q]),
+                                      off, o.xhi[q]);
+      if constexpr (kOff == 128) c = _mm512_slli_epi32(c, 7);
+      o.corr[q] = _mm512_sub_epi32(_mm512_setzero_si512(), c);
+    }
+    o.dx = _mm512_load_ps(dx);
+  }
+}
 
-// offset: the unsigned weight level minus the true level (8 for Q4_0, 16 for Q5_0); 0 means
-// signed weights (Q8_0), handled by x + 128 and a per-row correction instead.
-template <int kOffset>
-void PrepPairs(const block_q8_0* xb, int64_t nb, PairAct* out) {
-  const __m512i perm = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
-  for (int64_t p = 0; p < (nb + 1) / 2; ++p) {
-    const int64_t b = 2 * p;
-    const bool two = b + 1 < nb;
-    const __m256i x0 = Load256(xb[b].qs);
-    const __m256i x1 = two ? Load256(xb[b + 1].qs) : _mm256_setzero_si256();
-    const float d0 = H(xb[b].d), d1 = two ? H(xb[b + 1].d) : 0.0f;
-    PairAct& o = out[p];
-    if constexpr (kOffset != 0) {
-      o.x = _mm512_permutex2var_epi64(_mm512_castsi256_si512(x0), perm, _mm512_castsi256_si512(x1));
-      o.corr = _mm512_sub_epi32(
-          _mm512_setzero_si512(),
-          _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(kOffset), o.x));
-      o.dx = _mm512_mask_blend_ps(kAltMask, _mm512_set1_ps(d0), _mm512_set1_ps(d1));
-    } else {
-      o.x = _mm512_xor_si512(Cat(x0, x1), _mm512_set1_epi8(static_cast<char>(0x80)));
-      o.corr = _mm512_setzero_si512();
-      o.dx = _mm512_mask_blend_ps(kHalfMask, _mm512_set1_ps(d0), _mm512_set1_ps(d1));
+// The step's weights at p as 4 quads of u8 levels (lo: elements 0..15 of each block, hi: 16..31).
+template <TensorType T>
+inline void UnpackStep(const uint8_t* p, __m512i* lo, __m512i* hi) {
+  constexpr int kBs = Q8BlockBytes<T>();
+  if constexpr (T == TensorType::kQ8_0) {
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (int q = 0; q < 4; ++q) {
+      const uint8_t* b = p + 4 * q * kBs + 2;
+      // [b0 0..15, b0 16..31, b1 0..15, b1 16..31], likewise b2, b3.
+      const __m512i p01 = _mm512_xor_si512(Cat(Load256(b), Load256(b + kBs)), flip);
+      const __m512i p23 = _mm512_xor_si512(Cat(Load256(b + 2 * kBs), Load256(b + 3 * kBs)), flip);
+      lo[q] = _mm512_shuffle_i64x2(p01, p23, _MM_SHUFFLE(2, 0, 2, 0));
+      hi[q] = _mm512_shuffle_i64x2(p01, p23, _MM_SHUFFLE(3, 1, 3, 1));
+    }
+  } else {
+    constexpr int kQs = T == TensorType::kQ4_0 ? 2 : 6;  // offset of qs in the block
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int q = 0; q < 4; ++q) {
+      const uint8_t* b = p + 4 * q * kBs;
+      __m512i v = _mm512_castsi128_si512(Load128(b + kQs));
+      v = _mm512_inserti32x4(v, Load128(b + kBs + kQs), 1);
+      v = _mm512_inserti32x4(v, Load128(b + 2 * kBs + kQs), 2);
+      v = _mm512_inserti32x4(v, Load128(b + 3 * kBs + kQs), 3);
+      lo[q] = _mm512_and_si512(v, m4);
+      hi[q] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+      if constexpr (T == TensorType::kQ5_0) {
+        uint64_t mlo = 0, mhi = 0;
+        for (int j = 0; j < 4; ++j) {
+          const uint32_t qh = LoadU32(b + j * kBs + 2);
+          mlo |= uint64_t{qh & 0xFFFFu} << (16 * j);
+          mhi |= uint64_t{qh >> 16} << (16 * j);
+        }
+        const __m512i b4 = _mm512_set1_epi8(0x10);
+        lo[q] = _mm512_mask_add_epi8(lo[q], _cvtu64_mask64(mlo), lo[q], b4);
+        hi[q] = _mm512_mask_add_epi8(hi[q], _cvtu64_mask64(mhi), hi[q], b4);
+      }
     }
   }
 }
+
+// vpermt2d tables that pick the f16 scale of every block of a step out of its bytes: window w
+// is 128 bytes from kStart[w] and holds the scales of blocks kFirst[w] .. kFirst[w + 1] - 1. Block
+// sizes are 2 mod 4, so an odd block's scale is the high half of its dword.
+template <TensorType T>
+struct ScaleTables {
+  static constexpr int kBs = Q8BlockBytes<T>();
+  static constexpr int kWindows = T == TensorType::kQ4_0 ? 2 : T == TensorType::kQ5_0 ? 3 : 4;
+  // Each window ends inside the step, so the last step of a row reads nothing past it.
+  static constexpr int kFirst[5] = {0,
+                                    T == TensorType::kQ4_0   ? 8
+                                    : T == TensorType::kQ5_0 ? 6
+                                                             : 4,
+                                    T == TensorType::kQ4_0   ? 16
+                                    : T == TensorType::kQ5_0 ? 12
+                                                             : 8,
+                                    T == TensorType::kQ5_0 ? 16 : 12, 16};
+  static constexpr int kStart[4] = {0,
+                                    T == TensorType::kQ4_0   ? 144
+                                    : T == TensorType::kQ5_0 ? 132
+                                                             : 136,
+                                    T == TensorType::kQ5_0 ? 224 : 272, 408};
+  struct Tab {
+    alignas(64) int32_t idx[4][16];
+    alignas(64) int32_t shift[16];
+    uint16_t mask[4];
+  };
+  static constexpr Tab Make() {
+    Tab t{};
+    for (int e = 0; e < 16; ++e) {
+      const int b = StepBlock(e);
+      t.shift[e] = 16 * (b & 1);
+      for (int w = 0; w < kWindows; ++w)
+        if (b >= kFirst[w] && b < kFirst[w + 1]) {
+          t.idx[w][e] = (kBs * b - kStart[w]) / 4;
+          t.mask[w] = static_cast<uint16_t>(t.mask[w] | (1u << e));
+        }
+    }
+    return t;
+  }
+  static constexpr Tab kTab = Make();
+};
+
+// f32(w.d) of block StepBlock(e) of the step at p, in lane e.
+template <TensorType T>
+inline __m512 WeightScales16(const uint8_t* p) {
+  using S = ScaleTables<T>;
+  __m512i d = _mm512_setzero_si512();
+  for (int w = 0; w < S::kWindows; ++w) {
+    const uint8_t* q = p + S::kStart[w];
+    const __m512i v = _mm512_maskz_permutex2var_epi32(S::kTab.mask[w], _mm512_loadu_si512(q),
+                                                      _mm512_load_si512(S::kTab.idx[w]),
+                                                      _mm512_loadu_si512(q + 64));
+    d = _mm512_or_si512(d, v);
+  }
+  d = _mm512_srlv_epi32(d, _mm512_load_si512(S::kTab.shift));
+  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d));
+}
+
+// The 4 quads' int32 lanes → S_b of block StepBlock(e) in lane e (exact).
+inline __m512i Transpose4Sum(const __m512i* s) {
+  const __m512i s01 =
+      _mm512_add_epi32(_mm512_unpacklo_epi32(s[0], s[1]), _mm512_unpackhi_epi32(s[0], s[1]));
+  const __m512i s23 =
+      _mm512_add_epi32(_mm512_unpacklo_epi32(s[2], s[3]), _mm512_unpackhi_epi32(s[2], s[3]));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
+}
+
+// Software prefetch distance in bytes (see PrefetchRows). 64 KiB beat 16 KiB on mapped (4 KiB
+// page) weights: Q8_0 1B decode 57-67% vs 52-56% of the roofline, Q4_K_M 53-58% vs 50%.
+constexpr int kGemvPrefetch = 65536;
+// The R rows of a tile are one contiguous region (the next tile follows it), so software
+// prefetch treats them as one linear stream kGemvPrefetch bytes ahead, issued as fast as it is
+// consumed (R rows x one step per step). Measured on Zen 5, one thread, cold weights: per-row
+// prefetch 0.5-2 KiB ahead or none at all lose 25-50% against this (hardware prefetchers ramp up
+// slowly on 4 short interleaved streams); the distance still gains up to 8-16 KiB.
+template <int kBytes>
+inline void PrefetchRows(const uint8_t* first_row, int64_t s) {
+  const char* pf = reinterpret_cast<const char*>(first_row) + kGemvPrefetch + s * kBytes;
+  for (int l = 0; l < kBytes; l += 64) _mm_prefetch(pf + l, _MM_HINT_T0);
+}
+
+// Block order for the final tree: lane b ← lane StepBlock(b).
+inline __m512 ToBlockOrder(__m512 a) {
+  return _mm512_permutexvar_ps(
+      _mm512_setr_epi32(StepBlock(0), StepBlock(1), StepBlock(2), StepBlock(3), StepBlock(4),
+                        StepBlock(5), StepBlock(6), StepBlock(7), StepBlock(8), StepBlock(9),
+                        StepBlock(10), StepBlock(11), StepBlock(12), StepBlock(13), StepBlock(14),
+                        StepBlock(15)),
+      a);
+}
+
+// One step of R rows (weights at p[r]) x N tokens; pf: where this step's share of the prefetch
+// stream starts (R steps' bytes, issued a row's share at a time), or null.
+template <TensorType T, int R, int N>
+inline void LanesStep(const uint8_t* const* p, const ActStep* const* a, __m512 (*acc)[N],
+                      const char* pf) {
+  constexpr int kStep = 16 * Q8BlockBytes<T>();
+  for (int r = 0; r < R; ++r) {
+    if (pf != nullptr)
+      for (int l = 0; l < kStep; l += 64) _mm_prefetch(pf + r * kStep + l, _MM_HINT_T0);
+    __m512i lo[4], hi[4];
+    UnpackStep<T>(p[r], lo, hi);
+    const __m512 dw = WeightScales16<T>(p[r]);
+    for (int t = 0; t < N; ++t) {
+      const ActStep& x = *a[t];
+      __m512i s[4];
+      for (int q = 0; q < 4; ++q)
+        s[q] =
+            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(x.corr[q], lo[q], x.xlo[q]), hi[q], x.xhi[q]);
+      acc[r][t] =
+          _mm512_fmadd_ps(_mm512_cvtepi32_ps(Transpose4Sum(s)), _mm512_mul_ps(dw, x.dx), acc[r][t]);
+    }
+  }
+}
+
+// R rows x N tokens over all nb blocks; out[r * N + t].
+template <TensorType T, int R, int N>
+void LanesTile(const uint8_t* const* rows, int64_t nb, const ActStep* const* act, float* out) {
+  constexpr int kStep = 16 * Q8BlockBytes<T>();
+  __m512 acc[R][N];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < N; ++t) acc[r][t] = _mm512_setzero_ps();
+  const int64_t full = nb / 16;
+  for (int64_t s = 0; s < full; ++s) {
+    const uint8_t* p[R];
+    for (int r = 0; r < R; ++r) p[r] = rows[r] + s * kStep;
+    const ActStep* a[N];
+    for (int t = 0; t < N; ++t) a[t] = act[t] + s;
+    LanesStep<T, R, N>(p, a, acc,
+                       reinterpret_cast<const char*>(rows[0]) + kGemvPrefetch + s * R * kStep);
+  }
+  if (const int64_t n = nb - full * 16; n > 0) {
+    alignas(64) uint8_t buf[R][kStep];
+    const uint8_t* p[R];
+    for (int r = 0; r < R; ++r) {
+      std::memset(buf[r], 0, kStep);
+      std::memcpy(buf[r], rows[r] + full * kStep, n * Q8BlockBytes<T>());
+      p[r] = buf[r];
+    }
+    const ActStep* a[N];
+    for (int t = 0; t < N; ++t) a[t] = act[t] + full;
+    LanesStep<T, R, N>(p, a, acc, nullptr);
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < N; ++t) out[r * N + t] = Tree16(ToBlockOrder(acc[r][t]));
+}
+
+// Rows [r0, r1) in tiles of R rows (a ragged last tile repeats row r1 - 1 and drops the copies)
+// against N prepared tokens; Y[t][r] at y + t * ldy + r.
+template <TensorType T, int R, int N>
+void LanesRows(const uint8_t* wp, size_t w_row_bytes, int64_t nb, const ActStep* const* act,
+               float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; r += R) {
+    const uint8_t* rows[R];
+    for (int i = 0; i < R; ++i) rows[i] = wp + std::min(r + i, r1 - 1) * w_row_bytes;
+    float out[R * N];
+    LanesTile<T, R, N>(rows, nb, act, out);
+    for (int i = 0; i < R && r + i < r1; ++i)
+      for (int j = 0; j < N; ++j) y[j * ldy + r + i] = out[i * N + j];
+  }
+}
+
+// One token (decode): tiles of 4 rows. 2..7 tokens: up to 4 at a time share kFewRows rows.
+constexpr int kFewRows = 2;
+
+template <TensorType T>
+void GemmLanesQ8(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok,
+                 float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const int64_t nb = k / kQK, ns = (nb + 15) / 16;
+  thread_local std::vector<ActStep> prep;
+  if (prep.size() < static_cast<size_t>(ns * n_tok)) prep.resize(ns * n_tok);
+  for (int64_t t = 0; t < n_tok; ++t)
+    PrepSteps<T>(As<block_q8_0>(xq) + t * nb, nb, prep.data() + t * ns);
+  const uint8_t* wp = static_cast<const uint8_t*>(w);
+  const ActStep* act[4];
+  if (n_tok == 1) {
+    act[0] = prep.data();
+    return LanesRows<T, 4, 1>(wp, w_row_bytes, nb, act, y, ldy, r0, r1);
+  }
+  for (int64_t t0 = 0; t0 < n_tok; t0 += 4) {
+    const int n = static_cast<int>(std::min<int64_t>(4, n_tok - t0));
+    for (int i = 0; i < n; ++i) act[i] = prep.data() + (t0 + i) * ns;
+    WithTokenCount(n, [&](auto N) {
+      LanesRows<T, kFewRows, N()>(wp, w_row_bytes, nb, act, y + t0 * ldy, ldy, r0, r1);
+    });
+  }
+}
+
+// ================================================================================================
+// K-quants with lanes over k (decode GEMV and few tokens).
+// ================================================================================================
 
 inline float Hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
-
-// One row (Q4_0/Q5_0/Q8_0) against n ≤ 4 prepared tokens.
-template <TensorType T, int N>
-void RowPairs(const uint8_t* w, int64_t nb, const PairAct* const* xs, float* out) {
-  __m512 acc[N];
-  for (int t = 0; t < N; ++t) acc[t] = _mm512_setzero_ps();
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
-  for (int64_t p = 0; p < (nb + 1) / 2; ++p) {
-    const int64_t b = 2 * p;
-    const bool two = b + 1 < nb;
-    __m512i q;
-    __m512 dw;
-    if constexpr (T == TensorType::kQ8_0) {
-      const block_q8_0* wb = As<block_q8_0>(w);
-      _mm_prefetch(reinterpret_cast<const char*>(wb + b) + 640, _MM_HINT_T0);
-      q = Cat(Load256(wb[b].qs), two ? Load256(wb[b + 1].qs) : _mm256_setzero_si256());
-      dw = _mm512_mask_blend_ps(kHalfMask, _mm512_set1_ps(H(wb[b].d)),
-                                _mm512_set1_ps(two ? H(wb[b + 1].d) : 0.0f));
-    } else if constexpr (T == TensorType::kQ4_0) {
-      const block_q4_0* wb = As<block_q4_0>(w);
-      _mm_prefetch(reinterpret_cast<const char*>(wb + b) + 640, _MM_HINT_T0);
-      const __m128i a = Load128(wb[b].qs);
-      const __m128i c = two ? Load128(wb[b + 1].qs) : _mm_setzero_si128();
-      const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(a), c, 1);
-      q = _mm512_and_si512(Cat(y, _mm256_srli_epi16(y, 4)), m4);
-      dw = _mm512_mask_blend_ps(kAltMask, _mm512_set1_ps(H(wb[b].d)),
-                                _mm512_set1_ps(two ? H(wb[b + 1].d) : 0.0f));
-    } else {  // Q5_0
-      const block_q5_0* wb = As<block_q5_0>(w);
-      _mm_prefetch(reinterpret_cast<const char*>(wb + b) + 640, _MM_HINT_T0);
-      const __m128i a = Load128(wb[b].qs);
-      const __m128i c = two ? Load128(wb[b + 1].qs) : _mm_setzero_si128();
-      const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(a), c, 1);
-      q = _mm512_and_si512(Cat(y, _mm256_srli_epi16(y, 4)), m4);
-      uint32_t h0, h1 = 0;
-      std::memcpy(&h0, wb[b].qh, 4);
-      if (two) std::memcpy(&h1, wb[b + 1].qh, 4);
-      const uint64_t bits = (h0 & 0xFFFFull) | (uint64_t{h1 & 0xFFFFu} << 16) |
-                            (uint64_t{h0 >> 16} << 32) | (uint64_t{h1 >> 16} << 48);
-      q = _mm512_mask_add_epi8(q, _cvtu64_mask64(bits), q, _mm512_set1_epi8(16));
-      dw = _mm512_mask_blend_ps(kAltMask, _mm512_set1_ps(H(wb[b].d)),
-                                _mm512_set1_ps(two ? H(wb[b + 1].d) : 0.0f));
-    }
-    __m512i wcorr = _mm512_setzero_si512();
-    if constexpr (T == TensorType::kQ8_0)
-      wcorr =
-          _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(0x80)), q);
-    for (int t = 0; t < N; ++t) {
-      const PairAct& a = xs[t][p];
-      __m512i s;
-      if constexpr (T == TensorType::kQ8_0)
-        s = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), a.x, q), wcorr);
-      else
-        s = _mm512_dpbusd_epi32(a.corr, q, a.x);
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, a.dx), acc[t]);
-    }
-  }
-  for (int t = 0; t < N; ++t) out[t] = Hsum(acc[t]);
-}
 
 // K-quants, one row against n ≤ 4 Q8_K tokens. Levels are u8 (Q6_K: q in [0,63], the -32 goes
 // through bsums), products via vpmaddubsw, sub-block scales via vpdpwssd.
@@ -280,45 +508,6 @@ void RowK(const uint8_t* w, int64_t nsb, const block_q8_K* const* xs, float* out
 
 // ---- few-token drivers ----------------------------------------------------------------------
 
-// Calls f(std::integral_constant<int, n>) for n in 1..4, so a row kernel can be instantiated for
-// the number of tokens sharing its weight loads.
-template <typename F>
-inline void WithTokenCount(int n, F&& f) {
-  switch (n) {
-    case 1:
-      return f(std::integral_constant<int, 1>{});
-    case 2:
-      return f(std::integral_constant<int, 2>{});
-    case 3:
-      return f(std::integral_constant<int, 3>{});
-    default:
-      return f(std::integral_constant<int, 4>{});
-  }
-}
-
-template <TensorType T>
-void GemmFewQ8_0Act(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok,
-                    float* y, int64_t ldy, int64_t r0, int64_t r1) {
-  const int64_t nb = k / kQK, np = (nb + 1) / 2;
-  constexpr int kOff = T == TensorType::kQ4_0 ? 8 : T == TensorType::kQ5_0 ? 16 : 0;
-  thread_local std::vector<PairAct> prep;
-  if (prep.size() < static_cast<size_t>(np * n_tok)) prep.resize(np * n_tok);
-  for (int64_t t = 0; t < n_tok; ++t)
-    PrepPairs<kOff>(As<block_q8_0>(xq) + t * nb, nb, prep.data() + t * np);
-  const uint8_t* wp = static_cast<const uint8_t*>(w);
-  for (int64_t t0 = 0; t0 < n_tok; t0 += 4) {
-    const int n = static_cast<int>(std::min<int64_t>(4, n_tok - t0));
-    const PairAct* xs[4];
-    for (int i = 0; i < n; ++i) xs[i] = prep.data() + (t0 + i) * np;
-    float out[4];
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* row = wp + r * w_row_bytes;
-      WithTokenCount(n, [&](auto N) { RowPairs<T, N()>(row, nb, xs, out); });
-      for (int i = 0; i < n; ++i) y[(t0 + i) * ldy + r] = out[i];
-    }
-  }
-}
-
 template <TensorType T>
 void GemmFewK(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok, float* y,
               int64_t ldy, int64_t r0, int64_t r1) {
@@ -334,201 +523,6 @@ void GemmFewK(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int6
       WithTokenCount(n, [&](auto N) { RowK<T, N()>(row, nsb, xs, out); });
       for (int i = 0; i < n; ++i) y[(t0 + i) * ldy + r] = out[i];
     }
-  }
-}
-
-// ---- one token (decode GEMV), 4 weight rows at a time ------------------------------------------
-//
-// Decode is memory bound only if the core keeps up with ~30 GB/s, i.e. a few instructions per
-// block: so 4 rows share every activation load, the activation side is pre-arranged once per call
-// and the weight scales are built with broadcasts (no scalar f16 conversions, no blends).
-//
-// Q4_0/Q5_0 step over a "quad" of 4 blocks: 128-bit lane j holds block j's 16 packed bytes, so the
-// low nibbles meet x[0..15] (xlo) and the high nibbles x[16..31] (xhi); int32 lanes 4j..4j+3 belong
-// to block j. Q8_0 steps over a pair: 256-bit half j holds block j (weights as q ^ 0x80 = q + 128
-// in u8). The level offset (8, 16, or 128) is removed by starting the dot product at
-// corr = -offset * Σx per lane group, which depends on the activations only.
-//
-// Determinism: every row runs the same instruction sequence (a ragged tail of rows repeats the last
-// row and drops the copies; a partial quad/pair is zero-padded), so outputs never depend on the
-// row range.
-
-// Software prefetch distance in bytes (see GemvPrefetch). 64 KiB beat 16 KiB on mapped (4 KiB
-// page) weights: Q8_0 1B decode 57-67% vs 52-56% of the roofline, Q4_K_M 53-58% vs 50%.
-constexpr int kGemvPrefetch = 65536;
-// The 4 rows of a tile are one contiguous region (the next tile follows it), so software
-// prefetch treats them as one linear stream kGemvPrefetch bytes ahead, issued as fast as it is
-// consumed (4 rows x one step per step). Measured on Zen 5, one thread, cold weights: per-row
-// prefetch 0.5-2 KiB ahead or none at all lose 25-50% against this (hardware prefetchers ramp up
-// slowly on 4 short interleaved streams); the distance still gains up to 8-16 KiB.
-template <int kStep>
-inline void GemvPrefetch(const uint8_t* const* rows, int64_t s) {
-  const char* pf = reinterpret_cast<const char*>(rows[0]) + kGemvPrefetch + s * 4 * kStep;
-  for (int l = 0; l < 4 * kStep; l += 64) _mm_prefetch(pf + l, _MM_HINT_T0);
-}
-
-struct GemvAct {
-  __m512i xlo, xhi;  // Q8_0: xlo = x of the pair, xhi unused
-  __m512i corr;
-  __m512 dx;
-};
-
-template <TensorType T>
-constexpr int GemvBlocksPerStep() {
-  return T == TensorType::kQ8_0 ? 2 : 4;
-}
-
-template <TensorType T>
-void PrepGemv(const block_q8_0* xb, int64_t nb, GemvAct* out) {
-  constexpr int kB = GemvBlocksPerStep<T>();
-  constexpr int kOff = T == TensorType::kQ4_0 ? 8 : T == TensorType::kQ5_0 ? 16 : 128;
-  for (int64_t s = 0; s < (nb + kB - 1) / kB; ++s) {
-    alignas(64) int8_t lo[64] = {}, hi[64] = {};
-    alignas(64) float dx[16] = {};
-    for (int j = 0; j < kB; ++j) {
-      const int64_t b = s * kB + j;
-      if (b >= nb) break;
-      if constexpr (kB == 4) {
-        std::memcpy(lo + 16 * j, xb[b].qs, 16);
-        std::memcpy(hi + 16 * j, xb[b].qs + 16, 16);
-        for (int l = 0; l < 4; ++l) dx[4 * j + l] = H(xb[b].d);
-      } else {
-        std::memcpy(lo + 32 * j, xb[b].qs, 32);
-        for (int l = 0; l < 8; ++l) dx[8 * j + l] = H(xb[b].d);
-      }
-    }
-    GemvAct& o = out[s];
-    o.xlo = _mm512_load_si512(lo);
-    o.xhi = _mm512_load_si512(hi);
-    // Σ over each int32 lane's 4 bytes of offset * x, for both halves, negated.
-    const __m512i off = _mm512_set1_epi8(static_cast<char>(kOff == 128 ? 1 : kOff));
-    __m512i c =
-        _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), off, o.xlo), off, o.xhi);
-    if constexpr (kOff == 128) c = _mm512_slli_epi32(c, 7);
-    o.corr = _mm512_sub_epi32(_mm512_setzero_si512(), c);
-    o.dx = _mm512_load_ps(dx);
-  }
-}
-
-inline int16_t LoadH(const uint8_t* p) {
-  int16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-inline uint32_t LoadU32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-// Integer dot products and f16 scales of one step of one row. `n` < blocks per step only for the
-// last, zero-padded step.
-template <TensorType T, bool kFull>
-inline void GemvStep(const uint8_t* p, int n, const GemvAct& a, __m512i* s_out, __m512* dw_out) {
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
-  if constexpr (T == TensorType::kQ8_0) {
-    constexpr int kBs = sizeof(block_q8_0);
-    const __m256i q0 = Load256(p + 2);
-    const __m256i q1 =
-        kFull || n > 1 ? Load256(p + kBs + 2) : _mm256_set1_epi8(static_cast<char>(0x80));
-    const __m512i q = _mm512_xor_si512(Cat(q0, q1), _mm512_set1_epi8(static_cast<char>(0x80)));
-    *s_out = _mm512_dpbusd_epi32(a.corr, q, a.xlo);
-    __m256i h = _mm256_set1_epi16(LoadH(p));
-    h = _mm256_mask_set1_epi16(h, 0xFF00, kFull || n > 1 ? LoadH(p + kBs) : 0);
-    *dw_out = _mm512_cvtph_ps(h);
-  } else {
-    constexpr int kBs = T == TensorType::kQ4_0 ? sizeof(block_q4_0) : sizeof(block_q5_0);
-    constexpr int kQs = T == TensorType::kQ4_0 ? 2 : 6;  // offset of qs in the block
-    __m512i v;
-    __m256i h;
-    if constexpr (kFull) {
-      v = _mm512_castsi128_si512(Load128(p + kQs));
-      v = _mm512_inserti32x4(v, Load128(p + kBs + kQs), 1);
-      v = _mm512_inserti32x4(v, Load128(p + 2 * kBs + kQs), 2);
-      v = _mm512_inserti32x4(v, Load128(p + 3 * kBs + kQs), 3);
-      h = _mm256_set1_epi16(LoadH(p));
-      h = _mm256_mask_set1_epi16(h, 0x00F0, LoadH(p + kBs));
-      h = _mm256_mask_set1_epi16(h, 0x0F00, LoadH(p + 2 * kBs));
-      h = _mm256_mask_set1_epi16(h, 0xF000, LoadH(p + 3 * kBs));
-    } else {
-      alignas(64) uint8_t buf[64] = {};
-      alignas(32) int16_t hb[16] = {};
-      for (int j = 0; j < n; ++j) {
-        std::memcpy(buf + 16 * j, p + j * kBs + kQs, 16);
-        for (int l = 0; l < 4; ++l) hb[4 * j + l] = LoadH(p + j * kBs);
-      }
-      v = _mm512_load_si512(buf);
-      h = _mm256_load_si256(reinterpret_cast<const __m256i*>(hb));
-    }
-    __m512i lo = _mm512_and_si512(v, m4);
-    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-    if constexpr (T == TensorType::kQ5_0) {
-      uint64_t mlo = 0, mhi = 0;
-      for (int j = 0; j < (kFull ? 4 : n); ++j) {
-        const uint32_t qh = LoadU32(p + j * kBs + 2);
-        mlo |= uint64_t{qh & 0xFFFFu} << (16 * j);
-        mhi |= uint64_t{qh >> 16} << (16 * j);
-      }
-      const __m512i b4 = _mm512_set1_epi8(0x10);
-      lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64(mlo), lo, b4);
-      hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64(mhi), hi, b4);
-    }
-    *s_out = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(a.corr, lo, a.xlo), hi, a.xhi);
-    *dw_out = _mm512_cvtph_ps(h);
-  }
-}
-
-template <TensorType T>
-void Gemv4Rows(const uint8_t* const* rows, int64_t nb, const GemvAct* act, float* out) {
-  constexpr int kB = GemvBlocksPerStep<T>();
-  constexpr int kBs = T == TensorType::kQ4_0   ? sizeof(block_q4_0)
-                      : T == TensorType::kQ5_0 ? sizeof(block_q5_0)
-                                               : sizeof(block_q8_0);
-  constexpr int kStep = kB * kBs;  // bytes per step
-  __m512 acc[4];
-  for (int r = 0; r < 4; ++r) acc[r] = _mm512_setzero_ps();
-  const int64_t full = nb / kB;
-  // The 4 rows are one contiguous region (except a clamped tail): prefetch it as one linear
-  // stream, as fast as it is consumed (4 * kStep bytes per step). Hardware prefetchers ramp up
-  // slowly on 4 short interleaved streams.
-  for (int64_t s = 0; s < full; ++s) {
-    const GemvAct& a = act[s];
-    GemvPrefetch<kStep>(rows, s);
-    for (int r = 0; r < 4; ++r) {
-      const uint8_t* p = rows[r] + s * kStep;
-      __m512i si;
-      __m512 dw;
-      GemvStep<T, true>(p, kB, a, &si, &dw);
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(si), _mm512_mul_ps(dw, a.dx), acc[r]);
-    }
-  }
-  if (const int n = static_cast<int>(nb - full * kB); n > 0) {
-    const GemvAct& a = act[full];
-    for (int r = 0; r < 4; ++r) {
-      __m512i si;
-      __m512 dw;
-      GemvStep<T, false>(rows[r] + full * kStep, n, a, &si, &dw);
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(si), _mm512_mul_ps(dw, a.dx), acc[r]);
-    }
-  }
-  for (int r = 0; r < 4; ++r) out[r] = Hsum(acc[r]);
-}
-
-template <TensorType T>
-void GemvQ8_0Act(const void* w, size_t w_row_bytes, int64_t k, const void* xq, float* y, int64_t r0,
-                 int64_t r1) {
-  constexpr int kB = GemvBlocksPerStep<T>();
-  const int64_t nb = k / kQK, ns = (nb + kB - 1) / kB;
-  thread_local std::vector<GemvAct> prep;
-  if (prep.size() < static_cast<size_t>(ns)) prep.resize(ns);
-  PrepGemv<T>(As<block_q8_0>(xq), nb, prep.data());
-  const uint8_t* wp = static_cast<const uint8_t*>(w);
-  for (int64_t r = r0; r < r1; r += 4) {
-    const uint8_t* rows[4];
-    for (int i = 0; i < 4; ++i) rows[i] = wp + std::min(r + i, r1 - 1) * w_row_bytes;
-    float out[4];
-    Gemv4Rows<T>(rows, nb, prep.data(), out);
-    for (int i = 0; i < 4 && r + i < r1; ++i) y[r + i] = out[i];
   }
 }
 
@@ -603,7 +597,7 @@ void GemvQ4K4Rows(const uint8_t* const* rows, int64_t nsb, const GemvKAct* act, 
   constexpr int kBs = sizeof(block_q4_K);
   for (int64_t b = 0; b < nsb; ++b) {
     const GemvKAct& a = act[b];
-    GemvPrefetch<kBs>(rows, b);
+    PrefetchRows<4 * kBs>(rows[0], b);
     const uint8_t* p[4];
     for (int r = 0; r < 4; ++r) p[r] = rows[r] + b * kBs;
     const __m512i sm = UnpackScalesK4x4(p[0] + 4, p[1] + 4, p[2] + 4, p[3] + 4);
@@ -686,7 +680,7 @@ void GemvQ6K4Rows(const uint8_t* const* rows, int64_t nsb, const block_q8_K* x, 
   constexpr int kBs = sizeof(block_q6_K);
   for (int64_t b = 0; b < nsb; ++b) {
     const block_q8_K& xb = x[b];
-    GemvPrefetch<kBs>(rows, b);
+    PrefetchRows<4 * kBs>(rows[0], b);
     const __m512i xv[4] = {_mm512_loadu_si512(xb.qs), _mm512_loadu_si512(xb.qs + 64),
                            _mm512_loadu_si512(xb.qs + 128), _mm512_loadu_si512(xb.qs + 192)};
     const __m256i bs = Load256(xb.bsums);
@@ -1102,10 +1096,8 @@ void GemmQ(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t
   }
   if constexpr (T == TensorType::kQ4_K || T == TensorType::kQ5_K || T == TensorType::kQ6_K)
     GemmFewK<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
-  else if (n_tok == 1)
-    GemvQ8_0Act<T>(w, w_row_bytes, k, xq, y, r0, r1);
   else
-    GemmFewQ8_0Act<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
+    GemmLanesQ8<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
 }
 
 }  // namespace
