@@ -1,19 +1,22 @@
-// AVX-512 (F/BW/VL/DQ + VNNI) variant. Three GEMM shapes:
+// AVX-512 (F/BW/VL/DQ + VNNI) variant. Every kernel computes each output in the canonical order
+// of kernels.h (exact integer block sums, 16 accumulators A[b mod 16] updated by one FMA per
+// block or super-block, the fixed final tree), so the shapes below give identical bytes:
 //
-// * one token (decode GEMV; Q4_0, Q5_0, Q8_0, Q4_K, Q6_K): 4 weight rows at a time sharing the
-//   pre-arranged activations, lanes over k, one linear software-prefetch stream (see Gemv4Rows).
-// * few tokens (n_tok < kOuterMinTok, and n_tok = 1 for the other types): one weight row at a
-//   time, lanes over k, with the weight unpacking shared by up to 4 tokens. Activations are
-//   pre-arranged once per call (ActPrep) so the inner loop is: unpack weights, vpdpbusd, convert,
-//   scale, accumulate.
-// * many tokens (prefill): an outer-product kernel. Activation rows are regrouped into groups of
-//   16 tokens, bytes as u8 (x + 128), laid out [block][4-byte k group][token]; weight rows are
-//   unpacked into s8 levels per 32-block (+ scale, -128 * Σw correction, K-quant min term).
-//   One vpdpbusd then multiplies 4 k-values of one weight row (broadcast) with 16 tokens, so the
-//   16 lanes are 16 outputs and no horizontal reduction exists.
+// * 1..7 tokens, Q4_0/Q5_0/Q8_0 (GemmLanesQ8): lanes over k, a step of 16 blocks is A[0..15];
+//   4 rows x 1 token for decode, 2 rows x up to 4 tokens otherwise, sharing the activations
+//   pre-arranged once per call (ActStep) and the unpacked weights; a linear software-prefetch
+//   stream over the tile's rows.
+// * 1..7 tokens, K-quants (GemmLanesK): 4 rows x up to 4 tokens, lanes over a super-block, exact
+//   SI/SM per output, the float part on xmm vectors of 4 outputs.
+// * F32/F16/BF16 (GemmFloat): 4 rows x 4 tokens, lane i mod 16 is A[i mod 16].
+// * 8+ tokens (prefill; GemmOuter): an outer-product kernel. Activation rows are regrouped into
+//   groups of 16 tokens, bytes as u8 (x + 128), laid out [block][4-byte k group][token]; weight
+//   rows are unpacked into s8 levels per 32-block (+ scales, -128 * Σw correction, K-quant mins).
+//   One vpdpbusd multiplies 4 k-values of one weight row (broadcast) with 16 tokens, so the 16
+//   lanes are 16 outputs; blocks are visited pass by pass (A[j] for all blocks b = j mod 16).
 //
-// Determinism: in all kernels each output is computed by the same sequence of operations
-// whatever tile or row range it falls in (tails use the same code with masked/zero padding).
+// Tails (rows, blocks, k) run the same code on repeated rows, zero-padded copies or masks, so an
+// output never depends on the tile, the row range or the token count.
 #include <immintrin.h>
 
 #include <type_traits>
@@ -1116,13 +1119,16 @@ void GemmOuter(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int
   thread_local PassOrder po;
   po.Make(kK ? nsb : nb);
   const int64_t n_groups_all = (n_tok + 15) / 16;
-  // Token panels of up to 128 tokens keep the packed activations in L2.
-  constexpr int64_t kPanelGroups = 8;
+  // Token panels: each weight row is unpacked once per panel. 128-token panels kept the packed
+  // activations in L2 but unpacked rows 4 times for 512 tokens; measured on Zen 4 (2 threads),
+  // 256 tokens for k < 4096 and 512 beyond were best (k = 8192: +7% over 128).
+  constexpr int64_t kMaxPanelGroups = 32;
+  const int64_t panel_groups = k >= 4096 ? kMaxPanelGroups : 16;
   thread_local std::vector<uint8_t> abuf;
   thread_local std::vector<uint8_t> wbuf;
   // Per group: xs 512 B and dx 64 B per 32-block (K: dx and bp per super-block fit in that).
   const int64_t group_bytes = nb * (512 + 64);
-  const int64_t pg = std::min(kPanelGroups, n_groups_all);
+  const int64_t pg = std::min(panel_groups, n_groups_all);
   if (abuf.size() < static_cast<size_t>(pg * group_bytes + 64)) abuf.resize(pg * group_bytes + 64);
   // Per row and 32-block: q 32 B, corr 8 B, scale 8 B, isc 8 B; per super-block mpair 16 B.
   const size_t row_share = nb * (32 + 8 + 8 + 8) + nsb * 16;
@@ -1134,9 +1140,9 @@ void GemmOuter(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int
                     reinterpret_cast<int32_t*>(base + kRM * nb * 48),
                     reinterpret_cast<int32_t*>(base + kRM * nb * 56)};
   const uint8_t* wp = static_cast<const uint8_t*>(w);
-  for (int64_t g0 = 0; g0 < n_groups_all; g0 += kPanelGroups) {
-    const int64_t ng = std::min(kPanelGroups, n_groups_all - g0);
-    AGroup groups[kPanelGroups];
+  for (int64_t g0 = 0; g0 < n_groups_all; g0 += panel_groups) {
+    const int64_t ng = std::min(panel_groups, n_groups_all - g0);
+    AGroup groups[kMaxPanelGroups];
     for (int64_t j = 0; j < ng; ++j) {
       uint8_t* gb = abuf.data() + j * group_bytes;
       float* dx = reinterpret_cast<float*>(gb + nb * 512);
