@@ -2,8 +2,10 @@
 # CMakeLists.txt stays a few lines long and all targets share the same warnings and sanitizers.
 
 set(SUANLI_WARNINGS -Wall -Wextra -Wno-unused-parameter)
-# No silent fusing of a*b+c into one rounding: results must be the same bits on every compiler and
-# CPU (the pool's exact parity), so fused multiply-adds are written explicitly where wanted.
+# Floating point exactly as written: GCC (even with -std=c++20) and clang otherwise fuse a * b + c
+# into an FMA wherever the target has one, so the same source would round differently on x86
+# (no FMA in the baseline ISA) and aarch64, and between target clones. Kernels fuse explicitly
+# (std::fma, FMA intrinsics) where their canonical order says so (kernels/kernels.h).
 set(SUANLI_FP_FLAGS -ffp-contract=off)
 
 function(suanli_common_flags target)

@@ -3,7 +3,7 @@
 //   decode  (n_tok = 1):   GB/s of weights streamed, as a fraction of the read bandwidth measured
 //                          in the same run (copies of each matrix are cycled so that >= 512 MiB
 //                          is touched: every GEMV reads from memory, as in a real forward pass);
-//   prefill (n_tok = 512): GFLOP/s (2 * rows * k * n_tok per product).
+//   prefill (n_tok = 512): GFLOP/s (2 * rows * k * n_tok per product), every shape of a layer.
 //
 // Usage: kernels_bench [--types q4_0,q8_0,...] [--threads 1,2] [--decode-only|--prefill-only]
 //                      [--quick] [--hot]
@@ -94,8 +94,10 @@ int main(int argc, char** argv) {
   const std::vector<Shape> dshapes =
       quick ? std::vector<Shape>{{8192, 2048}}
             : std::vector<Shape>{{2048, 2048}, {8192, 2048}, {2048, 8192}, {128256, 2048}};
+  // Prefill: every matrix shape of a 1B layer (q/o, k/v, gate/up, down).
   const std::vector<Shape> pshapes =
-      quick ? std::vector<Shape>{{2048, 2048}} : std::vector<Shape>{{2048, 2048}, {8192, 2048}};
+      quick ? std::vector<Shape>{{2048, 2048}}
+            : std::vector<Shape>{{2048, 2048}, {512, 2048}, {8192, 2048}, {2048, 8192}};
   const double min_time = quick ? 0.3 : 1.0;
 
   for (int nth : threads) {

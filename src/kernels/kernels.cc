@@ -46,6 +46,26 @@ int KTypeOf(TensorType t) {
 
 namespace {
 
+struct CpuFeatures {
+  bool avx2 = false, avx512 = false, dotprod = false;
+};
+
+CpuFeatures Detect() {
+  CpuFeatures f;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  // F16C is not checked: clang 14's __builtin_cpu_supports does not know it, and every CPU with
+  // AVX2 and FMA (Haswell, Excavator and later) has it.
+  f.avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  f.avx512 = f.avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512vnni");
+#elif defined(__aarch64__) && defined(__linux__)
+  f.dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
+  return f;
+}
+
 // The best variant the CPU supports. SUANLI_KERNELS=scalar|avx2|avx512|neon|neon-dotprod
 // narrows the choice (benchmarks and debugging); an unavailable name is ignored.
 const Variant* DetectBest() {
@@ -53,22 +73,12 @@ const Variant* DetectBest() {
   auto allowed = [&](const char* name) {
     return want == nullptr || *want == 0 || std::strcmp(want, name) == 0;
   };
+  [[maybe_unused]] const CpuFeatures f = Detect();
 #if defined(__x86_64__)
-  __builtin_cpu_init();
-  // F16C is not checked: clang 14's __builtin_cpu_supports does not know it, and every CPU with
-  // AVX2 and FMA (Haswell, Excavator and later) has it.
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") &&
-                      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
-  if (avx512 && allowed("avx512")) return &avx512::GetVariant();
-  if (avx2 && allowed("avx2")) return &avx2::GetVariant();
+  if (f.avx512 && allowed("avx512")) return &avx512::GetVariant();
+  if (f.avx2 && allowed("avx2")) return &avx2::GetVariant();
 #elif defined(__aarch64__)
-  bool dot = false;
-#if defined(__linux__)
-  dot = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
-#endif
-  if (dot && allowed("neon-dotprod")) return &neon::GetDotprodVariant();
+  if (f.dotprod && allowed("neon-dotprod")) return &neon::GetDotprodVariant();
   if (allowed("neon")) return &neon::GetVariant();
 #endif
   return &ref::GetVariant();
@@ -79,10 +89,12 @@ const Variant& Best() {
   return *v;
 }
 
-std::atomic<bool> g_force_ref{false};
+// A test's override of the dispatcher's choice (nullptr: none).
+std::atomic<const Variant*> g_override{nullptr};
 
 const Variant& Active() {
-  return g_force_ref.load(std::memory_order_relaxed) ? ref::GetVariant() : Best();
+  const Variant* o = g_override.load(std::memory_order_relaxed);
+  return o != nullptr ? *o : Best();
 }
 
 int KTypeChecked(TensorType t) {
@@ -92,6 +104,19 @@ int KTypeChecked(TensorType t) {
 }
 
 }  // namespace
+
+std::vector<const Variant*> AvailableVariants() {
+  std::vector<const Variant*> v = {&ref::GetVariant()};
+  [[maybe_unused]] const CpuFeatures f = Detect();
+#if defined(__x86_64__)
+  if (f.avx2) v.push_back(&avx2::GetVariant());
+  if (f.avx512) v.push_back(&avx512::GetVariant());
+#elif defined(__aarch64__)
+  v.push_back(&neon::GetVariant());
+  if (f.dotprod) v.push_back(&neon::GetDotprodVariant());
+#endif
+  return v;
+}
 
 ActFormat ActFormatFor(TensorType weight_type) {
   switch (weight_type) {
@@ -180,6 +205,24 @@ void MatMulQuantized(ThreadPool& pool, const Matrix& w, const void* xq, int64_t 
 
 std::string ActiveVariant() { return Active().name; }
 
-bool ForceReference(bool on) { return g_force_ref.exchange(on); }
+std::vector<std::string> AvailableVariantNames() {
+  std::vector<std::string> names;
+  for (const Variant* v : AvailableVariants()) names.push_back(v->name);
+  return names;
+}
+
+std::string UseVariant(const std::string& name) {
+  const Variant* want = nullptr;
+  if (!name.empty()) {
+    for (const Variant* v : AvailableVariants())
+      if (name == v->name) want = v;
+    if (want == nullptr) {
+      const Variant* cur = g_override.load();
+      return cur != nullptr ? cur->name : "";
+    }
+  }
+  const Variant* prev = g_override.exchange(want);
+  return prev != nullptr ? prev->name : "";
+}
 
 }  // namespace suanli::kernels

@@ -10,8 +10,28 @@
 // themselves quantized to 8 bits per row ("activation format": Q8_0 blocks of 32 for
 // Q4_0/Q5_0/Q8_0, Q8_K blocks of 256 for the K-quants, plain f32 for F32/F16/BF16).
 //
-// Determinism: Y[t][r] is computed by the same arithmetic whatever the row range a call covers
-// and however many threads split the rows, so results never depend on the thread count.
+// Canonical reduction order. Every variant (scalar, AVX2, AVX-512, NEON, NEON dotprod) computes
+// each output with the same float operations in the same order, so Y[t][r] is the same bytes
+// whatever the variant, the row range a call covers, the thread count, the tile it falls in and
+// n_tok (a token's row equals the row computed alone): batch and device invariance. Integer parts
+// are exact and may be computed in any order. For one output y = dot(w row, x row) of k elements,
+// with 16 float accumulators A[0..15] starting at +0:
+//   * Q4_0, Q5_0, Q8_0 weights (Q8_0 activations), 32-element block b = 0, 1, ...:
+//       S_b = Σ_i wl_i·xq_i exactly (wl = q − 8 for Q4_0, q − 16 for Q5_0, q for Q8_0),
+//       D_b = f32(w.d_b) × f32(x.d_b)   (exact: a product of two f16 values),
+//       A[b mod 16] = fma((float)S_b, D_b, A[b mod 16]);
+//   * Q4_K, Q5_K (Q8_K activations), 256-element super-block s = 0, 1, ...:
+//       SI_s = Σ_j sc_j·Σ_{i in sub-block j} q_i·xq_i,  SM_s = Σ_j m_j·(bsum_2j + bsum_2j+1)
+//       exactly, v_s = f32(d)·(float)SI_s − f32(dmin)·(float)SM_s   (each product and the
+//       difference rounded), A[s mod 16] = fma(x.d_s, v_s, A[s mod 16]);
+//   * Q6_K: SI_s = Σ_j sc_j·Σ_{i in group j} (q_i − 32)·xq_i exactly (16 groups of 16),
+//       v_s = f32(d)·(float)SI_s,  A[s mod 16] = fma(x.d_s, v_s, A[s mod 16]);
+//   * F32, F16, BF16 weights (f32 activations): A[i mod 16] = fma(f32(w_i), x_i, A[i mod 16]),
+//     i = 0, 1, ..., k − 1;
+//   * then for h = 8, 4, 2, 1: A[i] = A[i] + A[i + h] for i < h; y = A[0]. Lanes never used stay
+//   +0.
+// (float)n of an int rounds to nearest even. Nothing else is fused: the build passes
+// -ffp-contract=off. Activation rows (QuantizeActRow) are bit-identical in every variant too.
 #pragma once
 
 #include <cstddef>
@@ -60,7 +80,12 @@ void MatMulQuantized(ThreadPool& pool, const Matrix& w, const void* xq, int64_t 
 
 // Which variant the dispatcher picked: "avx512-vnni", "avx2", "neon-dotprod", "scalar"...
 std::string ActiveVariant();
-// Forces the scalar reference (tests compare variants); returns the previous setting.
-bool ForceReference(bool on);
+// Every variant this CPU can run, the scalar reference first ("scalar", then e.g. "avx2",
+// "avx512-vnni").
+std::vector<std::string> AvailableVariantNames();
+// Makes the named variant (one of AvailableVariantNames) the active one, or restores the
+// dispatcher's choice for ""; returns the previous override ("" for none). Tests use it to run a
+// whole forward pass on each variant; false/unknown names leave the setting unchanged.
+std::string UseVariant(const std::string& name);
 
 }  // namespace suanli::kernels

@@ -4,8 +4,10 @@
 // GemmFn share the contract of kernels::GemmRows (activation rows are ActRowBytes apart).
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "gguf/tensor_type.h"
 
@@ -29,6 +31,35 @@ struct Variant {
   // thread gets a ragged tail while another holds full tiles). Results never depend on it.
   int row_align;
 };
+
+// 1 / step of an activation block whose largest magnitude is amax: 127 / amax, or 0 when that
+// would overflow (amax below 2^-120, i.e. zero or nearly): the block quantizes to all zeros.
+// Shared by every activation quantizer so they agree on such blocks too (an infinite id would
+// leave the float-to-int conversion of x * id to each instruction set).
+// static (like the helpers below): each variant's translation unit, compiled for its own
+// instruction set, keeps its own copy, so the linker never hands one ISA's code to another.
+static inline float ActInvStep(float amax) { return amax >= 0x1p-120f ? 127.0f / amax : 0.0f; }
+
+// Scalar form of the canonical order's 16 accumulators and final tree (kernels.h), for the parts
+// of SIMD kernels that combine per-(super-)block values one at a time.
+struct CanonAcc {
+  float a[16];
+};
+static inline void CanonInit(CanonAcc* c) {
+  for (float& v : c->a) v = 0.0f;
+}
+static inline void CanonFma(CanonAcc* c, int64_t i, float p, float q) {
+  float& s = c->a[i & 15];
+  s = std::fma(p, q, s);
+}
+static inline float CanonReduce(CanonAcc* c) {
+  for (int h = 8; h >= 1; h /= 2)
+    for (int i = 0; i < h; ++i) c->a[i] = c->a[i] + c->a[i + h];
+  return c->a[0];
+}
+
+// Every variant this CPU can run, the scalar reference first (tests check each against it).
+std::vector<const Variant*> AvailableVariants();
 
 namespace ref {
 const Variant& GetVariant();

@@ -57,6 +57,23 @@ expect_exit 1 "eval --force with an id outside the vocabulary" -- $SUANLI eval -
 expect_exit 1 "prompt longer than the context" -- $SUANLI generate -m "$model" -c 4 -p "one two three four five six"
 grep -q "context" "$tmp/err" || bad "context error names the context"
 
+# Device invariance: every kernel variant gives the same logits bytes (the canonical reduction
+# order of kernels/kernels.h); SUANLI_KERNELS names one, unavailable names fall back.
+inv_models="$model"
+[ -n "$TD" ] && for m in fortune-llama-q8_0 small-llama-q4_k_m tiny-llama-q4_0 tiny-llama-f16; do
+  [ -f "$TD/models/$m.gguf" ] && inv_models="$inv_models $TD/models/$m.gguf"
+done
+for m in $inv_models; do
+  for v in scalar avx2 avx512 neon neon-dotprod; do
+    SUANLI_KERNELS=$v $SUANLI eval -m "$m" -p "The quick brown fox jumps over the lazy dog" -n 4 \
+      --logits-out "$tmp/inv-$v.f32" >/dev/null 2>"$tmp/err" || bad "eval with SUANLI_KERNELS=$v on $m"
+  done
+  same=1
+  for v in avx2 avx512 neon neon-dotprod; do cmp -s "$tmp/inv-scalar.f32" "$tmp/inv-$v.f32" || same=0; done
+  [ $same = 1 ] && ok "identical logits bytes on every kernel variant: $(basename "$m")" ||
+    bad "logits differ between kernel variants on $(basename "$m")"
+done
+
 # tokenize: -f reads bytes as they are; special text is plain unless --parse-special.
 printf 'Hello\n' >"$tmp/p.txt"
 expect_exit 0 "tokenize -f" -- $SUANLI tokenize -m "$model" -f "$tmp/p.txt"

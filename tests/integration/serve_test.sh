@@ -8,6 +8,7 @@ SUANLI=$1
 TD=${SUANLI_TESTDATA:-}
 tmp=$(mktemp -d)
 pids=()
+others=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
@@ -231,6 +232,23 @@ curl -s "$url/v1/pool/state" | jq -e '(.devices | length) == 2 and .runtime.back
   ok "pool state: 2 devices, 2 stages" || bad "pool state: $(curl -s "$url/v1/pool/state" | head -c 300)"
 pchat=$(curl -s -H "$JSON" "$url/v1/chat/completions" -d "$chat" | jq -r '.choices[0].message.content')
 [ "$pchat" = "$c1" ] && ok "pool: same chat reply" || bad "pool chat: '$pchat' vs '$c1'"
+
+# Batch invariance through the pool: a request's log-probabilities (exact floats in the JSON) are
+# the same alone and while three other streams share its batches.
+lp_req='{"prompt": "Batch invariance", "max_tokens": 12, "temperature": 0, "ignore_eos": true, "logprobs": 3}'
+alone=$(curl -s -H "$JSON" "$url/v1/completions" -d "$lp_req" | jq -c '.choices[0].logprobs')
+for i in 1 2 3; do
+  curl -s -H "$JSON" "$url/v1/completions" -o /dev/null -w '%{http_code}' >"$tmp/other$i" \
+    -d "{\"prompt\": \"other stream $i $(printf 'word%.0s ' $(seq 1 $((i * 7))))\", \"max_tokens\": 40, \"ignore_eos\": true}" &
+  others+=($!)
+done
+sleep 0.3
+mixed=$(curl -s -H "$JSON" "$url/v1/completions" -d "$lp_req" | jq -c '.choices[0].logprobs')
+wait "${others[@]}"
+[ -n "$alone" ] && [ "$alone" != null ] && [ "$alone" = "$mixed" ] &&
+  ok "pool: identical logprobs alone and in a mixed batch" || bad "pool mixed batch: $alone vs $mixed"
+[ "$(cat "$tmp/other1" "$tmp/other2" "$tmp/other3")" = 200200200 ] &&
+  ok "pool: the other streams of the mixed batch answered 200" || bad "pool: other streams: $(cat "$tmp"/other?)"
 
 echo "serve_test: $fails failure(s)"
 [ "$fails" = 0 ]

@@ -5,7 +5,24 @@
 //   * weight quantizers Q4_0/Q5_0 truncate x/d + 8.5 (resp. 16.5) like quantize_row_q4_0_ref,
 //     Q8_0 uses roundf like quantize_row_q8_0_ref;
 //   * activation quantizers (Q8_0, Q8_K) round half to even with id = 127 / amax, as ggml's
-//     AVX quantize_row_q8_0 does, so SIMD variants reproduce them bit for bit.
+//     AVX quantize_row_q8_0 does, so SIMD variants reproduce them bit for bit (a block with
+//     amax < 2^-120, whose id would overflow, quantizes to zeros: ActInvStep).
+//
+// Dot products follow the canonical reduction order of kernels.h, which every variant reproduces
+// bit for bit (only the float operations are ordered; integer sums are exact in any order):
+//   * Q4_0, Q5_0, Q8_0 (Q8_0 activations), block b of 32:
+//       S_b = Σ_i wl_i·xq_i (int; wl = q - 8, q - 16, q),  D_b = f32(w.d_b) × f32(x.d_b) (exact),
+//       A[b mod 16] = fma((float)S_b, D_b, A[b mod 16]);
+//   * Q4_K, Q5_K (Q8_K activations), super-block s of 256:
+//       SI_s = Σ_j sc_j·Σ_{i in j} q_i·xq_i,  SM_s = Σ_j m_j·(bsum_2j + bsum_2j+1)   (int),
+//       v_s = f32(d)·(float)SI_s − f32(dmin)·(float)SM_s   (two products and a difference, each
+//       rounded), A[s mod 16] = fma(x.d_s, v_s, A[s mod 16]);
+//   * Q6_K: SI_s = Σ_j sc_j·Σ_{i in j} (q_i − 32)·xq_i (int, 16 groups of 16),
+//       v_s = f32(d)·(float)SI_s, A[s mod 16] = fma(x.d_s, v_s, A[s mod 16]);
+//   * F32, F16, BF16 (f32 activations): A[i mod 16] = fma(f32(w_i), x_i, A[i mod 16]);
+//   * A[0..15] start at +0 and are visited in ascending b / s / i; then for h = 8, 4, 2, 1:
+//     A[i] = A[i] + A[i + h] (i < h), and the result is A[0].
+// The build passes -ffp-contract=off, so the products and sums below round exactly as written.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -35,7 +52,7 @@ void QuantQ8_0(const float* x, block_q8_0* y, int64_t k) {
     float amax = 0;
     for (int i = 0; i < kQK; ++i) amax = std::max(amax, std::fabs(x[i]));
     const float d = amax / 127.0f;
-    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    const float id = ActInvStep(amax);
     y[b].d = Fp32ToFp16(d);
     for (int i = 0; i < kQK; ++i) y[b].qs[i] = static_cast<int8_t>(NearestInt(x[i] * id));
   }
@@ -45,7 +62,7 @@ void QuantQ8_K(const float* x, block_q8_K* y, int64_t k) {
   for (int64_t b = 0; b < k / kQK_K; ++b, x += kQK_K) {
     float amax = 0;
     for (int i = 0; i < kQK_K; ++i) amax = std::max(amax, std::fabs(x[i]));
-    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    const float id = ActInvStep(amax);
     y[b].d = amax / 127.0f;
     for (int i = 0; i < kQK_K; ++i)
       y[b].qs[i] = static_cast<int8_t>(std::clamp(NearestInt(x[i] * id), -127, 127));
@@ -298,36 +315,40 @@ int Q5_0Level(const block_q5_0& b, int i) {
 // ---- dots -----------------------------------------------------------------------------------
 
 float DotQ4_0(const block_q4_0* w, const block_q8_0* x, int64_t nb) {
-  float sum = 0;
+  CanonAcc acc;
+  CanonInit(&acc);
   for (int64_t b = 0; b < nb; ++b) {
     int s = 0;
     for (int i = 0; i < 16; ++i)
       s += ((w[b].qs[i] & 15) - 8) * x[b].qs[i] + ((w[b].qs[i] >> 4) - 8) * x[b].qs[i + 16];
-    sum += static_cast<float>(s) * (H(w[b].d) * H(x[b].d));
+    CanonFma(&acc, b, static_cast<float>(s), H(w[b].d) * H(x[b].d));
   }
-  return sum;
+  return CanonReduce(&acc);
 }
 float DotQ5_0(const block_q5_0* w, const block_q8_0* x, int64_t nb) {
-  float sum = 0;
+  CanonAcc acc;
+  CanonInit(&acc);
   for (int64_t b = 0; b < nb; ++b) {
     int s = 0;
     for (int i = 0; i < 32; ++i) s += (Q5_0Level(w[b], i) - 16) * x[b].qs[i];
-    sum += static_cast<float>(s) * (H(w[b].d) * H(x[b].d));
+    CanonFma(&acc, b, static_cast<float>(s), H(w[b].d) * H(x[b].d));
   }
-  return sum;
+  return CanonReduce(&acc);
 }
 float DotQ8_0(const block_q8_0* w, const block_q8_0* x, int64_t nb) {
-  float sum = 0;
+  CanonAcc acc;
+  CanonInit(&acc);
   for (int64_t b = 0; b < nb; ++b) {
     int s = 0;
     for (int i = 0; i < 32; ++i) s += w[b].qs[i] * x[b].qs[i];
-    sum += static_cast<float>(s) * (H(w[b].d) * H(x[b].d));
+    CanonFma(&acc, b, static_cast<float>(s), H(w[b].d) * H(x[b].d));
   }
-  return sum;
+  return CanonReduce(&acc);
 }
 template <typename Block, void (*Levels)(const Block&, uint8_t*)>
 float DotKScaleMin(const Block* w, const block_q8_K* x, int64_t nb) {
-  float sum = 0;
+  CanonAcc acc;
+  CanonInit(&acc);
   for (int64_t b = 0; b < nb; ++b) {
     uint8_t q[256], sc[8], m[8];
     Levels(w[b], q);
@@ -339,12 +360,14 @@ float DotKScaleMin(const Block* w, const block_q8_K* x, int64_t nb) {
       si += sc[j] * s;
       sm += m[j] * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
     }
-    sum += x[b].d * (H(w[b].d) * static_cast<float>(si) - H(w[b].dmin) * static_cast<float>(sm));
+    const float v = H(w[b].d) * static_cast<float>(si) - H(w[b].dmin) * static_cast<float>(sm);
+    CanonFma(&acc, b, x[b].d, v);
   }
-  return sum;
+  return CanonReduce(&acc);
 }
 float DotQ6_K(const block_q6_K* w, const block_q8_K* x, int64_t nb) {
-  float sum = 0;
+  CanonAcc acc;
+  CanonInit(&acc);
   for (int64_t b = 0; b < nb; ++b) {
     int8_t q[256];
     LevelsQ6_K(w[b], q);
@@ -354,9 +377,9 @@ float DotQ6_K(const block_q6_K* w, const block_q8_K* x, int64_t nb) {
       for (int i = 0; i < 16; ++i) s += q[16 * j + i] * x[b].qs[16 * j + i];
       si += w[b].scales[j] * s;
     }
-    sum += x[b].d * H(w[b].d) * static_cast<float>(si);
+    CanonFma(&acc, b, x[b].d, H(w[b].d) * static_cast<float>(si));
   }
-  return sum;
+  return CanonReduce(&acc);
 }
 
 void GemmRef(TensorType t, const void* w, size_t w_row_bytes, int64_t k, const void* xq,
@@ -517,16 +540,17 @@ float DotRow(TensorType t, const void* w, const void* x, int64_t k) {
     case TensorType::kF16:
     case TensorType::kBF16: {
       const float* xf = static_cast<const float*>(x);
-      float s = 0;
+      CanonAcc acc;
+      CanonInit(&acc);
       if (t == TensorType::kF32) {
         const float* wf = static_cast<const float*>(w);
-        for (int64_t i = 0; i < k; ++i) s += wf[i] * xf[i];
+        for (int64_t i = 0; i < k; ++i) CanonFma(&acc, i, wf[i], xf[i]);
       } else {
         const uint16_t* wh = static_cast<const uint16_t*>(w);
         for (int64_t i = 0; i < k; ++i)
-          s += (t == TensorType::kF16 ? Fp16ToFp32(wh[i]) : Bf16ToFp32(wh[i])) * xf[i];
+          CanonFma(&acc, i, t == TensorType::kF16 ? Fp16ToFp32(wh[i]) : Bf16ToFp32(wh[i]), xf[i]);
       }
-      return s;
+      return CanonReduce(&acc);
     }
     case TensorType::kQ4_0:
       return DotQ4_0(static_cast<const block_q4_0*>(w), static_cast<const block_q8_0*>(x), k / kQK);

@@ -80,16 +80,24 @@ Rows Drain(RequestHandle h) {
   return r;
 }
 
-// Until the kernels follow one reduction order for every batch size, exactness holds for the
-// scalar reference; the fast kernels are compared with a tolerance.
-class Invariance : public ::testing::Test {
+// Batch invariance holds on every kernel variant (they all follow the canonical reduction order
+// of kernels/kernels.h), so each test runs once per variant this CPU has.
+class Invariance : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override { old_ = kernels::ForceReference(true); }
-  void TearDown() override { kernels::ForceReference(old_); }
-  bool old_ = false;
+  void SetUp() override { old_ = kernels::UseVariant(GetParam()); }
+  void TearDown() override { kernels::UseVariant(old_); }
+  std::string old_;
 };
+INSTANTIATE_TEST_SUITE_P(Variants, Invariance,
+                         ::testing::ValuesIn(kernels::AvailableVariantNames()),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n)
+                             if (c == '-') c = '_';
+                           return n;
+                         });
 
-TEST_F(Invariance, AloneChunkedAndInAMixedBatchGiveTheSameLogits) {
+TEST_P(Invariance, AloneChunkedAndInAMixedBatchGiveTheSameLogits) {
   const auto prompt = Prompt(45, 1);
   Rows alone;
   {
@@ -110,7 +118,7 @@ TEST_F(Invariance, AloneChunkedAndInAMixedBatchGiveTheSameLogits) {
       0);
 }
 
-TEST_F(Invariance, PrefixCacheGivesTheSameLogitsAsComputing) {
+TEST_P(Invariance, PrefixCacheGivesTheSameLogitsAsComputing) {
   auto base = Prompt(70, 3);
   auto longer = base;
   for (int i = 0; i < 9; ++i) longer.push_back(2000 + i);
@@ -133,6 +141,32 @@ TEST_F(Invariance, PrefixCacheGivesTheSameLogitsAsComputing) {
   EXPECT_EQ(std::memcmp(warm.logits.data(), cold.logits.data() + skip,
                         warm.logits.size() * sizeof(float)),
             0);
+}
+
+// Device invariance: a forward pass on every variant gives the scalar reference's bytes (so a pool
+// of an AVX2 laptop and an AVX-512 desktop computes exactly what one device would).
+TEST(DeviceInvariance, EveryVariantGivesTheReferenceLogits) {
+  const auto prompt = Prompt(37, 7);
+  std::vector<Rows> got;
+  const auto names = kernels::AvailableVariantNames();
+  for (const auto& name : names) {
+    const std::string old = kernels::UseVariant(name);
+    {
+      auto rt = Open(16, 2);
+      got.push_back(Drain(*rt->Submit(EvalRequest(prompt, 5))));
+    }
+    kernels::UseVariant(old);
+  }
+  ASSERT_EQ(names.front(), "scalar");
+  ASSERT_EQ(got[0].logits.size(), (37u + 4u) * 32000u);
+  for (size_t i = 1; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].tokens, got[0].tokens) << names[i];
+    ASSERT_EQ(got[i].logits.size(), got[0].logits.size()) << names[i];
+    EXPECT_EQ(std::memcmp(got[i].logits.data(), got[0].logits.data(),
+                          got[0].logits.size() * sizeof(float)),
+              0)
+        << names[i] << " differs from the scalar reference";
+  }
 }
 
 // Greedy generation through the runtime is exactly what the one-sequence Session generates.
