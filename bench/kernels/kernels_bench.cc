@@ -4,11 +4,17 @@
 //                          in the same run (copies of each matrix are cycled so that >= 512 MiB
 //                          is touched: every GEMV reads from memory, as in a real forward pass);
 //   prefill (n_tok = 512): GFLOP/s (2 * rows * k * n_tok per product), every shape of a layer.
+//   batch   (n_tok = 2..32, a serving step: one token of each running sequence): ms per product
+//                          with the weights read from memory, against the bound max(weight bytes /
+//                          bandwidth, flops / the same run's prefill GFLOP/s) — 100% means a step
+//                          of n sequences costs no more than streaming the weights once or
+//                          computing its tokens at prefill speed.
 //
-// Usage: kernels_bench [--types q4_0,q8_0,...] [--threads 1,2] [--decode-only|--prefill-only]
-//                      [--quick] [--hot]
-// --hot: decode reads one copy of each matrix over and over (from cache for the smaller ones):
-//        measures the kernel's compute throughput, which must stay well above memory bandwidth.
+// Usage: kernels_bench [--types q4_0,q8_0,...] [--threads 1,2] [--decode-only|--prefill-only|
+//                      --batch-only] [--quick] [--hot]
+// --hot: decode and batch read one copy of each matrix over and over (from cache for the smaller
+//        ones): measures the kernel's compute throughput, which must stay well above memory
+//        bandwidth.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -66,7 +72,7 @@ std::vector<std::string> Split(const std::string& s) {
 int main(int argc, char** argv) {
   std::vector<std::string> types = {"q4_0", "q8_0", "q4_k", "q6_k", "q5_0", "q5_k", "f16"};
   std::vector<int> threads = {1, 2};
-  bool decode = true, prefill = true, quick = false, hot = false;
+  bool decode = true, prefill = true, batch = true, quick = false, hot = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--types" && i + 1 < argc) {
@@ -75,9 +81,11 @@ int main(int argc, char** argv) {
       threads.clear();
       for (auto& s : Split(argv[++i])) threads.push_back(std::stoi(s));
     } else if (a == "--decode-only") {
-      prefill = false;
+      prefill = batch = false;
     } else if (a == "--prefill-only") {
-      decode = false;
+      decode = batch = false;
+    } else if (a == "--batch-only") {
+      decode = prefill = false;
     } else if (a == "--hot") {
       hot = true;
     } else if (a == "--quick") {
@@ -103,9 +111,11 @@ int main(int argc, char** argv) {
   for (int nth : threads) {
     ThreadPool pool(nth);
     double bw = 0;
-    if (decode) {
+    if (decode || batch) {
       bw = MeasureReadBandwidthGBs(pool, size_t{1} << 30, quick ? 3 : 6);
       std::printf("\n== threads %d: measured read bandwidth %.1f GB/s\n", nth, bw);
+    }
+    if (decode) {
       std::printf("decode GEMV (n_tok=1)\n%-6s %-14s %9s %9s %7s\n", "type", "rows x k", "us",
                   "GB/s", "of bw");
     }
@@ -142,12 +152,17 @@ int main(int argc, char** argv) {
         }
       }
     }
-    if (prefill) {
-      std::printf("\n== threads %d: prefill GEMM (n_tok=512)\n%-6s %-14s %9s %9s\n", nth, "type",
-                  "rows x k", "ms", "GFLOP/s");
-      for (const std::string& tn : types) {
-        const auto t = ParseTensorType(tn);
-        for (const Shape& s : pshapes) {
+    // Prefill GFLOP/s per type, the compute bound of the batch section (one shape: 8192 x 2048).
+    std::vector<double> prefill_gflops(types.size(), 0);
+    if (prefill || batch) {
+      if (!prefill)
+        std::printf("\n(prefill rate of 8192x2048 measured for the batch bound)\n");
+      else
+        std::printf("\n== threads %d: prefill GEMM (n_tok=512)\n%-6s %-14s %9s %9s\n", nth, "type",
+                    "rows x k", "ms", "GFLOP/s");
+      for (size_t ti = 0; ti < types.size(); ++ti) {
+        const auto t = ParseTensorType(types[ti]);
+        for (const Shape& s : prefill ? pshapes : std::vector<Shape>{{8192, 2048}}) {
           const int64_t n_tok = 512;
           const std::vector<uint8_t> w = MakeMatrix(*t, s.rows, s.k);
           std::vector<float> x(n_tok * s.k), y(n_tok * s.rows);
@@ -163,8 +178,46 @@ int main(int argc, char** argv) {
             best = std::min(best, Now() - t0);
             ++it;
           }
-          std::printf("%-6s %6ldx%-7ld %9.2f %9.1f\n", tn.c_str(), static_cast<long>(s.rows),
-                      static_cast<long>(s.k), best * 1e3, 2.0 * s.rows * s.k * n_tok / best / 1e9);
+          const double gflops = 2.0 * s.rows * s.k * n_tok / best / 1e9;
+          if (s.rows == 8192 && s.k == 2048) prefill_gflops[ti] = gflops;
+          if (prefill)
+            std::printf("%-6s %6ldx%-7ld %9.2f %9.1f\n", types[ti].c_str(),
+                        static_cast<long>(s.rows), static_cast<long>(s.k), best * 1e3, gflops);
+        }
+      }
+    }
+    if (batch) {
+      std::printf(
+          "\n== threads %d: batch GEMM (serving steps), 8192x2048 from memory\n"
+          "%-6s %5s %9s %9s %7s %11s\n",
+          nth, "type", "n_tok", "ms", "bound ms", "of bound", "ms per tok");
+      const Shape s{8192, 2048};
+      for (size_t ti = 0; ti < types.size(); ++ti) {
+        const auto t = ParseTensorType(types[ti]);
+        const std::vector<uint8_t> w0 = MakeMatrix(*t, s.rows, s.k);
+        const size_t bytes = w0.size();
+        const int copies =
+            hot ? 1 : static_cast<int>(std::max<size_t>(1, (size_t{512} << 20) / bytes));
+        std::vector<std::vector<uint8_t>> ws(copies, w0);
+        for (int64_t n_tok : {1, 2, 4, 8, 16, 32}) {
+          std::vector<float> x(n_tok * s.k), y(n_tok * s.rows);
+          for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i));
+          std::vector<uint8_t> scratch;
+          double best = 1e30;
+          const double t_end = Now() + min_time;
+          int it = 0;
+          while (Now() < t_end || it < 3) {
+            Matrix m{*t, ws[it % copies].data(), s.rows, s.k, RowBytes(*t, s.k)};
+            const double t0 = Now();
+            MatMul(pool, m, x.data(), n_tok, y.data(), scratch);
+            best = std::min(best, Now() - t0);
+            ++it;
+          }
+          const double flops = 2.0 * s.rows * s.k * n_tok;
+          const double bound = std::max(bytes / (bw * 1e9), flops / (prefill_gflops[ti] * 1e9));
+          std::printf("%-6s %5ld %9.3f %9.3f %6.0f%% %11.3f\n", types[ti].c_str(),
+                      static_cast<long>(n_tok), best * 1e3, bound * 1e3, 100 * bound / best,
+                      best * 1e3 / n_tok);
         }
       }
     }
