@@ -108,36 +108,43 @@ void Forward::Rope(float* v, int64_t n, int64_t n_heads, int64_t pos) {
 }
 
 void Forward::Attention(const KvCache& cache, int64_t layer, int64_t n) {
-  const int64_t hd = hp_.head_dim, nh = hp_.n_heads, group = hp_.n_heads / hp_.n_kv_heads;
+  static_assert(kKvBlockTokens == vec::kBlockKeys, "BlockScores reads whole KV blocks");
+  const int64_t hd = hp_.head_dim, n_kv = hp_.n_kv_heads, group = hp_.n_heads / hp_.n_kv_heads;
   const int64_t kv_dim = hp_.kv_dim(), q_dim = hp_.q_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t items = n * nh;
+  // One item is a token and a KV head with the `group` query heads that read it (GQA), so the
+  // block's keys and values are loaded once for all of them.
+  const int64_t items = n * n_kv;
   int64_t max_keys = 0;
   for (int64_t t = 0; t < n; ++t) max_keys = std::max(max_keys, row_pos_[t] + 1);
+  const int64_t row_len = (max_keys + kKvBlockTokens - 1) / kKvBlockTokens * kKvBlockTokens;
   pool_.Run([&](int tid, int nth) {
     std::vector<float>& scores = scores_[static_cast<size_t>(tid)];
-    if (scores.size() < static_cast<size_t>(max_keys)) scores.resize(static_cast<size_t>(max_keys));
+    if (scores.size() < static_cast<size_t>(group * row_len))
+      scores.resize(static_cast<size_t>(group * row_len));
     // Interleaved so the long causal rows of the last tokens are shared evenly.
     for (int64_t it = tid; it < items; it += nth) {
-      const int64_t t = it / nh, h = it % nh, kvh = h / group;
+      const int64_t t = it / n_kv, kvh = it % n_kv;
       const int64_t n_keys = row_pos_[t] + 1;  // causal: this token sees itself and the past
       const int32_t* blocks = row_blocks_[static_cast<size_t>(t)];
-      const float* q = &q_[static_cast<size_t>(t * q_dim + h * hd)];
-      float* out = &att_[static_cast<size_t>(t * q_dim + h * hd)];
+      const float* q = &q_[static_cast<size_t>(t * q_dim + kvh * group * hd)];
+      float* out = &att_[static_cast<size_t>(t * q_dim + kvh * group * hd)];
       // Scores block by block, one softmax over all of them, then values block by block: the
-      // same operations in the same order as over one contiguous cache.
+      // same operations in the same order whatever blocks hold the positions.
       for (int64_t p0 = 0; p0 < n_keys; p0 += kKvBlockTokens) {
-        const int64_t m = std::min(kKvBlockTokens, n_keys - p0);
-        vec::Scores(q, cache.k(layer, blocks[p0 / kKvBlockTokens]) + kvh * hd, kv_dim, m, hd, scale,
-                    scores.data() + p0);
+        const float* kt = cache.k(layer, blocks[p0 / kKvBlockTokens]) + kvh * hd * kKvBlockTokens;
+        for (int64_t g = 0; g < group; ++g)
+          vec::BlockScores(q + g * hd, kt, hd, scale, scores.data() + g * row_len + p0);
       }
-      vec::SoftmaxInPlace(scores.data(), n_keys);
-      for (int64_t i = 0; i < hd; ++i) out[i] = 0;
+      for (int64_t g = 0; g < group; ++g) {
+        vec::SoftmaxInPlace(scores.data() + g * row_len, n_keys);
+        for (int64_t i = 0; i < hd; ++i) out[g * hd + i] = 0;
+      }
       for (int64_t p0 = 0; p0 < n_keys; p0 += kKvBlockTokens) {
         const int64_t m = std::min(kKvBlockTokens, n_keys - p0);
-        vec::AccumulateRows(scores.data() + p0,
-                            cache.v(layer, blocks[p0 / kKvBlockTokens]) + kvh * hd, kv_dim, m, hd,
-                            out);
+        const float* v = cache.v(layer, blocks[p0 / kKvBlockTokens]) + kvh * hd;
+        for (int64_t g = 0; g < group; ++g)
+          vec::AccumulateRows(scores.data() + g * row_len + p0, v, kv_dim, m, hd, out + g * hd);
       }
     }
   });
@@ -183,10 +190,11 @@ void Forward::RunLayersBatch(float* x, std::span<const Slice> slices, KvCache& c
       for (int64_t t = 0; t < s.n; ++t) {
         const int64_t p = s.pos + t;
         const int32_t block = s.blocks[p / kKvBlockTokens];
-        const size_t off = static_cast<size_t>((p % kKvBlockTokens) * kv_dim);
-        std::memcpy(cache.k(l, block) + off, &k_[static_cast<size_t>((row + t) * kv_dim)],
-                    kv_dim * sizeof(float));
-        std::memcpy(cache.v(l, block) + off, &v_[static_cast<size_t>((row + t) * kv_dim)],
+        const int64_t j = p % kKvBlockTokens;
+        const float* kr = &k_[static_cast<size_t>((row + t) * kv_dim)];
+        float* kt = cache.k(l, block);  // keys transposed within the block (kv_cache.h)
+        for (int64_t d = 0; d < kv_dim; ++d) kt[d * kKvBlockTokens + j] = kr[d];
+        std::memcpy(cache.v(l, block) + j * kv_dim, &v_[static_cast<size_t>((row + t) * kv_dim)],
                     kv_dim * sizeof(float));
       }
       row += s.n;

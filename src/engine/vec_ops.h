@@ -20,10 +20,14 @@ float ExpSum(const float* x, int64_t n, float shift);
 float LogSumExp(const float* x, int64_t n);
 
 // Attention of one query head, in three steps so the keys and values may sit in separate blocks
-// (out[head_dim] = Σ_p softmax(q·k_p·scale)_p · v_p over the positions, in position order):
-// scores[i] = (q · k_i) · scale for n rows k_i = k + i·stride (head_dim wide);
-void Scores(const float* q, const float* k, int64_t stride, int64_t n, int64_t head_dim,
-            float scale, float* scores);
+// (out[head_dim] = Σ_p softmax(q·k_p·scale)_p · v_p over the positions, in position order).
+// Keys come kBlockKeys positions at a time, transposed: kt[d · kBlockKeys + j] is dimension d of
+// position j, so one dimension of all the block's positions is one vector and no sum crosses
+// lanes. scores[j] = (q · k_j) · scale for j < kBlockKeys, each summed in one fixed order (even
+// dimensions ascending, odd ones ascending, then the two added) whatever the instruction set;
+// positions the block does not hold yet give values the caller ignores.
+inline constexpr int64_t kBlockKeys = 16;
+void BlockScores(const float* q, const float* kt, int64_t head_dim, float scale, float* scores);
 // scores[0..n) = softmax(scores) in place (max subtracted, then one sum in order);
 void SoftmaxInPlace(float* scores, int64_t n);
 // out[head_dim] += Σ_i w[i] · v_i for n rows v_i = v + i·stride, i ascending.

@@ -43,23 +43,33 @@ TEST(VecOps, SiluMulIncludingExtremes) {
 }
 
 TEST(VecOps, AttendHeadMatchesSoftmaxAttention) {
-  const int64_t hd = 64, stride = 3 * hd, n_keys = 37;
+  const int64_t hd = 64, stride = 3 * hd, n_keys = 37, n_blocks = 3;
   auto q = Random(hd, 5), k = Random(n_keys * stride, 6), v = Random(n_keys * stride, 7);
-  std::vector<float> scores(n_keys), out(hd, 0.0f);
+  // Keys as the cache holds them: blocks of kBlockKeys positions, transposed; head 1 of 3.
+  std::vector<float> kt(n_blocks * hd * kBlockKeys, 1e30f);  // unfilled positions: ignored
+  for (int64_t p = 0; p < n_keys; ++p)
+    for (int64_t d = 0; d < hd; ++d)
+      kt[(p / kBlockKeys) * hd * kBlockKeys + d * kBlockKeys + p % kBlockKeys] =
+          k[p * stride + hd + d];
+  std::vector<float> scores(n_blocks * kBlockKeys), out(hd, 0.0f);
   const float scale = 0.125f;
-  // In two pieces, as over two KV blocks: the result does not depend on the split.
-  const int64_t cut = 16;
-  Scores(q.data(), k.data() + hd, stride, cut, hd, scale, scores.data());
-  Scores(q.data(), k.data() + cut * stride + hd, stride, n_keys - cut, hd, scale,
-         scores.data() + cut);
+  for (int64_t b = 0; b < n_blocks; ++b)
+    BlockScores(q.data(), kt.data() + b * hd * kBlockKeys, hd, scale,
+                scores.data() + b * kBlockKeys);
+  // A block's score does not depend on the block's other positions.
+  std::vector<float> alone(kBlockKeys);
+  std::vector<float> kt1(hd * kBlockKeys, -3.0f);
+  for (int64_t d = 0; d < hd; ++d) kt1[d * kBlockKeys + 5] = kt[d * kBlockKeys + 5];
+  BlockScores(q.data(), kt1.data(), hd, scale, alone.data());
+  EXPECT_EQ(alone[5], scores[5]);
   SoftmaxInPlace(scores.data(), n_keys);
+  // Values in two pieces, as over two KV blocks: the result does not depend on the split.
+  const int64_t cut = 16;
   AccumulateRows(scores.data(), v.data() + hd, stride, cut, hd, out.data());
   AccumulateRows(scores.data() + cut, v.data() + cut * stride + hd, stride, n_keys - cut, hd,
                  out.data());
-  std::vector<float> whole(hd, 0.0f), scores2(n_keys);
-  Scores(q.data(), k.data() + hd, stride, n_keys, hd, scale, scores2.data());
-  SoftmaxInPlace(scores2.data(), n_keys);
-  AccumulateRows(scores2.data(), v.data() + hd, stride, n_keys, hd, whole.data());
+  std::vector<float> whole(hd, 0.0f);
+  AccumulateRows(scores.data(), v.data() + hd, stride, n_keys, hd, whole.data());
   EXPECT_EQ(out, whole);
   std::vector<double> s(n_keys);
   double mx = -1e300, sum = 0;
