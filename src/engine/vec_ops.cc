@@ -118,11 +118,22 @@ SL_MULTIVERSION void SoftmaxInPlace(float* scores, int64_t n) {
 
 SL_MULTIVERSION void AccumulateRows(const float* w, const float* v, int64_t stride, int64_t n,
                                     int64_t head_dim, float* out) {
-  for (int64_t p = 0; p < n; ++p) {
-    const float wp = w[p];
-    const float* vp = v + p * stride;
-    for (int64_t i = 0; i < head_dim; ++i) out[i] += wp * vp[i];
+  // 16 dimensions at a time in a register across all rows (out may alias nothing the compiler
+  // can see, so a plain loop stored and reloaded it every row); each out[i] is still the same
+  // sum, rows ascending.
+  typedef float V __attribute__((vector_size(16 * sizeof(float))));
+  int64_t i = 0;
+  for (; i + 16 <= head_dim; i += 16) {
+    V acc, x;
+    std::memcpy(&acc, out + i, sizeof acc);
+    for (int64_t p = 0; p < n; ++p) {
+      std::memcpy(&x, v + p * stride + i, sizeof x);
+      acc += w[p] * x;
+    }
+    std::memcpy(out + i, &acc, sizeof acc);
   }
+  for (; i < head_dim; ++i)
+    for (int64_t p = 0; p < n; ++p) out[i] += w[p] * v[p * stride + i];
 }
 
 }  // namespace suanli::vec

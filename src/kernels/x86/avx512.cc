@@ -1019,18 +1019,23 @@ inline void ScaleGroupDot(const uint8_t* wq, const uint8_t* xs, int64_t gstride,
   }
 }
 
-// RM rows x NG groups over all units: out[r * NG + j] = the 16 tokens' outputs.
+// RM rows x NG groups over all units: out[r * NG + j] = the 16 tokens' outputs. The pf_lines
+// cache lines at pf (the next tile's weight rows) are prefetched spread over the units, so they
+// arrive while this tile computes without filling the miss queue at once.
 template <TensorType T, int RM, int NG>
-void OuterTile(const WTile& w, const AGroup& g, int64_t gstride, const PassOrder& po, __m512* out) {
+void OuterTile(const WTile& w, const AGroup& g, int64_t gstride, const PassOrder& po, __m512* out,
+               const uint8_t* pf, int64_t pf_lines) {
   __m512 part[16][RM * NG];  // the 16 accumulators A[0..15] of each output
   const int64_t nu = static_cast<int64_t>(po.unit.size());
-  int64_t p = 0;
+  int64_t p = 0, pf_next = 0;
   for (int pass = 0; pass < 16; ++pass) {
     __m512 acc[RM][NG];
     for (int r = 0; r < RM; ++r)
       for (int j = 0; j < NG; ++j) acc[r][j] = _mm512_setzero_ps();
     const int64_t end = pass < nu ? po.start[pass + 1] : p;
     for (; p < end; ++p) {
+      for (const int64_t pf_end = (p + 1) * pf_lines / nu; pf_next < pf_end; ++pf_next)
+        _mm_prefetch(reinterpret_cast<const char*>(pf + pf_next * 64), _MM_HINT_T0);
       if constexpr (!IsKQuant<T>()) {
         __m512i s[RM][NG];
         ScaleGroupDot<RM, NG, 8>(w.q, g.xs, gstride, p, 0, g.cx + p * 16, s);
@@ -1101,16 +1106,17 @@ void OuterTile(const WTile& w, const AGroup& g, int64_t gstride, const PassOrder
 
 template <TensorType T, int RM>
 void OuterRows(const WTile& w, const AGroup* groups, int64_t n_groups, int64_t gstride,
-               const PassOrder& po, int64_t t_base, int64_t n_tok, float* y, int64_t ldy,
-               int64_t r) {
+               const PassOrder& po, int64_t t_base, int64_t n_tok, float* y, int64_t ldy, int64_t r,
+               const uint8_t* pf, int64_t pf_lines) {
   alignas(64) float tmp[RM * kNG * 16];
   for (int64_t gi = 0; gi < n_groups; gi += kNG) {
     const int ng = static_cast<int>(std::min<int64_t>(kNG, n_groups - gi));
+    const int64_t lines = gi == 0 ? pf_lines : 0;  // the first group's pass prefetches
     __m512 out[RM * kNG];
     if (ng == kNG)
-      OuterTile<T, RM, kNG>(w, groups[gi], gstride, po, out);
+      OuterTile<T, RM, kNG>(w, groups[gi], gstride, po, out, pf, lines);
     else
-      OuterTile<T, RM, 1>(w, groups[gi], gstride, po, out);
+      OuterTile<T, RM, 1>(w, groups[gi], gstride, po, out, pf, lines);
     for (int i = 0; i < RM * ng; ++i) _mm512_store_ps(tmp + 16 * i, out[i]);
     for (int j = 0; j < ng; ++j)
       for (int l = 0; l < 16; ++l) {
@@ -1164,25 +1170,25 @@ void GemmOuter(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int
       for (int i = 0; i < rm; ++i) UnpackRow<T>(wp + (r + i) * w_row_bytes, po, wt, i);
       // The next tile's rows stream in while this one computes (with few tokens a tile's compute
       // is short, and the memory time was not hidden: 25% of a 16-token step on Zen 4).
-      if (r + rm < r1) {
-        const uint8_t* next = wp + (r + rm) * w_row_bytes;
-        const size_t n_bytes =
-            static_cast<size_t>(std::min<int64_t>(kRM, r1 - r - rm)) * w_row_bytes;
-        for (size_t off = 0; off < n_bytes; off += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(next + off), _MM_HINT_T0);
-      }
+      const uint8_t* next = wp + (r + rm) * w_row_bytes;
+      const int64_t next_rows = std::min<int64_t>(kRM, r1 - r - rm);
+      const int64_t pf_lines = (next_rows * static_cast<int64_t>(w_row_bytes) + 63) / 64;
       switch (rm) {
         case 4:
-          OuterRows<T, 4>(wt, groups, ng, group_bytes, po, g0 * 16, n_tok, y, ldy, r);
+          OuterRows<T, 4>(wt, groups, ng, group_bytes, po, g0 * 16, n_tok, y, ldy, r, next,
+                          pf_lines);
           break;
         case 3:
-          OuterRows<T, 3>(wt, groups, ng, group_bytes, po, g0 * 16, n_tok, y, ldy, r);
+          OuterRows<T, 3>(wt, groups, ng, group_bytes, po, g0 * 16, n_tok, y, ldy, r, next,
+                          pf_lines);
           break;
         case 2:
-          OuterRows<T, 2>(wt, groups, ng, group_bytes, po, g0 * 16, n_tok, y, ldy, r);
+          OuterRows<T, 2>(wt, groups, ng, group_bytes, po, g0 * 16, n_tok, y, ldy, r, next,
+                          pf_lines);
           break;
         default:
-          OuterRows<T, 1>(wt, groups, ng, group_bytes, po, g0 * 16, n_tok, y, ldy, r);
+          OuterRows<T, 1>(wt, groups, ng, group_bytes, po, g0 * 16, n_tok, y, ldy, r, next,
+                          pf_lines);
       }
       r += rm;
     }
