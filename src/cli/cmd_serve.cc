@@ -21,7 +21,7 @@ struct ServeArgs {
   std::string listen = "127.0.0.1:8080";
   int64_t parallel = 4;
   int64_t kv_size = 0;
-  int64_t batch_tokens = 128;
+  int64_t batch_tokens = 64;
   int64_t queue = 64;
   bool no_prefix_cache = false;
   std::string api_key_file;
@@ -162,9 +162,11 @@ void AddServeCommand(CLI::App& app, RunFn* run) {
                   "KV cache positions shared by all sequences and the prefix cache (default: "
                   "--parallel x -c)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 28));
-  sub->add_option("--batch-tokens", a->batch_tokens,
-                  "Tokens per step: every decoding stream's next token, then prompt chunks up to this "
-                  "many (default 128; smaller keeps streams smooth while long prompts arrive)")
+  sub->add_option(
+         "--batch-tokens", a->batch_tokens,
+         "Prompt budget per step: every decoding stream's next token, then prompt chunks up "
+         "to this many tokens, a token deep in a prompt counting more (it reads more keys) "
+         "(default 64; smaller keeps streams smoother while long prompts arrive)")
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   sub->add_option("--queue", a->queue, "Requests that may wait for room; more get 429 (default 64)")
       ->check(CLI::Range(int64_t{0}, int64_t{100000}));

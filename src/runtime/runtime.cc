@@ -90,6 +90,7 @@ StatusOr<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
   SchedulerOptions so;
   so.n_ctx = rt->n_ctx_;
   so.step_tokens = o.step_tokens;
+  so.keys_per_token = AttentionKeysPerToken(hp);
   so.max_queue = o.max_queue;
   so.prefix_cache = o.prefix_cache;
   rt->scheduler_ = std::make_unique<Scheduler>(*rt->executor_, *rt->loaded_.tokenizer, so);

@@ -1,6 +1,7 @@
 #include "runtime/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "base/check.h"
 #include "model/footprint.h"
@@ -402,6 +403,13 @@ bool Scheduler::Eligible(Seq& s) {
   return true;
 }
 
+double AttentionKeysPerToken(const HParams& hp) {
+  constexpr double kAttentionSlowdown = 10;
+  const double per_key = 2.0 * static_cast<double>(hp.q_dim());  // q·k and p·v, every head
+  if (per_key <= 0) return 0;
+  return static_cast<double>(hp.n_params_per_layer()) / per_key / kAttentionSlowdown;
+}
+
 void Scheduler::Launch(int li) {
   Lane& lane = *lanes_[static_cast<size_t>(li)];
   while (lane.inflight < lane.info.depth) {
@@ -472,17 +480,31 @@ void Scheduler::Launch(int li) {
     // Prompt chunks fill the budget; when decoding alone fills it, prompts still get a small
     // chunk per step so they are never starved.
     const int64_t prompt_room = std::max(budget - rows, std::min<int64_t>(budget, 32));
-    int64_t prompt_rows = 0;
+    // The budget counts cost (keys_per_token), not tokens: the longest chunk from position `pos`
+    // whose cost fits `room`, at least one token.
+    const double kpt = opts_.keys_per_token;
+    auto tokens_for = [&](int64_t pos, double room) -> int64_t {
+      if (kpt <= 0) return static_cast<int64_t>(room);
+      // Σ_{i<m} (1 + (pos + i) / kpt) <= room, solved for m (a quadratic), then checked.
+      const double a = 0.5 / kpt, b = 1 + (pos - 0.5) / kpt;
+      int64_t m = static_cast<int64_t>((-b + std::sqrt(b * b + 4 * a * room)) / (2 * a));
+      auto cost = [&](int64_t k) { return k + (k * pos + 0.5 * k * (k - 1)) / kpt; };
+      while (m > 0 && cost(m) > room) --m;
+      return std::max<int64_t>(m, 1);
+    };
+    double prompt_cost = 0;
     for (Seq* s : prefill) {
       if (static_cast<int64_t>(batch.steps.size()) >= lane.info.max_seqs ||
-          prompt_rows >= prompt_room || rows >= lane.info.max_batch)
+          prompt_cost >= static_cast<double>(prompt_room) || rows >= lane.info.max_batch)
         break;
       const int64_t left = static_cast<int64_t>(s->tokens.size()) - s->n_sent;
-      int64_t m = std::min({left, prompt_room - prompt_rows, lane.info.max_batch - rows});
+      int64_t m = std::min(
+          {left, tokens_for(s->n_sent, prompt_room - prompt_cost), lane.info.max_batch - rows});
       if (s->req->st->req.logits == LogitsWant::kAll) m = std::min(m, max_logits - logit_rows);
       if (m <= 0 || logit_rows + logits_of(*s, m) > max_logits) continue;
+      const int64_t pos = s->n_sent;
       add(*s, m);
-      prompt_rows += m;
+      prompt_cost += kpt > 0 ? m + (m * pos + 0.5 * m * (m - 1)) / kpt : m;
     }
     if (batch.steps.empty() && lane.ended.empty()) return;
     batch.ended.swap(lane.ended);

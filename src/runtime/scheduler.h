@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "engine/tokenizer/tokenizer.h"
+#include "model/hparams.h"
 #include "runtime/executor.h"
 #include "runtime/kv_blocks.h"
 #include "runtime/request.h"
@@ -32,11 +33,16 @@
 namespace suanli::runtime {
 
 struct SchedulerOptions {
-  int64_t n_ctx = 4096;       // positions one sequence may use
+  int64_t n_ctx = 4096;  // positions one sequence may use
   // Tokens per batch: every decoding sequence's next token, then prompt chunks up to this many
   // tokens in all (decoding tokens are never held back by it).
   int64_t step_tokens = 512;
-  size_t max_queue = 64;      // requests waiting for room; more are refused (retryable)
+  // A prompt token at position p costs 1 + p / keys_per_token of the budget: its attention reads
+  // p keys, and this many keys cost about what one token's matrix products do
+  // (AttentionKeysPerToken). So a chunk deep in a long prompt is shorter, and a step's time, not
+  // its token count, stays bounded for the streams decoding beside it. 0: count tokens only.
+  double keys_per_token = 0;
+  size_t max_queue = 64;  // requests waiting for room; more are refused (retryable)
   bool prefix_cache = true;
 };
 
@@ -48,6 +54,13 @@ struct SchedulerStats {
   uint64_t batches = 0, steps = 0, prompt_tokens_computed = 0, tokens_generated = 0;
   uint64_t requests_done = 0;
 };
+
+// Keys of attention that cost about one token's matrix products in a forward pass of `hp`:
+// the weights' multiply-adds per token over attention's per key (scores and values, every query
+// head), divided by how much slower attention's f32 multiply-adds run than the quantized products.
+// The 10x is an estimate from bench/serve on Zen 4 (with a token budget, a 128-token chunk near
+// position 2,000 stalled the other streams about 2.5x as long as a chunk at the start).
+double AttentionKeysPerToken(const HParams& hp);
 
 class Scheduler {
  public:

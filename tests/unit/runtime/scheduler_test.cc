@@ -189,6 +189,37 @@ TEST(Scheduler, ChunkedPrefillDoesNotStallDecoding) {
   EXPECT_TRUE(mixed) << "no step mixed decode tokens with a prompt chunk";
 }
 
+// With keys_per_token set, the budget counts cost: a chunk deep in a prompt is shorter, by the
+// formula, and the whole prompt is still computed once.
+TEST(Scheduler, DeepChunksCostTheirKeys) {
+  FakeExecutor ex(1, 256, 64 + 8, 8);
+  SchedulerOptions o = Opts(64);
+  o.n_ctx = 1024;
+  o.keys_per_token = 100;  // a token at position 100 costs 2
+  Scheduler s(ex, Tok(), o);
+  Result r = Collect(*s.Submit(Req(600, 1)));
+  EXPECT_EQ(r.usage.prompt_tokens, 600);
+  int64_t pos = 0;
+  for (const auto& [lane, b] : ex.batches()) {
+    for (const SeqStep& st : b.steps) {
+      if (st.pos >= 600) continue;  // the decode step
+      EXPECT_EQ(st.pos, pos);
+      const int64_t m = static_cast<int64_t>(st.tokens.size());
+      double cost = 0;
+      for (int64_t i = 0; i < m; ++i) cost += 1 + static_cast<double>(pos + i) / 100;
+      EXPECT_LE(cost, 64.0) << "chunk at " << pos << " of " << m;
+      // The longest chunk that fits (unless the prompt ended).
+      if (pos + m < 600) {
+        EXPECT_GT(cost + 1 + static_cast<double>(pos + m) / 100, 64.0) << pos;
+      }
+      pos += m;
+    }
+  }
+  EXPECT_EQ(pos, 600);
+  // At position 0 a chunk is 1 + i/100 each: 52 tokens fit 64; at 500, 10 tokens (about 6 each).
+  EXPECT_GT(ex.batches().size(), 30u);
+}
+
 // The same requests with the prefix cache on and off produce the same tokens; with it on, a
 // request sharing a 100-token prefix starts computing at the first uncached block.
 TEST(Scheduler, PrefixCacheReusesBlocksAndChangesNothing) {
