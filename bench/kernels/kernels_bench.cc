@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
         const int copies =
             hot ? 1 : static_cast<int>(std::max<size_t>(1, (size_t{512} << 20) / bytes));
         std::vector<std::vector<uint8_t>> ws(copies, w0);
-        for (int64_t n_tok : {1, 2, 4, 8, 16, 32}) {
+        for (int64_t n_tok : {1, 2, 4, 6, 8, 12, 16, 32}) {
           std::vector<float> x(n_tok * s.k), y(n_tok * s.rows);
           for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i));
           std::vector<uint8_t> scratch;
