@@ -71,23 +71,7 @@ has_node_package() {
   [ "$(node -p "require('$json').version.split('.')[0]" 2>/dev/null)" = "$major" ]
 }
 
-# start_worker NAME [flags...]: a pool worker on a free port; sets $addr.
-start_worker() {
-  local name=$1
-  shift
-  "$SUANLI" worker --listen 127.0.0.1:0 -t 1 --cache-dir "$tmp/$name" --seconds-per-kernel 0.02 \
-    --matvec-mib 8 "$@" >"$tmp/$name.log" 2>&1 &
-  pids+=($!)
-  addr=""
-  for _ in $(seq 1 600); do
-    addr=$(sed -n 's/^suanli worker: listening on \([0-9.:]*\).*/\1/p' "$tmp/$name.log")
-    [ -n "$addr" ] && return 0
-    kill -0 "${pids[-1]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  bad "worker $name did not start: $(tail -3 "$tmp/$name.log")"
-  return 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/worker_lib.sh"
 
 # start_serve NAME [flags...]: `suanli serve` on a free loopback port (or the --listen given),
 # waits until /health answers 200 (60 s at most); sets $port and $serve_pid. Env for the server

@@ -20,23 +20,7 @@ fails=0
 ok() { echo "ok - $*"; }
 bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
 
-# start_worker NAME [flags...]: starts a worker on a free port; sets $addr.
-start_worker() {
-  local name=$1
-  shift
-  "$SUANLI" worker --listen 127.0.0.1:0 -t 1 --cache-dir "$tmp/$name" --seconds-per-kernel 0.02 \
-    --matvec-mib 8 "$@" >"$tmp/$name.log" 2>&1 &
-  pids+=($!)
-  addr=""
-  for _ in $(seq 1 300); do
-    addr=$(sed -n 's/^suanli worker: listening on \([0-9.:]*\).*/\1/p' "$tmp/$name.log")
-    [ -n "$addr" ] && return 0
-    kill -0 "${pids[-1]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  bad "worker $name did not start: $(tail -3 "$tmp/$name.log")"
-  return 1
-}
+. "$(dirname "$0")/worker_lib.sh"
 
 start_worker w1 && w1=$addr
 start_worker w2 && w2=$addr

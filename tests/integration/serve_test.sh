@@ -21,6 +21,7 @@ ok() { echo "ok - $*"; }
 bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
 command -v jq >/dev/null || { echo "FAIL - jq is not installed (scripts/deps.sh test installs it)"; exit 1; }
 
+. "$(dirname "$0")/worker_lib.sh"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }
 # start_server NAME [flags...]: serve on a free port; sets $url and $spid.
 start_server() {
@@ -215,14 +216,7 @@ fi
 export SUANLI_TOKEN=serve-test-token-1
 waddrs=()
 for w in w1 w2; do
-  "$SUANLI" worker --listen 127.0.0.1:0 -t 1 --cache-dir "$tmp/$w" --seconds-per-kernel 0.02 --matvec-mib 8 >"$tmp/$w.log" 2>&1 &
-  pids+=($!)
-  addr=""
-  for _ in $(seq 1 600); do
-    addr=$(sed -n 's/^suanli worker: listening on \([0-9.:]*\).*/\1/p' "$tmp/$w.log")
-    [ -n "$addr" ] && break
-    sleep 0.1
-  done
+  start_worker "$w" || exit 1
   waddrs+=("$addr")
 done
 start_server pool --workers "${waddrs[0]},${waddrs[1]}" --split 2,2 -c 2048 --act f32 || exit 1
