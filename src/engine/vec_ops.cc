@@ -15,13 +15,32 @@
 namespace suanli::vec {
 namespace {
 
-// e^x to ~2 ulp, written so the compiler vectorizes it (std::exp does not vectorize without
-// -ffast-math): x = n·ln2 + r, |r| <= ln2/2, e^r by a degree-6 polynomial, 2^n by exponent bits.
+// 16 floats as one vector (GCC/clang vector extension): lane-wise IEEE arithmetic, so every
+// instruction set computes the same bits, and the loops below vectorize whatever the compiler
+// would decide (left to it, the exp loops stayed scalar: floor and the clamps blocked it).
+// These helpers are inlined into each clone; the 64-byte vector's calling convention, which GCC
+// warns differs with and without AVX-512, never crosses a call.
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float VF __attribute__((vector_size(16 * sizeof(float))));
+typedef int32_t VI __attribute__((vector_size(16 * sizeof(int32_t))));
+
+inline VF LoadV(const float* p) {
+  VF v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void StoreV(float* p, VF v) { std::memcpy(p, &v, sizeof v); }
+
+// e^x to ~2 ulp: x = n·ln2 + r, |r| <= ln2/2, e^r by a degree-6 polynomial, 2^n by exponent bits.
+// n = x·log2(e) rounded to nearest by adding and subtracting 1.5·2^23 (exact for |n| < 2^22).
+// Clamped first, written so NaN clamps too (comparisons with NaN are false). ExpV is the same
+// formula lane by lane, so a value's e^x never depends on whether it fell in a vector or a tail.
+constexpr float kRound = 12582912.0f;  // 1.5 · 2^23
 inline float ExpApprox(float x) {
-  // Written so NaN clamps too (comparisons with NaN are false): no undefined conversion below.
   x = x > -87.0f ? x : -87.0f;
   x = x < 88.0f ? x : 88.0f;
-  const float n = std::floor(x * 1.44269504f + 0.5f);
+  const float t = x * 1.44269504f + kRound;
+  const float n = t - kRound;
   const float r = x - n * 0.693145752f - n * 1.42860677e-6f;
   float p = 1.0f / 720;
   p = p * r + 1.0f / 120;
@@ -30,8 +49,32 @@ inline float ExpApprox(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  int32_t tb;
+  std::memcpy(&tb, &t, sizeof tb);
+  // t's low mantissa bits hold n + 2^22 (t is in [2^23, 2^24)).
+  int32_t bits = (tb - 0x4B400000 + 127) << 23;
   float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+inline VF ExpV(VF x) {
+  const VF lo = VF{} - 87.0f, hi = VF{} + 88.0f;
+  x = x > lo ? x : lo;
+  x = x < hi ? x : hi;
+  const VF t = x * 1.44269504f + kRound;
+  const VF n = t - kRound;
+  const VF r = x - n * 0.693145752f - n * 1.42860677e-6f;
+  VF p = VF{} + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  VI tb;
+  std::memcpy(&tb, &t, sizeof tb);
+  const VI bits = (tb - 0x4B400000 + 127) << 23;
+  VF scale;
   std::memcpy(&scale, &bits, sizeof scale);
   return p * scale;
 }
@@ -58,7 +101,12 @@ SL_MULTIVERSION void RmsNorm(const float* x, const float* w, float* y, int64_t n
 }
 
 SL_MULTIVERSION void SiluMul(float* g, const float* u, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + ExpApprox(-g[i])) * u[i];
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const VF x = LoadV(g + i);
+    StoreV(g + i, x / (1.0f + ExpV(-x)) * LoadV(u + i));
+  }
+  for (; i < n; ++i) g[i] = g[i] / (1.0f + ExpApprox(-g[i])) * u[i];
 }
 
 SL_MULTIVERSION void Add(const float* x, float* y, int64_t n) {
@@ -89,7 +137,8 @@ SL_MULTIVERSION void BlockScores(const float* q, const float* kt, int64_t head_d
   // One lane per position, written as a vector type: left to the auto-vectorizer, GCC vectorized
   // over dimensions with permutes and ran 5x slower. Lane-wise arithmetic, so every instruction
   // set computes the same sums.
-  typedef float V __attribute__((vector_size(kBlockKeys * sizeof(float))));
+  static_assert(kBlockKeys == 16, "one VF per block");
+  using V = VF;
   V even = {}, odd = {}, k0, k1;
   int64_t d = 0;
   for (; d + 2 <= head_dim; d += 2) {
@@ -107,13 +156,32 @@ SL_MULTIVERSION void BlockScores(const float* q, const float* kt, int64_t head_d
 }
 
 SL_MULTIVERSION void SoftmaxInPlace(float* scores, int64_t n) {
-  float mx = -INFINITY;
-  for (int64_t p = 0; p < n; ++p) mx = scores[p] > mx ? scores[p] : mx;
-  for (int64_t p = 0; p < n; ++p) scores[p] = ExpApprox(scores[p] - mx);
-  float sum = 0;
-  for (int64_t p = 0; p < n; ++p) sum += scores[p];
-  const float inv = 1.0f / sum;
-  for (int64_t p = 0; p < n; ++p) scores[p] *= inv;
+  // Max and sum in 16 lanes (lane j takes the elements i ≡ j mod 16, in order), then a fixed tree.
+  VF m = VF{} - INFINITY;
+  int64_t p = 0;
+  for (; p + 16 <= n; p += 16) {
+    const VF x = LoadV(scores + p);
+    m = x > m ? x : m;
+  }
+  alignas(64) float lane[16];
+  StoreV(lane, m);
+  for (int64_t j = 0; p < n; ++p, ++j) lane[j] = scores[p] > lane[j] ? scores[p] : lane[j];
+  for (int h = 8; h >= 1; h /= 2)
+    for (int j = 0; j < h; ++j) lane[j] = lane[j + h] > lane[j] ? lane[j + h] : lane[j];
+  const float mx = lane[0];
+  VF sum = VF{};
+  for (p = 0; p + 16 <= n; p += 16) {
+    const VF e = ExpV(LoadV(scores + p) - mx);
+    StoreV(scores + p, e);
+    sum += e;
+  }
+  StoreV(lane, sum);
+  for (int64_t j = 0; p < n; ++p, ++j) lane[j] += scores[p] = ExpApprox(scores[p] - mx);
+  for (int h = 8; h >= 1; h /= 2)
+    for (int j = 0; j < h; ++j) lane[j] += lane[j + h];
+  const float inv = 1.0f / lane[0];
+  for (p = 0; p + 16 <= n; p += 16) StoreV(scores + p, LoadV(scores + p) * inv);
+  for (; p < n; ++p) scores[p] *= inv;
 }
 
 SL_MULTIVERSION void AccumulateRows(const float* w, const float* v, int64_t stride, int64_t n,
@@ -121,7 +189,7 @@ SL_MULTIVERSION void AccumulateRows(const float* w, const float* v, int64_t stri
   // 16 dimensions at a time in a register across all rows (out may alias nothing the compiler
   // can see, so a plain loop stored and reloaded it every row); each out[i] is still the same
   // sum, rows ascending.
-  typedef float V __attribute__((vector_size(16 * sizeof(float))));
+  using V = VF;
   int64_t i = 0;
   for (; i + 16 <= head_dim; i += 16) {
     V acc, x;
