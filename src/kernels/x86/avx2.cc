@@ -14,6 +14,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "base/fp16.h"
@@ -116,6 +117,27 @@ inline float Reduce16(__m256 lo, __m256 hi) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));                                           // h = 2
   s = _mm_add_ss(s, _mm_movehdup_ps(s));                                            // h = 1
   return _mm_cvtss_f32(s);
+}
+
+// The canonical walk over n units (blocks or super-blocks), 8 per step: units b .. b + 7 go to
+// A[b mod 16 ..] (lo for b mod 16 < 8, hi otherwise), a partial last step masked. step(full, b,
+// count, acc) adds units b .. b + count - 1 to acc; full is std::true_type when count is 8.
+template <typename Step>
+inline float Canonical16(int64_t n, Step&& step) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 16 <= n; b += 16) {
+    a0 = step(std::true_type{}, b, 8, a0);
+    a1 = step(std::true_type{}, b + 8, 8, a1);
+  }
+  if (b + 8 <= n) {
+    a0 = step(std::true_type{}, b, 8, a0);
+    b += 8;
+    if (b < n) a1 = step(std::false_type{}, b, static_cast<int>(n - b), a1);
+  } else if (b < n) {
+    a0 = step(std::false_type{}, b, static_cast<int>(n - b), a0);
+  }
+  return Reduce16(a0, a1);
 }
 
 // v[j] holds 8 int32 partial sums of block j; returns the 8 block sums, block j in lane j.
@@ -222,20 +244,9 @@ inline __m256 Step8(const uint8_t* w, const block_q8_0* x, const float* xd, cons
 template <TensorType T>
 float DotQ8Act(const uint8_t* w, const block_q8_0* x, const float* xd, const int32_t* xs,
                int64_t nb) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  int64_t b = 0;
-  for (; b + 16 <= nb; b += 16) {
-    a0 = Step8<T, true>(w, x, xd, xs, b, 8, a0);
-    a1 = Step8<T, true>(w, x, xd, xs, b + 8, 8, a1);
-  }
-  if (b + 8 <= nb) {
-    a0 = Step8<T, true>(w, x, xd, xs, b, 8, a0);
-    b += 8;
-    if (b < nb) a1 = Step8<T, false>(w, x, xd, xs, b, static_cast<int>(nb - b), a1);
-  } else if (b < nb) {
-    a0 = Step8<T, false>(w, x, xd, xs, b, static_cast<int>(nb - b), a0);
-  }
-  return Reduce16(a0, a1);
+  return Canonical16(nb, [&](auto full, int64_t b, int n, __m256 acc) {
+    return Step8<T, decltype(full)::value>(w, x, xd, xs, b, n, acc);
+  });
 }
 
 // Rows in panels small enough to stay in L2 while every token passes over them.
@@ -429,20 +440,9 @@ inline __m256 StepK8(const uint8_t* w, const block_q8_K* x, const float* xd, con
 template <TensorType T>
 float DotK(const uint8_t* w, const block_q8_K* x, const float* xd, const int16_t* bpair,
            int64_t nsb) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  int64_t s = 0;
-  for (; s + 16 <= nsb; s += 16) {
-    a0 = StepK8<T, true>(w, x, xd, bpair, s, 8, a0);
-    a1 = StepK8<T, true>(w, x, xd, bpair, s + 8, 8, a1);
-  }
-  if (s + 8 <= nsb) {
-    a0 = StepK8<T, true>(w, x, xd, bpair, s, 8, a0);
-    s += 8;
-    if (s < nsb) a1 = StepK8<T, false>(w, x, xd, bpair, s, static_cast<int>(nsb - s), a1);
-  } else if (s < nsb) {
-    a0 = StepK8<T, false>(w, x, xd, bpair, s, static_cast<int>(nsb - s), a0);
-  }
-  return Reduce16(a0, a1);
+  return Canonical16(nsb, [&](auto full, int64_t s, int n, __m256 acc) {
+    return StepK8<T, decltype(full)::value>(w, x, xd, bpair, s, n, acc);
+  });
 }
 
 template <TensorType T>
