@@ -58,17 +58,8 @@ SUANLI_URL="http://127.0.0.1:$port" SUANLI_KEY="$key" SUANLI_HOSTILE="$hostile" 
   SUANLI_RESTART="$tmp/restart.sh" SUANLI_OUT="$OUT" SUANLI_CHROMIUM="$CHROMIUM" \
   NODE_PATH="$NODE_DIR/node_modules" timeout 170 node "$HERE/dashboard_test.mjs" >"$tmp/node.out" 2>&1
 rc=$?
-cat "$tmp/node.out"
 [ -f "$tmp/extra.pids" ] && while read -r p; do pids+=("$p"); done <"$tmp/extra.pids"
-n_ok=$(grep -c '^ok - ' "$tmp/node.out")
-n_bad=$(grep -c '^FAIL - ' "$tmp/node.out")
-passes=$((passes + n_ok))
-fails=$((fails + n_bad))
-if [ $rc -eq 124 ]; then
-  bad "the browser test did not finish in 170 s"
-elif [ $rc -ne 0 ] && [ "$n_bad" -eq 0 ]; then
-  bad "the browser test exited $rc"
-fi
+tally_node "$tmp/node.out" "$rc" 170 "the browser test"
 echo "# browser part took $(($(date +%s) - t0)) s"
 if grep -qE "^suanli: error|AddressSanitizer|terminate called" "$tmp/head.log" "$tmp/head2.log" 2>/dev/null; then
   bad "server log shows an error: $(grep -hE '^suanli: error|AddressSanitizer|terminate called' "$tmp/head.log" "$tmp/head2.log" | head -3)"

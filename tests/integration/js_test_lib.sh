@@ -111,3 +111,20 @@ stop_pid() {
   for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
   kill -9 "$1" 2>/dev/null
 }
+
+# tally_node OUTPUT RC LIMIT WHAT: prints a node test's output, adds its "ok - " / "FAIL - " lines
+# to passes/fails, and fails WHAT if node timed out (rc 124 after LIMIT s) or exited non-zero
+# without reporting a failure.
+tally_node() {
+  local out=$1 rc=$2 limit=$3 what=$4 n_ok n_bad
+  cat "$out"
+  n_ok=$(grep -c '^ok - ' "$out")
+  n_bad=$(grep -c '^FAIL - ' "$out")
+  passes=$((passes + n_ok))
+  fails=$((fails + n_bad))
+  if [ "$rc" -eq 124 ]; then
+    bad "$what did not finish in $limit s"
+  elif [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then
+    bad "$what exited $rc"
+  fi
+}

@@ -81,16 +81,7 @@ t0=$(date +%s)
 SUANLI_URL=$main SUANLI_POOL_URL=$pool SUANLI_SMALL_URL=$small SUANLI_KEY=$key \
   NODE_PATH="$NODE_DIR/node_modules" timeout 160 node "$HERE/openai_client_test.mjs" >"$tmp/node.out" 2>&1
 rc=$?
-cat "$tmp/node.out"
-n_ok=$(grep -c '^ok - ' "$tmp/node.out")
-n_bad=$(grep -c '^FAIL - ' "$tmp/node.out")
-passes=$((passes + n_ok))
-fails=$((fails + n_bad))
-if [ $rc -eq 124 ]; then
-  bad "the client test did not finish in 160 s"
-elif [ $rc -ne 0 ] && [ "$n_bad" -eq 0 ]; then
-  bad "the client test exited $rc"
-fi
+tally_node "$tmp/node.out" "$rc" 160 "the client test"
 echo "# client part took $(($(date +%s) - t0)) s"
 
 # ---- curl: Retry-After on 429 and on 503 ----------------------------------------------------
