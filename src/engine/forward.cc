@@ -110,7 +110,7 @@ void Forward::Rope(float* v, int64_t n, int64_t n_heads, int64_t pos) {
 void Forward::Attention(const KvCache& cache, int64_t layer, int64_t n) {
   static_assert(kKvBlockTokens == vec::kBlockKeys, "BlockScores reads whole KV blocks");
   const int64_t hd = hp_.head_dim, n_kv = hp_.n_kv_heads, group = hp_.n_heads / hp_.n_kv_heads;
-  const int64_t kv_dim = hp_.kv_dim(), q_dim = hp_.q_dim();
+  const int64_t q_dim = hp_.q_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   // One item is a token and a KV head with the `group` query heads that read it (GQA), so the
   // block's keys and values are loaded once for all of them.
@@ -131,20 +131,28 @@ void Forward::Attention(const KvCache& cache, int64_t layer, int64_t n) {
       float* out = &att_[static_cast<size_t>(t * q_dim + kvh * group * hd)];
       // Scores block by block, one softmax over all of them, then values block by block: the
       // same operations in the same order whatever blocks hold the positions.
+      // A head's keys (and values) of a block are hd · kKvBlockTokens contiguous floats; the
+      // blocks themselves sit anywhere, so the next one is prefetched while this one computes.
+      const int64_t head_run = hd * kKvBlockTokens;
+      const auto prefetch = [&](const float* p) {
+        for (int64_t i = 0; i < head_run; i += 16) __builtin_prefetch(p + i);
+      };
       for (int64_t p0 = 0; p0 < n_keys; p0 += kKvBlockTokens) {
-        const float* kt = cache.k(layer, blocks[p0 / kKvBlockTokens]) + kvh * hd * kKvBlockTokens;
-        for (int64_t g = 0; g < group; ++g)
-          vec::BlockScores(q + g * hd, kt, hd, scale, scores.data() + g * row_len + p0);
+        const int64_t b = p0 / kKvBlockTokens;
+        if (p0 + kKvBlockTokens < n_keys) prefetch(cache.k(layer, blocks[b + 1]) + kvh * head_run);
+        const float* kt = cache.k(layer, blocks[b]) + kvh * head_run;
+        vec::BlockScores(q, group, kt, hd, scale, scores.data() + p0, row_len);
       }
       for (int64_t g = 0; g < group; ++g) {
         vec::SoftmaxInPlace(scores.data() + g * row_len, n_keys);
         for (int64_t i = 0; i < hd; ++i) out[g * hd + i] = 0;
       }
+      prefetch(cache.v(layer, blocks[0]) + kvh * head_run);
       for (int64_t p0 = 0; p0 < n_keys; p0 += kKvBlockTokens) {
-        const int64_t m = std::min(kKvBlockTokens, n_keys - p0);
-        const float* v = cache.v(layer, blocks[p0 / kKvBlockTokens]) + kvh * hd;
-        for (int64_t g = 0; g < group; ++g)
-          vec::AccumulateRows(scores.data() + g * row_len + p0, v, kv_dim, m, hd, out + g * hd);
+        const int64_t m = std::min(kKvBlockTokens, n_keys - p0), b = p0 / kKvBlockTokens;
+        if (p0 + kKvBlockTokens < n_keys) prefetch(cache.v(layer, blocks[b + 1]) + kvh * head_run);
+        const float* v = cache.v(layer, blocks[b]) + kvh * head_run;
+        vec::AccumulateRows(scores.data() + p0, row_len, group, v, hd, m, hd, out);
       }
     }
   });
@@ -173,6 +181,7 @@ void Forward::RunLayersBatch(float* x, std::span<const Slice> slices, KvCache& c
       row_pos_[static_cast<size_t>(t)] = s.pos + i;
     }
   const int64_t dim = hp_.dim, q_dim = hp_.q_dim(), kv_dim = hp_.kv_dim(), ffn = hp_.ffn_dim;
+  const int64_t hd = hp_.head_dim;
   for (int64_t l = first; l < last; ++l) {
     const LayerWeights& L = w_.layers[static_cast<size_t>(l)];
     RmsNormRows(x, L.attn_norm, h_.data(), n);
@@ -194,8 +203,10 @@ void Forward::RunLayersBatch(float* x, std::span<const Slice> slices, KvCache& c
         const float* kr = &k_[static_cast<size_t>((row + t) * kv_dim)];
         float* kt = cache.k(l, block);  // keys transposed within the block (kv_cache.h)
         for (int64_t d = 0; d < kv_dim; ++d) kt[d * kKvBlockTokens + j] = kr[d];
-        std::memcpy(cache.v(l, block) + j * kv_dim, &v_[static_cast<size_t>((row + t) * kv_dim)],
-                    kv_dim * sizeof(float));
+        const float* vr = &v_[static_cast<size_t>((row + t) * kv_dim)];
+        float* vb = cache.v(l, block);  // values head-major within the block (kv_cache.h)
+        for (int64_t h = 0; h < hp_.n_kv_heads; ++h)
+          std::memcpy(vb + (h * kKvBlockTokens + j) * hd, vr + h * hd, hd * sizeof(float));
       }
       row += s.n;
     }

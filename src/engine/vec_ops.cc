@@ -11,6 +11,8 @@
 #else
 #define SL_MULTIVERSION
 #endif
+// Helpers with loops must be inlined into each clone: called, they would run the default ISA.
+#define SL_INLINE __attribute__((always_inline)) inline
 
 namespace suanli::vec {
 namespace {
@@ -132,27 +134,85 @@ float LogSumExp(const float* x, int64_t n) {
   return mx + static_cast<float>(det::Log(static_cast<double>(ExpSum(x, n, mx))));
 }
 
-SL_MULTIVERSION void BlockScores(const float* q, const float* kt, int64_t head_dim, float scale,
-                                 float* scores) {
-  // One lane per position, written as a vector type: left to the auto-vectorizer, GCC vectorized
-  // over dimensions with permutes and ran 5x slower. Lane-wise arithmetic, so every instruction
-  // set computes the same sums.
-  static_assert(kBlockKeys == 16, "one VF per block");
-  using V = VF;
-  V even = {}, odd = {}, k0, k1;
+namespace {
+
+// G query heads over one block of keys: each kt vector is loaded once for all of them, and the G
+// heads' 2 G sums are independent chains (one head's two chains alone waited on the add latency).
+template <int G>
+SL_INLINE void BlockScoresN(const float* q, const float* kt, int64_t head_dim, float scale,
+                            float* scores, int64_t scores_stride) {
+  VF even[G], odd[G], k0, k1;
+  for (int g = 0; g < G; ++g) even[g] = odd[g] = VF{};
   int64_t d = 0;
   for (; d + 2 <= head_dim; d += 2) {
     std::memcpy(&k0, kt + d * kBlockKeys, sizeof k0);
     std::memcpy(&k1, kt + (d + 1) * kBlockKeys, sizeof k1);
-    even += q[d] * k0;
-    odd += q[d + 1] * k1;
+    for (int g = 0; g < G; ++g) {
+      even[g] += q[g * head_dim + d] * k0;
+      odd[g] += q[g * head_dim + d + 1] * k1;
+    }
   }
   if (d < head_dim) {
     std::memcpy(&k0, kt + d * kBlockKeys, sizeof k0);
-    even += q[d] * k0;
+    for (int g = 0; g < G; ++g) even[g] += q[g * head_dim + d] * k0;
   }
-  const V r = (even + odd) * scale;
-  std::memcpy(scores, &r, sizeof r);
+  for (int g = 0; g < G; ++g) {
+    const VF r = (even[g] + odd[g]) * scale;
+    std::memcpy(scores + g * scores_stride, &r, sizeof r);
+  }
+}
+
+// out[g][i .. i + 16 C) += Σ_p w[g][p] · v_p for G heads and C vectors of dimensions: G · C
+// independent chains sharing each loaded value vector.
+template <int G, int C>
+SL_INLINE void AccumulateN(const float* w, int64_t w_stride, const float* v, int64_t stride,
+                           int64_t n, int64_t head_dim, float* out) {
+  VF acc[G][C], x[C];
+  for (int g = 0; g < G; ++g)
+    for (int c = 0; c < C; ++c) std::memcpy(&acc[g][c], out + g * head_dim + 16 * c, sizeof(VF));
+  for (int64_t p = 0; p < n; ++p) {
+    for (int c = 0; c < C; ++c) std::memcpy(&x[c], v + p * stride + 16 * c, sizeof(VF));
+    for (int g = 0; g < G; ++g) {
+      const float wp = w[g * w_stride + p];
+      for (int c = 0; c < C; ++c) acc[g][c] += wp * x[c];
+    }
+  }
+  for (int g = 0; g < G; ++g)
+    for (int c = 0; c < C; ++c) std::memcpy(out + g * head_dim + 16 * c, &acc[g][c], sizeof(VF));
+}
+
+template <int G>
+SL_INLINE void AccumulateG(const float* w, int64_t w_stride, const float* v, int64_t stride,
+                           int64_t n, int64_t head_dim, float* out) {
+  int64_t i = 0;
+  for (; i + 64 <= head_dim; i += 64)
+    AccumulateN<G, 4>(w, w_stride, v + i, stride, n, head_dim, out + i);
+  for (; i + 16 <= head_dim; i += 16)
+    AccumulateN<G, 1>(w, w_stride, v + i, stride, n, head_dim, out + i);
+  for (; i < head_dim; ++i)
+    for (int g = 0; g < G; ++g)
+      for (int64_t p = 0; p < n; ++p)
+        out[g * head_dim + i] += w[g * w_stride + p] * v[p * stride + i];
+}
+
+}  // namespace
+
+SL_MULTIVERSION void BlockScores(const float* q, int64_t n_q, const float* kt, int64_t head_dim,
+                                 float scale, float* scores, int64_t scores_stride) {
+  // One lane per position, written as a vector type: left to the auto-vectorizer, GCC vectorized
+  // over dimensions with permutes and ran 5x slower. Lane-wise arithmetic, so every instruction
+  // set computes the same sums; grouping heads changes only which sums run side by side.
+  static_assert(kBlockKeys == 16, "one VF per block");
+  int64_t g = 0;
+  for (; g + 4 <= n_q; g += 4)
+    BlockScoresN<4>(q + g * head_dim, kt, head_dim, scale, scores + g * scores_stride,
+                    scores_stride);
+  for (; g + 2 <= n_q; g += 2)
+    BlockScoresN<2>(q + g * head_dim, kt, head_dim, scale, scores + g * scores_stride,
+                    scores_stride);
+  for (; g < n_q; ++g)
+    BlockScoresN<1>(q + g * head_dim, kt, head_dim, scale, scores + g * scores_stride,
+                    scores_stride);
 }
 
 SL_MULTIVERSION void SoftmaxInPlace(float* scores, int64_t n) {
@@ -184,24 +244,16 @@ SL_MULTIVERSION void SoftmaxInPlace(float* scores, int64_t n) {
   for (; p < n; ++p) scores[p] *= inv;
 }
 
-SL_MULTIVERSION void AccumulateRows(const float* w, const float* v, int64_t stride, int64_t n,
-                                    int64_t head_dim, float* out) {
-  // 16 dimensions at a time in a register across all rows (out may alias nothing the compiler
-  // can see, so a plain loop stored and reloaded it every row); each out[i] is still the same
-  // sum, rows ascending.
-  using V = VF;
-  int64_t i = 0;
-  for (; i + 16 <= head_dim; i += 16) {
-    V acc, x;
-    std::memcpy(&acc, out + i, sizeof acc);
-    for (int64_t p = 0; p < n; ++p) {
-      std::memcpy(&x, v + p * stride + i, sizeof x);
-      acc += w[p] * x;
-    }
-    std::memcpy(out + i, &acc, sizeof acc);
-  }
-  for (; i < head_dim; ++i)
-    for (int64_t p = 0; p < n; ++p) out[i] += w[p] * v[p * stride + i];
+SL_MULTIVERSION void AccumulateRows(const float* w, int64_t w_stride, int64_t n_q, const float* v,
+                                    int64_t stride, int64_t n, int64_t head_dim, float* out) {
+  // Dimensions in registers across all rows (out may alias nothing the compiler can see, so a
+  // plain loop stored and reloaded it every row); each out[i] is still the same sum, rows
+  // ascending.
+  int64_t g = 0;
+  for (; g + 4 <= n_q; g += 4)
+    AccumulateG<4>(w + g * w_stride, w_stride, v, stride, n, head_dim, out + g * head_dim);
+  for (; g < n_q; ++g)
+    AccumulateG<1>(w + g * w_stride, w_stride, v, stride, n, head_dim, out + g * head_dim);
 }
 
 }  // namespace suanli::vec

@@ -27,11 +27,15 @@ float LogSumExp(const float* x, int64_t n);
 // dimensions ascending, odd ones ascending, then the two added) whatever the instruction set;
 // positions the block does not hold yet give values the caller ignores.
 inline constexpr int64_t kBlockKeys = 16;
-void BlockScores(const float* q, const float* kt, int64_t head_dim, float scale, float* scores);
+// n_q query heads (q + g · head_dim) that share these keys, head g's scores at
+// scores + g · scores_stride: each loaded key vector serves all of them.
+void BlockScores(const float* q, int64_t n_q, const float* kt, int64_t head_dim, float scale,
+                 float* scores, int64_t scores_stride);
 // scores[0..n) = softmax(scores) in place (max subtracted, then one sum in order);
 void SoftmaxInPlace(float* scores, int64_t n);
-// out[head_dim] += Σ_i w[i] · v_i for n rows v_i = v + i·stride, i ascending.
-void AccumulateRows(const float* w, const float* v, int64_t stride, int64_t n, int64_t head_dim,
-                    float* out);
+// For n_q heads g sharing these values: out[g · head_dim + d] += Σ_i w[g · w_stride + i] · v_i[d]
+// for n rows v_i = v + i·stride, i ascending.
+void AccumulateRows(const float* w, int64_t w_stride, int64_t n_q, const float* v, int64_t stride,
+                    int64_t n, int64_t head_dim, float* out);
 
 }  // namespace suanli::vec

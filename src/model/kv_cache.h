@@ -2,13 +2,14 @@
 //
 // Per layer l in [first, last): k[l] and v[l], each n_blocks blocks of kKvBlockTokens × kv_dim
 // elements of `type` (f32 today); kv_dim = n_kv_heads · head_dim, head h at dimensions
-// [h·head_dim, (h+1)·head_dim). A value block is [kKvBlockTokens][kv_dim] (position-major); a
-// key block is transposed, [kv_dim][kKvBlockTokens], so attention scores a block's positions as
-// vector lanes (vec::BlockScores). A sequence's block table maps its position p to row
-// p % kKvBlockTokens of block table[p / kKvBlockTokens]; sequences that share a prefix point at
-// the same blocks, so the prefix is stored once. Who owns which block is the caller's business
-// (runtime/kv_blocks.h); this class only stores them. Only layers [first, last) are allocated, so
-// a pipeline stage holds just its own.
+// [h·head_dim, (h+1)·head_dim). A value block is [n_kv_heads][kKvBlockTokens][head_dim] (head,
+// then position), so one head's values of a block are one contiguous run; a key block is
+// transposed, [kv_dim][kKvBlockTokens], so attention scores a block's positions as vector lanes
+// (vec::BlockScores), and one head's keys are contiguous too. A sequence's block table maps its
+// position p to row p % kKvBlockTokens of block table[p / kKvBlockTokens]; sequences that share a
+// prefix point at the same blocks, so the prefix is stored once. Who owns which block is the
+// caller's business (runtime/kv_blocks.h); this class only stores them. Only layers [first, last)
+// are allocated, so a pipeline stage holds just its own.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +33,7 @@ class KvCache {
   int64_t last_layer() const { return first_ + static_cast<int64_t>(k_.size()); }
   KvType type() const { return type_; }
   // The start of `block` in `layer`: keys [kv_dim][kKvBlockTokens], values
-  // [kKvBlockTokens][kv_dim].
+  // [n_kv_heads][kKvBlockTokens][head_dim].
   float* k(int64_t layer, int32_t block) { return k_[Index(layer)].get() + Offset(block); }
   float* v(int64_t layer, int32_t block) { return v_[Index(layer)].get() + Offset(block); }
   const float* k(int64_t layer, int32_t block) const {

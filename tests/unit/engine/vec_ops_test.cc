@@ -54,22 +54,22 @@ TEST(VecOps, AttendHeadMatchesSoftmaxAttention) {
   std::vector<float> scores(n_blocks * kBlockKeys), out(hd, 0.0f);
   const float scale = 0.125f;
   for (int64_t b = 0; b < n_blocks; ++b)
-    BlockScores(q.data(), kt.data() + b * hd * kBlockKeys, hd, scale,
-                scores.data() + b * kBlockKeys);
+    BlockScores(q.data(), 1, kt.data() + b * hd * kBlockKeys, hd, scale,
+                scores.data() + b * kBlockKeys, 0);
   // A block's score does not depend on the block's other positions.
   std::vector<float> alone(kBlockKeys);
   std::vector<float> kt1(hd * kBlockKeys, -3.0f);
   for (int64_t d = 0; d < hd; ++d) kt1[d * kBlockKeys + 5] = kt[d * kBlockKeys + 5];
-  BlockScores(q.data(), kt1.data(), hd, scale, alone.data());
+  BlockScores(q.data(), 1, kt1.data(), hd, scale, alone.data(), 0);
   EXPECT_EQ(alone[5], scores[5]);
   SoftmaxInPlace(scores.data(), n_keys);
   // Values in two pieces, as over two KV blocks: the result does not depend on the split.
   const int64_t cut = 16;
-  AccumulateRows(scores.data(), v.data() + hd, stride, cut, hd, out.data());
-  AccumulateRows(scores.data() + cut, v.data() + cut * stride + hd, stride, n_keys - cut, hd,
+  AccumulateRows(scores.data(), 0, 1, v.data() + hd, stride, cut, hd, out.data());
+  AccumulateRows(scores.data() + cut, 0, 1, v.data() + cut * stride + hd, stride, n_keys - cut, hd,
                  out.data());
   std::vector<float> whole(hd, 0.0f);
-  AccumulateRows(scores.data(), v.data() + hd, stride, n_keys, hd, whole.data());
+  AccumulateRows(scores.data(), 0, 1, v.data() + hd, stride, n_keys, hd, whole.data());
   EXPECT_EQ(out, whole);
   std::vector<double> s(n_keys);
   double mx = -1e300, sum = 0;
@@ -84,6 +84,37 @@ TEST(VecOps, AttendHeadMatchesSoftmaxAttention) {
     double want = 0;
     for (int64_t p = 0; p < n_keys; ++p) want += s[p] / sum * v[p * stride + hd + i];
     EXPECT_NEAR(out[i], want, 1e-5);
+  }
+}
+
+// Query heads sharing a KV head (GQA) are computed side by side; each head's sums keep their
+// order, so n heads at once give the bytes of one at a time (for head sizes that use every path:
+// 4 vectors, 1 vector and scalar dimensions; groups of 4, 2 and 1).
+TEST(VecOps, GroupedHeadsEqualOneAtATime) {
+  for (int64_t hd : {64, 80, 72, 7}) {
+    for (int64_t n_q : {1, 2, 3, 4, 7}) {
+      const int64_t n = 13, stride = hd + 5, w_stride = 19;
+      auto q = Random(n_q * hd, 10), kt = Random(hd * kBlockKeys, 11);
+      auto w = Random(n_q * w_stride, 12), v = Random(n * stride, 13);
+      std::vector<float> grouped(n_q * 20), single(n_q * 20);
+      BlockScores(q.data(), n_q, kt.data(), hd, 0.3f, grouped.data(), 20);
+      for (int64_t g = 0; g < n_q; ++g)
+        BlockScores(q.data() + g * hd, 1, kt.data(), hd, 0.3f, single.data() + g * 20, 0);
+      EXPECT_EQ(grouped, single) << "hd " << hd << " n_q " << n_q;
+      const auto init = Random(n_q * hd, 14);
+      auto out_g = init, out_s = init;
+      AccumulateRows(w.data(), w_stride, n_q, v.data(), stride, n, hd, out_g.data());
+      for (int64_t g = 0; g < n_q; ++g)
+        AccumulateRows(w.data() + g * w_stride, 0, 1, v.data(), stride, n, hd,
+                       out_s.data() + g * hd);
+      EXPECT_EQ(out_g, out_s) << "hd " << hd << " n_q " << n_q;
+      for (int64_t g = 0; g < n_q; ++g)  // and the plain sum, rows ascending
+        for (int64_t d = 0; d < hd; ++d) {
+          float want = init[g * hd + d];
+          for (int64_t p = 0; p < n; ++p) want += w[g * w_stride + p] * v[p * stride + d];
+          EXPECT_EQ(out_g[g * hd + d], want);
+        }
+    }
   }
 }
 
