@@ -45,6 +45,10 @@ void AddPoolOptions(CLI::App* app, PoolFlags* f) {
   app->add_option("--act", f->act,
                   "Activations between workers: f32 (exact), f16 (default) or q8_0")
       ->check(CLI::IsMember({"f32", "f16", "q8_0"}));
+  app->add_option("--detect-timeout", f->detect_seconds,
+                  "Seconds within which a worker that froze, died or was cut off is noticed "
+                  "(a heartbeat to every stage each quarter of it; default 2)")
+      ->check(CLI::Range(0.2, 600.0));
   AddSecurityOptions(app, &f->security);
 }
 
@@ -71,6 +75,7 @@ StatusOr<std::optional<runtime::PoolOptions>> ResolvePool(const PoolFlags& f) {
   auto act = placement::ParseActFormat(f.act);
   if (!act) return InvalidArgument("--act: '" + f.act + "' is not one of f32, f16, q8_0");
   o.act = *act;
+  o.detect_seconds = f.detect_seconds;
   return std::optional<runtime::PoolOptions>(std::move(o));
 }
 

@@ -28,6 +28,7 @@ struct PoolFlags {
   std::string objective = "latency";
   std::string split;
   std::string act = "f16";
+  double detect_seconds = 2;
   SecurityFlags security;
   bool active() const { return !workers.empty() || discover; }
 };

@@ -1,8 +1,10 @@
 #include "cluster/head.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "base/progress.h"
 #include "cluster/auth.h"
@@ -255,11 +257,13 @@ Status Pool::LoadStages(const Model& model, int* failed) {
     }
     PipelineClient::Shape shape;
     shape.n_vocab = model.hparams().n_vocab;
-    auto client = std::make_shared<PipelineClient>(
-        id, workers_[static_cast<size_t>(run.workers.front())].channel,
-        workers_[static_cast<size_t>(run.workers.back())].channel, opts_.security, shape,
-        "worker " + workers_[static_cast<size_t>(run.workers.front())].address,
-        "worker " + workers_[static_cast<size_t>(run.workers.back())].address);
+    shape.detect_seconds = opts_.detect_seconds;
+    std::vector<PipelineClient::StageLink> links;
+    for (int wi : run.workers) {
+      const PoolWorker& w = workers_[static_cast<size_t>(wi)];
+      links.push_back({"worker " + w.address, w.channel});
+    }
+    auto client = std::make_shared<PipelineClient>(id, std::move(links), opts_.security, shape);
     SL_RETURN_IF_ERROR(client->Start());
     run.client = client;
     pipelines_.push_back(std::move(run));
@@ -307,17 +311,27 @@ std::vector<const PoolWorker*> Pool::pipeline_workers(size_t i) const {
 }
 
 void Pool::Close() {
+  // All stages are unloaded at once, each within the detection time: a frozen or lost worker
+  // delays the exit by that much at most, once (its stage expires on its side).
+  const double deadline = std::clamp(opts_.detect_seconds, 0.5, 5.0);
+  std::vector<std::thread> unloads;
   for (Running& r : pipelines_) {
     if (r.client) r.client->Close();
-    for (int wi : r.workers) {
-      grpc::ClientContext ctx;
-      PrepareContext(&ctx, opts_.security, 5);
-      v1::UnloadRequest req;
-      req.set_pipeline_id(r.client ? r.client->id() : "");
-      v1::UnloadReply reply;
-      (void)workers_[static_cast<size_t>(wi)].stub->Unload(&ctx, req, &reply);
+    const int lost = r.client ? r.client->lost_stage() : -1;
+    for (size_t s = 0; s < r.workers.size(); ++s) {
+      if (static_cast<int>(s) == lost) continue;  // it would not answer
+      const int wi = r.workers[s];
+      unloads.emplace_back([this, wi, deadline, id = r.client ? r.client->id() : ""] {
+        grpc::ClientContext ctx;
+        PrepareContext(&ctx, opts_.security, deadline);
+        v1::UnloadRequest req;
+        req.set_pipeline_id(id);
+        v1::UnloadReply reply;
+        (void)workers_[static_cast<size_t>(wi)].stub->Unload(&ctx, req, &reply);
+      });
     }
   }
+  for (std::thread& t : unloads) t.join();
 }
 
 Pool::~Pool() { Close(); }

@@ -32,7 +32,8 @@ struct PoolOptions {
   int64_t kv_tokens = 0;    // each pipeline's KV pool; 0: max_seqs · n_ctx
   std::string cache_dir;    // the head's hash cache
   double min_battery = 0.2;
-  bool quiet = false;  // no progress lines (the placement is still printed)
+  double detect_seconds = 2;  // a worker that froze, died or is cut off is noticed within this
+  bool quiet = false;         // no progress lines (the placement is still printed)
 };
 
 struct PoolWorker {

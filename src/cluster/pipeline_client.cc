@@ -1,19 +1,21 @@
 #include "cluster/pipeline_client.h"
 
+#include "base/check.h"
+#include "base/progress.h"
 #include "cluster/batch_codec.h"
 
 namespace suanli::cluster {
 
-PipelineClient::PipelineClient(std::string id, std::shared_ptr<grpc::Channel> first,
-                               std::shared_ptr<grpc::Channel> last, SecurityOptions sec,
-                               Shape shape, std::string first_name, std::string last_name)
-    : id_(std::move(id)),
-      first_(v1::Worker::NewStub(first)),
-      last_(v1::Worker::NewStub(last)),
-      sec_(std::move(sec)),
-      shape_(shape),
-      first_name_(std::move(first_name)),
-      last_name_(std::move(last_name)) {}
+PipelineClient::PipelineClient(std::string id, std::vector<StageLink> stages, SecurityOptions sec,
+                               Shape shape)
+    : id_(std::move(id)), stages_(std::move(stages)), sec_(std::move(sec)), shape_(shape) {
+  SL_CHECK(!stages_.empty());
+  for (const StageLink& l : stages_) stubs_.push_back(v1::Worker::NewStub(l.channel));
+  first_ = stubs_.front().get();
+  last_ = stubs_.back().get();
+  first_name_ = stages_.front().name;
+  last_name_ = stages_.back().name;
+}
 
 PipelineClient::~PipelineClient() { Close(); }
 
@@ -29,7 +31,103 @@ Status PipelineClient::Start() {
   forward_ = first_->Forward(&forward_ctx_, &forward_summary_);
   reader_ = std::thread([this] { ReadResults(); });
   watchdog_ = std::thread([this] { Watchdog(); });
+  if (shape_.detect_seconds > 0) heartbeat_ = std::thread([this] { Heartbeat(); });
   return Status::Ok();
+}
+
+double PipelineClient::detect_seconds() const {
+  std::lock_guard<std::mutex> lock(pending_mu_);
+  return detected_after_;
+}
+
+int PipelineClient::lost_stage() const {
+  std::lock_guard<std::mutex> lock(pending_mu_);
+  return lost_stage_;
+}
+
+Status PipelineClient::CheckStage(size_t i, double seconds) {
+  Status s = CheckOneStage(i, seconds);
+  if (!s.ok()) {
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    if (lost_stage_ < 0) lost_stage_ = static_cast<int>(i);
+  }
+  return s;
+}
+
+Status PipelineClient::CheckOneStage(size_t i, double seconds) {
+  const std::string who = stages_[i].name + " (stage " + std::to_string(i + 1) + " of " +
+                          std::to_string(stages_.size()) + ")";
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, sec_, seconds);
+  v1::StageHealthRequest req;
+  req.set_pipeline_id(id_);
+  v1::StageHealthReply reply;
+  const grpc::Status gs = stubs_[i]->StageHealth(&ctx, req, &reply);
+  if (!gs.ok()) {
+    if (gs.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+      return Unavailable(who + " did not answer its heartbeat within " + HumanDuration(seconds) +
+                         ": it froze or is cut off");
+    return FromGrpc(gs, who).WithContext("heartbeat");
+  }
+  switch (reply.state()) {
+    case v1::StageHealthReply::OK:
+      return Status::Ok();
+    case v1::StageHealthReply::NO_STAGE:
+      return Unavailable(who + " no longer holds its stage (it restarted or unloaded it)");
+    case v1::StageHealthReply::DOWNSTREAM_FAILED: {
+      // Lost its next stage: that worker itself, or the link between the two?
+      if (i + 1 < stages_.size()) {
+        Status next = CheckStage(i + 1, seconds);
+        if (!next.ok()) return next;
+      }
+      return Unavailable(who + " lost its link to the next stage: " + reply.message());
+    }
+    default:
+      return Unavailable(who + " answered its heartbeat with an unknown state");
+  }
+}
+
+void PipelineClient::Heartbeat() {
+  const double interval = shape_.detect_seconds / 4, deadline = shape_.detect_seconds / 2;
+  auto last_good = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(pending_mu_);
+  while (!stop_watchdog_ && broken_.ok()) {
+    pending_cv_.wait_for(lock, std::chrono::duration<double>(interval));
+    if (stop_watchdog_ || !broken_.ok()) break;
+    lock.unlock();
+    Status s = Status::Ok();
+    for (size_t i = 0; i < stages_.size() && s.ok(); ++i) s = CheckStage(i, deadline);
+    const auto now = std::chrono::steady_clock::now();
+    if (!s.ok()) {
+      const double after = std::chrono::duration<double>(now - last_good).count();
+      lock.lock();
+      if (broken_.ok()) detected_after_ = after;
+      lock.unlock();
+      Break(Status(s.code(), s.message() + " (noticed " + HumanDuration(after) +
+                                 " after its last good heartbeat)"));
+      lock.lock();
+      break;
+    }
+    last_good = now;
+    lock.lock();
+  }
+}
+
+Status PipelineClient::Diagnose(const Status& seen) {
+  {
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    if (!broken_.ok()) return seen;  // already explained
+  }
+  const double deadline = shape_.detect_seconds > 0 ? shape_.detect_seconds / 2 : 1.0;
+  for (size_t i = 0; i < stages_.size(); ++i)
+    if (Status s = CheckStage(i, deadline); !s.ok()) return s;
+  return seen;
+}
+
+void PipelineClient::Break(const Status& why) {
+  FailAll(why);
+  results_ctx_.TryCancel();  // unblock the reader and the writer
+  forward_ctx_.TryCancel();
 }
 
 std::string PipelineClient::broken() const {
@@ -51,8 +149,9 @@ void PipelineClient::ReadResults() {
     p.done(OutputFromProto(std::move(r), p.batch, shape_.n_vocab));
   }
   grpc::Status s = results_->Finish();
-  FailAll(s.ok() ? Unavailable(last_name_ + " closed the results stream")
-                 : FromGrpc(s, "results from " + last_name_));
+  const Status seen = s.ok() ? Unavailable(last_name_ + " closed the results stream")
+                             : FromGrpc(s, "results from " + last_name_);
+  FailAll(closing_ ? seen : Diagnose(seen));
 }
 
 void PipelineClient::Watchdog() {
@@ -64,12 +163,7 @@ void PipelineClient::Watchdog() {
     for (const auto& [id, p] : pending_) late = late || now > p.deadline;
     if (late && broken_.ok()) {
       lock.unlock();
-      FailAll(DeadlineExceeded("pipeline " + id_ +
-                               ": no answer within the deadline (a worker is "
-                               "stuck or gone)"));
-      // Unblock the reader and the writer.
-      results_ctx_.TryCancel();
-      forward_ctx_.TryCancel();
+      Break(DeadlineExceeded("no answer within the batch deadline (a worker is stuck or gone)"));
       lock.lock();
     }
   }
@@ -115,18 +209,22 @@ void PipelineClient::Send(const StepBatch& batch, std::function<void(StepOutput)
   }
   if (!sent_first_) msg.set_pipeline_id(id_);
   sent_first_ = true;
-  if (!forward_->Write(msg)) FailAll(Unavailable(first_name_ + " stopped accepting batches"));
+  if (!forward_->Write(msg))
+    FailAll(Diagnose(Unavailable(first_name_ + " stopped accepting batches")));
 }
 
 void PipelineClient::Close() {
+  closing_ = true;
   {
     std::lock_guard<std::mutex> wlock(write_mu_);
     if (closed_ || !forward_) {
       closed_ = true;
     } else {
       closed_ = true;
-      forward_->WritesDone();
-      (void)forward_->Finish();
+      CallWithin(&forward_ctx_, kCloseSeconds, [&] {  // a frozen first stage: bounded
+        forward_->WritesDone();
+        (void)forward_->Finish();
+      });
     }
   }
   if (reader_.joinable()) {
@@ -152,6 +250,7 @@ void PipelineClient::Close() {
   }
   pending_cv_.notify_all();
   if (watchdog_.joinable()) watchdog_.join();
+  if (heartbeat_.joinable()) heartbeat_.join();
 }
 
 }  // namespace suanli::cluster

@@ -4,6 +4,9 @@
 // Any number of batches may be in flight; they are answered in order, matched by id. Every batch
 // has a deadline: one without an answer in time breaks the pipeline (the streams are cancelled and
 // every pending batch fails with kDeadlineExceeded), so a stuck worker can never hang the head.
+// A heartbeat (StageHealth to every stage, every detect_seconds / 4, each answer due within
+// detect_seconds / 2) notices a worker that froze, died, was cut off or lost its next stage
+// within detect_seconds, breaks the pipeline with kUnavailable and names that worker.
 #pragma once
 
 #include <atomic>
@@ -15,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cluster/transport.h"
 #include "engine/batch.h"
@@ -27,12 +31,15 @@ class PipelineClient {
   struct Shape {
     int64_t n_vocab = 0;
     double batch_deadline_seconds = 60;  // plus 0.5 s per token of the batch
+    double detect_seconds = 2;           // a lost worker is noticed within this; 0: no heartbeat
   };
-  // first_name, last_name: the stages' workers, for messages.
-  PipelineClient(std::string id, std::shared_ptr<grpc::Channel> first,
-                 std::shared_ptr<grpc::Channel> last, SecurityOptions sec, Shape shape,
-                 std::string first_name = "the first stage",
-                 std::string last_name = "the last stage");
+  // One stage's worker: its name in messages ("worker HOST:PORT") and its channel.
+  struct StageLink {
+    std::string name;
+    std::shared_ptr<grpc::Channel> channel;
+  };
+  // stages: first to last (at least one).
+  PipelineClient(std::string id, std::vector<StageLink> stages, SecurityOptions sec, Shape shape);
   ~PipelineClient();
 
   // Opens Results on the last stage, then Forward on the first.
@@ -46,6 +53,11 @@ class PipelineClient {
   const std::string& id() const { return id_; }
   // Why the pipeline broke (empty while it works).
   std::string broken() const;
+  // When the heartbeat noticed a lost worker: seconds from its last good answer to the break
+  // (0 while the pipeline works or when something else broke it).
+  double detect_seconds() const;
+  // The stage (0-based) whose worker was found lost, or -1.
+  int lost_stage() const;
 
  private:
   struct Pending {
@@ -55,13 +67,27 @@ class PipelineClient {
   };
   void ReadResults();
   void Watchdog();
+  void Heartbeat();
+  // OK, or why stage i is lost (one StageHealth call within `seconds`).
+  Status CheckStage(size_t i, double seconds);  // records lost_stage_
+  Status CheckOneStage(size_t i, double seconds);
+  // A stream broke with `seen` (which names the stage at that end): the first lost stage's
+  // reason when the heartbeat finds one, so a dead middle worker is not blamed on its neighbour.
+  Status Diagnose(const Status& seen);
   void FailAll(const Status& why);
+  void Break(const Status& why);  // FailAll and cancel both streams
 
   std::string id_;
-  std::unique_ptr<v1::Worker::Stub> first_, last_;
+  std::vector<StageLink> stages_;
+  std::vector<std::unique_ptr<v1::Worker::Stub>> stubs_;  // one per stage
+  v1::Worker::Stub* first_;
+  v1::Worker::Stub* last_;
   SecurityOptions sec_;
   Shape shape_;
   std::string first_name_, last_name_;
+  std::thread heartbeat_;
+  double detected_after_ = 0;  // under pending_mu_
+  int lost_stage_ = -1;        // under pending_mu_
 
   std::mutex write_mu_;
   grpc::ClientContext forward_ctx_;
@@ -69,6 +95,7 @@ class PipelineClient {
   std::unique_ptr<grpc::ClientWriter<v1::Batch>> forward_;
   bool sent_first_ = false;
   bool closed_ = false;
+  std::atomic<bool> closing_{false};  // Close() began: streams end on purpose
 
   grpc::ClientContext results_ctx_;
   std::unique_ptr<grpc::ClientReader<v1::BatchResult>> results_;

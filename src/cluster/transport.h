@@ -4,8 +4,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "suanli/status.h"
 
@@ -14,7 +17,14 @@ namespace suanli::cluster {
 // The largest message either side accepts. Steps are sized well below it (a prompt chunk's
 // activations or logits); anything bigger is refused by gRPC before it is parsed.
 inline constexpr int kMaxMessageBytes = 128 << 20;
-inline constexpr uint32_t kProtocolVersion = 2;  // 2: batches (worker.proto)
+inline constexpr uint32_t kProtocolVersion = 3;  // 2: batches; 3: StageHealth (worker.proto)
+
+// Every channel pings its peer this often when idle and gives up on it after as long without an
+// answer, so a peer that froze, died or was cut off breaks its streams within about 2 s. Servers
+// accept pings twice as often.
+inline constexpr int kKeepaliveMs = 1000;
+// Closing a stream waits at most this long for a peer to acknowledge.
+inline constexpr double kCloseSeconds = 5;
 
 struct SecurityOptions {
   std::string token;     // the pool token (auth.h)
@@ -39,6 +49,35 @@ bool Authorized(const grpc::ServerContext* ctx, const std::string& call_key);
 
 Status FromGrpc(const grpc::Status& s, const std::string& what);
 grpc::Status ToGrpc(const Status& s);
+
+// Runs f() (a blocking call on ctx's stream: Finish, WritesDone) and cancels ctx when it has
+// not returned after `seconds`, so a frozen peer cannot hold the caller. Returns f()'s result.
+template <typename F>
+auto CallWithin(grpc::ClientContext* ctx, double seconds, F&& f) -> decltype(f()) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread timer([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    if (!cv.wait_for(lock, std::chrono::duration<double>(seconds), [&] { return done; }))
+      ctx->TryCancel();
+  });
+  struct Join {
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& done;
+    std::thread& t;
+    ~Join() {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        done = true;
+      }
+      cv.notify_all();
+      t.join();
+    }
+  } join{mu, cv, done, timer};
+  return f();
+}
 
 // The deadline of a transfer of `bytes`: a fixed allowance plus the time at a pessimistic
 // bandwidth, so a 4 GB stream is not cut at the default while a dead peer is still noticed.

@@ -55,7 +55,10 @@ struct Stage {
   std::unique_ptr<grpc::ClientContext> down_ctx;
   v1::ForwardSummary down_summary;
   std::unique_ptr<grpc::ClientWriter<v1::Batch>> down;
-  bool down_failed = false;
+  bool down_failed = false;  // compute thread only
+  // For StageHealth (under mu): why the downstream broke, and batches computed.
+  std::string down_error;
+  uint64_t batches_done = 0;
 };
 
 }  // namespace
@@ -99,9 +102,11 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     }
     st->cv.notify_all();
     if (st->compute.joinable()) st->compute.join();
-    if (st->down) {
-      st->down->WritesDone();
-      (void)st->down->Finish();
+    if (st->down) {  // a frozen next stage must not hold this thread: bounded
+      CallWithin(st->down_ctx.get(), kCloseSeconds, [&] {
+        st->down->WritesDone();
+        (void)st->down->Finish();
+      });
     }
     {
       std::lock_guard<std::mutex> lock(st->mu);
@@ -332,6 +337,25 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status StageHealth(grpc::ServerContext* ctx, const v1::StageHealthRequest* req,
+                           v1::StageHealthReply* reply) override {
+    if (!Check(ctx, "StageHealth")) return Unauthenticated();
+    std::shared_ptr<Stage> st = FindStage(req->pipeline_id());
+    if (!st) {
+      reply->set_state(v1::StageHealthReply::NO_STAGE);
+      return grpc::Status::OK;
+    }
+    std::lock_guard<std::mutex> lock(st->mu);
+    reply->set_batches_done(st->batches_done);
+    if (!st->down_error.empty()) {
+      reply->set_state(v1::StageHealthReply::DOWNSTREAM_FAILED);
+      reply->set_message(st->down_error);
+    } else {
+      reply->set_state(v1::StageHealthReply::OK);
+    }
+    return grpc::Status::OK;
+  }
+
   // --- compute ---
 
   void RunStage(Stage& st) {
@@ -356,10 +380,13 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
         {
           std::lock_guard<std::mutex> l(st.mu);
           st.results.push_back(std::move(result));
+          ++st.batches_done;
         }
         st.cv.notify_all();
       } else {
         PassOn(st, next);
+        std::lock_guard<std::mutex> l(st.mu);
+        ++st.batches_done;
       }
       if (opts.emulate_slowdown > 1)  // an emulated slower device (worker.h)
         std::this_thread::sleep_for(
@@ -370,13 +397,15 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
   // Inner stage: the batch (activations and errors) to the next stage's Forward stream.
   void PassOn(Stage& st, v1::Batch& r) {
     if (st.down_failed) return;
+    const auto fail = [&](const std::string& why) {
+      Log("pipeline " + st.id + ": " + why);
+      st.down_failed = true;
+      std::lock_guard<std::mutex> l(st.mu);
+      st.down_error = why;
+    };
     if (!st.down) {
       auto ch = MakeChannel(st.next, opts.security);
-      if (!ch.ok()) {
-        Log("pipeline " + st.id + ": " + ch.status().message());
-        st.down_failed = true;
-        return;
-      }
+      if (!ch.ok()) return fail(ch.status().message());
       st.channel = *ch;
       st.stub = v1::Worker::NewStub(st.channel);
       st.down_ctx = std::make_unique<grpc::ClientContext>();
@@ -387,8 +416,13 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       r.clear_pipeline_id();
     }
     if (!st.down->Write(r)) {
-      Log("pipeline " + st.id + ": the next stage " + st.next + " stopped accepting batches");
-      st.down_failed = true;
+      // The stream is dead: its status says why (the peer vanished, a keepalive timed out, or
+      // the next stage refused the stage).
+      const grpc::Status gs =
+          CallWithin(st.down_ctx.get(), kCloseSeconds, [&] { return st.down->Finish(); });
+      st.down.reset();
+      fail("the next stage " + st.next +
+           " stopped accepting batches: " + FromGrpc(gs, "Forward").message());
     }
   }
 };
@@ -454,7 +488,11 @@ StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerOptions&
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  // The pool's keepalive pings (transport.h) are welcome: without this gRPC would call them
+  // abuse and close the connection.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             kKeepaliveMs / 2);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.RegisterService(impl.get());
   impl->server = builder.BuildAndStart();
   if (!impl->server || port == 0)

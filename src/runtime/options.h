@@ -29,6 +29,7 @@ struct PoolOptions {
   std::vector<int64_t> split;  // forced layer counts, one per worker
   placement::ActFormat act = placement::ActFormat::kF16;
   cluster::SecurityOptions security;
+  double detect_seconds = 2;  // a worker that froze, died or is cut off is noticed within this
 };
 
 struct RuntimeOptions {
