@@ -49,6 +49,10 @@ void AddPoolOptions(CLI::App* app, PoolFlags* f) {
                   "Seconds within which a worker that froze, died or was cut off is noticed "
                   "(a heartbeat to every stage each quarter of it; default 2)")
       ->check(CLI::Range(0.2, 600.0));
+  app->add_option("--recovery-timeout", f->recovery_seconds,
+                  "Seconds to re-place a lost worker's layers on the others (or on a worker that "
+                  "comes back) before its requests fail with a retryable error (default 30)")
+      ->check(CLI::Range(0.0, 3600.0));
   AddSecurityOptions(app, &f->security);
 }
 
@@ -76,6 +80,7 @@ StatusOr<std::optional<runtime::PoolOptions>> ResolvePool(const PoolFlags& f) {
   if (!act) return InvalidArgument("--act: '" + f.act + "' is not one of f32, f16, q8_0");
   o.act = *act;
   o.detect_seconds = f.detect_seconds;
+  o.recovery_seconds = f.recovery_seconds;
   return std::optional<runtime::PoolOptions>(std::move(o));
 }
 

@@ -29,6 +29,7 @@ struct PoolFlags {
   std::string split;
   std::string act = "f16";
   double detect_seconds = 2;
+  double recovery_seconds = 30;
   SecurityFlags security;
   bool active() const { return !workers.empty() || discover; }
 };

@@ -149,7 +149,9 @@ Status Pool::MeasureLinks() {
   return Status::Ok();
 }
 
-StatusOr<placement::Plan> Pool::MakePlan(const Model& model) {
+StatusOr<placement::Plan> Pool::MakePlan(const Model& model, const std::vector<bool>& usable,
+                                         placement::Objective objective,
+                                         const std::vector<int64_t>& split) {
   const GgufFile& f = model.file();
   const std::string main_type = MainTensorType(f);
   cluster_ = placement::Cluster{};
@@ -159,8 +161,10 @@ StatusOr<placement::Plan> Pool::MakePlan(const Model& model) {
   head.runs_layers = false;
   cluster_.devices.push_back(head);
   std::vector<std::string> host_ids = {""};  // the head runs no layers
-  for (const PoolWorker& w : workers_) {
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    const PoolWorker& w = workers_[i];
     cluster_.devices.push_back(DeviceFromProfile(w.profile, w.address, main_type));
+    if (i < usable.size() && !usable[i]) cluster_.devices.back().runs_layers = false;
     host_ids.push_back(w.profile.host_id);
   }
   ShareHostMemory(cluster_.devices, host_ids);
@@ -177,7 +181,7 @@ StatusOr<placement::Plan> Pool::MakePlan(const Model& model) {
   }
   SL_ASSIGN_OR_RETURN(placement::ModelCost cost, ModelCostFromFile(f, model.hparams(), opts_.act));
   placement::PlanOptions po;
-  po.objective = opts_.objective;
+  po.objective = objective;
   po.n_ctx = opts_.n_ctx;
   po.n_seqs = opts_.max_seqs;
   po.kv_tokens = kv_blocks_ * kKvBlockTokens;
@@ -185,14 +189,23 @@ StatusOr<placement::Plan> Pool::MakePlan(const Model& model) {
   // on every stage: the placement does not know yet which one is last).
   po.scratch_bytes = ScratchBytes(model.hparams(), opts_.max_batch, opts_.n_ctx, 8, opts_.max_seqs);
   po.min_battery = opts_.min_battery;
-  po.forced_split = opts_.split;
+  po.forced_split = split;
   return placement::PlanPlacement(cost, cluster_, po);
 }
 
 Status Pool::LoadStages(const Model& model, int* failed) {
+  for (const placement::Pipeline& p : plan_.pipelines) {
+    SL_ASSIGN_OR_RETURN(Running run, LoadPipeline(model, p, failed));
+    pipelines_.push_back(std::move(run));
+  }
+  return Status::Ok();
+}
+
+StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::Pipeline& p,
+                                           int* failed) {
   *failed = -1;
   const GgufFile& f = model.file();
-  for (const placement::Pipeline& p : plan_.pipelines) {
+  {
     Running run;
     const std::string id = RandomId();
     for (size_t s = 0; s < p.stages.size(); ++s) {
@@ -266,9 +279,8 @@ Status Pool::LoadStages(const Model& model, int* failed) {
     auto client = std::make_shared<PipelineClient>(id, std::move(links), opts_.security, shape);
     SL_RETURN_IF_ERROR(client->Start());
     run.client = client;
-    pipelines_.push_back(std::move(run));
+    return run;
   }
-  return Status::Ok();
 }
 
 StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions& opts) {
@@ -279,6 +291,7 @@ StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions
   if (opts.security.token.empty()) return InvalidArgument("a pool token is required");
   SL_ASSIGN_OR_RETURN(pool->model_sha256_, Sha256FileCached(model.path(), opts.cache_dir));
   pool->hp_ = model.hparams();
+  pool->model_ = &model;
   pool->kv_blocks_ = KvBlocksFor(opts.kv_tokens > 0 ? opts.kv_tokens : opts.max_seqs * opts.n_ctx);
   SL_RETURN_IF_ERROR(pool->Connect());
   if (!opts.split.empty() && pool->workers_.size() != opts.workers.size())
@@ -287,7 +300,7 @@ StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions
         "could be used (see above)");
   SL_RETURN_IF_ERROR(pool->MeasureLinks());
   for (;;) {
-    SL_ASSIGN_OR_RETURN(pool->plan_, pool->MakePlan(model));
+    SL_ASSIGN_OR_RETURN(pool->plan_, pool->MakePlan(model, {}, opts.objective, opts.split));
     std::fputs(placement::RenderPlan(pool->plan_, pool->cluster_).c_str(), stderr);
     int failed = -1;
     Status s = pool->LoadStages(model, &failed);
@@ -304,7 +317,106 @@ StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions
   return pool;
 }
 
+bool Pool::Greet(PoolWorker& w) {
+  const std::string nonce = RandomNonce();
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, opts_.security, std::clamp(opts_.detect_seconds, 0.5, 5.0));
+  v1::HelloRequest req;
+  req.set_nonce(nonce);
+  v1::HelloReply reply;
+  if (!w.stub->Hello(&ctx, req, &reply).ok()) return false;
+  return SecureEquals(reply.proof(), WorkerProof(opts_.security.token, nonce)) &&
+         reply.protocol_version() == kProtocolVersion;
+}
+
+Status Pool::Recover(size_t i, double timeout_seconds) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Running& r = pipelines_[i];
+  const int lost_stage = r.client ? r.client->lost_stage() : -1;
+  const std::string why = r.client ? r.client->broken() : "";
+  if (r.client) r.client->Close();
+  if (lost_stage >= 0)
+    workers_[static_cast<size_t>(r.workers[static_cast<size_t>(lost_stage)])].lost = true;
+  {  // the survivors drop their old stages (bounded, all at once)
+    std::vector<std::thread> unloads;
+    for (size_t s = 0; s < r.workers.size(); ++s) {
+      PoolWorker& w = workers_[static_cast<size_t>(r.workers[s])];
+      if (w.lost) continue;
+      unloads.emplace_back([this, &w, id = r.client ? r.client->id() : ""] {
+        grpc::ClientContext ctx;
+        PrepareContext(&ctx, opts_.security, std::clamp(opts_.detect_seconds, 0.5, 5.0));
+        v1::UnloadRequest req;
+        req.set_pipeline_id(id);
+        v1::UnloadReply reply;
+        (void)w.stub->Unload(&ctx, req, &reply);
+      });
+    }
+    for (std::thread& t : unloads) t.join();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    r.client.reset();
+    r.workers.clear();
+  }
+  std::fprintf(stderr, "suanli: pool: %s; re-placing pipeline %zu\n", why.c_str(), i + 1);
+  Status last = Unavailable("no worker could take the layers");
+  for (int attempt = 0;; ++attempt) {
+    // A lost worker that answers again (restarted at its address) is a candidate once more.
+    for (PoolWorker& w : workers_)
+      if (w.lost && Greet(w)) {
+        w.lost = false;
+        std::fprintf(stderr, "suanli: pool: worker %s is back\n", w.address.c_str());
+      }
+    std::vector<bool> usable(workers_.size(), true);
+    for (size_t k = 0; k < workers_.size(); ++k) usable[k] = !workers_[k].lost;
+    for (size_t j = 0; j < pipelines_.size(); ++j)  // workers busy in the other pipelines
+      if (j != i)
+        for (int wi : pipelines_[j].workers) usable[static_cast<size_t>(wi)] = false;
+    auto plan = MakePlan(*model_, usable, placement::Objective::kLatency, {});
+    if (plan.ok() && !plan->pipelines.empty() && plan->pipelines[0].fits) {
+      int failed = -1;
+      auto run = LoadPipeline(*model_, plan->pipelines[0], &failed);
+      if (run.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        r = std::move(*run);
+        plan_.pipelines[i] = plan->pipelines[0];
+        if (plan_.pipelines.size() == 1) {  // the plan's totals are this pipeline's
+          plan_.latency_seconds = plan->pipelines[0].latency_seconds;
+          plan_.tokens_per_second = plan->pipelines[0].tokens_per_second();
+        }
+        recovered_seconds_ =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::string where;
+        for (const placement::Stage& s : plan_.pipelines[i].stages)
+          where += (where.empty() ? "" : ", ") +
+                   workers_[static_cast<size_t>(s.device - 1)].address + " layers " +
+                   std::to_string(s.first_layer) + "-" + std::to_string(s.last_layer - 1);
+        std::fprintf(stderr, "suanli: pool: pipeline %zu running again in %s (%s)\n", i + 1,
+                     HumanDuration(recovered_seconds_).c_str(), where.c_str());
+        return Status::Ok();
+      }
+      last = run.status();
+      if (failed >= 0) workers_[static_cast<size_t>(failed)].lost = true;
+    } else {
+      last = plan.ok() ? Unavailable("the remaining workers cannot hold the model") : plan.status();
+    }
+    const double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (waited >= timeout_seconds)
+      return Unavailable("pipeline " + std::to_string(i + 1) + " lost a worker (" + why +
+                         ") and no device took over within " + HumanDuration(timeout_seconds) +
+                         ": " + last.message());
+    std::this_thread::sleep_for(std::chrono::milliseconds(attempt == 0 ? 100 : 500));
+  }
+}
+
+bool Pool::pipeline_up(size_t i) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pipelines_[i].client && pipelines_[i].client->broken().empty();
+}
+
 std::vector<const PoolWorker*> Pool::pipeline_workers(size_t i) const {
+  std::lock_guard<std::mutex> lock(mu_);
   std::vector<const PoolWorker*> out;
   for (int w : pipelines_[i].workers) out.push_back(&workers_[static_cast<size_t>(w)]);
   return out;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -32,8 +33,9 @@ struct PoolOptions {
   int64_t kv_tokens = 0;    // each pipeline's KV pool; 0: max_seqs · n_ctx
   std::string cache_dir;    // the head's hash cache
   double min_battery = 0.2;
-  double detect_seconds = 2;  // a worker that froze, died or is cut off is noticed within this
-  bool quiet = false;         // no progress lines (the placement is still printed)
+  double detect_seconds = 2;     // a worker that froze, died or is cut off is noticed within this
+  double recovery_seconds = 30;  // re-placing a lost worker's layers gives up after this
+  bool quiet = false;            // no progress lines (the placement is still printed)
 };
 
 struct PoolWorker {
@@ -42,6 +44,7 @@ struct PoolWorker {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::Worker::Stub> stub;
   LinkMeasurement link;  // head → worker
+  bool lost = false;     // found dead, frozen or cut off; not placed on until it answers again
 };
 
 class Pool {
@@ -61,19 +64,37 @@ class Pool {
   const PoolOptions& options() const { return opts_; }
   const std::vector<PoolWorker>& workers() const { return workers_; }
 
-  const placement::Plan& plan() const { return plan_; }
+  // A copy: Recover may change it from another thread.
+  placement::Plan plan() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return plan_;
+  }
+  // Whether pipeline i runs (not broken, not being recovered).
+  bool pipeline_up(size_t i) const;
   const placement::Cluster& cluster() const { return cluster_; }
   // Predicted per-token latency of one stream (seconds).
   double predicted_latency() const { return plan_.latency_seconds; }
+  // Pipeline i broke (a lost worker): closes it and places its layers again on the workers not
+  // lost and not in another pipeline — a lost one that answers again counts — with empty KV
+  // caches, retrying until timeout_seconds. kUnavailable when nothing can hold the model by then.
+  // Not thread-safe with other calls on the same pipeline.
+  Status Recover(size_t i, double timeout_seconds);
+  double last_recovery_seconds() const { return recovered_seconds_; }
   void Close();
 
  private:
   Pool() = default;
   Status Connect();
   Status MeasureLinks();
-  StatusOr<placement::Plan> MakePlan(const Model& model);
+  // usable[i] false: worker i takes no layers (empty: all may).
+  StatusOr<placement::Plan> MakePlan(const Model& model, const std::vector<bool>& usable,
+                                     placement::Objective objective,
+                                     const std::vector<int64_t>& split);
+  struct Running;
   // Loads the plan's stages; on a worker's failure returns its index in *failed.
   Status LoadStages(const Model& model, int* failed);
+  StatusOr<Running> LoadPipeline(const Model& model, const placement::Pipeline& p, int* failed);
+  bool Greet(PoolWorker& w);  // Hello with proof, within the detection time
 
   PoolOptions opts_;
   std::string model_sha256_;
@@ -88,6 +109,10 @@ class Pool {
   std::vector<Running> pipelines_;
   int64_t kv_blocks_ = 0;
   HParams hp_;
+  const Model* model_ = nullptr;  // outlives the pool (the runtime holds it)
+  // Guards plan_ and pipelines_[i] against readers on other threads while Recover swaps them.
+  mutable std::mutex mu_;
+  double recovered_seconds_ = 0;
 };
 
 // A placement device from a worker's profile (decode speed from the measured matvec rate of the

@@ -54,6 +54,17 @@ class Executor {
   virtual void Submit(int lane, StepBatch batch, std::function<void(StepOutput)> done) = 0;
   virtual void Shutdown() = 0;
   virtual std::vector<DeviceState> Devices() const = 0;
+  // Lane `lane` failed with a retryable `why` (a pool lost a worker): rebuild it — its KV pool
+  // empty, the same number of blocks — blocking until it runs again or the executor gives up
+  // (the error to end its sequences with). Called from a thread of the caller's, never while a
+  // batch is being submitted to that lane. Default: this executor cannot.
+  virtual Status Recover(int lane, const Status& why) {
+    (void)lane;
+    return why;
+  }
+  virtual bool CanRecover() const { return false; }
+  // The lane's shape after a recovery (depth and speed may change; n_blocks does not).
+  virtual void RefreshLane(int lane) { (void)lane; }
 };
 
 }  // namespace suanli::runtime

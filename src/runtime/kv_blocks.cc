@@ -138,6 +138,16 @@ int64_t KvBlocks::Match(std::span<const int32_t> tokens, int64_t max_blocks) con
   return i;
 }
 
+void KvBlocks::Forget() {
+  for (size_t b = 0; b < blocks_.size(); ++b) {
+    Block& blk = blocks_[b];
+    Uncache(static_cast<int32_t>(b));
+    ++blk.generation;  // no chain through it can match
+  }
+  for (int32_t b : lru_) free_.push_back(b);
+  lru_.clear();
+}
+
 void KvBlocks::Register(int32_t b, int32_t parent, std::span<const int32_t> tokens) {
   if (!prefix_cache_ || static_cast<int64_t>(tokens.size()) != kKvBlockTokens) return;
   Block& blk = blocks_[static_cast<size_t>(b)];

@@ -50,6 +50,9 @@ class KvBlocks {
   // `block` (computed, full) holds `tokens` (kKvBlockTokens of them) after `parent` (-1: the
   // first block). Ignored when an identical block is already cached or caching is off.
   void Register(int32_t block, int32_t parent, std::span<const int32_t> tokens);
+  // The KV behind every block is gone (the executor lost it): nothing cached is offered again,
+  // cached blocks nobody uses become free, and blocks in use stay with their owners.
+  void Forget();
 
   struct Stats {
     uint64_t lookups = 0, lookup_blocks = 0, hit_blocks = 0, evictions = 0;

@@ -26,8 +26,8 @@ LocalExecutor::LocalExecutor(const Model& model, int threads, int64_t n_ctx, int
   info_.depth = 1;
   // What this device holds for the model: its tensors and the KV pool at full size.
   for (const GgufTensorInfo& t : model.file().tensors()) memory_bytes_ += t.size_bytes;
-  memory_bytes_ += KvBytes(model.hparams(), n_blocks * kKvBlockTokens, model.hparams().n_layers,
-                           KvType::kF32);
+  memory_bytes_ +=
+      KvBytes(model.hparams(), n_blocks * kKvBlockTokens, model.hparams().n_layers, KvType::kF32);
   if (auto text = ReadFileToString("/proc/meminfo"); text.ok()) {
     uint64_t avail = 0;
     (void)ParseMeminfo(*text, &total_memory_bytes_, &avail);

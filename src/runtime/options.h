@@ -29,7 +29,8 @@ struct PoolOptions {
   std::vector<int64_t> split;  // forced layer counts, one per worker
   placement::ActFormat act = placement::ActFormat::kF16;
   cluster::SecurityOptions security;
-  double detect_seconds = 2;  // a worker that froze, died or is cut off is noticed within this
+  double detect_seconds = 2;     // a worker that froze, died or is cut off is noticed within this
+  double recovery_seconds = 30;  // then its layers are placed again; requests fail after this
 };
 
 struct RuntimeOptions {

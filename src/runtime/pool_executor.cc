@@ -5,9 +5,17 @@
 namespace suanli::runtime {
 
 PoolExecutor::PoolExecutor(std::unique_ptr<cluster::Pool> pool) : pool_(std::move(pool)) {
-  const cluster::PoolOptions& o = pool_->options();
   for (size_t i = 0; i < pool_->pipelines(); ++i) {
-    const placement::Pipeline& p = pool_->plan().pipelines[i];
+    info_.push_back(MakeLaneInfo(i));
+    live_.push_back(std::make_unique<Live>());
+  }
+}
+
+LaneInfo PoolExecutor::MakeLaneInfo(size_t i) const {
+  const cluster::PoolOptions& o = pool_->options();
+  const placement::Plan plan = pool_->plan();
+  const placement::Pipeline& p = plan.pipelines[i];
+  {
     LaneInfo l;
     l.name = "pipeline " + std::to_string(i + 1) + " (" + std::to_string(p.stages.size()) +
              " stage" + (p.stages.size() == 1 ? "" : "s") + ")";
@@ -19,9 +27,22 @@ PoolExecutor::PoolExecutor(std::unique_ptr<cluster::Pool> pool) : pool_(std::mov
     // Results are one message each: keep a batch's logits within 32 MiB.
     l.max_logits_rows =
         std::max<int64_t>(1, (int64_t{32} << 20) / (4 * pool_->model_hparams().n_vocab));
-    info_.push_back(l);
-    live_.push_back(std::make_unique<Live>());
+    return l;
   }
+}
+
+Status PoolExecutor::Recover(int lane, const Status& why) {
+  (void)why;
+  Status s = pool_->Recover(static_cast<size_t>(lane), pool_->options().recovery_seconds);
+  if (s.ok()) {
+    std::lock_guard<std::mutex> lock(live_[static_cast<size_t>(lane)]->mu);
+    live_[static_cast<size_t>(lane)]->stage_seconds.clear();  // the stages changed
+  }
+  return s;
+}
+
+void PoolExecutor::RefreshLane(int lane) {
+  info_[static_cast<size_t>(lane)] = MakeLaneInfo(static_cast<size_t>(lane));
 }
 
 PoolExecutor::~PoolExecutor() { Shutdown(); }
@@ -69,7 +90,7 @@ std::vector<DeviceState> PoolExecutor::Devices() const {
       d.throttled = w.profile.thermal.throttled;
       d.cpu = w.profile.cpu_model;
       d.threads = w.profile.threads;
-      d.up = pool_->pipeline(i).broken().empty();
+      d.up = pool_->pipeline_up(i);
       {
         std::lock_guard<std::mutex> lock(live_[i]->mu);
         if (s < live_[i]->stage_seconds.size()) d.busy_seconds = live_[i]->stage_seconds[s];

@@ -22,11 +22,15 @@ class PoolExecutor : public Executor {
   void Submit(int lane, StepBatch batch, std::function<void(StepOutput)> done) override;
   void Shutdown() override;
   std::vector<DeviceState> Devices() const override;
+  Status Recover(int lane, const Status& why) override;
+  bool CanRecover() const override { return true; }
+  void RefreshLane(int lane) override;
   cluster::Pool& pool() { return *pool_; }
 
  private:
   std::unique_ptr<cluster::Pool> pool_;
   std::vector<LaneInfo> info_;
+  LaneInfo MakeLaneInfo(size_t i) const;
   struct Live {
     mutable std::mutex mu;
     std::vector<double> stage_seconds;  // compute time of each stage so far

@@ -79,6 +79,7 @@ StatusOr<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
     po.split = p.split;
     po.act = p.act;
     po.detect_seconds = p.detect_seconds;
+    po.recovery_seconds = p.recovery_seconds;
     po.n_ctx = rt->n_ctx_;
     po.max_seqs = o.max_seqs;
     po.max_batch = max_batch;

@@ -59,6 +59,11 @@ void RequestHandle::Cancel() {
 struct Scheduler::Lane {
   LaneInfo info;
   KvBlocks blocks;
+  bool recovering = false;  // paused while the executor rebuilds it
+  bool dead = false;        // could not be rebuilt: takes no more requests
+  Status dead_why;
+  std::chrono::steady_clock::time_point failed_at, recovered_at;
+  bool await_first_token = false;  // measure recovered_at → the next token
   int inflight = 0;
   int64_t running = 0;  // sequences admitted here
   std::vector<uint64_t> ended;
@@ -93,6 +98,7 @@ struct Scheduler::Seq {
   uint64_t parent = 0;  // n > 1: share this sequence's prompt blocks once they are computed
   int64_t share = 0;    // positions to share
   int64_t generated = 0;
+  int64_t replay_end = 0;  // positions computed before a lane recovery (their rows were sent)
   TextStream text;
 };
 
@@ -181,6 +187,8 @@ void Scheduler::Shutdown(double grace_seconds) {
   }
   cv_.notify_all();
   thread_.join();
+  for (std::thread& t : recoveries_) t.join();
+  recoveries_.clear();
 }
 
 void Scheduler::PublishStats() {
@@ -204,17 +212,21 @@ void Scheduler::Loop() {
   for (;;) {
     std::deque<std::shared_ptr<RequestState>> reqs;
     std::deque<std::pair<int, StepOutput>> outs;
+    std::deque<std::pair<int, Status>> recovered;
     bool draining, past_deadline;
     {
       std::unique_lock<std::mutex> lock(mu_);
       reqs.swap(inbox_reqs_);
       outs.swap(inbox_outputs_);
+      recovered.swap(inbox_recovered_);
       poke_ = false;
       draining = draining_;
       past_deadline = draining_ && std::chrono::steady_clock::now() >= drain_deadline_;
     }
     for (auto& r : reqs) waiting_.push_back(std::move(r));
     for (auto& [lane, out] : outs) HandleOutput(lane, out);
+    // After the outputs: a broken pipeline answered all its batches before its lane came back.
+    for (auto& [lane, result] : recovered) FinishRecovery(lane, result);
     CheckCancellations();
     Reap();
     if (draining) {
@@ -232,7 +244,7 @@ void Scheduler::Loop() {
         Reap();
       }
       bool inflight = false;
-      for (const auto& l : lanes_) inflight = inflight || l->inflight > 0;
+      for (const auto& l : lanes_) inflight = inflight || l->inflight > 0 || l->recovering;
       if (seqs_.empty() && !inflight) {
         PublishStats();
         std::lock_guard<std::mutex> lock(mu_);
@@ -246,7 +258,8 @@ void Scheduler::Loop() {
     PublishStats();
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(draining ? 10 : 200), [&] {
-      return !inbox_reqs_.empty() || !inbox_outputs_.empty() || poke_ || (draining_ && !draining);
+      return !inbox_reqs_.empty() || !inbox_outputs_.empty() || !inbox_recovered_.empty() ||
+             poke_ || (draining_ && !draining);
     });
   }
 }
@@ -304,6 +317,14 @@ void Scheduler::CheckCancellations() {
 // ---- admission ---------------------------------------------------------------------------------
 
 void Scheduler::Admit() {
+  const Lane* alive = nullptr;
+  for (const auto& l : lanes_)
+    if (!l->dead) alive = l.get();
+  if (alive == nullptr) {  // nothing can run them
+    for (auto& st : waiting_) EndWaiting(st, lanes_.front()->dead_why);
+    waiting_.clear();
+    return;
+  }
   while (!waiting_.empty()) {
     if (!TryAdmit(waiting_.front())) break;  // first come, first served
     waiting_.pop_front();
@@ -321,7 +342,7 @@ bool Scheduler::TryAdmit(const std::shared_ptr<RequestState>& st) {
   int64_t best_hit = -1, best_free = -1;
   for (size_t i = 0; i < lanes_.size(); ++i) {
     const Lane& l = *lanes_[i];
-    if (l.running + r.n > l.info.max_seqs) continue;
+    if (l.dead || l.running + r.n > l.info.max_seqs) continue;
     const int64_t h = l.blocks.Match(r.prompt, shareable_blocks);
     if (BlocksNeeded(r) - h > l.blocks.available()) continue;
     if (h > best_hit || (h == best_hit && l.blocks.available() > best_free)) {
@@ -412,6 +433,7 @@ double AttentionKeysPerToken(const HParams& hp) {
 
 void Scheduler::Launch(int li) {
   Lane& lane = *lanes_[static_cast<size_t>(li)];
+  if (lane.recovering || lane.dead) return;
   while (lane.inflight < lane.info.depth) {
     const int64_t budget = std::min(opts_.step_tokens, lane.info.max_batch);
     // Decoding sequences first (a token each), then prompt chunks.
@@ -460,7 +482,7 @@ void Scheduler::Launch(int li) {
         step.history.assign(s.tokens.begin() + from, s.tokens.begin() + s.n_sent);
         s.sampler_sent = true;
       }
-      sent.push_back({s.id, end, step.sample, s.n_sent < s.n_prompt});
+      sent.push_back({s.id, s.n_sent, end, step.sample, s.n_sent < s.n_prompt});
       s.n_sent = end;
       s.awaiting = step.sample;
       ++s.inflight;
@@ -555,7 +577,10 @@ void Scheduler::HandleOutput(int li, const StepOutput& out) {
                                  : o->status;
     if (!s.finished) {
       if (!st.ok()) {
-        Finish(s, FinishReason::kError, st);
+        // A broken pipeline: the lane is rebuilt and this sequence replayed (see the header).
+        const bool batch_failed = !out.status.ok();
+        if (!(batch_failed && (lane.recovering || StartRecovery(li, out.status))))
+          Finish(s, FinishReason::kError, st);
       } else {
         const int64_t begin = s.n_done;
         s.n_done = sent[i].end;
@@ -567,13 +592,17 @@ void Scheduler::HandleOutput(int li, const StepOutput& out) {
           // first sampled token below when there is one.
           const size_t vocab = static_cast<size_t>(tok_.n_vocab());
           const int64_t n_rows = static_cast<int64_t>(o->logits.size() / vocab);
+          // All but the row that starts generation, and (after a recovery) neither rows the
+          // request already has nor rows of generated positions.
           const int64_t prompt_rows =
-              sent[i].sample ? n_rows - 1 : n_rows;  // all but the row that starts generation
-          if (prompt_rows > 0) {
+              std::min(sent[i].sample ? n_rows - 1 : n_rows, s.n_prompt - sent[i].begin);
+          const int64_t skip = std::clamp<int64_t>(s.replay_end - sent[i].begin, 0,
+                                                   std::max<int64_t>(0, prompt_rows));
+          if (prompt_rows > skip) {
             Event e;
             e.kind = Event::Kind::kPromptLogits;
             e.choice = s.choice;
-            e.logits.assign(o->logits.begin(),
+            e.logits.assign(o->logits.begin() + static_cast<std::ptrdiff_t>(skip * vocab),
                             o->logits.begin() + static_cast<std::ptrdiff_t>(prompt_rows * vocab));
             s.req->st->Push(std::move(e));
           }
@@ -589,8 +618,68 @@ void Scheduler::HandleOutput(int li, const StepOutput& out) {
   }
 }
 
+bool Scheduler::StartRecovery(int li, const Status& why) {
+  Lane& lane = *lanes_[static_cast<size_t>(li)];
+  if (!ex_.CanRecover() || !IsRetryable(why.code())) return false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (draining_) return false;
+  }
+  lane.recovering = true;
+  lane.failed_at = std::chrono::steady_clock::now();
+  // The lane's KV is gone: every sequence starts again from position 0 with its own tokens.
+  for (auto& [id, s] : seqs_) {
+    if (s->lane != li || s->finished) continue;
+    s->replay_end = std::max(s->replay_end, s->n_done);
+    s->n_sent = s->n_done = 0;
+    s->n_registered = 0;
+    s->sampler_sent = false;
+    s->awaiting = false;
+  }
+  lane.blocks.Forget();
+  lane.ended.clear();  // the new executor lane never saw them
+  recoveries_.emplace_back([this, li, why] {
+    Status result = ex_.Recover(li, why);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      inbox_recovered_.emplace_back(li, std::move(result));
+    }
+    cv_.notify_all();
+  });
+  return true;
+}
+
+void Scheduler::FinishRecovery(int li, const Status& result) {
+  Lane& lane = *lanes_[static_cast<size_t>(li)];
+  lane.recovering = false;
+  if (result.ok()) {
+    ex_.RefreshLane(li);
+    const int64_t n_blocks = lane.info.n_blocks;
+    lane.info = ex_.lane(li);
+    lane.info.n_blocks = n_blocks;  // the scheduler's block ids stay valid
+    lane.recovered_at = std::chrono::steady_clock::now();
+    lane.await_first_token = true;
+    ++counters_.recoveries;
+    counters_.last_recovery_seconds =
+        std::chrono::duration<double>(lane.recovered_at - lane.failed_at).count();
+    return;
+  }
+  lane.dead = true;
+  lane.dead_why = result;
+  std::vector<Seq*> live;
+  for (auto& [id, s] : seqs_)
+    if (s->lane == li && !s->finished) live.push_back(s.get());
+  for (Seq* s : live) Finish(*s, FinishReason::kError, result);
+}
+
 void Scheduler::OnSampled(Seq& s, const SeqOutput& o) {
   const GenerationRequest& r = s.req->st->req;
+  Lane& lane = *lanes_[static_cast<size_t>(s.lane)];
+  if (lane.await_first_token) {
+    lane.await_first_token = false;
+    counters_.last_recovery_next_token_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - lane.recovered_at).count();
+  }
   const size_t g = static_cast<size_t>(s.generated);  // this token's index in the reply
   const int32_t t = r.emit_forced && g < r.forced.size() ? r.forced[g] : o.sampled.token;
   if (t < 0 || t >= tok_.n_vocab())

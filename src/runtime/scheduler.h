@@ -9,6 +9,14 @@
 // blocks that another sequence (finished or running) already computed are reused from the prefix
 // cache instead of being computed again; n > 1 choices share their prompt's blocks.
 //
+// When a lane's batch fails with a retryable code and the executor can recover (a pool that lost
+// a worker), the lane pauses while the executor rebuilds it; its sequences keep their tokens and
+// blocks and are replayed from position 0 once it runs again (the prefix cache of that lane is
+// forgotten: its KV is gone). The sampler draws from (seed, position) and sees the same tokens, so
+// greedy and seeded outputs continue as if nothing happened; rows a request already received
+// (prompt logits) are not sent twice. If the lane cannot be rebuilt, its sequences end with the
+// executor's retryable error.
+//
 // One thread owns all state; requests, executor results and cancellations reach it through an
 // inbox. Events go to each request's handle (runtime/request.h).
 #pragma once
@@ -53,6 +61,9 @@ struct SchedulerStats {
   uint64_t prefix_lookup_blocks = 0, prefix_hit_blocks = 0;
   uint64_t batches = 0, steps = 0, prompt_tokens_computed = 0, tokens_generated = 0;
   uint64_t requests_done = 0;
+  uint64_t recoveries = 0;                // lanes rebuilt after a lost device
+  double last_recovery_seconds = 0;       // failure seen → lane running again
+  double last_recovery_next_token_s = 0;  // lane running again → next token of a replayed stream
 };
 
 // Keys of attention that cost about one token's matrix products in a forward pass of `hp`:
@@ -82,13 +93,17 @@ class Scheduler {
   struct ReqInfo;
   struct Sent {
     uint64_t seq;
-    int64_t end;  // position after the step
+    int64_t begin;  // the step's first position
+    int64_t end;    // position after the step
     bool sample;
     bool prompt_rows;  // logits rows of prompt positions (kPromptLogits)
   };
 
   void Loop();
   void HandleOutput(int lane, const StepOutput& out);
+  // Pauses lane `li` and rebuilds it on a thread (false: this failure cannot be recovered).
+  bool StartRecovery(int li, const Status& why);
+  void FinishRecovery(int li, const Status& result);
   void CheckCancellations();
   void Admit();
   bool TryAdmit(const std::shared_ptr<RequestState>& st);
@@ -119,6 +134,8 @@ class Scheduler {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<RequestState>> inbox_reqs_;
   std::deque<std::pair<int, StepOutput>> inbox_outputs_;
+  std::deque<std::pair<int, Status>> inbox_recovered_;
+  std::vector<std::thread> recoveries_;
   bool poke_ = false;
   bool draining_ = false;
   bool stop_ = false;

@@ -120,6 +120,9 @@ void LiveFigures::Tick(const runtime::Runtime& rt, Metrics* metrics) {
                                                  static_cast<double>(st.prefix_lookup_blocks)
                                            : 0);
   metrics->Set("suanli_generated_tokens_per_second", generated_rate_);
+  metrics->Set("suanli_recoveries", static_cast<double>(st.recoveries));
+  metrics->Set("suanli_recovery_last_seconds", st.last_recovery_seconds);
+  metrics->Set("suanli_recovery_next_token_last_seconds", st.last_recovery_next_token_s);
   for (const char* f :
        {"suanli_device_tokens_per_second", "suanli_device_memory_bytes",
         "suanli_device_battery_ratio", "suanli_device_throttled", "suanli_device_up"})
@@ -196,6 +199,9 @@ Json PoolState(const runtime::Runtime* rt, const std::string& model_id, const st
                                               static_cast<double>(st.prefix_lookup_blocks)
                                         : 0.0;
     rtj["requests_done"] = st.requests_done;
+    rtj["recoveries"] = st.recoveries;
+    rtj["last_recovery_seconds"] = st.last_recovery_seconds;
+    rtj["last_recovery_next_token_seconds"] = st.last_recovery_next_token_s;
     rtj["tokens_generated"] = st.tokens_generated;
     rtj["prompt_tokens_computed"] = st.prompt_tokens_computed;
     // The host name a worker reported (its --name), by address.

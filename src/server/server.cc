@@ -414,6 +414,11 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& o) {
   m.DeclareGauge("suanli_device_battery_ratio", "Battery level of a device (0..1).");
   m.DeclareGauge("suanli_device_throttled", "1 when a device is thermally throttled.");
   m.DeclareGauge("suanli_device_up", "1 while a device answers.");
+  m.DeclareGauge("suanli_recoveries", "Pipelines rebuilt after losing a device, since start.");
+  m.DeclareGauge("suanli_recovery_last_seconds",
+                 "The last recovery: from the failure seen to the pipeline running again.");
+  m.DeclareGauge("suanli_recovery_next_token_last_seconds",
+                 "The last recovery: from running again to a replayed stream's next token.");
   impl->Route();
   httplib::Server& http = impl->http;
   http.set_payload_max_length(o.max_body_bytes);

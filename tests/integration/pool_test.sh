@@ -134,47 +134,116 @@ start_worker w5 --emulate-memory-gib 0.01 && w5=$addr
 [ $? -eq 1 ] && grep -q "error: .*need" "$tmp/err" && ok "forced onto a too-small worker: $(grep error "$tmp/err")" ||
   bad "forced onto a too-small worker: $(cat "$tmp/err")"
 
-# A worker that dies, freezes (SIGSTOP) or is cut off mid-request, first, middle or last of 3
-# stages: the heartbeat notices within --detect-timeout (2 s), the head exits 1 naming that
-# worker (no hang; before the heartbeat a frozen stage held the head for the 60 s batch deadline
-# and a dead middle one was blamed on the last). The workers run 20x slowed so the request lasts.
-lost_worker_case() {  # lost_worker_case SIGNAL POSITION(0..2)
-  local sig=$1 pos=$2 ws=() wp=() i
+# A worker that dies (SIGKILL) or freezes (SIGSTOP) mid-request, first, middle or last of 3
+# stages: the heartbeat notices it within --detect-timeout (2 s), the head names it, places its
+# layers on the survivors, replays the sequence and finishes the request with exactly the
+# undisturbed run's stdout (greedy and seeded, --act f32). Before: the head hung (SIGSTOP) or
+# exited 1 blaming the wrong worker (a dead middle stage). Workers run 20x slowed so the request
+# lasts; ref_out is each sampling mode's undisturbed output.
+lost_ws=() lost_wp=()
+lost_workers() {  # three fresh slowed workers in lost_ws / lost_wp (extra flags: all of them)
+  local i
+  lost_ws=() lost_wp=()
   for i in 0 1 2; do
-    start_worker "lost$sig$pos$i" --emulate-slowdown 20 || return
-    ws+=("$addr")
-    wp+=("${pids[-1]}")
+    start_worker "lost$RANDOM$i" --emulate-slowdown 20 "$@" || return 1
+    lost_ws+=("$addr")
+    lost_wp+=("${pids[-1]}")
   done
-  "$SUANLI" generate -m "$m" -p "Once upon a time" -n 4000 --ignore-eos -c 8192 \
-    --workers "${ws[0]},${ws[1]},${ws[2]}" --split 2,1,1 >"$tmp/lost.out" 2>"$tmp/err" &
-  local head_pid=$!
-  for i in $(seq 1 300); do  # until tokens flow
-    [ -s "$tmp/lost.out" ] && break
+}
+wait_tokens() {  # wait_tokens FILE: until the head has printed some output
+  local i
+  for i in $(seq 1 300); do
+    [ -s "$1" ] && return 0
     sleep 0.1
   done
+}
+gen_lost() {  # gen_lost OUT ERR SAMPLING...: the long request through lost_ws, in the background
+  local out=$1 err=$2
+  shift 2
+  "$SUANLI" generate -m "$m" -p "Once upon a time" -n 300 --ignore-eos -c 4096 --act f32 "$@" \
+    --workers "${lost_ws[0]},${lost_ws[1]},${lost_ws[2]}" --split 2,1,1 >"$out" 2>"$err" &
+}
+declare -A ref_out
+lost_workers || true
+for mode in greedy seeded; do
+  [ $mode = greedy ] && samp="--temp 0" || samp="--temp 0.9 --seed 7 --top-k 30"
+  gen_lost "$tmp/ref_$mode.out" "$tmp/err" $samp
+  wait $!
+  ref_out[$mode]=$tmp/ref_$mode.out
+done
+for p in "${lost_wp[@]}"; do kill -9 "$p" 2>/dev/null; done
+lost_worker_case() {  # lost_worker_case SIGNAL POSITION(0..2) greedy|seeded
+  local sig=$1 pos=$2 mode=$3 i rc ms
+  lost_workers || return
+  [ $mode = greedy ] && samp="--temp 0" || samp="--temp 0.9 --seed 7 --top-k 30"
+  gen_lost "$tmp/lost.out" "$tmp/err" $samp
+  local head_pid=$!
+  wait_tokens "$tmp/lost.out"
   sleep 0.5
-  kill -"$sig" "${wp[$pos]}"
-  local t0 rc ms
+  kill -"$sig" "${lost_wp[$pos]}"
+  local t0
   t0=$(date +%s%N)
-  for i in $(seq 1 300); do kill -0 $head_pid 2>/dev/null || break; sleep 0.05; done
+  for i in $(seq 1 600); do kill -0 $head_pid 2>/dev/null || break; sleep 0.05; done
   ms=$((($(date +%s%N) - t0) / 1000000))
   kill -9 $head_pid 2>/dev/null
   wait $head_pid
   rc=$?
-  kill -CONT "${wp[$pos]}" 2>/dev/null
-  for i in 0 1 2; do kill -9 "${wp[$i]}" 2>/dev/null; done
-  local err
-  err=$(grep "error:" "$tmp/err" | head -1)
-  if [ $rc -eq 1 ] && [ $ms -lt 4000 ] && echo "$err" | grep -q "${ws[$pos]}"; then
-    ok "SIG$sig on stage $((pos + 1)) of 3: head exits 1 after $ms ms naming it: $err"
+  kill -CONT "${lost_wp[$pos]}" 2>/dev/null
+  for i in 0 1 2; do kill -9 "${lost_wp[$i]}" 2>/dev/null; done
+  local lost again
+  lost=$(grep "suanli: pool: .*${lost_ws[$pos]}.*re-placing" "$tmp/err" | head -1)
+  again=$(grep -o "running again in [0-9.]* [mu]*s" "$tmp/err" | head -1)
+  if [ $rc -eq 0 ] && cmp -s "$tmp/lost.out" "${ref_out[$mode]}" && [ -n "$lost" ] && [ -n "$again" ]; then
+    ok "SIG$sig on stage $((pos + 1)) of 3, $mode: named, $again, same output as undisturbed"
   else
-    bad "SIG$sig on stage $((pos + 1)) of 3 (${ws[$pos]}): exit $rc after $ms ms: $(tail -2 "$tmp/err")"
+    bad "SIG$sig on stage $((pos + 1)) of 3 (${lost_ws[$pos]}), $mode: exit $rc after $ms ms, output $(cmp -s "$tmp/lost.out" "${ref_out[$mode]}" && echo same || echo differs): $(grep -E "pool:|error" "$tmp/err" | head -3)"
   fi
 }
-lost_worker_case STOP 0
-lost_worker_case STOP 1
-lost_worker_case STOP 2
-lost_worker_case KILL 1
+lost_worker_case STOP 0 greedy
+lost_worker_case KILL 1 greedy
+lost_worker_case STOP 2 seeded
+lost_worker_case KILL 2 greedy
+
+# When the survivors cannot hold the model, the head waits --recovery-timeout for a device to
+# come back, then exits 1 with the reason; and a worker that comes back at its address in time
+# takes its layers again. Two workers that each hold only half the model.
+start_worker half1 --emulate-slowdown 20 --emulate-memory-gib 0.04 && h1=$addr && h1p=${pids[-1]}
+start_worker half2 --emulate-slowdown 20 --emulate-memory-gib 0.04 && h2=$addr && h2p=${pids[-1]}
+"$SUANLI" generate -m "$m" -p "Once upon a time" -n 300 --ignore-eos -c 512 --act f32 --temp 0 \
+  --workers "$h1,$h2" --recovery-timeout 2 >"$tmp/half.out" 2>"$tmp/err" &
+head_pid=$!
+wait_tokens "$tmp/half.out"
+kill -9 "$h2p"
+wait $head_pid
+rc=$?
+err=$(grep "suanli: error:" "$tmp/err" | head -1)
+if [ $rc -eq 1 ] && echo "$err" | grep -q "no device took over within 2.00 s"; then
+  ok "survivors too small: exit 1 after the recovery timeout: $err"
+else
+  bad "survivors too small: exit $rc: $(grep -E "error" "$tmp/err" | tail -1)"
+fi
+"$SUANLI" generate -m "$m" -p "Once upon a time" -n 300 --ignore-eos -c 512 --act f32 --temp 0 \
+  --workers "$h1,$h2" >"$tmp/half_ref.out" 2>/dev/null || true  # h2 is gone: h1 alone cannot
+start_worker half2b --emulate-slowdown 20 --emulate-memory-gib 0.04 && h2=$addr && h2p=${pids[-1]}
+"$SUANLI" generate -m "$m" -p "Once upon a time" -n 300 --ignore-eos -c 512 --act f32 --temp 0 \
+  --workers "$h1,$h2" >"$tmp/half_ref.out" 2>"$tmp/err" || bad "two half workers: $(tail -2 "$tmp/err")"
+"$SUANLI" generate -m "$m" -p "Once upon a time" -n 300 --ignore-eos -c 512 --act f32 --temp 0 \
+  --workers "$h1,$h2" >"$tmp/half.out" 2>"$tmp/err" &
+head_pid=$!
+wait_tokens "$tmp/half.out"
+kill -9 "$h2p"
+wait "$h2p" 2>/dev/null
+sleep 1
+"$SUANLI" worker --listen "$h2" -t 1 --cache-dir "$tmp/half2b" --seconds-per-kernel 0.02 \
+  --matvec-mib 8 --emulate-slowdown 20 --emulate-memory-gib 0.04 >"$tmp/half2c.log" 2>&1 &
+pids+=($!)
+wait $head_pid
+rc=$?
+if [ $rc -eq 0 ] && cmp -s "$tmp/half.out" "$tmp/half_ref.out" && grep -q "worker $h2 is back" "$tmp/err"; then
+  ok "a worker restarted at its address takes its layers back: same output"
+else
+  bad "restarted worker: exit $rc, output $(cmp -s "$tmp/half.out" "$tmp/half_ref.out" && echo same || echo differs): $(grep -E "pool:|error" "$tmp/err" | tail -3)"
+fi
 
 # Throughput placement: pipelines side by side when the devices allow, streams routed among them.
 "$SUANLI" bench -m "$m" -p 16 -n 16 -r 1 --parallel 4 --workers "$w1,$w2" --objective throughput \

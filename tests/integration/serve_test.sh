@@ -244,5 +244,36 @@ wait "${others[@]}"
 [ "$(cat "$tmp/other1" "$tmp/other2" "$tmp/other3")" = 200200200 ] &&
   ok "pool: the other streams of the mixed batch answered 200" || bad "pool: other streams: $(cat "$tmp"/other?)"
 
+# A worker killed mid-stream: the head re-places its layers on the survivor and the stream goes
+# on to the same text (greedy, --act f32) and a normal finish; /metrics counts the recovery.
+start_worker w3 --emulate-slowdown 20 || exit 1
+w3addr=$addr
+w3pid=${pids[-1]}
+rec_req='{"prompt": "Recovery mid-stream", "max_tokens": 120, "temperature": 0, "ignore_eos": true'
+rwant=$(curl -s -H "$JSON" "$url/v1/completions" -d "$rec_req}" | jq -r '.choices[0].text')
+kill "$spid" 2>/dev/null
+start_server pool2 --workers "${waddrs[0]},$w3addr" --split 2,2 -c 2048 --act f32 || exit 1
+curl -sN -H "$JSON" "$url/v1/completions" -d "$rec_req, \"stream\": true}" >"$tmp/rec.sse" &
+cpid=$!
+for _ in $(seq 1 200); do
+  [ "$(grep -c '^data: {' "$tmp/rec.sse")" -ge 5 ] && break
+  sleep 0.05
+done
+kill -9 "$w3pid"
+wait "$cpid"
+rgot=$(grep '^data: {' "$tmp/rec.sse" | sed 's/^data: //' | jq -j '.choices[0].text // ""')
+rfin=$(grep '^data: {' "$tmp/rec.sse" | sed 's/^data: //' | jq -r '.choices[0].finish_reason // empty' | tail -1)
+if [ -n "$rwant" ] && [ "$rgot" = "$rwant" ] && [ "$rfin" = length ] && grep -q "running again" "$tmp/pool2.log"; then
+  ok "pool: a worker killed mid-stream: the stream finishes with the same text ($(grep -o 'running again in [0-9.]* [mu]*s' "$tmp/pool2.log"))"
+else
+  bad "pool: worker killed mid-stream: finish '$rfin', text $([ "$rgot" = "$rwant" ] && echo same || echo differs): $(grep -E "pool:|error" "$tmp/pool2.log" | tail -2)"
+fi
+for _ in $(seq 1 30); do  # the gauges are sampled once a second
+  curl -s "$url/metrics" | grep -q '^suanli_recoveries 1' && break
+  sleep 0.1
+done
+curl -s "$url/metrics" | grep -q '^suanli_recoveries 1' && ok "metrics: suanli_recoveries 1" ||
+  bad "metrics: $(curl -s "$url/metrics" | grep '^suanli_recover')"
+
 echo "serve_test: $fails failure(s)"
 [ "$fails" = 0 ]

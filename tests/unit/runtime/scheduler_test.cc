@@ -7,6 +7,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "model/default_model.h"
@@ -47,13 +48,28 @@ class FakeExecutor : public Executor {
     StepOutput out;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      out = Run(lane, batch);
+      if (fail_batches.count(++submitted_)) {  // the lane broke: nothing computed
+        out.id = batch.id;
+        out.status = Unavailable("injected: a worker vanished");
+      } else {
+        out = Run(lane, batch);
+      }
       batches_.push_back({lane, batch});
     }
     done(std::move(out));
   }
   void Shutdown() override {}
   std::vector<DeviceState> Devices() const override { return {}; }
+  // A rebuilt lane has lost all its KV.
+  Status Recover(int lane, const Status& why) override {
+    (void)why;
+    std::lock_guard<std::mutex> lock(mu_);
+    ++recoveries;
+    if (!recover_result.ok()) return recover_result;
+    std::fill(kv_[static_cast<size_t>(lane)].begin(), kv_[static_cast<size_t>(lane)].end(), -1);
+    return Status::Ok();
+  }
+  bool CanRecover() const override { return can_recover; }
 
   std::vector<std::pair<int, StepBatch>> batches() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -61,6 +77,10 @@ class FakeExecutor : public Executor {
   }
   int32_t fail_token = -1;             // a step feeding this token fails
   std::chrono::microseconds delay{0};  // per batch, so requests overlap in time
+  std::set<int> fail_batches;          // these submissions (1-based) fail as a broken lane
+  bool can_recover = false;
+  Status recover_result;
+  int recoveries = 0;
 
  private:
   StepOutput Run(int lane, const StepBatch& b) {
@@ -85,6 +105,16 @@ class FakeExecutor : public Executor {
         h = (h ^ static_cast<uint64_t>(at(p) + 7)) * 1099511628211ull;
       }
       if (s.sample) o.sampled.token = static_cast<int32_t>(3 + h % 1000);
+      if (s.logits != LogitsWant::kNone) {  // row r: [0] = its position, [1] = the hash
+        const int64_t n = static_cast<int64_t>(s.tokens.size());
+        const int64_t rows = s.logits == LogitsWant::kAll ? n : 1;
+        const size_t vocab = static_cast<size_t>(Tok().n_vocab());
+        o.logits.assign(static_cast<size_t>(rows) * vocab, 0.0f);
+        for (int64_t r = 0; r < rows; ++r) {
+          o.logits[static_cast<size_t>(r) * vocab] = static_cast<float>(end - rows + r);
+          o.logits[static_cast<size_t>(r) * vocab + 1] = static_cast<float>(h % 100000);
+        }
+      }
       for (int32_t t : s.tokens)
         if (t == fail_token) o.status = Internal("injected failure");
       out.outputs.push_back(std::move(o));
@@ -94,6 +124,7 @@ class FakeExecutor : public Executor {
 
   std::vector<LaneInfo> info_;
   std::vector<std::vector<int32_t>> kv_;
+  int submitted_ = 0;
   std::mutex mu_;
   std::vector<std::pair<int, StepBatch>> batches_;
 };
@@ -360,6 +391,100 @@ TEST(Scheduler, DeepLanesGetSeveralBatchesInFlight) {
     if (decode) most = std::max(most, b.steps.size());
   }
   EXPECT_EQ(most, 3u);
+}
+
+// A lane that breaks (a pool losing a worker) is rebuilt with empty KV and every sequence on it is
+// replayed: the outputs are those of an undisturbed run (the fake's tokens hash every position
+// in the blocks, so a position not replayed or replayed wrong would show), including choices
+// sharing a prompt and a prompt found in the prefix cache.
+TEST(Scheduler, RecoveryReplaysEverySequenceAndChangesNothing) {
+  std::vector<std::vector<int32_t>> want, got;
+  for (bool disturbed : {false, true}) {
+    FakeExecutor ex(1, 64, 64, 8);
+    ex.delay = std::chrono::microseconds(300);
+    if (disturbed) {
+      ex.fail_batches = {4, 5, 16};  // mid-prefill, right after, and mid-decode
+      ex.can_recover = true;
+    }
+    Scheduler s(ex, Tok(), Opts(32));
+    Collect(*s.Submit(Req(40, 4)));  // leaves 2 blocks in the prefix cache
+    GenerationRequest a = Req(40, 20);
+    a.prompt.push_back(777);
+    GenerationRequest b = Req(70, 15, 300);
+    b.n = 2;
+    b.sampling.temperature = 0.9f;
+    b.sampling.seed = 3;
+    auto ha = s.Submit(a), hb = s.Submit(b);
+    ASSERT_TRUE(ha.ok() && hb.ok());
+    Result ra = Collect(*ha), rb = Collect(*hb, 2);
+    auto& out = disturbed ? got : want;
+    out = {ra.tokens[0], rb.tokens[0], rb.tokens[1]};
+    for (const Result* r : {&ra, &rb})
+      for (size_t c = 0; c < r->reasons.size(); ++c) {
+        EXPECT_EQ(r->reasons[c], FinishReason::kLength) << r->status[c].message();
+      }
+    if (disturbed) {
+      EXPECT_EQ(ex.recoveries, 3);
+      EXPECT_EQ(s.Stats().recoveries, 3u);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(s.Stats().kv_blocks_used, 0);
+  }
+  EXPECT_EQ(got, want);
+}
+
+// Prompt logits a request already received are not sent again by the replay.
+TEST(Scheduler, RecoveryDoesNotRepeatPromptLogits) {
+  FakeExecutor ex(1, 64, 64, 4);
+  ex.fail_batches = {3};
+  ex.can_recover = true;
+  Scheduler s(ex, Tok(), Opts(16));
+  GenerationRequest r = Req(60, 3);
+  r.logits = LogitsWant::kAll;
+  auto h = s.Submit(r);
+  ASSERT_TRUE(h.ok());
+  std::vector<int> positions;
+  const size_t vocab = static_cast<size_t>(Tok().n_vocab());
+  int tokens = 0;
+  while (auto e = h->Next(std::chrono::seconds(20))) {
+    if (e->kind == Event::Kind::kPromptLogits)
+      for (size_t i = 0; i < e->logits.size(); i += vocab)
+        positions.push_back(static_cast<int>(e->logits[i]));
+    if (e->kind == Event::Kind::kToken) ++tokens;
+    if (e->kind == Event::Kind::kDone) break;
+  }
+  std::vector<int> want(59);  // every prompt position but the last (it starts generation)
+  for (int i = 0; i < 59; ++i) want[static_cast<size_t>(i)] = i;
+  EXPECT_EQ(positions, want);
+  EXPECT_EQ(tokens, 3);
+  EXPECT_EQ(ex.recoveries, 1);
+}
+
+// When the lane cannot be rebuilt, its requests end with the executor's retryable error, and so
+// do later ones (no lane is left to run them).
+TEST(Scheduler, FailedRecoveryEndsRequestsRetryably) {
+  FakeExecutor ex(1, 64, 64, 4);
+  ex.fail_batches = {3};
+  ex.can_recover = true;
+  ex.recover_result = Unavailable("no device took over");
+  Scheduler s(ex, Tok(), Opts(16));
+  Result r = Collect(*s.Submit(Req(60, 5)));
+  EXPECT_EQ(r.reasons[0], FinishReason::kError);
+  EXPECT_EQ(r.status[0].code(), StatusCode::kUnavailable);
+  EXPECT_NE(r.status[0].message().find("no device took over"), std::string::npos);
+  Result later = Collect(*s.Submit(Req(10, 2)));
+  EXPECT_EQ(later.status[0].code(), StatusCode::kUnavailable);
+}
+
+// An executor that cannot recover ends the lane's requests with the failure, as before.
+TEST(Scheduler, BrokenLaneWithoutRecoveryFails) {
+  FakeExecutor ex(1, 64, 64, 4);
+  ex.fail_batches = {3};
+  Scheduler s(ex, Tok(), Opts(16));
+  Result r = Collect(*s.Submit(Req(60, 5)));
+  EXPECT_EQ(r.reasons[0], FinishReason::kError);
+  EXPECT_EQ(ex.recoveries, 0);
+  EXPECT_EQ(Collect(*s.Submit(Req(10, 2))).tokens[0].size(), 2u);  // the lane still runs
 }
 
 }  // namespace
