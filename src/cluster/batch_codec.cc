@@ -1,6 +1,7 @@
 #include "cluster/batch_codec.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace suanli::cluster {
 
@@ -199,6 +200,10 @@ StepOutput OutputFromProto(v1::BatchResult&& r, const StepBatch& batch, int64_t 
     if (static_cast<size_t>(p.logits_size()) != want)
       return bad(std::to_string(p.logits_size()) + " logits where " + std::to_string(want) +
                  " were asked for");
+    // A model's logits are finite; NaN or infinity is a broken or lying worker, never passed on.
+    for (float v : p.logits())
+      if (!std::isfinite(v)) return bad("non-finite logits");
+    if (s.sample && p.top_tokens_size() > 0 && std::isnan(p.logprob())) return bad("a NaN logprob");
     o.logits.assign(p.logits().begin(), p.logits().end());
   }
   return out;

@@ -361,9 +361,10 @@ Status Pool::Recover(size_t i, double timeout_seconds) {
   std::fprintf(stderr, "suanli: pool: %s; re-placing pipeline %zu\n", why.c_str(), i + 1);
   Status last = Unavailable("no worker could take the layers");
   for (int attempt = 0;; ++attempt) {
-    // A lost worker that answers again (restarted at its address) is a candidate once more.
+    // A lost worker that answers again (restarted at its address) is a candidate once more; not
+    // on the first attempt, right after it was found lost (a frozen one would hold it up).
     for (PoolWorker& w : workers_)
-      if (w.lost && Greet(w)) {
+      if (attempt > 0 && w.lost && Greet(w)) {
         w.lost = false;
         std::fprintf(stderr, "suanli: pool: worker %s is back\n", w.address.c_str());
       }

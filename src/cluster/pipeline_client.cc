@@ -98,6 +98,10 @@ void PipelineClient::Heartbeat() {
     Status s = Status::Ok();
     for (size_t i = 0; i < stages_.size() && s.ok(); ++i) s = CheckStage(i, deadline);
     const auto now = std::chrono::steady_clock::now();
+    if (closing_) {  // stages wind down on purpose
+      lock.lock();
+      break;
+    }
     if (!s.ok()) {
       const double after = std::chrono::duration<double>(now - last_good).count();
       lock.lock();
@@ -146,7 +150,10 @@ void PipelineClient::ReadResults() {
       p = std::move(it->second);
       pending_.erase(it);
     }
-    p.done(OutputFromProto(std::move(r), p.batch, shape_.n_vocab));
+    StepOutput out = OutputFromProto(std::move(r), p.batch, shape_.n_vocab);
+    if (out.status.code() == StatusCode::kInternal)  // nonsense: name who said it
+      out.status = out.status.WithContext(last_name_);
+    p.done(std::move(out));
   }
   grpc::Status s = results_->Finish();
   const Status seen = s.ok() ? Unavailable(last_name_ + " closed the results stream")

@@ -93,6 +93,12 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     return it == stages.end() ? nullptr : it->second;
   }
 
+  void DropStage(const std::shared_ptr<Stage>& st) {
+    std::lock_guard<std::mutex> lock(stages_mu);
+    auto it = stages.find(st->id);
+    if (it != stages.end() && it->second == st) stages.erase(it);
+  }
+
   // Stops the stage's compute thread after the queued steps and closes its downstream stream.
   void StopStage(const std::shared_ptr<Stage>& st) {
     {
@@ -301,8 +307,11 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     } while (reader->Read(&r));
     summary->set_batches(n);
     // The upstream ended (the head is done, or gone): finish the queued batches, then close the
-    // downstream, so the whole pipeline winds down.
+    // downstream, so the whole pipeline winds down. Nothing can feed the stage again (a head that
+    // comes back loads a new one), so it goes now rather than at Unload, which a head that lost
+    // this worker never sends; a Results stream still draining it holds its own reference.
     StopStage(st);
+    DropStage(st);
     return grpc::Status::OK;
   }
 
@@ -333,7 +342,10 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
   grpc::Status Unload(grpc::ServerContext* ctx, const v1::UnloadRequest* req,
                       v1::UnloadReply*) override {
     if (!Check(ctx, "Unload")) return Unauthenticated();
-    if (auto st = FindStage(req->pipeline_id())) StopStage(st);
+    if (auto st = FindStage(req->pipeline_id())) {
+      StopStage(st);
+      DropStage(st);  // its weights and KV go now, not when a later LoadStage replaces it
+    }
     return grpc::Status::OK;
   }
 

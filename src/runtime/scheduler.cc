@@ -67,7 +67,10 @@ struct Scheduler::Lane {
   int inflight = 0;
   int64_t running = 0;  // sequences admitted here
   std::vector<uint64_t> ended;
-  std::map<uint64_t, std::vector<Sent>> batches;  // in flight
+  // In flight, with the lane's epoch when sent: a recovery starts a new epoch, and an answer
+  // from before it (a success racing the failure) must not count for the replayed sequences.
+  uint64_t epoch = 0;
+  std::map<uint64_t, std::pair<uint64_t, std::vector<Sent>>> batches;
   Lane(const LaneInfo& i, bool prefix) : info(i), blocks(i.n_blocks, prefix) {}
 };
 
@@ -532,7 +535,7 @@ void Scheduler::Launch(int li) {
     batch.ended.swap(lane.ended);
     counters_.batches++;
     counters_.steps += batch.steps.size();
-    lane.batches.emplace(batch.id, std::move(sent));
+    lane.batches.emplace(batch.id, std::make_pair(lane.epoch, std::move(sent)));
     ++lane.inflight;
     ex_.Submit(li, std::move(batch), [this, li](StepOutput out) {
       {
@@ -562,7 +565,8 @@ void Scheduler::HandleOutput(int li, const StepOutput& out) {
   Lane& lane = *lanes_[static_cast<size_t>(li)];
   auto bit = lane.batches.find(out.id);
   if (bit == lane.batches.end()) return;  // not ours (cannot happen with a sane executor)
-  const std::vector<Sent> sent = std::move(bit->second);
+  const bool stale = bit->second.first != lane.epoch;
+  const std::vector<Sent> sent = std::move(bit->second.second);
   lane.batches.erase(bit);
   --lane.inflight;
   for (size_t i = 0; i < sent.size(); ++i) {
@@ -570,6 +574,7 @@ void Scheduler::HandleOutput(int li, const StepOutput& out) {
     if (it == seqs_.end()) continue;
     Seq& s = *it->second;
     --s.inflight;
+    if (stale) continue;  // computed on the lane before it broke: the replay redoes it
     const SeqOutput* o =
         i < out.outputs.size() && out.outputs[i].seq == s.id ? &out.outputs[i] : nullptr;
     Status st = !out.status.ok() ? out.status
@@ -626,6 +631,7 @@ bool Scheduler::StartRecovery(int li, const Status& why) {
     if (draining_) return false;
   }
   lane.recovering = true;
+  ++lane.epoch;
   lane.failed_at = std::chrono::steady_clock::now();
   // The lane's KV is gone: every sequence starts again from position 0 with its own tokens.
   for (auto& [id, s] : seqs_) {

@@ -160,7 +160,7 @@ wait_tokens() {  # wait_tokens FILE: until the head has printed some output
 gen_lost() {  # gen_lost OUT ERR SAMPLING...: the long request through lost_ws, in the background
   local out=$1 err=$2
   shift 2
-  "$SUANLI" generate -m "$m" -p "Once upon a time" -n 300 --ignore-eos -c 4096 --act f32 "$@" \
+  "$SUANLI" generate -m "$m" -p "Once upon a time" -n 200 --ignore-eos -c 4096 --act f32 "$@" \
     --workers "${lost_ws[0]},${lost_ws[1]},${lost_ws[2]}" --split 2,1,1 >"$out" 2>"$err" &
 }
 declare -A ref_out
@@ -183,7 +183,7 @@ lost_worker_case() {  # lost_worker_case SIGNAL POSITION(0..2) greedy|seeded
   kill -"$sig" "${lost_wp[$pos]}"
   local t0
   t0=$(date +%s%N)
-  for i in $(seq 1 600); do kill -0 $head_pid 2>/dev/null || break; sleep 0.05; done
+  for i in $(seq 1 3600); do kill -0 $head_pid 2>/dev/null || break; sleep 0.05; done  # 3 min
   ms=$((($(date +%s%N) - t0) / 1000000))
   kill -9 $head_pid 2>/dev/null
   wait $head_pid

@@ -11,6 +11,7 @@
 #include "base/thread_pool.h"
 #include "cluster/activation_codec.h"
 #include "cluster/auth.h"
+#include "cluster/batch_codec.h"
 #include "cluster/head.h"
 #include "cluster/stage_weights.h"
 #include "engine/forward.h"
@@ -88,6 +89,37 @@ TEST(ActivationCodec, RefusesNonFiniteValues) {
   bytes[0] = 0x00;
   bytes[1] = 0x7e;
   EXPECT_FALSE(DecodeActivations(ActFormat::kQ8_0, bytes, 2, dim, y.data()).ok());
+}
+
+// A last stage that answers NaN or infinite logits (a broken or lying worker) is refused: the head
+// never passes them on as a model's output.
+TEST(BatchCodec, RefusesNonFiniteLogits) {
+  StepBatch b;
+  b.id = 7;
+  SeqStep st;
+  st.seq = 3;
+  st.tokens = {1, 2};
+  st.blocks = {0};
+  st.logits = LogitsWant::kLast;
+  b.steps.push_back(st);
+  for (float poison : {1.0f, NAN, INFINITY, -INFINITY}) {
+    StepOutput out;
+    out.id = 7;
+    SeqOutput o;
+    o.seq = 3;
+    o.logits = {0.5f, poison, -2.0f, 0.0f};
+    out.outputs.push_back(o);
+    v1::BatchResult r;
+    OutputToProto(out, &r);
+    StepOutput back = OutputFromProto(std::move(r), b, 4);
+    if (poison == 1.0f) {
+      EXPECT_TRUE(back.status.ok()) << back.status.message();
+      EXPECT_EQ(back.outputs[0].logits, o.logits);
+    } else {
+      EXPECT_EQ(back.status.code(), StatusCode::kInternal);
+      EXPECT_NE(back.status.message().find("non-finite logits"), std::string::npos);
+    }
+  }
 }
 
 TEST(Auth, TokenSourcesAndProofs) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
@@ -46,23 +47,38 @@ class FakeExecutor : public Executor {
   void Submit(int lane, StepBatch batch, std::function<void(StepOutput)> done) override {
     if (delay.count() > 0) std::this_thread::sleep_for(delay);
     StepOutput out;
+    bool failed = false, hold = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (fail_batches.count(++submitted_)) {  // the lane broke: nothing computed
+      ++submitted_;
+      if (fail_batches.count(submitted_)) {  // the lane broke: nothing computed
         out.id = batch.id;
         out.status = Unavailable("injected: a worker vanished");
+        failed = true;
       } else {
         out = Run(lane, batch);
+        hold = submitted_ == hold_batch;
       }
       batches_.push_back({lane, batch});
     }
+    if (hold) {  // answered only after the next failure, as a result racing a break would be
+      held_ = {std::move(done), std::move(out)};
+      return;
+    }
     done(std::move(out));
+    if (failed && held_.first) {
+      auto h = std::move(held_);
+      held_ = {};
+      h.first(std::move(h.second));
+    }
   }
   void Shutdown() override {}
   std::vector<DeviceState> Devices() const override { return {}; }
   // A rebuilt lane has lost all its KV.
   Status Recover(int lane, const Status& why) override {
     (void)why;
+    ++entered;
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     std::lock_guard<std::mutex> lock(mu_);
     ++recoveries;
     if (!recover_result.ok()) return recover_result;
@@ -78,6 +94,9 @@ class FakeExecutor : public Executor {
   int32_t fail_token = -1;             // a step feeding this token fails
   std::chrono::microseconds delay{0};  // per batch, so requests overlap in time
   std::set<int> fail_batches;          // these submissions (1-based) fail as a broken lane
+  int hold_batch = -1;                 // this submission's answer comes after the next failure
+  std::atomic<bool> release{true};     // Recover waits for this
+  std::atomic<int> entered{0};         // Recover calls begun
   bool can_recover = false;
   Status recover_result;
   int recoveries = 0;
@@ -125,6 +144,7 @@ class FakeExecutor : public Executor {
   std::vector<LaneInfo> info_;
   std::vector<std::vector<int32_t>> kv_;
   int submitted_ = 0;
+  std::pair<std::function<void(StepOutput)>, StepOutput> held_;
   std::mutex mu_;
   std::vector<std::pair<int, StepBatch>> batches_;
 };
@@ -431,6 +451,35 @@ TEST(Scheduler, RecoveryReplaysEverySequenceAndChangesNothing) {
     EXPECT_EQ(s.Stats().kv_blocks_used, 0);
   }
   EXPECT_EQ(got, want);
+}
+
+// A batch that succeeded on the lane before it broke, answered after the failure (the results
+// thread racing the heartbeat), must not count: its blocks are not on the rebuilt lane, so a
+// request arriving meanwhile must not find them in the prefix cache (the fake's model then reads
+// positions nobody wrote), and the replay computes them again.
+TEST(Scheduler, RecoveryIgnoresAnswersFromBeforeTheBreak) {
+  FakeExecutor ex(1, 64, 64, 4, /*depth=*/2);
+  ex.hold_batch = 2;  // prompt chunk 16..32, answered after chunk 32..48 fails
+  ex.fail_batches = {3};
+  ex.can_recover = true;
+  ex.release = false;
+  Scheduler s(ex, Tok(), Opts(16));
+  GenerationRequest a = Req(60, 6);
+  auto ha = s.Submit(a);
+  ASSERT_TRUE(ha.ok());
+  for (int i = 0; i < 2000 && ex.entered == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(ex.entered, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the late answer is handled
+  GenerationRequest c = Req(60, 6);                            // the same prompt
+  auto hc = s.Submit(c);
+  ASSERT_TRUE(hc.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // c is admitted
+  ex.release = true;
+  Result ra = Collect(*ha), rc = Collect(*hc);
+  EXPECT_EQ(ra.reasons[0], FinishReason::kLength) << ra.status[0].message();
+  EXPECT_EQ(ra.tokens, rc.tokens);
+  EXPECT_EQ(rc.usage.cached_tokens, 0);  // nothing valid was cached when c arrived
 }
 
 // Prompt logits a request already received are not sent again by the replay.
