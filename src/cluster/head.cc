@@ -320,7 +320,7 @@ StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions
 bool Pool::Greet(PoolWorker& w) {
   const std::string nonce = RandomNonce();
   grpc::ClientContext ctx;
-  PrepareContext(&ctx, opts_.security, std::clamp(opts_.detect_seconds, 0.5, 5.0));
+  PrepareContext(&ctx, opts_.security, ShortDeadline());
   v1::HelloRequest req;
   req.set_nonce(nonce);
   v1::HelloReply reply;
@@ -337,22 +337,11 @@ Status Pool::Recover(size_t i, double timeout_seconds) {
   if (r.client) r.client->Close();
   if (lost_stage >= 0)
     workers_[static_cast<size_t>(r.workers[static_cast<size_t>(lost_stage)])].lost = true;
-  {  // the survivors drop their old stages (bounded, all at once)
-    std::vector<std::thread> unloads;
-    for (size_t s = 0; s < r.workers.size(); ++s) {
-      PoolWorker& w = workers_[static_cast<size_t>(r.workers[s])];
-      if (w.lost) continue;
-      unloads.emplace_back([this, &w, id = r.client ? r.client->id() : ""] {
-        grpc::ClientContext ctx;
-        PrepareContext(&ctx, opts_.security, std::clamp(opts_.detect_seconds, 0.5, 5.0));
-        v1::UnloadRequest req;
-        req.set_pipeline_id(id);
-        v1::UnloadReply reply;
-        (void)w.stub->Unload(&ctx, req, &reply);
-      });
-    }
-    for (std::thread& t : unloads) t.join();
-  }
+  std::vector<std::pair<int, std::string>> old;  // the survivors drop their old stages
+  for (int wi : r.workers)
+    if (!workers_[static_cast<size_t>(wi)].lost)
+      old.emplace_back(wi, r.client ? r.client->id() : "");
+  Unload(old);
   {
     std::lock_guard<std::mutex> lock(mu_);
     r.client.reset();
@@ -423,28 +412,34 @@ std::vector<const PoolWorker*> Pool::pipeline_workers(size_t i) const {
   return out;
 }
 
-void Pool::Close() {
-  // All stages are unloaded at once, each within the detection time: a frozen or lost worker
-  // delays the exit by that much at most, once (its stage expires on its side).
-  const double deadline = std::clamp(opts_.detect_seconds, 0.5, 5.0);
+double Pool::ShortDeadline() const { return std::clamp(opts_.detect_seconds, 0.5, 5.0); }
+
+void Pool::Unload(const std::vector<std::pair<int, std::string>>& stages) {
+  // All at once, each within the detection time: a frozen or lost worker delays the caller by
+  // that much at most, once (its stage goes on its side when its stream ends).
   std::vector<std::thread> unloads;
+  for (const auto& [wi, id] : stages)
+    unloads.emplace_back([this, wi = wi, id = id] {
+      grpc::ClientContext ctx;
+      PrepareContext(&ctx, opts_.security, ShortDeadline());
+      v1::UnloadRequest req;
+      req.set_pipeline_id(id);
+      v1::UnloadReply reply;
+      (void)workers_[static_cast<size_t>(wi)].stub->Unload(&ctx, req, &reply);
+    });
+  for (std::thread& t : unloads) t.join();
+}
+
+void Pool::Close() {
+  std::vector<std::pair<int, std::string>> stages;
   for (Running& r : pipelines_) {
     if (r.client) r.client->Close();
     const int lost = r.client ? r.client->lost_stage() : -1;
-    for (size_t s = 0; s < r.workers.size(); ++s) {
-      if (static_cast<int>(s) == lost) continue;  // it would not answer
-      const int wi = r.workers[s];
-      unloads.emplace_back([this, wi, deadline, id = r.client ? r.client->id() : ""] {
-        grpc::ClientContext ctx;
-        PrepareContext(&ctx, opts_.security, deadline);
-        v1::UnloadRequest req;
-        req.set_pipeline_id(id);
-        v1::UnloadReply reply;
-        (void)workers_[static_cast<size_t>(wi)].stub->Unload(&ctx, req, &reply);
-      });
-    }
+    for (size_t s = 0; s < r.workers.size(); ++s)
+      if (static_cast<int>(s) != lost)  // it would not answer
+        stages.emplace_back(r.workers[s], r.client ? r.client->id() : "");
   }
-  for (std::thread& t : unloads) t.join();
+  Unload(stages);
 }
 
 Pool::~Pool() { Close(); }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cluster/device_profile.h"
@@ -94,7 +95,10 @@ class Pool {
   // Loads the plan's stages; on a worker's failure returns its index in *failed.
   Status LoadStages(const Model& model, int* failed);
   StatusOr<Running> LoadPipeline(const Model& model, const placement::Pipeline& p, int* failed);
-  bool Greet(PoolWorker& w);  // Hello with proof, within the detection time
+  bool Greet(PoolWorker& w);     // Hello with proof, within the detection time
+  double ShortDeadline() const;  // calls to a worker that may be lost: the detection time
+  // Unloads (worker index, pipeline id) stages, all at once, bounded.
+  void Unload(const std::vector<std::pair<int, std::string>>& stages);
 
   PoolOptions opts_;
   std::string model_sha256_;
