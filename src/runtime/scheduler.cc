@@ -100,6 +100,9 @@ struct Scheduler::Seq {
   bool finished = false;
   uint64_t parent = 0;  // n > 1: share this sequence's prompt blocks once they are computed
   int64_t share = 0;    // positions to share
+  // A replay: the shared blocks are already this sequence's (parent recomputes them; this one
+  // skips them once they are there instead of writing them a second time).
+  bool holds_share = false;
   int64_t generated = 0;
   int64_t replay_end = 0;  // positions computed before a lane recovery (their rows were sent)
   TextStream text;
@@ -408,7 +411,10 @@ bool Scheduler::Eligible(Seq& s) {
     auto p = seqs_.find(s.parent);
     Seq* par = p == seqs_.end() ? nullptr : p->second.get();
     if (par && !par->finished && par->n_done < s.share) return false;  // not computed yet
-    if (par && !par->finished && s.share > 0) {
+    if (par && !par->finished && s.share > 0 && s.holds_share) {
+      s.n_sent = s.n_done = s.share;
+      s.n_registered = s.share / kKvBlockTokens;
+    } else if (par && !par->finished && s.share > 0) {
       // Take the parent's computed prompt blocks.
       Lane& lane = *lanes_[static_cast<size_t>(s.lane)];
       const int64_t nb = s.share / kKvBlockTokens;
@@ -423,6 +429,7 @@ bool Scheduler::Eligible(Seq& s) {
       s.n_registered = nb;
     }
     s.parent = 0;
+    s.holds_share = false;
   }
   return true;
 }
@@ -641,6 +648,28 @@ bool Scheduler::StartRecovery(int li, const Status& why) {
     s->n_registered = 0;
     s->sampler_sent = false;
     s->awaiting = false;
+  }
+  // Sequences sharing leading blocks (prefix-cache hits, n > 1 choices) replay them once: each
+  // waits for the earliest sequence it shares the most with. Two writers would each set the
+  // block's written rows to where their own chunk ended, so the longer one's next step would read
+  // rows the worker no longer counts as written (and, without batch invariance, change them).
+  std::vector<Seq*> live;
+  for (auto& [id, s] : seqs_)
+    if (s->lane == li && !s->finished) live.push_back(s.get());  // by id: the oldest first
+  for (size_t j = 0; j < live.size(); ++j) {
+    Seq& s = *live[j];
+    if (s.parent != 0) continue;  // a choice still waiting for its parent's blocks
+    size_t best = 0, best_run = 0;
+    for (size_t k = 0; k < j; ++k) {
+      const std::vector<int32_t>& a = live[k]->blocks;
+      size_t run = 0;
+      while (run < a.size() && run < s.blocks.size() && a[run] == s.blocks[run]) ++run;
+      if (run > best_run) best = k, best_run = run;
+    }
+    if (best_run == 0) continue;
+    s.parent = live[best]->id;
+    s.share = static_cast<int64_t>(best_run) * kKvBlockTokens;
+    s.holds_share = true;
   }
   lane.blocks.Forget();
   lane.ended.clear();  // the new executor lane never saw them

@@ -150,7 +150,7 @@ nrec=$(grep -c 'running again in' "$tmp/serve.log")
 rec="$nrec recoveries (failure seen to running again): p50 $(grep -o 'running again in [0-9.]* [mu]*s' "$tmp/serve.log" | secs | pct 50) s, max $(grep -o 'running again in [0-9.]* [mu]*s' "$tmp/serve.log" | secs | pct 100) s"
 det="freezes noticed at most $(grep -o 'noticed [0-9.]* [mu]*s' "$tmp/serve.log" | secs | pct 100) s after the last good heartbeat"
 echo "# $rec; $det"
-ratio=$(awk -v a="$(echo "$soak" | sed 's/.* differ; \([0-9.]*\) tok\/s.*/\1/')" -v b="$(echo "$calm" | sed 's/.* differ; \([0-9.]*\) tok\/s.*/\1/')" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
+ratio=$(awk -v a="$(echo "$soak" | sed 's/.* differ; \([0-9.]*\) tok\/s.*/\1/')" -v b="$(echo "$calm" | sed 's/.* differ; \([0-9.]*\) tok\/s.*/\1/')" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 echo "# throughput disturbed / undisturbed: ${ratio}x"
 nfail=$(grep -c '^fail' "$tmp/soak.log")
 ndiff=$(grep -c '^differs' "$tmp/soak.log")

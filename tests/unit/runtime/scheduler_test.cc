@@ -1,6 +1,8 @@
 // The scheduler over a fake executor whose "model" reads its KV back through the block tables: a
 // sequence's next token is a hash of every token at positions 0..p in its blocks, so wrong block
-// sharing, a missed position or a reordered step changes the output.
+// sharing, a missed position or a reordered step changes the output. Like a worker's BatchRunner,
+// it keeps how far each block was written from its first row (a write sets it) and refuses a step
+// whose earlier positions are not all there.
 #include "runtime/scheduler.h"
 
 #include <gtest/gtest.h>
@@ -40,6 +42,7 @@ class FakeExecutor : public Executor {
       l.depth = depth;
       info_.push_back(l);
       kv_.emplace_back(static_cast<size_t>(n_blocks * kKvBlockTokens), -1);
+      filled_.emplace_back(static_cast<size_t>(n_blocks), 0);
     }
   }
   int lanes() const override { return static_cast<int>(info_.size()); }
@@ -83,10 +86,17 @@ class FakeExecutor : public Executor {
     ++recoveries;
     if (!recover_result.ok()) return recover_result;
     std::fill(kv_[static_cast<size_t>(lane)].begin(), kv_[static_cast<size_t>(lane)].end(), -1);
+    std::fill(filled_[static_cast<size_t>(lane)].begin(), filled_[static_cast<size_t>(lane)].end(),
+              0);
     return Status::Ok();
   }
   bool CanRecover() const override { return can_recover; }
 
+  // The `after`-th submission from now fails as a broken lane.
+  void FailSubmission(int after) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_batches.insert(submitted_ + after);
+  }
   std::vector<std::pair<int, StepBatch>> batches() {
     std::lock_guard<std::mutex> lock(mu_);
     return batches_;
@@ -116,8 +126,23 @@ class FakeExecutor : public Executor {
                                           kKvBlockTokens +
                                       p % kKvBlockTokens)];
       };
+      std::vector<int>& filled = filled_[static_cast<size_t>(lane)];
+      auto block = [&](int64_t i) { return static_cast<size_t>(s.blocks[static_cast<size_t>(i)]); };
+      bool ready = true;
+      for (int64_t i = 0; i < s.pos / kKvBlockTokens; ++i)
+        ready = ready && filled[block(i)] == kKvBlockTokens;
+      if (s.pos % kKvBlockTokens > 0)
+        ready = ready && filled[block(s.pos / kKvBlockTokens)] >= s.pos % kKvBlockTokens;
+      if (!ready) {
+        o.status = InvalidArgument("positions before " + std::to_string(s.pos) +
+                                   " of the sequence were never computed");
+        out.outputs.push_back(std::move(o));
+        continue;
+      }
       for (size_t i = 0; i < s.tokens.size(); ++i)
         at(s.pos + static_cast<int64_t>(i)) = s.tokens[i];
+      for (int64_t i = s.pos / kKvBlockTokens; i < KvBlocksFor(end); ++i)
+        filled[block(i)] = static_cast<int>(std::min(kKvBlockTokens, end - i * kKvBlockTokens));
       uint64_t h = 1469598103934665603ull;
       for (int64_t p = 0; p < end; ++p) {
         EXPECT_GE(at(p), 0) << "position " << p << " never written";
@@ -143,6 +168,7 @@ class FakeExecutor : public Executor {
 
   std::vector<LaneInfo> info_;
   std::vector<std::vector<int32_t>> kv_;
+  std::vector<std::vector<int>> filled_;  // [lane][block] rows written from the first
   int submitted_ = 0;
   std::pair<std::function<void(StepOutput)>, StepOutput> held_;
   std::mutex mu_;
@@ -507,6 +533,40 @@ TEST(Scheduler, RecoveryDoesNotRepeatPromptLogits) {
   EXPECT_EQ(positions, want);
   EXPECT_EQ(tokens, 3);
   EXPECT_EQ(ex.recoveries, 1);
+}
+
+// Sequences sharing prompt blocks (a prefix-cache hit) are replayed by one of them: the other
+// waits for it, so the replay never writes a shared block twice. Without that, the second
+// sequence's shorter chunk rewrote the first's block and the worker found the first's next step
+// reading rows it no longer counted as written (the soak's "position 16 ... never computed").
+TEST(Scheduler, RecoveryReplaysSharedBlocksOnce) {
+  std::vector<std::vector<int32_t>> want, got;
+  for (bool disturbed : {false, true}) {
+    FakeExecutor ex(1, 64, 64, 4);
+    ex.delay = std::chrono::microseconds(300);
+    ex.can_recover = true;
+    Scheduler s(ex, Tok(), Opts(24));
+    auto ha = s.Submit(Req(40, 40));
+    ASSERT_TRUE(ha.ok());
+    for (int i = 0; i < 2000 && s.Stats().tokens_generated < 3; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    GenerationRequest b = Req(40, 30);  // the same first 40 tokens: two blocks from the cache
+    b.prompt.push_back(901);
+    auto hb = s.Submit(b);
+    ASSERT_TRUE(hb.ok());
+    for (int i = 0; i < 2000 && s.Stats().tokens_generated < 8; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (disturbed) ex.FailSubmission(2);  // both decoding
+    Result ra = Collect(*ha), rb = Collect(*hb);
+    EXPECT_EQ(ra.reasons[0], FinishReason::kLength) << ra.status[0].message();
+    EXPECT_EQ(rb.reasons[0], FinishReason::kLength) << rb.status[0].message();
+    EXPECT_GT(rb.usage.cached_tokens, 0);
+    (disturbed ? got : want) = {ra.tokens[0], rb.tokens[0]};
+    if (disturbed) {
+      EXPECT_EQ(ex.recoveries, 1);
+    }
+  }
+  EXPECT_EQ(got, want);
 }
 
 // When the lane cannot be rebuilt, its requests end with the executor's retryable error, and so
