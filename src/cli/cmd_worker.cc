@@ -28,6 +28,8 @@ struct WorkerArgs {
   double matvec_mib = 0;
   double emulate_slowdown = 1;
   double emulate_memory_gib = 0;
+  double stage_timeout = 60;
+  double cache_quota_gib = 0;
 };
 
 int RunWorker(const WorkerArgs& a) {
@@ -53,6 +55,8 @@ int RunWorker(const WorkerArgs& a) {
   if (a.fresh_profile) o.profile_max_age_s = 0;
   o.emulate_slowdown = a.emulate_slowdown;
   o.emulate_memory_bytes = static_cast<uint64_t>(a.emulate_memory_gib * (1ull << 30));
+  o.stage_timeout_seconds = a.stage_timeout;
+  o.cache_quota_bytes = static_cast<uint64_t>(a.cache_quota_gib * (1ull << 30));
 
   // Signals are taken by a thread of their own so the server shuts down cleanly.
   sigset_t set;
@@ -128,6 +132,12 @@ void AddWorkerCommand(CLI::App& app, RunFn* run) {
   sub->add_option("--emulate-memory-gib", a->emulate_memory_gib,
                   "Benchmarks: report and allow at most this much memory")
       ->check(CLI::Range(0.01, 1e6));
+  sub->add_option("--stage-timeout", a->stage_timeout,
+                  "Free a loaded stage that receives no batch within S seconds (default 60)")
+      ->check(CLI::Range(0.1, 86400.0));
+  sub->add_option("--cache-quota-gib", a->cache_quota_gib,
+                  "Disk the streamed weights may take, GiB (default: the free space less 1 GiB)")
+      ->check(CLI::Range(0.001, 1e9));
   AddSecurityOptions(sub, &a->security);
   sub->callback([a, run] { *run = [a] { return RunWorker(*a); }; });
 }

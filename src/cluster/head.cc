@@ -207,14 +207,17 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
   const GgufFile& f = model.file();
   {
     Running run;
-    const std::string id = RandomId();
+    const PipelineKey key{RandomId(), RandomNonce()};
+    const std::string& id = key.id;
     for (size_t s = 0; s < p.stages.size(); ++s) {
       const placement::Stage& stage = p.stages[s];
       const int wi = stage.device - 1;  // device 0 is the head
       PoolWorker& w = workers_[static_cast<size_t>(wi)];
       v1::LoadStageRequest req;
       req.set_pipeline_id(id);
+      req.set_capability(key.capability);
       req.set_model_sha256(model_sha256_);
+      req.set_header_sha256(digests_.header);
       req.set_model_size(f.file_size());
       req.set_first_layer(stage.first_layer);
       req.set_last_layer(stage.last_layer);
@@ -227,8 +230,14 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
       req.set_act(ActToProto(opts_.act));
       if (s + 1 < p.stages.size())
         req.set_next_address(workers_[static_cast<size_t>(p.stages[s + 1].device - 1)].address);
-      const uint64_t bytes = TensorBytes(f, StageTensorNames(f, stage.first_layer, stage.last_layer,
-                                                             s == 0, s + 1 == p.stages.size()));
+      const std::vector<std::string> stage_tensors = StageTensorNames(
+          f, stage.first_layer, stage.last_layer, s == 0, s + 1 == p.stages.size());
+      for (const std::string& name : stage_tensors) {
+        v1::TensorDigest* d = req.add_tensors();
+        d->set_name(name);
+        d->set_sha256(digests_.tensors.at(name));
+      }
+      const uint64_t bytes = TensorBytes(f, stage_tensors);
       Status st = Status::Ok();
       for (int attempt = 0; attempt < 2; ++attempt) {
         grpc::ClientContext ctx;
@@ -243,8 +252,7 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
         }
         std::vector<std::string> names;
         if (reply.header_missing())
-          names = StageTensorNames(f, stage.first_layer, stage.last_layer, s == 0,
-                                   s + 1 == p.stages.size());
+          names = stage_tensors;
         else
           names.assign(reply.missing_tensors().begin(), reply.missing_tensors().end());
         Say(opts_, "worker " + w.address + " lacks the model: streaming " +
@@ -261,6 +269,7 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
           PrepareContext(&uctx, opts_.security, 5);
           v1::UnloadRequest ureq;
           ureq.set_pipeline_id(id);
+          ureq.set_capability(key.capability);
           v1::UnloadReply ureply;
           (void)workers_[static_cast<size_t>(loaded)].stub->Unload(&uctx, ureq, &ureply);
         }
@@ -276,7 +285,7 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
       const PoolWorker& w = workers_[static_cast<size_t>(wi)];
       links.push_back({"worker " + w.address, w.channel});
     }
-    auto client = std::make_shared<PipelineClient>(id, std::move(links), opts_.security, shape);
+    auto client = std::make_shared<PipelineClient>(key, std::move(links), opts_.security, shape);
     SL_RETURN_IF_ERROR(client->Start());
     run.client = client;
     return run;
@@ -290,6 +299,7 @@ StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions
   SL_RETURN_IF_ERROR(opts.security.Validate());
   if (opts.security.token.empty()) return InvalidArgument("a pool token is required");
   SL_ASSIGN_OR_RETURN(pool->model_sha256_, Sha256FileCached(model.path(), opts.cache_dir));
+  pool->digests_ = FileDigestsCached(model.file(), pool->model_sha256_, opts.cache_dir);
   pool->hp_ = model.hparams();
   pool->model_ = &model;
   pool->kv_blocks_ = KvBlocksFor(opts.kv_tokens > 0 ? opts.kv_tokens : opts.max_seqs * opts.n_ctx);
@@ -337,10 +347,9 @@ Status Pool::Recover(size_t i, double timeout_seconds) {
   if (r.client) r.client->Close();
   if (lost_stage >= 0)
     workers_[static_cast<size_t>(r.workers[static_cast<size_t>(lost_stage)])].lost = true;
-  std::vector<std::pair<int, std::string>> old;  // the survivors drop their old stages
+  std::vector<std::pair<int, PipelineKey>> old;  // the survivors drop their old stages
   for (int wi : r.workers)
-    if (!workers_[static_cast<size_t>(wi)].lost)
-      old.emplace_back(wi, r.client ? r.client->id() : "");
+    if (!workers_[static_cast<size_t>(wi)].lost && r.client) old.emplace_back(wi, r.client->key());
   Unload(old);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -414,16 +423,17 @@ std::vector<const PoolWorker*> Pool::pipeline_workers(size_t i) const {
 
 double Pool::ShortDeadline() const { return std::clamp(opts_.detect_seconds, 0.5, 5.0); }
 
-void Pool::Unload(const std::vector<std::pair<int, std::string>>& stages) {
+void Pool::Unload(const std::vector<std::pair<int, PipelineKey>>& stages) {
   // All at once, each within the detection time: a frozen or lost worker delays the caller by
   // that much at most, once (its stage goes on its side when its stream ends).
   std::vector<std::thread> unloads;
-  for (const auto& [wi, id] : stages)
-    unloads.emplace_back([this, wi = wi, id = id] {
+  for (const auto& [wi, key] : stages)
+    unloads.emplace_back([this, wi = wi, key = key] {
       grpc::ClientContext ctx;
       PrepareContext(&ctx, opts_.security, ShortDeadline());
       v1::UnloadRequest req;
-      req.set_pipeline_id(id);
+      req.set_pipeline_id(key.id);
+      req.set_capability(key.capability);
       v1::UnloadReply reply;
       (void)workers_[static_cast<size_t>(wi)].stub->Unload(&ctx, req, &reply);
     });
@@ -431,13 +441,14 @@ void Pool::Unload(const std::vector<std::pair<int, std::string>>& stages) {
 }
 
 void Pool::Close() {
-  std::vector<std::pair<int, std::string>> stages;
+  std::vector<std::pair<int, PipelineKey>> stages;
   for (Running& r : pipelines_) {
-    if (r.client) r.client->Close();
-    const int lost = r.client ? r.client->lost_stage() : -1;
+    if (!r.client) continue;
+    r.client->Close();
+    const int lost = r.client->lost_stage();
     for (size_t s = 0; s < r.workers.size(); ++s)
       if (static_cast<int>(s) != lost)  // it would not answer
-        stages.emplace_back(r.workers[s], r.client ? r.client->id() : "");
+        stages.emplace_back(r.workers[s], r.client->key());
   }
   Unload(stages);
 }

@@ -16,6 +16,7 @@
 #include "cluster/device_profile.h"
 #include "cluster/link_probe.h"
 #include "cluster/pipeline_client.h"
+#include "cluster/stage_weights.h"
 #include "cluster/transport.h"
 #include "model/model.h"
 #include "suanli/placement.h"
@@ -97,11 +98,12 @@ class Pool {
   StatusOr<Running> LoadPipeline(const Model& model, const placement::Pipeline& p, int* failed);
   bool Greet(PoolWorker& w);     // Hello with proof, within the detection time
   double ShortDeadline() const;  // calls to a worker that may be lost: the detection time
-  // Unloads (worker index, pipeline id) stages, all at once, bounded.
-  void Unload(const std::vector<std::pair<int, std::string>>& stages);
+  // Unloads (worker index, pipeline) stages, all at once, bounded.
+  void Unload(const std::vector<std::pair<int, PipelineKey>>& stages);
 
   PoolOptions opts_;
   std::string model_sha256_;
+  StageDigests digests_;  // of the head's file: what every stage's bytes must hash to
   std::vector<PoolWorker> workers_;
   std::vector<std::vector<LinkMeasurement>> peer_links_;  // [i][j]: worker i → worker j
   placement::Cluster cluster_;

@@ -6,9 +6,9 @@
 
 namespace suanli::cluster {
 
-PipelineClient::PipelineClient(std::string id, std::vector<StageLink> stages, SecurityOptions sec,
+PipelineClient::PipelineClient(PipelineKey key, std::vector<StageLink> stages, SecurityOptions sec,
                                Shape shape)
-    : id_(std::move(id)), stages_(std::move(stages)), sec_(std::move(sec)), shape_(shape) {
+    : key_(std::move(key)), stages_(std::move(stages)), sec_(std::move(sec)), shape_(shape) {
   SL_CHECK(!stages_.empty());
   for (const StageLink& l : stages_) stubs_.push_back(v1::Worker::NewStub(l.channel));
   first_ = stubs_.front().get();
@@ -22,7 +22,8 @@ PipelineClient::~PipelineClient() { Close(); }
 Status PipelineClient::Start() {
   PrepareContext(&results_ctx_, sec_, 0);
   v1::ResultsRequest rr;
-  rr.set_pipeline_id(id_);
+  rr.set_pipeline_id(key_.id);
+  rr.set_capability(key_.capability);
   results_ = last_->Results(&results_ctx_, rr);
   // The results stream is set up when its first message (or metadata) arrives; wait for the
   // server's initial metadata so a batch cannot reach the last stage before the head listens.
@@ -60,7 +61,8 @@ Status PipelineClient::CheckOneStage(size_t i, double seconds) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, sec_, seconds);
   v1::StageHealthRequest req;
-  req.set_pipeline_id(id_);
+  req.set_pipeline_id(key_.id);
+  req.set_capability(key_.capability);
   v1::StageHealthReply reply;
   const grpc::Status gs = stubs_[i]->StageHealth(&ctx, req, &reply);
   if (!gs.ok()) {
@@ -180,7 +182,7 @@ void PipelineClient::FailAll(const Status& why) {
   std::map<uint64_t, Pending> pending;
   {
     std::lock_guard<std::mutex> lock(pending_mu_);
-    if (broken_.ok()) broken_ = why.WithContext("pipeline " + id_);
+    if (broken_.ok()) broken_ = why.WithContext("pipeline " + key_.id);
     pending.swap(pending_);
   }
   for (auto& [id, p] : pending) {
@@ -202,7 +204,7 @@ void PipelineClient::Send(const StepBatch& batch, std::function<void(StepOutput)
     if (!broken_.ok() || closed_) {
       StepOutput out;
       out.id = batch.id;
-      out.status = !broken_.ok() ? broken_ : Unavailable("pipeline " + id_ + ": closed");
+      out.status = !broken_.ok() ? broken_ : Unavailable("pipeline " + key_.id + ": closed");
       done(std::move(out));
       return;
     }
@@ -214,7 +216,10 @@ void PipelineClient::Send(const StepBatch& batch, std::function<void(StepOutput)
                      1000 * (shape_.batch_deadline_seconds + 0.5 * static_cast<double>(tokens))));
     pending_.emplace(batch.id, std::move(p));
   }
-  if (!sent_first_) msg.set_pipeline_id(id_);
+  if (!sent_first_) {
+    msg.set_pipeline_id(key_.id);
+    msg.set_capability(key_.capability);
+  }
   sent_first_ = true;
   if (!forward_->Write(msg))
     FailAll(Diagnose(Unavailable(first_name_ + " stopped accepting batches")));

@@ -39,7 +39,7 @@ class PipelineClient {
     std::shared_ptr<grpc::Channel> channel;
   };
   // stages: first to last (at least one).
-  PipelineClient(std::string id, std::vector<StageLink> stages, SecurityOptions sec, Shape shape);
+  PipelineClient(PipelineKey key, std::vector<StageLink> stages, SecurityOptions sec, Shape shape);
   ~PipelineClient();
 
   // Opens Results on the last stage, then Forward on the first.
@@ -50,7 +50,8 @@ class PipelineClient {
   // Ends both streams; pending batches fail.
   void Close();
 
-  const std::string& id() const { return id_; }
+  const std::string& id() const { return key_.id; }
+  const PipelineKey& key() const { return key_; }
   // Why the pipeline broke (empty while it works).
   std::string broken() const;
   // When the heartbeat noticed a lost worker: seconds from its last good answer to the break
@@ -77,7 +78,7 @@ class PipelineClient {
   void FailAll(const Status& why);
   void Break(const Status& why);  // FailAll and cancel both streams
 
-  std::string id_;
+  PipelineKey key_;
   std::vector<StageLink> stages_;
   std::vector<std::unique_ptr<v1::Worker::Stub>> stubs_;  // one per stage
   v1::Worker::Stub* first_;

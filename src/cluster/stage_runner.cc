@@ -71,6 +71,7 @@ void StageRunner::Run(v1::Batch& in, v1::Batch* next, v1::BatchResult* result) {
   // Inner stage: the same batch onward, with this stage's rows and any new error.
   *next = std::move(in);
   next->clear_pipeline_id();
+  next->clear_capability();
   next->clear_activations();
   for (size_t i = 0; i < out.outputs.size() && i < static_cast<size_t>(next->steps_size()); ++i) {
     const Status& s = out.outputs[i].status;

@@ -17,7 +17,14 @@ namespace suanli::cluster {
 // The largest message either side accepts. Steps are sized well below it (a prompt chunk's
 // activations or logits); anything bigger is refused by gRPC before it is parsed.
 inline constexpr int kMaxMessageBytes = 128 << 20;
-inline constexpr uint32_t kProtocolVersion = 3;  // 2: batches; 3: StageHealth (worker.proto)
+// A pipeline as the workers know it: a label for logs and messages, and the capability every
+// call on it presents (random, secret: never logged, never in an error message).
+struct PipelineKey {
+  std::string id;
+  std::string capability;
+};
+
+inline constexpr uint32_t kProtocolVersion = 4;  // 3: StageHealth; 4: capabilities (worker.proto)
 
 // Every channel pings its peer this often when idle and gives up on it after as long without an
 // answer, so a peer that froze, died or was cut off breaks its streams within about 2 s. Servers

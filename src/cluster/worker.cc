@@ -31,14 +31,20 @@ constexpr size_t kMaxQueuedBatches = 64;  // per stage; the reader waits beyond 
 constexpr int64_t kMaxBatch = 4096;
 constexpr int64_t kMaxSeqs = 4096;
 constexpr int64_t kMaxKvBlocks = int64_t{1} << 24;
+constexpr size_t kMaxStages = 16;  // each has a compute thread and its own KV pool
 
 void Log(const std::string& msg) { std::fprintf(stderr, "suanli worker: %s\n", msg.c_str()); }
 
 // One pipeline stage held by this worker: the runner (compute) plus its queues and streams.
 struct Stage {
   std::string id;
-  std::string next;  // the next stage's address; empty on the last stage
+  std::string capability;  // secret: compared, never logged
+  std::string next;        // the next stage's address; empty on the last stage
   std::unique_ptr<StageRunner> runner;
+  std::shared_ptr<void> weights_in_use;  // the cached copy it maps (stage_weights.h)
+  uint64_t memory_bytes = 0;             // weights + KV pool + buffers, counted in the budget
+  std::chrono::steady_clock::time_point loaded_at;
+  std::atomic<bool> fed{false};  // a Forward stream has reached it
 
   std::mutex mu;
   std::condition_variable cv;  // in / stopping / results
@@ -76,6 +82,12 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
 
   std::mutex stages_mu;
   std::map<std::string, std::shared_ptr<Stage>> stages;
+  uint64_t committed = 0;      // memory_bytes of every stage in `stages`, and of those loading
+  size_t loading = 0;          // stages between their budget check and `stages`
+  uint64_t memory_budget = 0;  // what the stages may take together (available at start)
+  std::thread reaper;          // frees stages never fed (opts.stage_timeout_seconds)
+  std::condition_variable reaper_cv;
+  bool quitting = false;  // under stages_mu
 
   bool Check(grpc::ServerContext* ctx, const char* method) {
     if (Authorized(ctx, call_key)) return true;
@@ -87,16 +99,46 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "this worker needs the pool token");
   }
 
-  std::shared_ptr<Stage> FindStage(const std::string& id) {
+  // The stage of pipeline `id`, if `capability` is its own: a caller without it learns nothing
+  // (the same answer as no stage at all).
+  std::shared_ptr<Stage> FindStage(const std::string& id, const std::string& capability) {
     std::lock_guard<std::mutex> lock(stages_mu);
     auto it = stages.find(id);
-    return it == stages.end() ? nullptr : it->second;
+    if (it == stages.end() || !SecureEquals(it->second->capability, capability)) return nullptr;
+    return it->second;
   }
 
   void DropStage(const std::shared_ptr<Stage>& st) {
     std::lock_guard<std::mutex> lock(stages_mu);
+    EraseLocked(st);
+  }
+  void EraseLocked(const std::shared_ptr<Stage>& st) {
     auto it = stages.find(st->id);
-    if (it != stages.end() && it->second == st) stages.erase(it);
+    if (it == stages.end() || it->second != st) return;
+    committed -= st->memory_bytes;
+    stages.erase(it);
+  }
+
+  // Frees stages that no Forward reached within the timeout.
+  void Reap() {
+    std::unique_lock<std::mutex> lock(stages_mu);
+    while (!quitting) {
+      reaper_cv.wait_for(lock, std::chrono::milliseconds(250));
+      const auto now = std::chrono::steady_clock::now();
+      std::vector<std::shared_ptr<Stage>> stale;
+      for (auto& [id, st] : stages)
+        if (!st->fed &&
+            std::chrono::duration<double>(now - st->loaded_at).count() > opts.stage_timeout_seconds)
+          stale.push_back(st);
+      if (stale.empty()) continue;
+      lock.unlock();
+      for (auto& st : stale) {
+        Log("pipeline " + st->id + ": no batch within " +
+            HumanDuration(opts.stage_timeout_seconds) + " of loading; stage freed");
+        StopStage(st);
+      }
+      lock.lock();
+    }
   }
 
   // Stops the stage's compute thread after the queued steps and closes its downstream stream.
@@ -132,8 +174,7 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       Log(line);
     }
     std::lock_guard<std::mutex> lock(stages_mu);
-    auto it = stages.find(st->id);
-    if (it != stages.end() && it->second == st) stages.erase(it);
+    EraseLocked(st);
   }
 
   // --- RPCs ---
@@ -197,10 +238,31 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     if (!act) return bad("unknown activation format");
     if (req->with_output() != req->next_address().empty())
       return bad("exactly the last stage (with_output) has no next_address");
-    if (auto old = FindStage(req->pipeline_id())) StopStage(old);
+    if (req->capability().size() < 16 || req->capability().size() > 64)
+      return bad("capability must be 16..64 bytes (protocol " + std::to_string(kProtocolVersion) +
+                 ")");
+    if (req->header_sha256().size() != 32) return bad("header_sha256 must be 32 bytes");
+    if (req->tensors_size() > 100000) return bad("more than 100000 tensor digests");
+    StageDigests expected;
+    expected.header = req->header_sha256();
+    for (const v1::TensorDigest& d : req->tensors()) {
+      if (d.sha256().size() != 32 || d.name().empty() || d.name().size() > 256)
+        return bad("a tensor digest needs a name of 1..256 characters and 32 bytes");
+      expected.tensors[d.name()] = d.sha256();
+    }
+    {
+      // A pipeline id is a label anyone may have seen: replacing a stage takes its capability.
+      std::lock_guard<std::mutex> lock(stages_mu);
+      auto it = stages.find(req->pipeline_id());
+      if (it != stages.end() && !SecureEquals(it->second->capability, req->capability()))
+        return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                            "LoadStage: pipeline '" + req->pipeline_id() + "' is another head's");
+    }
+    if (auto old = FindStage(req->pipeline_id(), req->capability())) StopStage(old);
 
-    auto loc = store->Locate(req->model_sha256(), req->model_size(), req->first_layer(),
-                             req->last_layer(), req->with_embedding(), req->with_output());
+    auto loc =
+        store->Locate(req->model_sha256(), req->model_size(), req->first_layer(), req->last_layer(),
+                      req->with_embedding(), req->with_output(), expected);
     if (!loc.ok()) return ToGrpc(loc.status());
     if (loc->path.empty()) {
       reply->set_header_missing(loc->header_missing);
@@ -241,11 +303,32 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
                                 HumanBytes(static_cast<double>(kv)) + ") but this worker has " +
                                 HumanBytes(static_cast<double>(avail)) + " available");
     }
-    (*model)->Prefault();
-
     auto st = std::make_shared<Stage>();
     st->id = req->pipeline_id();
+    st->capability = req->capability();
     st->next = req->next_address();
+    st->weights_in_use = loc->in_use;
+    st->memory_bytes = need;
+    {
+      // Every stage's weights, KV pool and buffers count, not just this one's: stages allocate
+      // KV as it fills, so free memory now says little about what they will take.
+      std::lock_guard<std::mutex> lock(stages_mu);
+      if (stages.size() + loading >= kMaxStages)
+        return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                            "this worker already holds " + std::to_string(stages.size()) +
+                                " stages (at most " + std::to_string(kMaxStages) + ")");
+      if (committed + need > memory_budget)
+        return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                            "layers " + std::to_string(req->first_layer()) + "-" +
+                                std::to_string(req->last_layer() - 1) + " need " +
+                                HumanBytes(static_cast<double>(need)) + " but this worker's " +
+                                std::to_string(stages.size()) + " other stage(s) hold " +
+                                HumanBytes(static_cast<double>(committed)) + " of its " +
+                                HumanBytes(static_cast<double>(memory_budget)));
+      committed += need;  // reserved now; the stage is listed once its runner exists
+      ++loading;
+    }
+    (*model)->Prefault();
     StageConfig cfg;
     cfg.first_layer = req->first_layer();
     cfg.last_layer = req->last_layer();
@@ -262,6 +345,8 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     st->runner = std::make_unique<StageRunner>(std::move(*model), cfg, *pool);
     {
       std::lock_guard<std::mutex> lock(stages_mu);
+      --loading;
+      st->loaded_at = std::chrono::steady_clock::now();
       stages[st->id] = st;
     }
     st->compute = std::thread([this, st] { RunStage(*st); });
@@ -291,10 +376,11 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     if (!Check(ctx, "Forward")) return Unauthenticated();
     v1::Batch r;
     if (!reader->Read(&r)) return grpc::Status::OK;
-    std::shared_ptr<Stage> st = FindStage(r.pipeline_id());
+    std::shared_ptr<Stage> st = FindStage(r.pipeline_id(), r.capability());
     if (!st)
       return grpc::Status(grpc::StatusCode::NOT_FOUND,
                           "no stage for pipeline '" + r.pipeline_id() + "' (LoadStage first)");
+    st->fed = true;
     uint64_t n = 0;
     do {
       std::unique_lock<std::mutex> lock(st->mu);
@@ -318,7 +404,7 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
   grpc::Status Results(grpc::ServerContext* ctx, const v1::ResultsRequest* req,
                        grpc::ServerWriter<v1::BatchResult>* writer) override {
     if (!Check(ctx, "Results")) return Unauthenticated();
-    std::shared_ptr<Stage> st = FindStage(req->pipeline_id());
+    std::shared_ptr<Stage> st = FindStage(req->pipeline_id(), req->capability());
     if (!st || !st->runner->config().with_output)
       return grpc::Status(grpc::StatusCode::NOT_FOUND,
                           "no last stage for pipeline '" + req->pipeline_id() + "'");
@@ -342,7 +428,7 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
   grpc::Status Unload(grpc::ServerContext* ctx, const v1::UnloadRequest* req,
                       v1::UnloadReply*) override {
     if (!Check(ctx, "Unload")) return Unauthenticated();
-    if (auto st = FindStage(req->pipeline_id())) {
+    if (auto st = FindStage(req->pipeline_id(), req->capability())) {
       StopStage(st);
       DropStage(st);  // its weights and KV go now, not when a later LoadStage replaces it
     }
@@ -352,7 +438,7 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
   grpc::Status StageHealth(grpc::ServerContext* ctx, const v1::StageHealthRequest* req,
                            v1::StageHealthReply* reply) override {
     if (!Check(ctx, "StageHealth")) return Unauthenticated();
-    std::shared_ptr<Stage> st = FindStage(req->pipeline_id());
+    std::shared_ptr<Stage> st = FindStage(req->pipeline_id(), req->capability());
     if (!st) {
       reply->set_state(v1::StageHealthReply::NO_STAGE);
       return grpc::Status::OK;
@@ -424,8 +510,10 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       PrepareContext(st.down_ctx.get(), opts.security, 0);
       st.down = st.stub->Forward(st.down_ctx.get(), &st.down_summary);
       r.set_pipeline_id(st.id);
+      r.set_capability(st.capability);  // the next stage's LoadStage got the same one
     } else {
       r.clear_pipeline_id();
+      r.clear_capability();
     }
     if (!st.down->Write(r)) {
       // The stream is dead: its status says why (the peer vanished, a keepalive timed out, or
@@ -449,6 +537,12 @@ void WorkerServer::Wait() { impl_->server->Wait(); }
 
 void WorkerServer::Shutdown() {
   if (!impl_ || !impl_->server) return;
+  {
+    std::lock_guard<std::mutex> lock(impl_->stages_mu);
+    impl_->quitting = true;
+  }
+  impl_->reaper_cv.notify_all();
+  if (impl_->reaper.joinable()) impl_->reaper.join();
   std::vector<std::shared_ptr<Stage>> all;
   {
     std::lock_guard<std::mutex> lock(impl_->stages_mu);
@@ -491,7 +585,19 @@ StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerOptions&
     Log("emulating " + HumanBytes(static_cast<double>(o.emulate_memory_bytes)) + " of memory");
   }
   impl->pool = std::make_unique<ThreadPool>(impl->profile.threads);
-  impl->store = std::make_unique<WeightStore>(o.cache_dir, impl->profile.models);
+  impl->store =
+      std::make_unique<WeightStore>(o.cache_dir, impl->profile.models, o.cache_quota_bytes);
+  {
+    // The stages' memory budget: what this device has free now (or the emulated amount).
+    uint64_t total = 0, avail = 0;
+    auto text = ReadFileToString(o.profile.proc_root + "/meminfo");
+    if (text.ok() && ParseMeminfo(*text, &total, &avail).ok() && avail > 0)
+      impl->memory_budget = avail;
+    else
+      impl->memory_budget = impl->profile.available_ram_bytes;
+    if (o.emulate_memory_bytes > 0)
+      impl->memory_budget = std::min(impl->memory_budget, o.emulate_memory_bytes);
+  }
 
   SL_ASSIGN_OR_RETURN(auto creds, MakeServerCredentials(o.security));
   grpc::ServerBuilder builder;
@@ -512,6 +618,7 @@ StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerOptions&
                            " (address in use, or not an address of this host)");
   const size_t colon = o.listen.rfind(':');
   impl->address = o.listen.substr(0, colon) + ":" + std::to_string(port);
+  impl->reaper = std::thread([p = impl.get()] { p->Reap(); });
   DeviceProfile shown = impl->profile;
   if (!o.name.empty())
     shown.hostname = o.name;

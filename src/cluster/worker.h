@@ -6,6 +6,11 @@
 // Forward stream, one at a time, each one step of the head's scheduler (engine/batch_runner.h:
 // the same code one device runs); the output goes to the next stage's Forward stream, or, on the
 // last stage, as sampled tokens or logits to the head's Results stream.
+//
+// Limits against a hostile key holder: a stage answers only calls presenting its pipeline's
+// capability; at most kMaxStages stages, whose weights, KV pools and buffers together stay within
+// the memory the worker had at start; unfed stages expire; weights are checked against the
+// loading head's digests (stage_weights.h).
 #pragma once
 
 #include <memory>
@@ -34,6 +39,10 @@ struct WorkerOptions {
   // memory_bytes > 0 caps the memory the profile reports and LoadStage allows.
   double emulate_slowdown = 1.0;
   uint64_t emulate_memory_bytes = 0;
+  // A stage that receives no batch within this long of its LoadStage is freed (a head that
+  // never came back, or one loading stages it does not use).
+  double stage_timeout_seconds = 60;
+  uint64_t cache_quota_bytes = 0;  // streamed weights on disk; 0: free space less 1 GiB
 };
 
 class WorkerServer {

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "base/thread_pool.h"
 #include "cluster/activation_codec.h"
@@ -169,10 +170,11 @@ TEST(WeightStore, StreamsOnlyTheStageAndRejectsBadChunks) {
   auto sha = Sha256File(TinyModel());
   ASSERT_TRUE(sha.ok());
   WeightStore store(TempDir("store"), {});
-  auto loc = store.Locate(*sha, f.file_size(), 1, 3, false, false);
+  const StageDigests want = FileDigests(f);
+  auto loc = store.Locate(*sha, f.file_size(), 1, 3, false, false, want);
   ASSERT_TRUE(loc.ok());
   EXPECT_TRUE(loc->header_missing);
-  EXPECT_FALSE(store.Locate("zz", f.file_size(), 0, 1, true, false).ok());
+  EXPECT_FALSE(store.Locate("zz", f.file_size(), 0, 1, true, false, want).ok());
 
   const auto names = StageTensorNames(f, 1, 3, false, false);
   for (const std::string& n : names)
@@ -184,22 +186,7 @@ TEST(WeightStore, StreamsOnlyTheStageAndRejectsBadChunks) {
     c.set_model_size(f.file_size());
     c.set_tensor(name);
     c.set_data(t->data, t->size_bytes);
-    std::string h = HmacSha256("", "");  // any 32 bytes
-    if (good_hash) {
-      // SHA-256 of the bytes: hash via a one-tensor file-free path.
-      h = [&] {
-        const std::string tmp = TempDir("hash") + "/t";
-        FILE* fp = std::fopen(tmp.c_str(), "wb");
-        std::fwrite(t->data, 1, t->size_bytes, fp);
-        std::fclose(fp);
-        auto hex = Sha256File(tmp);
-        std::string raw;
-        for (size_t i = 0; i < hex->size(); i += 2)
-          raw += static_cast<char>(std::stoi(hex->substr(i, 2), nullptr, 16));
-        return raw;
-      }();
-    }
-    c.set_tensor_sha256(h);
+    c.set_tensor_sha256(good_hash ? want.tensors.at(name) : HmacSha256("", ""));
     return c;
   };
   v1::WeightChunk header;
@@ -207,7 +194,8 @@ TEST(WeightStore, StreamsOnlyTheStageAndRejectsBadChunks) {
   header.set_model_size(f.file_size());
   header.set_header(f.file_data(), f.data_offset());
 
-  // Unknown tensor, out-of-order chunk, wrong hash: errors, nothing recorded.
+  // Unknown tensor, out-of-order chunk, wrong hash: errors, nothing recorded (not even the new
+  // copy's header: a failed push leaves no file).
   v1::WeightChunk unknown = chunk_of(names[0], true);
   unknown.set_tensor("blk.99.nothing");
   EXPECT_FALSE(Push(store, {header, unknown}).ok());
@@ -215,15 +203,15 @@ TEST(WeightStore, StreamsOnlyTheStageAndRejectsBadChunks) {
   late.set_offset(7);
   EXPECT_FALSE(Push(store, {header, late}).ok());
   EXPECT_FALSE(Push(store, {header, chunk_of(names[0], false)}).ok());
-  loc = store.Locate(*sha, f.file_size(), 1, 3, false, false);
+  loc = store.Locate(*sha, f.file_size(), 1, 3, false, false, want);
   ASSERT_TRUE(loc.ok());
-  EXPECT_EQ(loc->missing_tensors.size(), names.size());
+  EXPECT_TRUE(loc->header_missing);
 
   // The right tensors: the sparse copy binds and holds the same bytes.
   std::vector<v1::WeightChunk> good = {header};
   for (const std::string& n : names) good.push_back(chunk_of(n, true));
   ASSERT_TRUE(Push(store, good).ok());
-  loc = store.Locate(*sha, f.file_size(), 1, 3, false, false);
+  loc = store.Locate(*sha, f.file_size(), 1, 3, false, false, want);
   ASSERT_TRUE(loc.ok());
   ASSERT_FALSE(loc->path.empty());
   EXPECT_EQ(loc->source, "cache");
@@ -236,10 +224,211 @@ TEST(WeightStore, StreamsOnlyTheStageAndRejectsBadChunks) {
     EXPECT_EQ(0, std::memcmp(a->data, b->data, a->size_bytes)) << n;
   }
   // Another range needs only what is missing.
-  loc = store.Locate(*sha, f.file_size(), 2, 4, false, true);
+  loc = store.Locate(*sha, f.file_size(), 2, 4, false, true, want);
   ASSERT_TRUE(loc.ok());
   for (const std::string& n : loc->missing_tensors) EXPECT_FALSE(n.starts_with("blk.2.")) << n;
   EXPECT_FALSE(loc->missing_tensors.empty());
+}
+
+std::string Sha256Of(const std::string& bytes) {
+  const std::string tmp = TempDir("sha") + "/b";
+  FILE* fp = std::fopen(tmp.c_str(), "wb");
+  std::fwrite(bytes.data(), 1, bytes.size(), fp);
+  std::fclose(fp);
+  auto hex = Sha256File(tmp);
+  std::string raw;
+  for (size_t i = 0; i < hex->size(); i += 2)
+    raw += static_cast<char>(std::stoi(hex->substr(i, 2), nullptr, 16));
+  return raw;
+}
+
+// The chunks that push `names` of `f`: the header first when asked, then each tensor whole,
+// its last chunk carrying the SHA-256 of the bytes actually sent.
+std::vector<v1::WeightChunk> PushOf(const GgufFile& f, const std::string& sha,
+                                    const std::vector<std::string>& names, bool with_header,
+                                    const std::map<std::string, std::string>& replace = {}) {
+  std::vector<v1::WeightChunk> out;
+  v1::WeightChunk h;
+  h.set_model_sha256(sha);
+  h.set_model_size(f.file_size());
+  if (with_header) h.set_header(f.file_data(), f.data_offset());
+  out.push_back(h);
+  for (const std::string& n : names) {
+    const GgufTensorInfo* t = f.FindTensor(n);
+    v1::WeightChunk c;
+    c.set_tensor(n);
+    auto r = replace.find(n);
+    const std::string bytes =
+        r != replace.end() ? r->second
+                           : std::string(reinterpret_cast<const char*>(t->data), t->size_bytes);
+    c.set_data(bytes);
+    c.set_tensor_sha256(Sha256Of(bytes));  // the sender's digest: right for what it sends
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::vector<std::string> Files(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  return out;
+}
+
+// The tiny model's parsed file, content hash and digests.
+struct TinyFile {
+  TinyFile() {
+    auto f = GgufFile::Open(TinyModel());
+    file = std::move(*f);
+    sha = *Sha256File(TinyModel());
+    want = FileDigests(*file);
+  }
+  std::unique_ptr<GgufFile> file;
+  std::string sha;
+  StageDigests want;
+};
+
+// A push under the real model's hash with other bytes (zeros, with their own correct digest) is
+// cached, but a head that expects the real tensor finds it missing; a header with other metadata
+// is missing too. Before, the worker recorded the sender's digest and the next honest head bound
+// the zeros (empty output, exit 0).
+TEST(WeightStore, PoisonedPushIsNeverUsed) {
+  const TinyFile tiny;
+  const GgufFile& f = *tiny.file;
+  const std::string& sha = tiny.sha;
+  const StageDigests& want = tiny.want;
+  const auto names = StageTensorNames(f, 0, 1, false, false);
+  ASSERT_FALSE(names.empty());
+  const std::string target = names[0];
+  const std::string zeros(f.FindTensor(target)->size_bytes, '\0');
+  WeightStore store(TempDir("poison"), {});
+  const std::vector<v1::WeightChunk> poison = PushOf(f, sha, names, true, {{target, zeros}});
+  ASSERT_TRUE(Push(store, poison).ok());  // consistent in itself: accepted, recorded as zeros
+  auto loc = store.Locate(sha, f.file_size(), 0, 1, false, false, want);
+  ASSERT_TRUE(loc.ok());
+  EXPECT_TRUE(loc->path.empty());
+  EXPECT_EQ(loc->missing_tensors, std::vector<std::string>{target});
+  // The honest head sends the real bytes: now it binds.
+  std::vector<v1::WeightChunk> fix = PushOf(f, sha, {target}, false);
+  ASSERT_TRUE(Push(store, fix).ok());
+  loc = store.Locate(sha, f.file_size(), 0, 1, false, false, want);
+  ASSERT_TRUE(loc.ok());
+  EXPECT_EQ(loc->source, "cache");
+  // A head that names no digest for a tensor of its stage is refused.
+  StageDigests partial = want;
+  partial.tensors.erase(target);
+  EXPECT_EQ(store.Locate(sha, f.file_size(), 0, 1, false, false, partial).status().code(),
+            StatusCode::kInvalidArgument);
+  // A header with other bytes (metadata) is not this head's header.
+  StageDigests other = want;
+  other.header = Sha256Of("some other header");
+  loc = store.Locate(sha, f.file_size(), 0, 1, false, false, other);
+  ASSERT_TRUE(loc.ok());
+  EXPECT_TRUE(loc->header_missing);
+}
+
+// The head's digests come from its cache after the first time; a damaged cache is recomputed.
+TEST(WeightStore, DigestsCacheMatchesTheFile) {
+  auto file = GgufFile::Open(TinyModel());
+  ASSERT_TRUE(file.ok());
+  const std::string sha = *Sha256File(TinyModel());
+  const std::string dir = TempDir("digests");
+  const StageDigests fresh = FileDigests(**file);
+  const StageDigests first = FileDigestsCached(**file, sha, dir);
+  EXPECT_EQ(first.header, fresh.header);
+  EXPECT_EQ(first.tensors, fresh.tensors);
+  EXPECT_TRUE(fs::exists(dir + "/tensor-digests/" + sha + ".json"));
+  std::FILE* fp = std::fopen((dir + "/tensor-digests/" + sha + ".json").c_str(), "w");
+  std::fputs("{\"header\": \"00\", \"tensors\": {}}", fp);
+  std::fclose(fp);
+  const StageDigests again = FileDigestsCached(**file, sha, dir);
+  EXPECT_EQ(again.tensors, fresh.tensors);
+  EXPECT_EQ(again.header, fresh.header);
+}
+
+// While a stage maps the cached copy its tensors are not overwritten, and a push that fails
+// leaves no file behind; model_size must be what the header's tensors take.
+TEST(WeightStore, MappedTensorsStayAndFailedPushesLeaveNothing) {
+  const TinyFile tiny;
+  const GgufFile& f = *tiny.file;
+  const std::string& sha = tiny.sha;
+  const StageDigests& want = tiny.want;
+  const auto names = StageTensorNames(f, 0, 1, false, false);
+  const std::string dir = TempDir("inuse");
+  WeightStore store(dir, {});
+  auto good = PushOf(f, sha, names, true);
+  ASSERT_TRUE(Push(store, good).ok());
+  {
+    auto loc = store.Locate(sha, f.file_size(), 0, 1, false, false, want);
+    ASSERT_TRUE(loc.ok());
+    ASSERT_TRUE(loc->in_use);
+    const std::string zeros(f.FindTensor(names[0])->size_bytes, '\0');
+    auto over = PushOf(f, sha, {names[0]}, false, {{names[0], zeros}});
+    Status s = Push(store, over);
+    EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.message();
+    auto again = store.Locate(sha, f.file_size(), 0, 1, false, false, want);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->source, "cache");  // still the real bytes
+  }
+  // A new copy whose push fails (a bad tensor) or whose size the header does not explain (a
+  // huge sparse file) is removed.
+  const std::string other_sha(64, 'b');
+  auto bad = PushOf(f, other_sha, {names[0]}, true);
+  bad[1].set_tensor_sha256(HmacSha256("x", "y"));
+  EXPECT_FALSE(Push(store, bad).ok());
+  auto huge = PushOf(f, other_sha, {}, true);
+  huge[0].set_model_size(uint64_t{1} << 40);
+  EXPECT_FALSE(Push(store, huge).ok());
+  for (const std::string& n : Files(dir + "/weights"))
+    EXPECT_EQ(n.find(other_sha), std::string::npos) << n << " left behind";
+}
+
+// The cache stays within its quota.
+TEST(WeightStore, QuotaBoundsTheCache) {
+  const TinyFile tiny;
+  const GgufFile& f = *tiny.file;
+  const std::string& sha = tiny.sha;
+  const auto names = StageTensorNames(f, 0, 2, true, false);
+  WeightStore store(TempDir("quota"), {}, f.file_size() / 8);
+  auto push = PushOf(f, sha, names, true);
+  Status s = Push(store, push);
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted) << s.message();  // model_size alone is over
+  WeightStore roomy(TempDir("quota2"), {}, f.file_size() + (1 << 20));
+  EXPECT_TRUE(Push(roomy, push).ok());
+}
+
+// A push stalled on the network does not hold up LoadStage's lookups (the store's lock is not
+// held across reads). Before, Locate waited for the whole stream.
+TEST(WeightStore, StalledPushDoesNotBlockLookups) {
+  const TinyFile tiny;
+  const GgufFile& f = *tiny.file;
+  const std::string& sha = tiny.sha;
+  const StageDigests& want = tiny.want;
+  const auto names = StageTensorNames(f, 0, 1, false, false);
+  WeightStore store(TempDir("stall"), {});
+  auto push = PushOf(f, sha, names, true);
+  std::atomic<bool> release{false};
+  std::atomic<int> sent{0};
+  std::thread pusher([&] {
+    uint64_t written = 0;
+    (void)store.Receive(
+        [&](v1::WeightChunk* c) {
+          if (sent == 2)  // the header and one tensor, then the sender stalls (2 s at most)
+            for (int i = 0; i < 400 && !release; ++i)
+              std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          if (sent == static_cast<int>(push.size())) return false;
+          *c = push[static_cast<size_t>(sent++)];
+          return true;
+        },
+        &written);
+  });
+  while (sent < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto loc = store.Locate(sha, f.file_size(), 3, 4, false, true, want);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  release = true;
+  pusher.join();
+  ASSERT_TRUE(loc.ok());
+  EXPECT_LT(took, 1.0);
 }
 
 TEST(Head, WorkersOnOneHostShareItsMemory) {

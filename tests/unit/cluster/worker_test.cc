@@ -4,8 +4,11 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
+#include <thread>
 
 #include "cluster/auth.h"
+#include "cluster/stage_weights.h"
 #include "cluster/transport.h"
 #include "cluster/worker.h"
 #include "model/default_model.h"
@@ -32,6 +35,9 @@ class WorkerTest : public ::testing::Test {
     ASSERT_TRUE(ApplyTypePreset("q8_0", &spec).ok());
     ASSERT_TRUE(SynthesizeModel(spec, **vocab, *dir_ + "/models/m.gguf").ok());
     sha_ = new std::string(*Sha256File(*dir_ + "/models/m.gguf"));
+    auto file = GgufFile::Open(*dir_ + "/models/m.gguf");
+    ASSERT_TRUE(file.ok());
+    digests_ = new StageDigests(FileDigests(**file));
     WorkerOptions o;
     o.threads = 1;
     o.model_dir = *dir_ + "/models";
@@ -55,7 +61,14 @@ class WorkerTest : public ::testing::Test {
   v1::LoadStageRequest Stage(const std::string& id) {
     v1::LoadStageRequest r;
     r.set_pipeline_id(id);
+    r.set_capability(Cap(id));
     r.set_model_sha256(*sha_);
+    r.set_header_sha256(digests_->header);
+    for (const auto& [name, d] : digests_->tensors) {
+      v1::TensorDigest* t = r.add_tensors();
+      t->set_name(name);
+      t->set_sha256(d);
+    }
     r.set_model_size(fs::file_size(*dir_ + "/models/m.gguf"));
     r.set_first_layer(0);
     r.set_last_layer(4);
@@ -67,6 +80,7 @@ class WorkerTest : public ::testing::Test {
     r.set_kv_blocks(8);
     return r;
   }
+  static std::string Cap(const std::string& id) { return "capability-of-" + id + "-0123456789"; }
   grpc::Status Load(const v1::LoadStageRequest& r, v1::LoadStageReply* reply) {
     grpc::ClientContext ctx;
     PrepareContext(&ctx, sec_, 30);
@@ -75,12 +89,14 @@ class WorkerTest : public ::testing::Test {
 
   static std::string* dir_;
   static std::string* sha_;
+  static StageDigests* digests_;
   static WorkerServer* server_;
   SecurityOptions sec_;
   std::unique_ptr<v1::Worker::Stub> stub_;
 };
 std::string* WorkerTest::dir_ = nullptr;
 std::string* WorkerTest::sha_ = nullptr;
+StageDigests* WorkerTest::digests_ = nullptr;
 WorkerServer* WorkerTest::server_ = nullptr;
 
 TEST_F(WorkerTest, RejectsCallsWithoutTheToken) {
@@ -140,6 +156,7 @@ TEST_F(WorkerTest, HostileStepsGetErrorsNotCrashes) {
   PrepareContext(&rctx, sec_, 0);
   v1::ResultsRequest rr;
   rr.set_pipeline_id("p1");
+  rr.set_capability(Cap("p1"));
   auto results = stub_->Results(&rctx, rr);
   results->WaitForInitialMetadata();
   grpc::ClientContext fctx;
@@ -160,7 +177,10 @@ TEST_F(WorkerTest, HostileStepsGetErrorsNotCrashes) {
   uint64_t next_id = 1;
   auto run = [&](std::vector<Step> steps) {
     v1::Batch b;
-    if (next_id == 1) b.set_pipeline_id("p1");
+    if (next_id == 1) {
+      b.set_pipeline_id("p1");
+      b.set_capability(Cap("p1"));
+    }
     b.set_batch_id(next_id++);
     for (const Step& st : steps) {
       v1::SeqStep* p = b.add_steps();
@@ -218,6 +238,144 @@ TEST_F(WorkerTest, HostileStepsGetErrorsNotCrashes) {
   v1::BatchResult extra;
   while (results->Read(&extra)) {
   }
+}
+
+// Another worker on this model directory, with some options changed.
+std::unique_ptr<WorkerServer> StartWorker(const std::string& dir,
+                                          const std::function<void(WorkerOptions&)>& change) {
+  WorkerOptions o;
+  o.threads = 1;
+  o.model_dir = dir + "/models";
+  o.cache_dir = dir;
+  o.security.token = kToken;
+  o.profile.seconds_per_kernel = 0.005;
+  o.profile.matvec_bytes = 4 << 20;
+  o.profile.bandwidth_bytes = 4 << 20;
+  change(o);
+  auto s = WorkerServer::Start(o);
+  EXPECT_TRUE(s.ok()) << s.status().message();
+  return s.ok() ? std::move(*s) : nullptr;
+}
+
+v1::StageHealthReply::State Health(v1::Worker::Stub& stub, const SecurityOptions& sec,
+                                   const std::string& id, const std::string& cap) {
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, sec, 10);
+  v1::StageHealthRequest req;
+  req.set_pipeline_id(id);
+  req.set_capability(cap);
+  v1::StageHealthReply reply;
+  EXPECT_TRUE(stub.StageHealth(&ctx, req, &reply).ok());
+  return reply.state();
+}
+
+void Unload(v1::Worker::Stub& stub, const SecurityOptions& sec, const std::string& id,
+            const std::string& cap) {
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, sec, 10);
+  v1::UnloadRequest req;
+  req.set_pipeline_id(id);
+  req.set_capability(cap);
+  v1::UnloadReply reply;
+  EXPECT_TRUE(stub.Unload(&ctx, req, &reply).ok());
+}
+
+// A pipeline id is only a label (it is in logs and on the wire): without the capability its
+// LoadStage set, nobody reads the stage's results, feeds it, checks it, unloads or replaces it.
+// Before, any holder of the pool key who saw the id could do all of these.
+TEST_F(WorkerTest, PipelinesAnswerOnlyTheirCapability) {
+  v1::LoadStageReply reply;
+  ASSERT_TRUE(Load(Stage("p-own"), &reply).ok());
+  const std::string own = Cap("p-own"), thief = "a-guessed-capability-0123";
+  EXPECT_EQ(Health(*stub_, sec_, "p-own", own), v1::StageHealthReply::OK);
+  EXPECT_EQ(Health(*stub_, sec_, "p-own", thief), v1::StageHealthReply::NO_STAGE);
+  {
+    grpc::ClientContext ctx;
+    PrepareContext(&ctx, sec_, 10);
+    v1::ResultsRequest rr;
+    rr.set_pipeline_id("p-own");
+    rr.set_capability(thief);
+    auto results = stub_->Results(&ctx, rr);
+    v1::BatchResult res;
+    EXPECT_FALSE(results->Read(&res));
+    EXPECT_EQ(results->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    PrepareContext(&ctx, sec_, 10);
+    v1::ForwardSummary summary;
+    auto forward = stub_->Forward(&ctx, &summary);
+    v1::Batch b;
+    b.set_pipeline_id("p-own");
+    b.set_capability(thief);
+    b.set_batch_id(1);
+    forward->Write(b);
+    forward->WritesDone();
+    EXPECT_EQ(forward->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  auto r = Stage("p-own");
+  r.set_capability(thief);
+  EXPECT_EQ(Load(r, &reply).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  Unload(*stub_, sec_, "p-own", thief);
+  EXPECT_EQ(Health(*stub_, sec_, "p-own", own), v1::StageHealthReply::OK);  // still there
+  r = Stage("p-short");
+  r.set_capability("short");
+  EXPECT_EQ(Load(r, &reply).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  Unload(*stub_, sec_, "p-own", own);
+  EXPECT_EQ(Health(*stub_, sec_, "p-own", own), v1::StageHealthReply::NO_STAGE);
+}
+
+// A stage no Forward reaches is freed after --stage-timeout. Before, 60 LoadStage calls with no
+// Forward kept 1.2 GB and 62 threads for good.
+TEST_F(WorkerTest, UnfedStagesExpire) {
+  auto w = StartWorker(*dir_, [](WorkerOptions& o) { o.stage_timeout_seconds = 0.3; });
+  ASSERT_TRUE(w);
+  auto stub = v1::Worker::NewStub(*MakeChannel(w->address(), sec_));
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, sec_, 30);
+  v1::LoadStageReply reply;
+  ASSERT_TRUE(stub->LoadStage(&ctx, Stage("p-idle"), &reply).ok());
+  EXPECT_EQ(Health(*stub, sec_, "p-idle", Cap("p-idle")), v1::StageHealthReply::OK);
+  v1::StageHealthReply::State st = v1::StageHealthReply::OK;
+  for (int i = 0; i < 40 && st == v1::StageHealthReply::OK; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    st = Health(*stub, sec_, "p-idle", Cap("p-idle"));
+  }
+  EXPECT_EQ(st, v1::StageHealthReply::NO_STAGE);
+}
+
+// The memory budget counts every stage's weights, KV pool and buffers (KV is allocated as it
+// fills, so free memory at load time says little), and a worker holds at most 16 stages.
+TEST_F(WorkerTest, BudgetCountsEveryStage) {
+  v1::LoadStageReply one;
+  ASSERT_TRUE(Load(Stage("p-size"), &one).ok());
+  Unload(*stub_, sec_, "p-size", Cap("p-size"));
+  const uint64_t need = one.memory_bytes();
+  ASSERT_GT(need, 0u);
+  auto w = StartWorker(*dir_, [&](WorkerOptions& o) { o.emulate_memory_bytes = need * 3 / 2; });
+  ASSERT_TRUE(w);
+  auto stub = v1::Worker::NewStub(*MakeChannel(w->address(), sec_));
+  auto load = [&](const std::string& id) {
+    grpc::ClientContext ctx;
+    PrepareContext(&ctx, sec_, 30);
+    v1::LoadStageReply reply;
+    return stub->LoadStage(&ctx, Stage(id), &reply);
+  };
+  ASSERT_TRUE(load("p-a").ok());
+  grpc::Status second = load("p-b");
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(second.error_message().find("other stage"), std::string::npos)
+      << second.error_message();
+  Unload(*stub, sec_, "p-a", Cap("p-a"));
+  EXPECT_TRUE(load("p-b").ok());
+
+  std::vector<std::string> ids;
+  grpc::Status s;
+  for (int i = 0; i < 17 && (s = Load(Stage("p-many-" + std::to_string(i)), &one)).ok(); ++i)
+    ids.push_back("p-many-" + std::to_string(i));
+  EXPECT_EQ(ids.size(), 16u);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  for (const std::string& id : ids) Unload(*stub_, sec_, id, Cap(id));
 }
 
 // A worker whose /proc/meminfo says 1 MiB is available refuses a stage that cannot fit, naming
