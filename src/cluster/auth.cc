@@ -29,9 +29,9 @@ StatusOr<std::string> ResolvePoolToken(const std::string& flag_token,
     token.pop_back();
   if (token.empty())
     return NotFound("a pool token is required (the same on the head and every worker)");
-  if (token.size() < 8)
+  if (token.size() < 16)
     return InvalidArgument(source + ": the pool token is " + std::to_string(token.size()) +
-                           " characters; use at least 8");
+                           " characters; use at least 16 (e.g. od -An -tx1 -N16 /dev/urandom)");
   return token;
 }
 
@@ -52,14 +52,6 @@ std::string ToHex(std::string_view bytes) {
     out += hex[c & 15];
   }
   return out;
-}
-
-std::string CallKey(std::string_view token) {
-  return ToHex(HmacSha256(token, "suanli-pool-call-v1"));
-}
-
-std::string WorkerProof(std::string_view token, std::string_view nonce) {
-  return HmacSha256(token, std::string("worker") + std::string(nonce));
 }
 
 bool SecureEquals(std::string_view a, std::string_view b) {

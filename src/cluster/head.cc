@@ -67,7 +67,6 @@ void ShareHostMemory(std::vector<placement::Device>& devices,
 }
 
 Status Pool::Connect() {
-  const std::string nonce = RandomNonce();
   for (const std::string& addr : opts_.workers) {
     auto fail = [&](const std::string& why) {
       std::fprintf(stderr, "suanli: worker %s: %s; continuing without it\n", addr.c_str(),
@@ -82,32 +81,23 @@ Status Pool::Connect() {
     w.address = addr;
     w.channel = *ch;
     w.stub = v1::Worker::NewStub(w.channel);
-    grpc::ClientContext ctx;
-    PrepareContext(&ctx, opts_.security, 15);
-    v1::HelloRequest req;
-    req.set_nonce(nonce);
-    v1::HelloReply reply;
-    Status s = FromGrpc(w.stub->Hello(&ctx, req, &reply), "hello");
-    if (!s.ok()) {
-      fail(s.message());
+    // Mutual: the worker proves the token before the head sends anything but a fresh nonce.
+    v1::AuthenticateReply reply;
+    auto session = ClientSession::Open(*w.stub, opts_.security.token, kRoleHead, 15, &reply);
+    if (!session.ok()) {
+      fail(session.status().code() == StatusCode::kUnauthenticated
+               ? "rejected: " + session.status().message()
+               : session.status().message());
       continue;
     }
-    if (!SecureEquals(reply.proof(), WorkerProof(opts_.security.token, nonce))) {
-      fail("rejected: it does not prove it knows the pool token");
-      continue;
-    }
-    if (reply.protocol_version() != kProtocolVersion) {
-      fail("speaks protocol " + std::to_string(reply.protocol_version()) + ", this head " +
-           std::to_string(kProtocolVersion));
-      continue;
-    }
+    w.session = *session;
     auto prof = ProfileFromJson(reply.profile_json());
     if (!prof.ok()) {
       fail("bad profile: " + prof.status().message());
       continue;
     }
     w.profile = std::move(*prof);
-    auto link = ProbeLink(*w.stub, opts_.security);
+    auto link = ProbeLink(*w.stub, *w.session);
     if (!link.ok()) {
       fail(link.status().message());
       continue;
@@ -131,7 +121,7 @@ Status Pool::MeasureLinks() {
     for (size_t j = 0; j < n; ++j) {
       if (i == j) continue;
       grpc::ClientContext ctx;
-      PrepareContext(&ctx, opts_.security, 60);
+      workers_[i].session->Prepare(&ctx, "ProbePeer", 60);
       v1::ProbePeerRequest req;
       req.set_address(workers_[j].address);
       req.set_bandwidth_bytes(8u << 20);
@@ -241,7 +231,7 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
       Status st = Status::Ok();
       for (int attempt = 0; attempt < 2; ++attempt) {
         grpc::ClientContext ctx;
-        PrepareContext(&ctx, opts_.security, 120 + static_cast<double>(bytes) / 50e6);
+        w.session->Prepare(&ctx, "LoadStage", 120 + static_cast<double>(bytes) / 50e6);
         v1::LoadStageReply reply;
         st = FromGrpc(w.stub->LoadStage(&ctx, req, &reply), "worker " + w.address);
         if (!st.ok()) break;
@@ -258,7 +248,7 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
         Say(opts_, "worker " + w.address + " lacks the model: streaming " +
                        std::to_string(names.size()) + " tensors (" +
                        HumanBytes(static_cast<double>(TensorBytes(f, names))) + ")");
-        st = PushWeights(*w.stub, opts_.security, f, model_sha256_, reply.header_missing(), names,
+        st = PushWeights(*w.stub, *w.session, f, model_sha256_, reply.header_missing(), names,
                          w.link.bytes_per_second, w.address);
         if (!st.ok()) break;
       }
@@ -266,7 +256,7 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
         *failed = wi;
         for (int loaded : run.workers) {  // this pipeline's stages loaded so far
           grpc::ClientContext uctx;
-          PrepareContext(&uctx, opts_.security, 5);
+          workers_[static_cast<size_t>(loaded)].session->Prepare(&uctx, "Unload", 5);
           v1::UnloadRequest ureq;
           ureq.set_pipeline_id(id);
           ureq.set_capability(key.capability);
@@ -283,9 +273,9 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
     std::vector<PipelineClient::StageLink> links;
     for (int wi : run.workers) {
       const PoolWorker& w = workers_[static_cast<size_t>(wi)];
-      links.push_back({"worker " + w.address, w.channel});
+      links.push_back({"worker " + w.address, w.channel, w.session});
     }
-    auto client = std::make_shared<PipelineClient>(key, std::move(links), opts_.security, shape);
+    auto client = std::make_shared<PipelineClient>(key, std::move(links), shape);
     SL_RETURN_IF_ERROR(client->Start());
     run.client = client;
     return run;
@@ -328,15 +318,11 @@ StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions
 }
 
 bool Pool::Greet(PoolWorker& w) {
-  const std::string nonce = RandomNonce();
-  grpc::ClientContext ctx;
-  PrepareContext(&ctx, opts_.security, ShortDeadline());
-  v1::HelloRequest req;
-  req.set_nonce(nonce);
-  v1::HelloReply reply;
-  if (!w.stub->Hello(&ctx, req, &reply).ok()) return false;
-  return SecureEquals(reply.proof(), WorkerProof(opts_.security.token, nonce)) &&
-         reply.protocol_version() == kProtocolVersion;
+  // A restarted worker knows no session of ours: a new handshake.
+  auto session = ClientSession::Open(*w.stub, opts_.security.token, kRoleHead, ShortDeadline());
+  if (!session.ok()) return false;
+  w.session = *session;
+  return true;
 }
 
 Status Pool::Recover(size_t i, double timeout_seconds) {
@@ -430,7 +416,7 @@ void Pool::Unload(const std::vector<std::pair<int, PipelineKey>>& stages) {
   for (const auto& [wi, key] : stages)
     unloads.emplace_back([this, wi = wi, key = key] {
       grpc::ClientContext ctx;
-      PrepareContext(&ctx, opts_.security, ShortDeadline());
+      workers_[static_cast<size_t>(wi)].session->Prepare(&ctx, "Unload", ShortDeadline());
       v1::UnloadRequest req;
       req.set_pipeline_id(key.id);
       req.set_capability(key.capability);

@@ -45,8 +45,9 @@ struct PoolWorker {
   DeviceProfile profile;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::Worker::Stub> stub;
-  LinkMeasurement link;  // head → worker
-  bool lost = false;     // found dead, frozen or cut off; not placed on until it answers again
+  std::shared_ptr<ClientSession> session;  // from the handshake (session.h); renewed by Greet
+  LinkMeasurement link;                    // head → worker
+  bool lost = false;  // found dead, frozen or cut off; not placed on until it answers again
 };
 
 class Pool {
@@ -96,7 +97,7 @@ class Pool {
   // Loads the plan's stages; on a worker's failure returns its index in *failed.
   Status LoadStages(const Model& model, int* failed);
   StatusOr<Running> LoadPipeline(const Model& model, const placement::Pipeline& p, int* failed);
-  bool Greet(PoolWorker& w);     // Hello with proof, within the detection time
+  bool Greet(PoolWorker& w);     // a new handshake, within the detection time
   double ShortDeadline() const;  // calls to a worker that may be lost: the detection time
   // Unloads (worker index, pipeline) stages, all at once, bounded.
   void Unload(const std::vector<std::pair<int, PipelineKey>>& stages);

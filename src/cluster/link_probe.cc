@@ -6,12 +6,12 @@
 
 namespace suanli::cluster {
 
-StatusOr<LinkMeasurement> ProbeLink(v1::Worker::Stub& stub, const SecurityOptions& sec,
+StatusOr<LinkMeasurement> ProbeLink(v1::Worker::Stub& stub, ClientSession& session,
                                     uint32_t max_bytes) {
   LinkMeasurement m;
   auto ping = [&](uint32_t bytes, double* seconds) -> Status {
     grpc::ClientContext ctx;
-    PrepareContext(&ctx, sec, 10.0 + bytes / 1e5);
+    session.Prepare(&ctx, "Ping", 10.0 + bytes / 1e5);
     v1::PingRequest req;
     req.set_payload(std::string(bytes, '\x5a'));
     v1::PingReply reply;

@@ -6,10 +6,10 @@
 
 namespace suanli::cluster {
 
-PipelineClient::PipelineClient(PipelineKey key, std::vector<StageLink> stages, SecurityOptions sec,
-                               Shape shape)
-    : key_(std::move(key)), stages_(std::move(stages)), sec_(std::move(sec)), shape_(shape) {
+PipelineClient::PipelineClient(PipelineKey key, std::vector<StageLink> stages, Shape shape)
+    : key_(std::move(key)), stages_(std::move(stages)), shape_(shape) {
   SL_CHECK(!stages_.empty());
+  for (const StageLink& l : stages_) SL_CHECK(l.session != nullptr);
   for (const StageLink& l : stages_) stubs_.push_back(v1::Worker::NewStub(l.channel));
   first_ = stubs_.front().get();
   last_ = stubs_.back().get();
@@ -20,7 +20,7 @@ PipelineClient::PipelineClient(PipelineKey key, std::vector<StageLink> stages, S
 PipelineClient::~PipelineClient() { Close(); }
 
 Status PipelineClient::Start() {
-  PrepareContext(&results_ctx_, sec_, 0);
+  stages_.back().session->Prepare(&results_ctx_, "Results", 0);
   v1::ResultsRequest rr;
   rr.set_pipeline_id(key_.id);
   rr.set_capability(key_.capability);
@@ -28,7 +28,7 @@ Status PipelineClient::Start() {
   // The results stream is set up when its first message (or metadata) arrives; wait for the
   // server's initial metadata so a batch cannot reach the last stage before the head listens.
   results_->WaitForInitialMetadata();
-  PrepareContext(&forward_ctx_, sec_, 0);
+  stages_.front().session->Prepare(&forward_ctx_, "Forward", 0);
   forward_ = first_->Forward(&forward_ctx_, &forward_summary_);
   reader_ = std::thread([this] { ReadResults(); });
   watchdog_ = std::thread([this] { Watchdog(); });
@@ -59,7 +59,7 @@ Status PipelineClient::CheckOneStage(size_t i, double seconds) {
   const std::string who = stages_[i].name + " (stage " + std::to_string(i + 1) + " of " +
                           std::to_string(stages_.size()) + ")";
   grpc::ClientContext ctx;
-  PrepareContext(&ctx, sec_, seconds);
+  stages_[i].session->Prepare(&ctx, "StageHealth", seconds);
   v1::StageHealthRequest req;
   req.set_pipeline_id(key_.id);
   req.set_capability(key_.capability);

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/session.h"
 #include "cluster/transport.h"
 #include "engine/batch.h"
 #include "suanli/cluster/v1/worker.grpc.pb.h"
@@ -33,13 +34,14 @@ class PipelineClient {
     double batch_deadline_seconds = 60;  // plus 0.5 s per token of the batch
     double detect_seconds = 2;           // a lost worker is noticed within this; 0: no heartbeat
   };
-  // One stage's worker: its name in messages ("worker HOST:PORT") and its channel.
+  // One stage's worker: its name in messages ("worker HOST:PORT"), its channel and session.
   struct StageLink {
     std::string name;
     std::shared_ptr<grpc::Channel> channel;
+    std::shared_ptr<ClientSession> session;
   };
   // stages: first to last (at least one).
-  PipelineClient(PipelineKey key, std::vector<StageLink> stages, SecurityOptions sec, Shape shape);
+  PipelineClient(PipelineKey key, std::vector<StageLink> stages, Shape shape);
   ~PipelineClient();
 
   // Opens Results on the last stage, then Forward on the first.
@@ -83,7 +85,6 @@ class PipelineClient {
   std::vector<std::unique_ptr<v1::Worker::Stub>> stubs_;  // one per stage
   v1::Worker::Stub* first_;
   v1::Worker::Stub* last_;
-  SecurityOptions sec_;
   Shape shape_;
   std::string first_name_, last_name_;
   std::thread heartbeat_;

@@ -428,7 +428,7 @@ Status WeightStore::Receive(const std::function<bool(v1::WeightChunk*)>& read,
   return result;
 }
 
-Status PushWeights(v1::Worker::Stub& stub, const SecurityOptions& sec, const GgufFile& file,
+Status PushWeights(v1::Worker::Stub& stub, ClientSession& session, const GgufFile& file,
                    const std::string& sha256, bool with_header,
                    const std::vector<std::string>& tensors, double link_bytes_per_second,
                    const std::string& worker_name) {
@@ -437,7 +437,7 @@ Status PushWeights(v1::Worker::Stub& stub, const SecurityOptions& sec, const Ggu
       return InvalidArgument("the worker asked for tensor '" + name + "', not in the model");
   const uint64_t total = TensorBytes(file, tensors) + (with_header ? file.data_offset() : 0);
   grpc::ClientContext ctx;
-  PrepareContext(&ctx, sec, TransferDeadlineSeconds(total, link_bytes_per_second));
+  session.Prepare(&ctx, "PushWeights", TransferDeadlineSeconds(total, link_bytes_per_second));
   v1::PushWeightsReply reply;
   auto writer = stub.PushWeights(&ctx, &reply);
   ProgressBar bar("weights → " + worker_name, total);

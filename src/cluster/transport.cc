@@ -56,18 +56,9 @@ StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   return grpc::SslServerCredentials(o);
 }
 
-void PrepareContext(grpc::ClientContext* ctx, const SecurityOptions& sec, double seconds) {
-  ctx->AddMetadata(kAuthMetadataKey, CallKey(sec.token));
-  if (seconds > 0)
-    ctx->set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
-}
-
-bool Authorized(const grpc::ServerContext* ctx, const std::string& call_key) {
-  const auto& md = ctx->client_metadata();
-  auto it = md.find(kAuthMetadataKey);
-  if (it == md.end()) return false;
-  return SecureEquals(std::string_view(it->second.data(), it->second.size()), call_key);
+void SetDeadline(grpc::ClientContext* ctx, double seconds) {
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
 }
 
 Status FromGrpc(const grpc::Status& s, const std::string& what) {

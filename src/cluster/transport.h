@@ -49,10 +49,8 @@ StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address,
 StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const SecurityOptions& sec);
 
-// Adds the auth metadata and, when seconds > 0, a deadline.
-void PrepareContext(grpc::ClientContext* ctx, const SecurityOptions& sec, double seconds);
-// Whether a server call carries the right key.
-bool Authorized(const grpc::ServerContext* ctx, const std::string& call_key);
+// Sets a deadline `seconds` from now (calls that need no session: the handshake).
+void SetDeadline(grpc::ClientContext* ctx, double seconds);
 
 Status FromGrpc(const grpc::Status& s, const std::string& what);
 grpc::Status ToGrpc(const Status& s);

@@ -17,6 +17,7 @@
 #include "cluster/auth.h"
 #include "cluster/batch_codec.h"
 #include "cluster/link_probe.h"
+#include "cluster/session.h"
 #include "cluster/stage_runner.h"
 #include "cluster/stage_weights.h"
 #include "model/footprint.h"
@@ -73,7 +74,8 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
   WorkerOptions opts;
   DeviceProfile profile;
   std::string profile_json;
-  std::string call_key;
+  std::unique_ptr<SessionTable> sessions;
+  std::atomic<int64_t> last_reject_log_ms{0};  // rejections are logged once a second at most
   std::string address;
   std::unique_ptr<ThreadPool> pool;
   std::mutex compute_mu;  // the pool runs one stage's batch at a time
@@ -90,13 +92,19 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
   bool quitting = false;  // under stages_mu
 
   bool Check(grpc::ServerContext* ctx, const char* method) {
-    if (Authorized(ctx, call_key)) return true;
-    Log(std::string("rejected ") + method + " from " + ctx->peer() +
-        ": missing or wrong pool token");
+    if (sessions->Verify(ctx, method)) return true;
+    LogRejection(std::string("rejected ") + method + " from " + ctx->peer() +
+                 ": no valid session (unauthenticated, expired, or a replayed call)");
     return false;
   }
+  void LogRejection(const std::string& line) {
+    const int64_t now = static_cast<int64_t>(NowSeconds() * 1000);
+    int64_t last = last_reject_log_ms.load();
+    if (now - last >= 1000 && last_reject_log_ms.compare_exchange_strong(last, now)) Log(line);
+  }
   static grpc::Status Unauthenticated() {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "this worker needs the pool token");
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "this worker needs a session: Hello and Authenticate with the pool token");
   }
 
   // The stage of pipeline `id`, if `capability` is its own: a caller without it learns nothing
@@ -181,12 +189,18 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
 
   grpc::Status Hello(grpc::ServerContext* ctx, const v1::HelloRequest* req,
                      v1::HelloReply* reply) override {
-    if (!Check(ctx, "Hello")) return Unauthenticated();
-    if (req->nonce().size() < 8 || req->nonce().size() > 256)
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "nonce must be 8..256 bytes");
-    reply->set_protocol_version(kProtocolVersion);
+    return ToGrpc(sessions->Challenge(*req, ctx->peer(), reply));
+  }
+
+  grpc::Status Authenticate(grpc::ServerContext* ctx, const v1::AuthenticateRequest* req,
+                            v1::AuthenticateReply* reply) override {
+    auto id = sessions->Accept(*req, ctx->peer());
+    if (!id.ok()) {
+      LogRejection("rejected a handshake from " + ctx->peer() + ": " + id.status().message());
+      return ToGrpc(id.status());
+    }
+    reply->set_session_id(*id);
     reply->set_profile_json(profile_json);
-    reply->set_proof(WorkerProof(opts.security.token, req->nonce()));
     reply->set_listen_address(address);
     return grpc::Status::OK;
   }
@@ -208,7 +222,13 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     auto ch = MakeChannel(req->address(), opts.security);
     if (!ch.ok()) return ToGrpc(ch.status());
     auto stub = v1::Worker::NewStub(*ch);
-    auto m = ProbeLink(*stub, opts.security,
+    // One answer for every failure: the caller learns whether a pool worker is there, not
+    // which ports of the host are open.
+    auto session = ClientSession::Open(*stub, opts.security.token, kRolePeer, 10);
+    if (!session.ok())
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "probing " + req->address() + ": no pool worker answers there");
+    auto m = ProbeLink(*stub, **session,
                        std::clamp<uint32_t>(req->bandwidth_bytes(), 64u << 10, 16u << 20));
     if (!m.ok()) return ToGrpc(m.status().WithContext("probing " + req->address()));
     reply->set_rtt_seconds(m->rtt_seconds);
@@ -506,8 +526,11 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       if (!ch.ok()) return fail(ch.status().message());
       st.channel = *ch;
       st.stub = v1::Worker::NewStub(st.channel);
+      auto session = ClientSession::Open(*st.stub, opts.security.token, kRolePeer, kCloseSeconds);
+      if (!session.ok())
+        return fail("the next stage " + st.next + ": " + session.status().message());
       st.down_ctx = std::make_unique<grpc::ClientContext>();
-      PrepareContext(st.down_ctx.get(), opts.security, 0);
+      (*session)->Prepare(st.down_ctx.get(), "Forward", 0);
       st.down = st.stub->Forward(st.down_ctx.get(), &st.down_summary);
       r.set_pipeline_id(st.id);
       r.set_capability(st.capability);  // the next stage's LoadStage got the same one
@@ -558,7 +581,7 @@ StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerOptions&
   impl->opts = o;
   if (o.security.token.empty()) return InvalidArgument("a pool token is required");
   SL_RETURN_IF_ERROR(o.security.Validate());
-  impl->call_key = CallKey(o.security.token);
+  impl->sessions = std::make_unique<SessionTable>(o.security.token);
   ProfileOptions po = o.profile;
   po.threads = o.threads;
   SL_ASSIGN_OR_RETURN(

@@ -268,7 +268,7 @@ if [ -n "$rwant" ] && [ "$rgot" = "$rwant" ] && [ "$rfin" = length ] && grep -q 
 else
   bad "pool: worker killed mid-stream: finish '$rfin', text $([ "$rgot" = "$rwant" ] && echo same || echo differs): $(grep -E "pool:|error" "$tmp/pool2.log" | tail -2)"
 fi
-for _ in $(seq 1 30); do  # the gauges are sampled once a second
+for _ in $(seq 1 100); do  # the gauges are sampled once a second (a loaded machine: later)
   curl -s "$url/metrics" | grep -q '^suanli_recoveries 1' && break
   sleep 0.1
 done

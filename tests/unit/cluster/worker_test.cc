@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cluster/auth.h"
+#include "cluster/session.h"
 #include "cluster/stage_weights.h"
 #include "cluster/transport.h"
 #include "cluster/worker.h"
@@ -57,6 +58,9 @@ class WorkerTest : public ::testing::Test {
   void SetUp() override {
     sec_.token = kToken;
     stub_ = v1::Worker::NewStub(*MakeChannel(server_->address(), sec_));
+    auto session = ClientSession::Open(*stub_, kToken, kRoleHead, 10);
+    ASSERT_TRUE(session.ok()) << session.status().message();
+    session_ = *session;
   }
   v1::LoadStageRequest Stage(const std::string& id) {
     v1::LoadStageRequest r;
@@ -83,7 +87,7 @@ class WorkerTest : public ::testing::Test {
   static std::string Cap(const std::string& id) { return "capability-of-" + id + "-0123456789"; }
   grpc::Status Load(const v1::LoadStageRequest& r, v1::LoadStageReply* reply) {
     grpc::ClientContext ctx;
-    PrepareContext(&ctx, sec_, 30);
+    session_->Prepare(&ctx, "LoadStage", 30);
     return stub_->LoadStage(&ctx, r, reply);
   }
 
@@ -93,28 +97,92 @@ class WorkerTest : public ::testing::Test {
   static WorkerServer* server_;
   SecurityOptions sec_;
   std::unique_ptr<v1::Worker::Stub> stub_;
+  std::shared_ptr<ClientSession> session_;
 };
 std::string* WorkerTest::dir_ = nullptr;
 std::string* WorkerTest::sha_ = nullptr;
 StageDigests* WorkerTest::digests_ = nullptr;
 WorkerServer* WorkerTest::server_ = nullptr;
 
-TEST_F(WorkerTest, RejectsCallsWithoutTheToken) {
-  SecurityOptions wrong;
-  wrong.token = "some-other-token";
-  auto stub = v1::Worker::NewStub(*MakeChannel(server_->address(), wrong));
+// The handshake: a client without the token learns nothing it can use, and a worker without it
+// is found out before the client sends anything but a nonce.
+TEST_F(WorkerTest, HandshakeNeedsTheTokenOnBothSides) {
+  // A client with another token: the worker's proof does not check out for it, and a proof it
+  // makes up is refused.
+  auto stub = v1::Worker::NewStub(*MakeChannel(server_->address(), sec_));
+  EXPECT_EQ(ClientSession::Open(*stub, "some-other-token-123", kRoleHead, 10).status().code(),
+            StatusCode::kUnauthenticated);
+  v1::HelloRequest hello;
+  hello.set_nonce(RandomNonce());
+  hello.set_role("head");
+  v1::HelloReply challenge;
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, 10);
+    ASSERT_TRUE(stub->Hello(&ctx, hello, &challenge).ok());
+  }
+  EXPECT_EQ(challenge.protocol_version(), kProtocolVersion);
+  v1::AuthenticateRequest forged;
+  forged.set_client_nonce(hello.nonce());
+  forged.set_worker_nonce(challenge.worker_nonce());
+  forged.set_proof(HmacSha256("some-other-token-123", "anything"));
+  v1::AuthenticateReply answer;
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, 10);
+    EXPECT_EQ(stub->Authenticate(&ctx, forged, &answer).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  // The worker's proof is over the client's nonce too: it answers no other challenge (a fake
+  // worker relaying it gets a proof for the nonce it relayed, not one it can reuse).
+  v1::HelloReply again;
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, 10);
+    ASSERT_TRUE(stub->Hello(&ctx, hello, &again).ok());
+  }
+  EXPECT_NE(again.worker_nonce(), challenge.worker_nonce());
+  EXPECT_NE(again.proof(), challenge.proof());
+  // No session: every other call is refused, whatever it carries.
   grpc::ClientContext ctx;
-  PrepareContext(&ctx, wrong, 10);
-  v1::HelloRequest req;
-  req.set_nonce(RandomNonce());
-  v1::HelloReply reply;
-  EXPECT_EQ(stub->Hello(&ctx, req, &reply).error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  // With the token: the proof checks out.
-  grpc::ClientContext ok_ctx;
-  PrepareContext(&ok_ctx, sec_, 10);
-  ASSERT_TRUE(stub_->Hello(&ok_ctx, req, &reply).ok());
-  EXPECT_TRUE(SecureEquals(reply.proof(), WorkerProof(kToken, req.nonce())));
-  EXPECT_EQ(reply.protocol_version(), kProtocolVersion);
+  SetDeadline(&ctx, 10);
+  ctx.AddMetadata("x-suanli-auth", "a-captured-key");
+  v1::PingRequest ping;
+  v1::PingReply pong;
+  EXPECT_EQ(stub->Ping(&ctx, ping, &pong).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+// A call's metadata is good once, for its own method: a captured call header opens nothing.
+// Before, the call key was the same on every call, so one capture worked forever.
+TEST_F(WorkerTest, CapturedCallsCannotBeReplayed) {
+  const auto signed_ping = session_->Sign("Ping");
+  auto call = [&](const std::vector<std::pair<std::string, std::string>>& md) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, 10);
+    for (const auto& [k, v] : md) ctx.AddMetadata(k, v);
+    v1::PingRequest ping;
+    v1::PingReply pong;
+    return stub_->Ping(&ctx, ping, &pong).error_code();
+  };
+  EXPECT_EQ(call(signed_ping), grpc::StatusCode::OK);
+  EXPECT_EQ(call(signed_ping), grpc::StatusCode::UNAUTHENTICATED);  // the same counter again
+  EXPECT_EQ(call(session_->Sign("Unload")), grpc::StatusCode::UNAUTHENTICATED);  // other method
+  // A handshake is good once too.
+  v1::AuthenticateReply reply;
+  auto second = ClientSession::Open(*stub_, kToken, kRoleHead, 10, &reply);
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(reply.profile_json().empty());  // the profile comes only after authentication
+}
+
+// A peer session (a worker calling the next stage) may only Forward and Ping.
+TEST_F(WorkerTest, PeerSessionsOnlyForward) {
+  auto peer = ClientSession::Open(*stub_, kToken, kRolePeer, 10);
+  ASSERT_TRUE(peer.ok());
+  grpc::ClientContext ctx;
+  (*peer)->Prepare(&ctx, "LoadStage", 10);
+  v1::LoadStageReply reply;
+  EXPECT_EQ(stub_->LoadStage(&ctx, Stage("p-peer"), &reply).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST_F(WorkerTest, LoadStageChecksItsFields) {
@@ -153,14 +221,14 @@ TEST_F(WorkerTest, HostileStepsGetErrorsNotCrashes) {
   ASSERT_TRUE(Load(Stage("p1"), &reply).ok());
   EXPECT_EQ(reply.source(), "model-dir");
   grpc::ClientContext rctx;
-  PrepareContext(&rctx, sec_, 0);
+  session_->Prepare(&rctx, "Results", 0);
   v1::ResultsRequest rr;
   rr.set_pipeline_id("p1");
   rr.set_capability(Cap("p1"));
   auto results = stub_->Results(&rctx, rr);
   results->WaitForInitialMetadata();
   grpc::ClientContext fctx;
-  PrepareContext(&fctx, sec_, 0);
+  session_->Prepare(&fctx, "Forward", 0);
   v1::ForwardSummary summary;
   auto forward = stub_->Forward(&fctx, &summary);
 
@@ -257,10 +325,10 @@ std::unique_ptr<WorkerServer> StartWorker(const std::string& dir,
   return s.ok() ? std::move(*s) : nullptr;
 }
 
-v1::StageHealthReply::State Health(v1::Worker::Stub& stub, const SecurityOptions& sec,
+v1::StageHealthReply::State Health(v1::Worker::Stub& stub, ClientSession& session,
                                    const std::string& id, const std::string& cap) {
   grpc::ClientContext ctx;
-  PrepareContext(&ctx, sec, 10);
+  session.Prepare(&ctx, "StageHealth", 10);
   v1::StageHealthRequest req;
   req.set_pipeline_id(id);
   req.set_capability(cap);
@@ -269,10 +337,10 @@ v1::StageHealthReply::State Health(v1::Worker::Stub& stub, const SecurityOptions
   return reply.state();
 }
 
-void Unload(v1::Worker::Stub& stub, const SecurityOptions& sec, const std::string& id,
+void Unload(v1::Worker::Stub& stub, ClientSession& session, const std::string& id,
             const std::string& cap) {
   grpc::ClientContext ctx;
-  PrepareContext(&ctx, sec, 10);
+  session.Prepare(&ctx, "Unload", 10);
   v1::UnloadRequest req;
   req.set_pipeline_id(id);
   req.set_capability(cap);
@@ -287,11 +355,11 @@ TEST_F(WorkerTest, PipelinesAnswerOnlyTheirCapability) {
   v1::LoadStageReply reply;
   ASSERT_TRUE(Load(Stage("p-own"), &reply).ok());
   const std::string own = Cap("p-own"), thief = "a-guessed-capability-0123";
-  EXPECT_EQ(Health(*stub_, sec_, "p-own", own), v1::StageHealthReply::OK);
-  EXPECT_EQ(Health(*stub_, sec_, "p-own", thief), v1::StageHealthReply::NO_STAGE);
+  EXPECT_EQ(Health(*stub_, *session_, "p-own", own), v1::StageHealthReply::OK);
+  EXPECT_EQ(Health(*stub_, *session_, "p-own", thief), v1::StageHealthReply::NO_STAGE);
   {
     grpc::ClientContext ctx;
-    PrepareContext(&ctx, sec_, 10);
+    session_->Prepare(&ctx, "Results", 10);
     v1::ResultsRequest rr;
     rr.set_pipeline_id("p-own");
     rr.set_capability(thief);
@@ -302,7 +370,7 @@ TEST_F(WorkerTest, PipelinesAnswerOnlyTheirCapability) {
   }
   {
     grpc::ClientContext ctx;
-    PrepareContext(&ctx, sec_, 10);
+    session_->Prepare(&ctx, "Forward", 10);
     v1::ForwardSummary summary;
     auto forward = stub_->Forward(&ctx, &summary);
     v1::Batch b;
@@ -316,13 +384,13 @@ TEST_F(WorkerTest, PipelinesAnswerOnlyTheirCapability) {
   auto r = Stage("p-own");
   r.set_capability(thief);
   EXPECT_EQ(Load(r, &reply).error_code(), grpc::StatusCode::ALREADY_EXISTS);
-  Unload(*stub_, sec_, "p-own", thief);
-  EXPECT_EQ(Health(*stub_, sec_, "p-own", own), v1::StageHealthReply::OK);  // still there
+  Unload(*stub_, *session_, "p-own", thief);
+  EXPECT_EQ(Health(*stub_, *session_, "p-own", own), v1::StageHealthReply::OK);  // still there
   r = Stage("p-short");
   r.set_capability("short");
   EXPECT_EQ(Load(r, &reply).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  Unload(*stub_, sec_, "p-own", own);
-  EXPECT_EQ(Health(*stub_, sec_, "p-own", own), v1::StageHealthReply::NO_STAGE);
+  Unload(*stub_, *session_, "p-own", own);
+  EXPECT_EQ(Health(*stub_, *session_, "p-own", own), v1::StageHealthReply::NO_STAGE);
 }
 
 // A stage no Forward reaches is freed after --stage-timeout. Before, 60 LoadStage calls with no
@@ -331,15 +399,16 @@ TEST_F(WorkerTest, UnfedStagesExpire) {
   auto w = StartWorker(*dir_, [](WorkerOptions& o) { o.stage_timeout_seconds = 0.3; });
   ASSERT_TRUE(w);
   auto stub = v1::Worker::NewStub(*MakeChannel(w->address(), sec_));
+  auto session = *ClientSession::Open(*stub, kToken, kRoleHead, 10);
   grpc::ClientContext ctx;
-  PrepareContext(&ctx, sec_, 30);
+  session->Prepare(&ctx, "LoadStage", 30);
   v1::LoadStageReply reply;
   ASSERT_TRUE(stub->LoadStage(&ctx, Stage("p-idle"), &reply).ok());
-  EXPECT_EQ(Health(*stub, sec_, "p-idle", Cap("p-idle")), v1::StageHealthReply::OK);
+  EXPECT_EQ(Health(*stub, *session, "p-idle", Cap("p-idle")), v1::StageHealthReply::OK);
   v1::StageHealthReply::State st = v1::StageHealthReply::OK;
   for (int i = 0; i < 40 && st == v1::StageHealthReply::OK; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    st = Health(*stub, sec_, "p-idle", Cap("p-idle"));
+    st = Health(*stub, *session, "p-idle", Cap("p-idle"));
   }
   EXPECT_EQ(st, v1::StageHealthReply::NO_STAGE);
 }
@@ -349,15 +418,16 @@ TEST_F(WorkerTest, UnfedStagesExpire) {
 TEST_F(WorkerTest, BudgetCountsEveryStage) {
   v1::LoadStageReply one;
   ASSERT_TRUE(Load(Stage("p-size"), &one).ok());
-  Unload(*stub_, sec_, "p-size", Cap("p-size"));
+  Unload(*stub_, *session_, "p-size", Cap("p-size"));
   const uint64_t need = one.memory_bytes();
   ASSERT_GT(need, 0u);
   auto w = StartWorker(*dir_, [&](WorkerOptions& o) { o.emulate_memory_bytes = need * 3 / 2; });
   ASSERT_TRUE(w);
   auto stub = v1::Worker::NewStub(*MakeChannel(w->address(), sec_));
+  auto session = *ClientSession::Open(*stub, kToken, kRoleHead, 10);
   auto load = [&](const std::string& id) {
     grpc::ClientContext ctx;
-    PrepareContext(&ctx, sec_, 30);
+    session->Prepare(&ctx, "LoadStage", 30);
     v1::LoadStageReply reply;
     return stub->LoadStage(&ctx, Stage(id), &reply);
   };
@@ -366,7 +436,7 @@ TEST_F(WorkerTest, BudgetCountsEveryStage) {
   EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(second.error_message().find("other stage"), std::string::npos)
       << second.error_message();
-  Unload(*stub, sec_, "p-a", Cap("p-a"));
+  Unload(*stub, *session, "p-a", Cap("p-a"));
   EXPECT_TRUE(load("p-b").ok());
 
   std::vector<std::string> ids;
@@ -375,7 +445,38 @@ TEST_F(WorkerTest, BudgetCountsEveryStage) {
     ids.push_back("p-many-" + std::to_string(i));
   EXPECT_EQ(ids.size(), 16u);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  for (const std::string& id : ids) Unload(*stub_, sec_, id, Cap(id));
+  for (const std::string& id : ids) Unload(*stub_, *session_, id, Cap(id));
+}
+
+// A host whose proofs keep failing is refused for a while, so the token cannot be guessed
+// online; the table of begun handshakes is bounded.
+TEST_F(WorkerTest, FailedHandshakesBackOff) {
+  auto w = StartWorker(*dir_, [](WorkerOptions&) {});
+  ASSERT_TRUE(w);
+  auto stub = v1::Worker::NewStub(*MakeChannel(w->address(), sec_));
+  auto forge = [&] {
+    v1::HelloRequest hello;
+    hello.set_nonce(RandomNonce());
+    hello.set_role("head");
+    v1::HelloReply challenge;
+    grpc::ClientContext hctx;
+    SetDeadline(&hctx, 10);
+    const grpc::Status hs = stub->Hello(&hctx, hello, &challenge);
+    if (!hs.ok()) return hs.error_code();
+    v1::AuthenticateRequest forged;
+    forged.set_client_nonce(hello.nonce());
+    forged.set_worker_nonce(challenge.worker_nonce());
+    forged.set_proof(std::string(32, 'x'));
+    v1::AuthenticateReply answer;
+    grpc::ClientContext actx;
+    SetDeadline(&actx, 10);
+    return stub->Authenticate(&actx, forged, &answer).error_code();
+  };
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(forge(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(forge(), grpc::StatusCode::UNAUTHENTICATED);  // the 8th: now blocked
+  EXPECT_EQ(forge(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(ClientSession::Open(*stub, kToken, kRoleHead, 10).status().code(),
+            StatusCode::kResourceExhausted);
 }
 
 // A worker whose /proc/meminfo says 1 MiB is available refuses a stage that cannot fit, naming
@@ -399,8 +500,9 @@ TEST_F(WorkerTest, StageThatCannotFitIsRefused) {
   auto small = WorkerServer::Start(o);
   ASSERT_TRUE(small.ok()) << small.status().message();
   auto stub = v1::Worker::NewStub(*MakeChannel((*small)->address(), sec_));
+  auto session = *ClientSession::Open(*stub, kToken, kRoleHead, 10);
   grpc::ClientContext ctx;
-  PrepareContext(&ctx, sec_, 30);
+  session->Prepare(&ctx, "LoadStage", 30);
   v1::LoadStageReply reply;
   grpc::Status s = stub->LoadStage(&ctx, Stage("p-small"), &reply);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);

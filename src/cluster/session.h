@@ -1,0 +1,110 @@
+// Sessions: mutual authentication of the two ends of a pool link, and a MAC on every call.
+//
+// The pool token never crosses the wire, and nothing either side sends can be replayed or
+// relayed to authenticate elsewhere (protocol 4):
+//
+//   client → Hello{cn, role}                    cn: 16 fresh random bytes; role: "head" or "peer"
+//   worker → HelloReply{wn, proof_w}            wn: 16 fresh bytes; proof_w = MAC(token,
+//   worker‖role‖cn‖wn) client checks proof_w (a stranger cannot make it), then client →
+//   Authenticate{cn, wn, proof_c}      proof_c = MAC(token, role‖cn‖wn) worker checks proof_c →
+//   {session id, profile}
+//
+// Both sides then hold K = MAC(token, session‖cn‖wn), and every other call carries (session id,
+// counter, MAC(K, method‖id‖counter)); the worker takes each counter once and knows which role
+// the session has (a peer worker may only Forward and Ping). A client that dials an impostor
+// gives it a nonce and nothing else; the worker's proof covers the client's nonce, so it cannot
+// be used as an answer to anybody else's challenge. The worker keeps pending handshakes and
+// sessions in bounded tables and refuses, for a while, a host whose proofs keep failing.
+//
+// What it does not do: on plain TCP the message bodies are neither encrypted nor MACed, and a
+// call's body is read before its metadata is checked (gRPC's synchronous server API); TLS
+// (--tls-*) covers the first. docs/security.md has the threat model.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "suanli/cluster/v1/worker.grpc.pb.h"
+#include "suanli/status.h"
+
+namespace suanli::cluster {
+
+inline constexpr std::string_view kRoleHead = "head";
+inline constexpr std::string_view kRolePeer = "peer";  // a worker calling the next stage
+
+// The client's side of one link.
+class ClientSession {
+ public:
+  // Runs the handshake on `stub` as `role` within `seconds`. Errors: unreachable (the gRPC
+  // status), kUnauthenticated when the worker's proof is wrong (it does not know the token) or it
+  // refuses ours, kFailedPrecondition for another protocol version. *reply gets the worker's
+  // profile and address.
+  static StatusOr<std::shared_ptr<ClientSession>> Open(v1::Worker::Stub& stub,
+                                                       std::string_view token,
+                                                       std::string_view role, double seconds,
+                                                       v1::AuthenticateReply* reply = nullptr);
+  // Adds this call's MAC and, when seconds > 0, a deadline. Thread-safe.
+  void Prepare(grpc::ClientContext* ctx, std::string_view method, double seconds);
+  // The metadata of one call of `method` (a fresh counter each time).
+  std::vector<std::pair<std::string, std::string>> Sign(std::string_view method);
+
+ private:
+  ClientSession(std::string id, std::string key) : id_(std::move(id)), key_(std::move(key)) {}
+  std::string id_;   // hex
+  std::string key_;  // K
+  std::atomic<uint64_t> counter_{0};
+};
+
+// The worker's side: pending handshakes and live sessions.
+class SessionTable {
+ public:
+  explicit SessionTable(std::string token);
+
+  // Hello from `peer` (its address, "ipv4:1.2.3.4:5"): the worker's nonce and proof.
+  Status Challenge(const v1::HelloRequest& req, const std::string& peer, v1::HelloReply* reply);
+  // Authenticate: a new session's id, or kUnauthenticated / kResourceExhausted (back-off).
+  StatusOr<std::string> Accept(const v1::AuthenticateRequest& req, const std::string& peer);
+  // Whether a call carries a live session's MAC over a counter not used before, for `method`
+  // (a peer session may only call Forward and Ping).
+  bool Verify(const grpc::ServerContext* ctx, std::string_view method);
+
+  size_t sessions() const;
+
+ private:
+  struct Pending {
+    std::string client_nonce, role;
+    std::chrono::steady_clock::time_point expires;
+  };
+  struct Session {
+    std::string key, role;
+    uint64_t max_counter = 0;
+    std::set<uint64_t> recent;  // counters above max_counter - kWindow already taken
+    std::chrono::steady_clock::time_point last_used;
+  };
+  bool BackedOff(const std::string& host, std::chrono::steady_clock::time_point now);
+  void Failed(const std::string& host, std::chrono::steady_clock::time_point now);
+
+  std::string token_;
+  mutable std::mutex mu_;
+  std::map<std::string, Pending> pending_;   // by worker nonce
+  std::deque<std::string> pending_order_;    // oldest first, to bound pending_
+  std::map<std::string, Session> sessions_;  // by id (hex)
+  struct Failures {
+    int count = 0;
+    std::chrono::steady_clock::time_point since, blocked_until;
+  };
+  std::map<std::string, Failures> failures_;  // by peer host
+};
+
+}  // namespace suanli::cluster
