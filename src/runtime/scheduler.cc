@@ -202,6 +202,9 @@ void Scheduler::PublishStats() {
   s.waiting = static_cast<int64_t>(waiting_.size());
   s.running = static_cast<int64_t>(seqs_.size());
   for (const auto& l : lanes_) {
+    ++s.lanes;
+    s.lanes_recovering += l->recovering ? 1 : 0;
+    s.lanes_dead += l->dead ? 1 : 0;
     s.kv_blocks_used += l->blocks.used();
     s.kv_blocks_total += l->blocks.n_blocks();
     s.kv_blocks_cached += l->blocks.cached_unused();

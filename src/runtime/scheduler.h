@@ -61,6 +61,7 @@ struct SchedulerStats {
   uint64_t prefix_lookup_blocks = 0, prefix_hit_blocks = 0;
   uint64_t batches = 0, steps = 0, prompt_tokens_computed = 0, tokens_generated = 0;
   uint64_t requests_done = 0;
+  int64_t lanes = 0, lanes_recovering = 0, lanes_dead = 0;  // dead: could not be rebuilt
   uint64_t recoveries = 0;                // lanes rebuilt after a lost device
   double last_recovery_seconds = 0;       // failure seen → lane running again
   double last_recovery_next_token_s = 0;  // lane running again → next token of a replayed stream

@@ -226,6 +226,14 @@ void Server::Impl::Route() {
     } else if (!ready.load()) {
       res.status = 503;
       j["status"] = "loading model";
+    } else if (const runtime::SchedulerStats st = ctx.rt->Stats();
+               st.lanes > 0 && st.lanes_dead == st.lanes) {
+      // Every pipeline lost a worker and none could be rebuilt: nothing can serve.
+      res.status = 503;
+      j["status"] = "unavailable";
+      j["error"] = "the pool lost its workers and no device took over";
+    } else if (st.lanes_dead + st.lanes_recovering == st.lanes) {
+      j["status"] = "recovering";  // requests wait for the rebuilt pipeline
     } else {
       j["status"] = "ok";
     }

@@ -583,6 +583,11 @@ TEST(Scheduler, FailedRecoveryEndsRequestsRetryably) {
   EXPECT_NE(r.status[0].message().find("no device took over"), std::string::npos);
   Result later = Collect(*s.Submit(Req(10, 2)));
   EXPECT_EQ(later.status[0].code(), StatusCode::kUnavailable);
+  // What /health reports: every lane is dead.
+  const SchedulerStats st = s.Stats();
+  EXPECT_EQ(st.lanes, 1);
+  EXPECT_EQ(st.lanes_dead, 1);
+  EXPECT_EQ(st.lanes_recovering, 0);
 }
 
 // An executor that cannot recover ends the lane's requests with the failure, as before.
