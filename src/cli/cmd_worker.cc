@@ -30,6 +30,9 @@ struct WorkerArgs {
   double emulate_memory_gib = 0;
   double stage_timeout = 60;
   double cache_quota_gib = 0;
+  double leave_battery = 0;
+  double leave_temp = 0;
+  double drain_timeout = 30;
 };
 
 int RunWorker(const WorkerArgs& a) {
@@ -56,6 +59,9 @@ int RunWorker(const WorkerArgs& a) {
   o.emulate_slowdown = a.emulate_slowdown;
   o.emulate_memory_bytes = static_cast<uint64_t>(a.emulate_memory_gib * (1ull << 30));
   o.stage_timeout_seconds = a.stage_timeout;
+  o.leave_battery = a.leave_battery;
+  o.leave_temp_c = a.leave_temp;
+  o.drain_seconds = a.drain_timeout;
   o.cache_quota_bytes = static_cast<uint64_t>(a.cache_quota_gib * (1ull << 30));
 
   // Signals are taken by a thread of their own so the server shuts down cleanly.
@@ -63,6 +69,7 @@ int RunWorker(const WorkerArgs& a) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);  // ends the signal thread when the battery or heat made us leave
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   const int threads = a.threads > 0 ? a.threads : ThreadPool::HardwareThreads();
@@ -85,14 +92,28 @@ int RunWorker(const WorkerArgs& a) {
     if (!an.ok()) return Fail(an.status());
     announcer = std::move(*an);
   }
+  // The first SIGTERM / SIGINT drains (the head moves this worker's layers first); a second one
+  // stops at once.
   std::thread sig([&] {
-    int got = 0;
-    sigwait(&set, &got);
-    std::fprintf(stderr, "suanli worker: stopping (%s)\n", got == SIGINT ? "SIGINT" : "SIGTERM");
-    if (announcer) announcer->Stop();
-    (*server)->Shutdown();
+    for (int n = 0;; ++n) {
+      int got = 0;
+      sigwait(&set, &got);
+      if (got == SIGUSR1) return;
+      if (n == 0) {
+        (*server)->RequestLeave(got == SIGINT ? "SIGINT" : "SIGTERM");
+      } else {
+        std::fprintf(stderr, "suanli worker: stopping now (a second signal)\n");
+        (*server)->EndDrain();
+        return;
+      }
+    }
   });
-  (*server)->Wait();
+  const std::string why = (*server)->WaitForLeave();
+  if (announcer) announcer->Stop();
+  (*server)->Drain(why);
+  std::fprintf(stderr, "suanli worker: stopping (%s)\n", why.c_str());
+  (*server)->Shutdown();
+  pthread_kill(sig.native_handle(), SIGUSR1);
   sig.join();
   return 0;
 }
@@ -135,6 +156,17 @@ void AddWorkerCommand(CLI::App& app, RunFn* run) {
   sub->add_option("--stage-timeout", a->stage_timeout,
                   "Free a loaded stage that receives no batch within S seconds (default 60)")
       ->check(CLI::Range(0.1, 86400.0));
+  sub->add_option("--leave-battery", a->leave_battery,
+                  "Leave the pool (after the head moved this worker's layers) when the battery "
+                  "is below this fraction and discharging, e.g. 0.15")
+      ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--leave-temp", a->leave_temp,
+                  "Leave the pool when the hottest thermal zone reaches this many degrees C")
+      ->check(CLI::Range(0.0, 200.0));
+  sub->add_option("--drain-timeout", a->drain_timeout,
+                  "On SIGTERM/SIGINT (or --leave-*), wait up to S seconds for the head to move "
+                  "the layers before stopping (default 30; a second signal stops at once)")
+      ->check(CLI::Range(0.0, 3600.0));
   sub->add_option("--cache-quota-gib", a->cache_quota_gib,
                   "Disk the streamed weights may take, GiB (default: the free space less 1 GiB)")
       ->check(CLI::Range(0.001, 1e9));

@@ -84,6 +84,8 @@ Status PipelineClient::CheckOneStage(size_t i, double seconds) {
       }
       return Unavailable(who + " lost its link to the next stage: " + reply.message());
     }
+    case v1::StageHealthReply::DRAINING:
+      return Unavailable(who + " is leaving (" + reply.message() + ")");
     default:
       return Unavailable(who + " answered its heartbeat with an unknown state");
   }

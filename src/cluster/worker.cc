@@ -87,9 +87,16 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
   uint64_t committed = 0;      // memory_bytes of every stage in `stages`, and of those loading
   size_t loading = 0;          // stages between their budget check and `stages`
   uint64_t memory_budget = 0;  // what the stages may take together (available at start)
-  std::thread reaper;          // frees stages never fed (opts.stage_timeout_seconds)
+  std::thread reaper;          // frees stages never fed; watches battery and heat
   std::condition_variable reaper_cv;
-  bool quitting = false;  // under stages_mu
+  bool quitting = false;             // under stages_mu
+  std::condition_variable drain_cv;  // a stage went, or the drain ends early (under stages_mu)
+  std::atomic<bool> draining{false};
+  bool end_drain = false;  // under stages_mu
+  std::string drain_why;   // under stages_mu
+  std::mutex leave_mu;
+  std::condition_variable leave_cv;
+  std::string leave_why;  // set once: why the process leaves
 
   bool Check(grpc::ServerContext* ctx, const char* method) {
     if (sessions->Verify(ctx, method)) return true;
@@ -125,14 +132,48 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     if (it == stages.end() || it->second != st) return;
     committed -= st->memory_bytes;
     stages.erase(it);
+    drain_cv.notify_all();
+  }
+
+  void RequestLeave(const std::string& why) {
+    {
+      std::lock_guard<std::mutex> lock(leave_mu);
+      if (!leave_why.empty()) return;
+      leave_why = why;
+    }
+    leave_cv.notify_all();
+  }
+
+  // Battery and heat, every 5 s when a threshold is set: below or above it, the worker leaves.
+  void CheckLeave(std::chrono::steady_clock::time_point now,
+                  std::chrono::steady_clock::time_point* next) {
+    if ((opts.leave_battery <= 0 && opts.leave_temp_c <= 0) || now < *next) return;
+    *next = now + std::chrono::seconds(5);
+    if (opts.leave_battery > 0) {
+      const BatteryState b = ReadBattery(opts.profile.sys_root);
+      if (b.present && !b.charging && b.level < opts.leave_battery)
+        RequestLeave("battery at " + std::to_string(static_cast<int>(b.level * 100)) +
+                     "%, below --leave-battery " +
+                     std::to_string(static_cast<int>(opts.leave_battery * 100)) + "%");
+    }
+    if (opts.leave_temp_c > 0) {
+      const ThermalState t = ReadThermal(opts.profile.sys_root);
+      if (t.known && t.max_temp_c >= opts.leave_temp_c)
+        RequestLeave("at " + std::to_string(static_cast<int>(t.max_temp_c)) + " C, --leave-temp " +
+                     std::to_string(static_cast<int>(opts.leave_temp_c)) + " C");
+    }
   }
 
   // Frees stages that no Forward reached within the timeout.
   void Reap() {
     std::unique_lock<std::mutex> lock(stages_mu);
+    auto next_leave_check = std::chrono::steady_clock::now();
     while (!quitting) {
       reaper_cv.wait_for(lock, std::chrono::milliseconds(250));
       const auto now = std::chrono::steady_clock::now();
+      lock.unlock();
+      CheckLeave(now, &next_leave_check);
+      lock.lock();
       std::vector<std::shared_ptr<Stage>> stale;
       for (auto& [id, st] : stages)
         if (!st->fed &&
@@ -187,13 +228,19 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
 
   // --- RPCs ---
 
+  grpc::Status Leaving() const {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this worker is leaving the pool");
+  }
+
   grpc::Status Hello(grpc::ServerContext* ctx, const v1::HelloRequest* req,
                      v1::HelloReply* reply) override {
+    if (draining) return Leaving();
     return ToGrpc(sessions->Challenge(*req, ctx->peer(), reply));
   }
 
   grpc::Status Authenticate(grpc::ServerContext* ctx, const v1::AuthenticateRequest* req,
                             v1::AuthenticateReply* reply) override {
+    if (draining) return Leaving();
     auto id = sessions->Accept(*req, ctx->peer());
     if (!id.ok()) {
       LogRejection("rejected a handshake from " + ctx->peer() + ": " + id.status().message());
@@ -239,6 +286,7 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
   grpc::Status LoadStage(grpc::ServerContext* ctx, const v1::LoadStageRequest* req,
                          v1::LoadStageReply* reply) override {
     if (!Check(ctx, "LoadStage")) return Unauthenticated();
+    if (draining) return Leaving();
     auto bad = [](const std::string& m) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "LoadStage: " + m);
     };
@@ -463,6 +511,12 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       reply->set_state(v1::StageHealthReply::NO_STAGE);
       return grpc::Status::OK;
     }
+    if (draining) {
+      reply->set_state(v1::StageHealthReply::DRAINING);
+      std::lock_guard<std::mutex> lock(stages_mu);
+      reply->set_message(drain_why);
+      return grpc::Status::OK;
+    }
     std::lock_guard<std::mutex> lock(st->mu);
     reply->set_batches_done(st->batches_done);
     if (!st->down_error.empty()) {
@@ -557,6 +611,44 @@ WorkerServer::~WorkerServer() { Shutdown(); }
 const std::string& WorkerServer::address() const { return impl_->address; }
 
 void WorkerServer::Wait() { impl_->server->Wait(); }
+
+void WorkerServer::RequestLeave(const std::string& why) { impl_->RequestLeave(why); }
+
+std::string WorkerServer::WaitForLeave() {
+  std::unique_lock<std::mutex> lock(impl_->leave_mu);
+  impl_->leave_cv.wait(lock, [&] { return !impl_->leave_why.empty(); });
+  return impl_->leave_why;
+}
+
+void WorkerServer::Drain(const std::string& why) {
+  Impl& m = *impl_;
+  std::unique_lock<std::mutex> lock(m.stages_mu);
+  m.drain_why = why;
+  m.draining = true;
+  const size_t n = m.stages.size() + m.loading;
+  Log("leaving (" + why + "): " +
+      (n == 0 ? std::string("no stage to hand over")
+              : "waiting up to " + HumanDuration(m.opts.drain_seconds) + " for the head to move " +
+                    std::to_string(n) + " stage(s)"));
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool done =
+      m.drain_cv.wait_for(lock, std::chrono::duration<double>(m.opts.drain_seconds),
+                          [&] { return (m.stages.empty() && m.loading == 0) || m.end_drain; });
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (n > 0 && done && m.stages.empty())
+    Log("drained in " + HumanDuration(took) + ": every stage was moved");
+  else if (n > 0)
+    Log("stopping with " + std::to_string(m.stages.size()) + " stage(s) still here after " +
+        HumanDuration(took));
+}
+
+void WorkerServer::EndDrain() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->stages_mu);
+    impl_->end_drain = true;
+  }
+  impl_->drain_cv.notify_all();
+}
 
 void WorkerServer::Shutdown() {
   if (!impl_ || !impl_->server) return;

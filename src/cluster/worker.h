@@ -43,6 +43,11 @@ struct WorkerOptions {
   // never came back, or one loading stages it does not use).
   double stage_timeout_seconds = 60;
   uint64_t cache_quota_bytes = 0;  // streamed weights on disk; 0: free space less 1 GiB
+  // Leave the pool (drain, then stop) when the battery is below this fraction and discharging,
+  // or the hottest thermal zone reaches this temperature (0: never). Read every 5 s.
+  double leave_battery = 0;
+  double leave_temp_c = 0;
+  double drain_seconds = 30;  // how long a drain waits for the head to move the stages
 };
 
 class WorkerServer {
@@ -53,7 +58,17 @@ class WorkerServer {
   ~WorkerServer();
 
   const std::string& address() const;  // host:port actually bound
+  // Returns when the server stopped (Shutdown, or a drain the battery or heat started).
   void Wait();
+  // Leaving: heartbeats answer DRAINING, so heads move this worker's layers elsewhere and end
+  // its stages; no new handshakes or stages are taken. Returns when no stage is left, or after
+  // opts.drain_seconds (then the rest end with the shutdown). `why` goes to the log and heads.
+  void Drain(const std::string& why);
+  // The drain in progress stops waiting (a second signal).
+  void EndDrain();
+  // Asks the process to leave: WaitForLeave returns `why` (the first one asked).
+  void RequestLeave(const std::string& why);
+  std::string WaitForLeave();
   void Shutdown();
 
   struct Impl;

@@ -144,13 +144,15 @@ start_worker w5 --emulate-memory-gib 0.01 && w5=$addr
 # exited 1 blaming the wrong worker (a dead middle stage). Workers run 20x slowed so the request
 # lasts; ref_out is each sampling mode's undisturbed output.
 lost_ws=() lost_wp=()
-lost_workers() {  # three fresh slowed workers in lost_ws / lost_wp (extra flags: all of them)
-  local i
-  lost_ws=() lost_wp=()
+lost_workers() {  # three fresh slowed workers in lost_ws / lost_wp / lost_wn (extra flags: all)
+  local i name
+  lost_ws=() lost_wp=() lost_wn=()
   for i in 0 1 2; do
-    start_worker "lost$RANDOM$i" --emulate-slowdown 20 "$@" || return 1
+    name="lost$RANDOM$i"
+    start_worker "$name" --emulate-slowdown 20 "$@" || return 1
     lost_ws+=("$addr")
     lost_wp+=("${pids[-1]}")
+    lost_wn+=("$name")
   done
 }
 wait_tokens() {  # wait_tokens FILE: until the head has printed some output
@@ -206,6 +208,29 @@ lost_worker_case STOP 0 greedy
 lost_worker_case KILL 1 greedy
 lost_worker_case STOP 2 seeded
 lost_worker_case KILL 2 greedy
+
+# SIGTERM: the worker drains. Its heartbeat says it is leaving, the head moves its layers to the
+# others (no failure to wait for), the output is the undisturbed one, and the worker exits 0 once
+# its stage is gone, long before --drain-timeout.
+lost_workers || true
+gen_lost "$tmp/lost.out" "$tmp/err" --temp 0
+head_pid=$!
+wait_tokens "$tmp/lost.out"
+sleep 0.5
+kill -TERM "${lost_wp[1]}"
+t0=$(date +%s%N)
+wait "${lost_wp[1]}"
+wrc=$?
+wms=$((($(date +%s%N) - t0) / 1000000))
+wait $head_pid
+rc=$?
+for i in 0 1 2; do kill -9 "${lost_wp[$i]}" 2>/dev/null; done
+if [ $rc -eq 0 ] && [ $wrc -eq 0 ] && cmp -s "$tmp/lost.out" "${ref_out[greedy]}" &&
+  grep -q "is leaving (SIGTERM)" "$tmp/err" && grep -q "drained in" "$tmp/${lost_wn[1]}.log"; then
+  ok "SIGTERM on stage 2: drained in $wms ms, same output as undisturbed"
+else
+  bad "SIGTERM drain: head exit $rc, worker exit $wrc after $wms ms, output $(cmp -s "$tmp/lost.out" "${ref_out[greedy]}" && echo same || echo differs): $(grep -E "pool:|error" "$tmp/err" | head -2) / $(tail -2 "$tmp/${lost_wn[1]}.log")"
+fi
 
 # When the survivors cannot hold the model, the head waits --recovery-timeout for a device to
 # come back, then exits 1 with the reason; and a worker that comes back at its address in time

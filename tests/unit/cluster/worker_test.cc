@@ -85,6 +85,14 @@ class WorkerTest : public ::testing::Test {
     return r;
   }
   static std::string Cap(const std::string& id) { return "capability-of-" + id + "-0123456789"; }
+  // LoadStage on another worker, through its own session.
+  static grpc::Status LoadOn(v1::Worker::Stub& stub, ClientSession& session,
+                             const v1::LoadStageRequest& r, v1::LoadStageReply* reply = nullptr) {
+    grpc::ClientContext ctx;
+    session.Prepare(&ctx, "LoadStage", 30);
+    v1::LoadStageReply ignored;
+    return stub.LoadStage(&ctx, r, reply ? reply : &ignored);
+  }
   grpc::Status Load(const v1::LoadStageRequest& r, v1::LoadStageReply* reply) {
     grpc::ClientContext ctx;
     session_->Prepare(&ctx, "LoadStage", 30);
@@ -400,10 +408,7 @@ TEST_F(WorkerTest, UnfedStagesExpire) {
   ASSERT_TRUE(w);
   auto stub = v1::Worker::NewStub(*MakeChannel(w->address(), sec_));
   auto session = *ClientSession::Open(*stub, kToken, kRoleHead, 10);
-  grpc::ClientContext ctx;
-  session->Prepare(&ctx, "LoadStage", 30);
-  v1::LoadStageReply reply;
-  ASSERT_TRUE(stub->LoadStage(&ctx, Stage("p-idle"), &reply).ok());
+  ASSERT_TRUE(LoadOn(*stub, *session, Stage("p-idle")).ok());
   EXPECT_EQ(Health(*stub, *session, "p-idle", Cap("p-idle")), v1::StageHealthReply::OK);
   v1::StageHealthReply::State st = v1::StageHealthReply::OK;
   for (int i = 0; i < 40 && st == v1::StageHealthReply::OK; ++i) {
@@ -425,12 +430,7 @@ TEST_F(WorkerTest, BudgetCountsEveryStage) {
   ASSERT_TRUE(w);
   auto stub = v1::Worker::NewStub(*MakeChannel(w->address(), sec_));
   auto session = *ClientSession::Open(*stub, kToken, kRoleHead, 10);
-  auto load = [&](const std::string& id) {
-    grpc::ClientContext ctx;
-    session->Prepare(&ctx, "LoadStage", 30);
-    v1::LoadStageReply reply;
-    return stub->LoadStage(&ctx, Stage(id), &reply);
-  };
+  auto load = [&](const std::string& id) { return LoadOn(*stub, *session, Stage(id)); };
   ASSERT_TRUE(load("p-a").ok());
   grpc::Status second = load("p-b");
   EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
@@ -479,6 +479,48 @@ TEST_F(WorkerTest, FailedHandshakesBackOff) {
             StatusCode::kResourceExhausted);
 }
 
+// A worker whose battery runs low leaves the pool, but drains first: its heartbeats say DRAINING
+// (the head moves its layers), it takes no new handshakes, and the drain ends when its stages
+// are gone.
+TEST_F(WorkerTest, LowBatteryDrainsFirst) {
+  const std::string sys = *dir_ + "/fake-sys";
+  const std::string bat = sys + "/class/power_supply/BAT0";
+  fs::create_directories(bat);
+  auto put = [](const std::string& path, const char* text) {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs(text, f);
+    std::fclose(f);
+  };
+  put(bat + "/type", "Battery\n");
+  put(bat + "/capacity", "30\n");
+  put(bat + "/status", "Discharging\n");
+  auto w = StartWorker(*dir_, [&](WorkerOptions& o) {
+    o.profile.sys_root = sys;
+    o.leave_battery = 0.5;
+    o.drain_seconds = 20;
+  });
+  ASSERT_TRUE(w);
+  auto stub = v1::Worker::NewStub(*MakeChannel(w->address(), sec_));
+  auto session = *ClientSession::Open(*stub, kToken, kRoleHead, 10);
+  ASSERT_TRUE(LoadOn(*stub, *session, Stage("p-bat")).ok());
+  const std::string why = w->WaitForLeave();
+  EXPECT_NE(why.find("battery at 30%"), std::string::npos) << why;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::thread drain([&] { w->Drain(why); });
+  v1::StageHealthReply::State st = v1::StageHealthReply::OK;
+  for (int i = 0; i < 100 && st != v1::StageHealthReply::DRAINING; ++i) {
+    st = Health(*stub, *session, "p-bat", Cap("p-bat"));
+    if (st != v1::StageHealthReply::DRAINING)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(st, v1::StageHealthReply::DRAINING);
+  EXPECT_EQ(ClientSession::Open(*stub, kToken, kRoleHead, 10).status().code(),
+            StatusCode::kUnavailable);
+  Unload(*stub, *session, "p-bat", Cap("p-bat"));  // the head moved the layers
+  drain.join();
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
+}
+
 // A worker whose /proc/meminfo says 1 MiB is available refuses a stage that cannot fit, naming
 // what it needs and what it has.
 TEST_F(WorkerTest, StageThatCannotFitIsRefused) {
@@ -487,24 +529,15 @@ TEST_F(WorkerTest, StageThatCannotFitIsRefused) {
   FILE* f = std::fopen((proc + "/meminfo").c_str(), "w");
   std::fputs("MemTotal:       2048 kB\nMemFree:        1024 kB\nMemAvailable:   1024 kB\n", f);
   std::fclose(f);
-  WorkerOptions o;
-  o.threads = 1;
-  o.model_dir = *dir_ + "/models";
-  o.cache_dir = *dir_ + "/small";
-  fs::create_directories(o.cache_dir);
-  o.security.token = kToken;
-  o.profile.seconds_per_kernel = 0.005;
-  o.profile.matvec_bytes = 4 << 20;
-  o.profile.bandwidth_bytes = 4 << 20;
-  o.profile.proc_root = proc;
-  auto small = WorkerServer::Start(o);
-  ASSERT_TRUE(small.ok()) << small.status().message();
-  auto stub = v1::Worker::NewStub(*MakeChannel((*small)->address(), sec_));
+  auto small = StartWorker(*dir_, [&](WorkerOptions& o) {
+    o.cache_dir = *dir_ + "/small";
+    fs::create_directories(o.cache_dir);
+    o.profile.proc_root = proc;
+  });
+  ASSERT_TRUE(small);
+  auto stub = v1::Worker::NewStub(*MakeChannel(small->address(), sec_));
   auto session = *ClientSession::Open(*stub, kToken, kRoleHead, 10);
-  grpc::ClientContext ctx;
-  session->Prepare(&ctx, "LoadStage", 30);
-  v1::LoadStageReply reply;
-  grpc::Status s = stub->LoadStage(&ctx, Stage("p-small"), &reply);
+  grpc::Status s = LoadOn(*stub, *session, Stage("p-small"));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(s.error_message().find("available"), std::string::npos) << s.error_message();
 }
