@@ -707,7 +707,43 @@ void Scheduler::FinishRecovery(int li, const Status& result) {
   std::vector<Seq*> live;
   for (auto& [id, s] : seqs_)
     if (s->lane == li && !s->finished) live.push_back(s.get());
-  for (Seq* s : live) Finish(*s, FinishReason::kError, result);
+  // Another pipeline that still runs takes what it has room for (replayed from position 0 like
+  // any recovery); the rest end with the failure.
+  for (Seq* s : live)
+    if (!MoveToAnotherLane(*s)) Finish(*s, FinishReason::kError, result);
+}
+
+bool Scheduler::MoveToAnotherLane(Seq& s) {
+  if (s.inflight > 0) return false;  // cannot happen: the broken lane answered every batch
+  Lane& from = *lanes_[static_cast<size_t>(s.lane)];
+  const int64_t need = static_cast<int64_t>(s.blocks.size()) + s.reserved;  // its whole promise
+  int best = -1;
+  for (size_t i = 0; i < lanes_.size(); ++i) {
+    const Lane& l = *lanes_[i];
+    if (static_cast<int>(i) == s.lane || l.dead || l.running + 1 > l.info.max_seqs ||
+        l.blocks.available() < need)
+      continue;
+    if (best < 0 || l.blocks.available() > lanes_[static_cast<size_t>(best)]->blocks.available())
+      best = static_cast<int>(i);
+  }
+  if (best < 0) return false;
+  Lane& to = *lanes_[static_cast<size_t>(best)];
+  if (!to.blocks.Reserve(need)) return false;
+  for (int32_t b : s.blocks) from.blocks.Release(b);
+  from.blocks.Unreserve(s.reserved);
+  --from.running;
+  s.blocks.clear();
+  s.reserved = need;
+  s.lane = best;
+  ++to.running;
+  // Its KV is on the lost pipeline: from position 0 on the new one, with its own blocks.
+  s.replay_end = std::max(s.replay_end, s.n_done);
+  s.n_sent = s.n_done = s.n_registered = 0;
+  s.sampler_sent = s.awaiting = false;
+  s.parent = 0;
+  s.share = 0;
+  s.holds_share = false;
+  return true;
 }
 
 void Scheduler::OnSampled(Seq& s, const SeqOutput& o) {

@@ -15,7 +15,7 @@
 // forgotten: its KV is gone). The sampler draws from (seed, position) and sees the same tokens, so
 // greedy and seeded outputs continue as if nothing happened; rows a request already received
 // (prompt logits) are not sent twice. If the lane cannot be rebuilt, its sequences end with the
-// executor's retryable error.
+// executor's retryable error, unless another lane has room for them: they move there and replay.
 //
 // One thread owns all state; requests, executor results and cancellations reach it through an
 // inbox. Events go to each request's handle (runtime/request.h).
@@ -62,8 +62,8 @@ struct SchedulerStats {
   uint64_t batches = 0, steps = 0, prompt_tokens_computed = 0, tokens_generated = 0;
   uint64_t requests_done = 0;
   int64_t lanes = 0, lanes_recovering = 0, lanes_dead = 0;  // dead: could not be rebuilt
-  uint64_t recoveries = 0;                // lanes rebuilt after a lost device
-  double last_recovery_seconds = 0;       // failure seen → lane running again
+  uint64_t recoveries = 0;                                  // lanes rebuilt after a lost device
+  double last_recovery_seconds = 0;                         // failure seen → lane running again
   double last_recovery_next_token_s = 0;  // lane running again → next token of a replayed stream
 };
 
@@ -105,6 +105,8 @@ class Scheduler {
   // Pauses lane `li` and rebuilds it on a thread (false: this failure cannot be recovered).
   bool StartRecovery(int li, const Status& why);
   void FinishRecovery(int li, const Status& result);
+  // A sequence of a lane that could not be rebuilt goes to another lane with room.
+  bool MoveToAnotherLane(Seq& s);
   void CheckCancellations();
   void Admit();
   bool TryAdmit(const std::shared_ptr<RequestState>& st);

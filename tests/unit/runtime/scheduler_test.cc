@@ -54,7 +54,8 @@ class FakeExecutor : public Executor {
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++submitted_;
-      if (fail_batches.count(submitted_)) {  // the lane broke: nothing computed
+      const bool lane_fails = fail_lane_next.erase(lane) > 0;
+      if (fail_batches.count(submitted_) || lane_fails) {  // the lane broke: nothing computed
         out.id = batch.id;
         out.status = Unavailable("injected: a worker vanished");
         failed = true;
@@ -85,6 +86,8 @@ class FakeExecutor : public Executor {
     std::lock_guard<std::mutex> lock(mu_);
     ++recoveries;
     if (!recover_result.ok()) return recover_result;
+    if (unrecoverable.count(lane))
+      return Unavailable("no device took over lane " + std::to_string(lane));
     std::fill(kv_[static_cast<size_t>(lane)].begin(), kv_[static_cast<size_t>(lane)].end(), -1);
     std::fill(filled_[static_cast<size_t>(lane)].begin(), filled_[static_cast<size_t>(lane)].end(),
               0);
@@ -92,6 +95,11 @@ class FakeExecutor : public Executor {
   }
   bool CanRecover() const override { return can_recover; }
 
+  // The next submission on `lane` fails as a broken lane.
+  void FailNextOnLane(int lane) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_lane_next.insert(lane);
+  }
   // The `after`-th submission from now fails as a broken lane.
   void FailSubmission(int after) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -109,6 +117,7 @@ class FakeExecutor : public Executor {
   std::atomic<int> entered{0};         // Recover calls begun
   bool can_recover = false;
   Status recover_result;
+  std::set<int> unrecoverable;  // lanes whose Recover fails
   int recoveries = 0;
 
  private:
@@ -169,6 +178,7 @@ class FakeExecutor : public Executor {
   std::vector<LaneInfo> info_;
   std::vector<std::vector<int32_t>> kv_;
   std::vector<std::vector<int>> filled_;  // [lane][block] rows written from the first
+  std::set<int> fail_lane_next;
   int submitted_ = 0;
   std::pair<std::function<void(StepOutput)>, StepOutput> held_;
   std::mutex mu_;
@@ -565,6 +575,37 @@ TEST(Scheduler, RecoveryReplaysSharedBlocksOnce) {
     if (disturbed) {
       EXPECT_EQ(ex.recoveries, 1);
     }
+  }
+  EXPECT_EQ(got, want);
+}
+
+// A lane that cannot be rebuilt hands its sequences to another lane with room; they replay there
+// and finish with the undisturbed output.
+TEST(Scheduler, SequencesOfADeadLaneMoveToAnother) {
+  std::vector<std::vector<int32_t>> want, got;
+  for (bool disturbed : {false, true}) {
+    FakeExecutor ex(2, 64, 64, 4);
+    ex.delay = std::chrono::microseconds(300);
+    ex.can_recover = true;
+    ex.unrecoverable = {0};
+    Scheduler s(ex, Tok(), Opts(32));
+    auto ha = s.Submit(Req(40, 30)), hb = s.Submit(Req(35, 30, 200));
+    ASSERT_TRUE(ha.ok() && hb.ok());
+    for (int i = 0; i < 2000 && s.Stats().tokens_generated < 6; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (disturbed) ex.FailNextOnLane(0);
+    Result ra = Collect(*ha), rb = Collect(*hb);
+    EXPECT_EQ(ra.reasons[0], FinishReason::kLength) << ra.status[0].message();
+    EXPECT_EQ(rb.reasons[0], FinishReason::kLength) << rb.status[0].message();
+    (disturbed ? got : want) = {ra.tokens[0], rb.tokens[0]};
+    if (disturbed) {
+      EXPECT_EQ(s.Stats().lanes_dead, 1);
+      // New requests go to the lane that runs.
+      Result later = Collect(*s.Submit(Req(10, 3)));
+      EXPECT_EQ(later.reasons[0], FinishReason::kLength) << later.status[0].message();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(s.Stats().kv_blocks_used, 0);
   }
   EXPECT_EQ(got, want);
 }
