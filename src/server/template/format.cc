@@ -45,6 +45,10 @@ int64_t AsIntForFormat(const Value& v, char conv) {
   if (v.is_integral()) return v.i();
   if (v.is_float()) {
     if (!std::isfinite(v.f())) RuntimeError("OverflowError: cannot convert float to integer");
+    // Python makes a big integer; ours are 64-bit, and converting beyond them is undefined.
+    if (!(std::fabs(v.f()) < 9.2e18))
+      RuntimeError(std::string("OverflowError: %") + conv + " format: " + Printf("%g", v.f()) +
+                   " does not fit in a 64-bit integer");
     return static_cast<int64_t>(v.f());
   }
   RuntimeError(std::string("TypeError: %") + conv + " format: a real number is required, not " +

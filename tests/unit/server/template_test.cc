@@ -110,6 +110,9 @@ TEST(Jinja, Sandbox) {
             "ERROR: line 1: SecurityError: access to attribute 'pop' of 'dict' object is unsafe.");
   // Methods that do not mutate are fine; dict keys are reachable through attributes.
   EXPECT_EQ(Render("{{ d.get('k') }}{{ d.k }}{{ d['l'].index(2) }}"), "111");
+  // Found by template_fuzz: a float too large for an integer format was undefined behaviour.
+  EXPECT_NE(Render("{{ '%05.if 0f' % 3.14e159 }}").find("OverflowError"), std::string::npos);
+  EXPECT_EQ(Render("{{ '%d' % 3.9 }}"), "3");
   EXPECT_EQ(Render("{{ range(100001)|length }}"),
             "ERROR: line 1: OverflowError: Range too big. The sandbox blocks ranges larger than "
             "MAX_RANGE (100000).");
