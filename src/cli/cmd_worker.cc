@@ -30,6 +30,8 @@ struct WorkerArgs {
   double emulate_memory_gib = 0;
   double stage_timeout = 60;
   double cache_quota_gib = 0;
+  double emulate_throttle = 1;
+  double emulate_throttle_after = 0;
   double leave_battery = 0;
   double leave_temp = 0;
   double drain_timeout = 30;
@@ -59,6 +61,8 @@ int RunWorker(const WorkerArgs& a) {
   o.emulate_slowdown = a.emulate_slowdown;
   o.emulate_memory_bytes = static_cast<uint64_t>(a.emulate_memory_gib * (1ull << 30));
   o.stage_timeout_seconds = a.stage_timeout;
+  o.emulate_throttle = a.emulate_throttle;
+  o.emulate_throttle_after_seconds = a.emulate_throttle_after;
   o.leave_battery = a.leave_battery;
   o.leave_temp_c = a.leave_temp;
   o.drain_seconds = a.drain_timeout;
@@ -156,6 +160,13 @@ void AddWorkerCommand(CLI::App& app, RunFn* run) {
   sub->add_option("--stage-timeout", a->stage_timeout,
                   "Free a loaded stage that receives no batch within S seconds (default 60)")
       ->check(CLI::Range(0.1, 86400.0));
+  sub->add_option("--emulate-throttle", a->emulate_throttle,
+                  "Benchmarks: after --emulate-throttle-after seconds, compute F times slower "
+                  "still, with the profile unchanged (a device that got busy)")
+      ->check(CLI::Range(1.0, 1000.0));
+  sub->add_option("--emulate-throttle-after", a->emulate_throttle_after,
+                  "Seconds after start when --emulate-throttle begins (default 0)")
+      ->check(CLI::Range(0.0, 1e6));
   sub->add_option("--leave-battery", a->leave_battery,
                   "Leave the pool (after the head moved this worker's layers) when the battery "
                   "is below this fraction and discharging, e.g. 0.15")

@@ -142,6 +142,7 @@ Status Pool::MeasureLinks() {
 StatusOr<placement::Plan> Pool::MakePlan(const Model& model, const std::vector<bool>& usable,
                                          placement::Objective objective,
                                          const std::vector<int64_t>& split) {
+  std::lock_guard<std::mutex> planning(planning_mu_);
   const GgufFile& f = model.file();
   const std::string main_type = MainTensorType(f);
   cluster_ = placement::Cluster{};
@@ -154,6 +155,13 @@ StatusOr<placement::Plan> Pool::MakePlan(const Model& model, const std::vector<b
   for (size_t i = 0; i < workers_.size(); ++i) {
     const PoolWorker& w = workers_[i];
     cluster_.devices.push_back(DeviceFromProfile(w.profile, w.address, main_type));
+    const double scale = PlanningScale(i);
+    if (scale > 0 && scale != 1) {  // corrected from live timings
+      placement::Device& d = cluster_.devices.back();
+      d.bandwidth /= scale;
+      d.flops /= scale;
+      d.measured_layer_seconds *= scale;
+    }
     if (i < usable.size() && !usable[i]) cluster_.devices.back().runs_layers = false;
     host_ids.push_back(w.profile.host_id);
   }
@@ -278,8 +286,139 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
     auto client = std::make_shared<PipelineClient>(key, std::move(links), shape);
     SL_RETURN_IF_ERROR(client->Start());
     run.client = client;
+    for (int wi : run.workers) run.plan_scale.push_back(PlanningScale(static_cast<size_t>(wi)));
+    run.placed_at = std::chrono::steady_clock::now();
     return run;
   }
+}
+
+double Pool::PlanningScale(size_t w) const {
+  std::lock_guard<std::mutex> c(calib_mu_);
+  if (workers_[w].speed_scale > 0) return workers_[w].speed_scale;
+  // Not measured: the cost model's error seen on the others (mostly the model's, not the
+  // device's), so a drifted device is compared with the others on equal terms.
+  double sum = 0;
+  int n = 0;
+  for (const PoolWorker& o : workers_)
+    if (o.baseline_scale > 0) sum += o.baseline_scale, ++n;
+  return n > 0 ? sum / n : 1;
+}
+
+void Pool::AddEvent(std::string kind, std::string message) {
+  // Printed with the mutex held: a worker's line and a pipeline's never interleave.
+  std::lock_guard<std::mutex> lock(events_mu_);
+  std::fprintf(stderr, "suanli: pool: %s\n", message.c_str());
+  events_.push_back({std::move(kind), std::move(message)});
+  while (events_.size() > 100) events_.pop_front();
+}
+
+std::vector<PoolEvent> Pool::TakeEvents() {
+  std::lock_guard<std::mutex> lock(events_mu_);
+  std::vector<PoolEvent> out(events_.begin(), events_.end());
+  events_.clear();
+  return out;
+}
+
+void Pool::Interrupt(size_t i, const std::string& why) {
+  std::shared_ptr<PipelineClient> client;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (i < pipelines_.size()) client = pipelines_[i].client;
+  }
+  if (client) client->Interrupt(Unavailable(why));  // outside mu_: its callbacks observe
+}
+
+double Pool::predicted_latency() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pipelines_.size() == 1) {
+    std::lock_guard<std::mutex> c(calib_mu_);
+    if (pipelines_[0].corrected_latency > 0) return pipelines_[0].corrected_latency;
+  }
+  return plan_.latency_seconds;
+}
+
+void Pool::Observe(size_t i, const std::vector<double>& stage_seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> c(calib_mu_);
+  if (i >= pipelines_.size()) return;
+  Running& r = pipelines_[i];
+  if (stage_seconds.size() != r.workers.size()) return;  // from before a re-placement
+  r.observed.resize(stage_seconds.size(), 0);
+  for (size_t s = 0; s < stage_seconds.size(); ++s) r.observed[s] += stage_seconds[s];
+  ++r.n_observed;
+}
+
+std::string Pool::Calibrate(size_t i) {
+  placement::Pipeline current;
+  std::vector<double> measured;  // seconds per token, each stage
+  std::vector<int> stage_workers;
+  std::vector<double> plan_scale;
+  std::chrono::steady_clock::time_point placed_at;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (i >= pipelines_.size() || !pipelines_[i].client || i >= plan_.pipelines.size()) return "";
+    std::lock_guard<std::mutex> c(calib_mu_);
+    Running& r = pipelines_[i];
+    if (r.n_observed < 8 || r.observed.size() != r.workers.size()) return "";
+    for (double t : r.observed) measured.push_back(t / r.n_observed);
+    r.observed.assign(r.observed.size(), 0);
+    r.n_observed = 0;
+    current = plan_.pipelines[i];
+    stage_workers = r.workers;
+    plan_scale = r.plan_scale;
+    placed_at = r.placed_at;
+    if (current.stages.size() != measured.size()) return "";
+    // The plan's latency with each stage's compute as measured.
+    double t = current.receive_seconds;
+    for (size_t s = 0; s < current.stages.size(); ++s)
+      t += measured[s] + current.stages[s].send_seconds;
+    r.corrected_latency = t;
+  }
+  // Each worker's correction: measured over what its (uncorrected) profile predicts, smoothed;
+  // its drift: that over its first measurement.
+  std::string slowest;
+  double worst = 1;
+  for (size_t s = 0; s < measured.size(); ++s) {
+    const double predicted = current.stages[s].compute_seconds;
+    if (predicted <= 0 || measured[s] <= 0) continue;
+    PoolWorker& w = workers_[static_cast<size_t>(stage_workers[s])];
+    const double ratio = plan_scale[s] * measured[s] / predicted;
+    {
+      std::lock_guard<std::mutex> c(calib_mu_);
+      w.speed_scale = w.speed_scale > 0 ? 0.5 * w.speed_scale + 0.5 * ratio : ratio;
+      if (w.baseline_scale <= 0) w.baseline_scale = ratio;
+      if (ratio / w.baseline_scale > worst) {
+        worst = ratio / w.baseline_scale;
+        slowest = w.address;
+      }
+    }
+  }
+  if (!opts_.split.empty()) return "";  // a forced split holds until a device is lost
+  if (std::chrono::steady_clock::now() - placed_at < std::chrono::seconds(5)) return "";
+  std::vector<bool> usable(workers_.size(), true);
+  for (size_t k = 0; k < workers_.size(); ++k) usable[k] = !workers_[k].lost;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t j = 0; j < pipelines_.size(); ++j)
+      if (j != i)
+        for (int wi : pipelines_[j].workers) usable[static_cast<size_t>(wi)] = false;
+  }
+  auto plan = MakePlan(*model_, usable, placement::Objective::kLatency, {});
+  if (!plan.ok() || plan->pipelines.empty() || !plan->pipelines[0].fits) return "";
+  double corrected;
+  {
+    std::lock_guard<std::mutex> c(calib_mu_);
+    corrected = pipelines_[i].corrected_latency;
+  }
+  const double better = plan->pipelines[0].latency_seconds;
+  if (better >= 0.85 * corrected) return "";
+  char why[256];
+  std::snprintf(why, sizeof(why),
+                "re-placing for speed: %s runs %.1fx slower than when it was first measured "
+                "(%.2f ms per token now, %.2f ms placed again)",
+                slowest.empty() ? "a worker" : slowest.c_str(), worst, 1e3 * corrected,
+                1e3 * better);
+  return why;
 }
 
 StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions& opts) {
@@ -342,7 +481,11 @@ Status Pool::Recover(size_t i, double timeout_seconds) {
     r.client.reset();
     r.workers.clear();
   }
-  std::fprintf(stderr, "suanli: pool: %s; re-placing pipeline %zu\n", why.c_str(), i + 1);
+  // For the dashboard: a re-placement for speed, a worker leaving on purpose, or a failure.
+  const std::string kind = why.find("re-placing for speed") != std::string::npos ? "placement"
+                           : why.find(" is leaving (") != std::string::npos      ? "device"
+                                                                                 : "recovery";
+  AddEvent(kind, why + "; re-placing pipeline " + std::to_string(i + 1));
   Status last = Unavailable("no worker could take the layers");
   for (int attempt = 0;; ++attempt) {
     // A lost worker that answers again (restarted at its address) is a candidate once more; not
@@ -350,7 +493,7 @@ Status Pool::Recover(size_t i, double timeout_seconds) {
     for (PoolWorker& w : workers_)
       if (attempt > 0 && w.lost && Greet(w)) {
         w.lost = false;
-        std::fprintf(stderr, "suanli: pool: worker %s is back\n", w.address.c_str());
+        AddEvent("device", "worker " + w.address + " is back");
       }
     std::vector<bool> usable(workers_.size(), true);
     for (size_t k = 0; k < workers_.size(); ++k) usable[k] = !workers_[k].lost;
@@ -376,8 +519,8 @@ Status Pool::Recover(size_t i, double timeout_seconds) {
           where += (where.empty() ? "" : ", ") +
                    workers_[static_cast<size_t>(s.device - 1)].address + " layers " +
                    std::to_string(s.first_layer) + "-" + std::to_string(s.last_layer - 1);
-        std::fprintf(stderr, "suanli: pool: pipeline %zu running again in %s (%s)\n", i + 1,
-                     HumanDuration(recovered_seconds_).c_str(), where.c_str());
+        AddEvent(kind, "pipeline " + std::to_string(i + 1) + " running again in " +
+                           HumanDuration(recovered_seconds_) + " (" + where + ")");
         return Status::Ok();
       }
       last = run.status();
@@ -387,10 +530,13 @@ Status Pool::Recover(size_t i, double timeout_seconds) {
     }
     const double waited =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (waited >= timeout_seconds)
-      return Unavailable("pipeline " + std::to_string(i + 1) + " lost a worker (" + why +
-                         ") and no device took over within " + HumanDuration(timeout_seconds) +
-                         ": " + last.message());
+    if (waited >= timeout_seconds) {
+      Status gave_up = Unavailable("pipeline " + std::to_string(i + 1) + " lost a worker (" + why +
+                                   ") and no device took over within " +
+                                   HumanDuration(timeout_seconds) + ": " + last.message());
+      AddEvent("recovery", gave_up.message());
+      return gave_up;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(attempt == 0 ? 100 : 500));
   }
 }

@@ -7,6 +7,8 @@
 // cannot load its layers is reported and left out, and the placement is made again without it.
 #pragma once
 
+#include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,7 +49,18 @@ struct PoolWorker {
   std::unique_ptr<v1::Worker::Stub> stub;
   std::shared_ptr<ClientSession> session;  // from the handshake (session.h); renewed by Greet
   LinkMeasurement link;                    // head → worker
+  // Measured compute time over what its profile predicts (live timings; 2: twice as slow), and
+  // the first such measurement (the cost model's error for this model on this device, before any
+  // drift). 0: not measured yet (planning then assumes the other workers' mean baseline).
+  double speed_scale = 0;
+  double baseline_scale = 0;
   bool lost = false;  // found dead, frozen or cut off; not placed on until it answers again
+};
+
+// What the pool did that a dashboard shows: kind "recovery", "placement" or "device".
+struct PoolEvent {
+  std::string kind;
+  std::string message;
 };
 
 class Pool {
@@ -75,8 +88,21 @@ class Pool {
   // Whether pipeline i runs (not broken, not being recovered).
   bool pipeline_up(size_t i) const;
   const placement::Cluster& cluster() const { return cluster_; }
-  // Predicted per-token latency of one stream (seconds).
-  double predicted_latency() const { return plan_.latency_seconds; }
+  // Predicted per-token latency of one stream (seconds): the plan's, corrected by the live
+  // timings of its stages once there are some (Calibrate).
+  double predicted_latency() const;
+  // Live timings: the stage times of a one-token batch through pipeline i (cheap; any thread).
+  void Observe(size_t i, const std::vector<double>& stage_seconds);
+  // Corrects the profiles of pipeline i's workers from the timings observed since the last call
+  // (at least 8 batches), and returns why it should be placed again when a plan with the
+  // corrected speeds is faster by more than 15% (never for a forced --split, nor within 5 s of
+  // the pipeline's last placement). Empty: keep it.
+  std::string Calibrate(size_t i);
+  // Breaks pipeline i on purpose (its batches fail with kUnavailable `why`, and the runtime
+  // recovers it: Recover places it again). Nothing when it is not running.
+  void Interrupt(size_t i, const std::string& why);
+  // Recoveries, re-placements, workers leaving or coming back since the last call (at most 100).
+  std::vector<PoolEvent> TakeEvents();
   // Pipeline i broke (a lost worker): closes it and places its layers again on the workers not
   // lost and not in another pipeline — a lost one that answers again counts — with empty KV
   // caches, retrying until timeout_seconds. kUnavailable when nothing can hold the model by then.
@@ -111,7 +137,13 @@ class Pool {
   placement::Plan plan_;
   struct Running {
     std::shared_ptr<PipelineClient> client;
-    std::vector<int> workers;  // indices into workers_
+    std::vector<int> workers;        // indices into workers_
+    std::vector<double> plan_scale;  // each stage's speed_scale when the plan was made
+    std::chrono::steady_clock::time_point placed_at;
+    // Observe → Calibrate (under calib_mu_).
+    std::vector<double> observed;  // summed stage seconds of one-token batches
+    int n_observed = 0;
+    double corrected_latency = 0;  // the plan's latency with the measured stage times; 0: none
   };
   std::vector<Running> pipelines_;
   int64_t kv_blocks_ = 0;
@@ -119,6 +151,12 @@ class Pool {
   const Model* model_ = nullptr;  // outlives the pool (the runtime holds it)
   // Guards plan_ and pipelines_[i] against readers on other threads while Recover swaps them.
   mutable std::mutex mu_;
+  mutable std::mutex calib_mu_;  // Running::observed, n_observed, corrected_latency
+  std::mutex planning_mu_;       // MakePlan rebuilds cluster_
+  std::mutex events_mu_;
+  std::deque<PoolEvent> events_;
+  void AddEvent(std::string kind, std::string message);
+  double PlanningScale(size_t worker) const;  // speed_scale, or the others' mean baseline
   double recovered_seconds_ = 0;
 };
 

@@ -51,6 +51,8 @@ class PipelineClient {
   void Send(const StepBatch& batch, std::function<void(StepOutput)> done);
   // Ends both streams; pending batches fail.
   void Close();
+  // Breaks the pipeline on purpose (a re-placement): pending and later batches fail with `why`.
+  void Interrupt(const Status& why) { Break(why); }
 
   const std::string& id() const { return key_.id; }
   const PipelineKey& key() const { return key_; }

@@ -75,6 +75,7 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
   DeviceProfile profile;
   std::string profile_json;
   std::unique_ptr<SessionTable> sessions;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<int64_t> last_reject_log_ms{0};  // rejections are logged once a second at most
   std::string address;
   std::unique_ptr<ThreadPool> pool;
@@ -548,6 +549,20 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       st.runner->Run(batch, &next, &result);
       const double took = NowSeconds() - t0;
       st.compute_seconds += took;
+      // An emulated slower device (worker.h) takes longer before it answers, and its reported
+      // compute time says so, as a real one's would.
+      if (const double f = SlowdownNow(); f > 1) {
+        std::this_thread::sleep_for(std::chrono::duration<double>((f - 1) * took));
+        if (st.runner->config().with_output && result.stage_seconds_size() > 0) {
+          const int last = result.stage_seconds_size() - 1;
+          result.set_compute_seconds(result.compute_seconds() +
+                                     (f - 1) * result.stage_seconds(last));
+          result.set_stage_seconds(last, f * result.stage_seconds(last));
+        } else if (next.stage_seconds_size() > 0) {
+          const int last = next.stage_seconds_size() - 1;
+          next.set_stage_seconds(last, f * next.stage_seconds(last));
+        }
+      }
       if (st.runner->config().with_output) {
         {
           std::lock_guard<std::mutex> l(st.mu);
@@ -560,10 +575,16 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
         std::lock_guard<std::mutex> l(st.mu);
         ++st.batches_done;
       }
-      if (opts.emulate_slowdown > 1)  // an emulated slower device (worker.h)
-        std::this_thread::sleep_for(
-            std::chrono::duration<double>((opts.emulate_slowdown - 1) * took));
     }
+  }
+
+  double SlowdownNow() const {
+    double f = std::max(1.0, opts.emulate_slowdown);
+    if (opts.emulate_throttle > 1 &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >=
+            opts.emulate_throttle_after_seconds)
+      f *= opts.emulate_throttle;
+    return f;
   }
 
   // Inner stage: the batch (activations and errors) to the next stage's Forward stream.
@@ -693,6 +714,10 @@ StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerOptions&
     Log("emulating a device " + std::to_string(o.emulate_slowdown).substr(0, 4) +
         "x slower than this one");
   }
+  if (o.emulate_throttle > 1)
+    Log("emulating throttling: " + std::to_string(o.emulate_throttle).substr(0, 4) +
+        "x slower still after " + HumanDuration(o.emulate_throttle_after_seconds) +
+        ", the profile unchanged");
   if (o.emulate_memory_bytes > 0) {
     impl->profile.available_ram_bytes =
         std::min(impl->profile.available_ram_bytes, o.emulate_memory_bytes);

@@ -39,6 +39,11 @@ struct WorkerOptions {
   // memory_bytes > 0 caps the memory the profile reports and LoadStage allows.
   double emulate_slowdown = 1.0;
   uint64_t emulate_memory_bytes = 0;
+  // A device that gets busy (benchmarks and tests of straggler handling): after
+  // throttle_after_seconds, compute takes emulate_throttle times longer still, and the profile
+  // does not say so.
+  double emulate_throttle = 1.0;
+  double emulate_throttle_after_seconds = 0;
   // A stage that receives no batch within this long of its LoadStage is freed (a head that
   // never came back, or one loading stages it does not use).
   double stage_timeout_seconds = 60;

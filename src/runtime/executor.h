@@ -44,6 +44,12 @@ struct DeviceState {
   int threads = 0;
 };
 
+// Something the dashboard shows: kind "recovery", "placement" or "device", and what happened.
+struct ExecutorEvent {
+  std::string kind;
+  std::string message;
+};
+
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -65,6 +71,8 @@ class Executor {
   virtual bool CanRecover() const { return false; }
   // The lane's shape after a recovery (depth and speed may change; n_blocks does not).
   virtual void RefreshLane(int lane) { (void)lane; }
+  // Events since the last call (a pool's recoveries, re-placements, workers leaving or back).
+  virtual std::vector<ExecutorEvent> TakeEvents() { return {}; }
 };
 
 }  // namespace suanli::runtime

@@ -1,6 +1,7 @@
 #include "runtime/pool_executor.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace suanli::runtime {
 
@@ -8,6 +9,24 @@ PoolExecutor::PoolExecutor(std::unique_ptr<cluster::Pool> pool) : pool_(std::mov
   for (size_t i = 0; i < pool_->pipelines(); ++i) {
     info_.push_back(MakeLaneInfo(i));
     live_.push_back(std::make_unique<Live>());
+  }
+  calibrator_ = std::thread([this] { Calibrate(); });
+}
+
+void PoolExecutor::Calibrate() {
+  std::unique_lock<std::mutex> lock(calibrator_mu_);
+  while (!stopping_) {
+    calibrator_cv_.wait_for(lock, std::chrono::seconds(1));
+    if (stopping_) break;
+    lock.unlock();
+    for (size_t i = 0; i < pool_->pipelines(); ++i) {
+      if (!pool_->pipeline_up(i)) continue;
+      const std::string why = pool_->Calibrate(i);
+      if (why.empty()) continue;
+      // The scheduler replays its sequences on the new placement, as after a lost worker.
+      pool_->Interrupt(i, why);
+    }
+    lock.lock();
   }
 }
 
@@ -41,6 +60,13 @@ Status PoolExecutor::Recover(int lane, const Status& why) {
   return s;
 }
 
+std::vector<ExecutorEvent> PoolExecutor::TakeEvents() {
+  std::vector<ExecutorEvent> out;
+  for (cluster::PoolEvent& e : pool_->TakeEvents())
+    out.push_back({std::move(e.kind), std::move(e.message)});
+  return out;
+}
+
 void PoolExecutor::RefreshLane(int lane) {
   info_[static_cast<size_t>(lane)] = MakeLaneInfo(static_cast<size_t>(lane));
 }
@@ -51,8 +77,12 @@ void PoolExecutor::Submit(int lane, StepBatch batch, std::function<void(StepOutp
   uint64_t rows = 0;
   for (const SeqStep& s : batch.steps) rows += s.tokens.size();
   Live* live = live_[static_cast<size_t>(lane)].get();
+  cluster::Pool* pool = pool_.get();
   pool_->pipeline(static_cast<size_t>(lane))
-      .Send(batch, [live, rows, done = std::move(done)](StepOutput out) {
+      .Send(batch, [live, rows, pool, lane, done = std::move(done)](StepOutput out) {
+        // One token of one stream: what the placement predicts each stage's time for.
+        if (rows == 1 && out.status.ok())
+          pool->Observe(static_cast<size_t>(lane), out.stage_seconds);
         {
           std::lock_guard<std::mutex> lock(live->mu);
           if (live->stage_seconds.size() < out.stage_seconds.size())
@@ -66,6 +96,12 @@ void PoolExecutor::Submit(int lane, StepBatch batch, std::function<void(StepOutp
 }
 
 void PoolExecutor::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(calibrator_mu_);
+    stopping_ = true;
+  }
+  calibrator_cv_.notify_all();
+  if (calibrator_.joinable()) calibrator_.join();
   if (pool_) pool_->Close();
 }
 

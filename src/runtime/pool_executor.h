@@ -4,7 +4,10 @@
 // batches in flight so every stage has work.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "cluster/head.h"
@@ -25,6 +28,7 @@ class PoolExecutor : public Executor {
   Status Recover(int lane, const Status& why) override;
   bool CanRecover() const override { return true; }
   void RefreshLane(int lane) override;
+  std::vector<ExecutorEvent> TakeEvents() override;
   cluster::Pool& pool() { return *pool_; }
 
  private:
@@ -37,6 +41,13 @@ class PoolExecutor : public Executor {
     uint64_t tokens = 0;
   };
   std::vector<std::unique_ptr<Live>> live_;  // per lane
+  // Every second: corrects the workers' profiles from live timings and re-places a pipeline
+  // when a plan with them is faster by a margin (cluster::Pool::Calibrate).
+  void Calibrate();
+  std::thread calibrator_;
+  std::mutex calibrator_mu_;
+  std::condition_variable calibrator_cv_;
+  bool stopping_ = false;
 };
 
 }  // namespace suanli::runtime

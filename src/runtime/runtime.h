@@ -46,6 +46,7 @@ class Runtime {
   StatusOr<RequestHandle> Submit(GenerationRequest r) { return scheduler_->Submit(std::move(r)); }
   SchedulerStats Stats() const { return scheduler_->Stats(); }
   std::vector<DeviceState> Devices() const { return executor_->Devices(); }
+  std::vector<ExecutorEvent> TakeEvents() { return executor_->TakeEvents(); }
   const Executor& executor() const { return *executor_; }
   // The pool behind the executor (nullptr on this device): placement, predicted speed.
   cluster::Pool* pool() const { return pool_; }

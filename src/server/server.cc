@@ -145,6 +145,8 @@ void Server::Impl::SampleLoop() {
     if (!ready.load()) continue;
     lock.unlock();
     live.Tick(*ctx.rt, &ctx.metrics);
+    for (runtime::ExecutorEvent& e : ctx.rt->TakeEvents())
+      ctx.events.Add(std::move(e.kind), std::move(e.message));
     lock.lock();
   }
 }

@@ -232,6 +232,35 @@ else
   bad "SIGTERM drain: head exit $rc, worker exit $wrc after $wms ms, output $(cmp -s "$tmp/lost.out" "${ref_out[greedy]}" && echo same || echo differs): $(grep -E "pool:|error" "$tmp/err" | head -2) / $(tail -2 "$tmp/${lost_wn[1]}.log")"
 fi
 
+# A straggler: the worker holding the model gets 6x slower after a few seconds (a laptop that got
+# busy) while its profile still says it is the fastest. The head sees its stage times drift from
+# the profile, corrects it, places the layers again on an idle worker, replays, and the output is
+# the undisturbed one.
+straggler_run() {  # straggler_run OUT ERR THROTTLE: fresh workers, the head in the foreground
+  local throttle=$1
+  start_worker "slow$RANDOM" --emulate-slowdown 8 && sb=$addr && sbp=${pids[-1]}
+  start_worker "slow$RANDOM" --emulate-slowdown 8 && sc=$addr && scp=${pids[-1]}
+  start_worker "fast$RANDOM" --emulate-slowdown 4 --emulate-throttle "$throttle" \
+    --emulate-throttle-after 2 && sa=$addr && sp=${pids[-1]}
+  "$SUANLI" generate -m "$m" -p "Once upon a time" -n 900 --ignore-eos -c 4096 --act f32 --temp 0 \
+    --workers "$sa,$sb,$sc" >"$2" 2>"$3"
+  local rc=$?
+  kill -9 "$sp" "$sbp" "$scp" 2>/dev/null
+  return $rc
+}
+straggler_run 1 "$tmp/strag_ref.out" "$tmp/strag_ref.err" || bad "straggler reference: $(tail -2 "$tmp/strag_ref.err")"
+t0=$(date +%s%N)
+straggler_run 6 "$tmp/strag.out" "$tmp/strag.err"
+rc=$?
+sms=$((($(date +%s%N) - t0) / 1000000))
+why=$(grep -o "re-placing for speed: .*" "$tmp/strag.err" | head -1)
+if [ $rc -eq 0 ] && cmp -s "$tmp/strag.out" "$tmp/strag_ref.out" && [ -n "$why" ] &&
+  ! grep -q "re-placing for speed" "$tmp/strag_ref.err"; then
+  ok "straggler: $why; same output ($sms ms); $(grep '^pool:' "$tmp/strag.err" | tail -1)"
+else
+  bad "straggler: exit $rc, output $(cmp -s "$tmp/strag.out" "$tmp/strag_ref.out" && echo same || echo differs), '$why': $(grep -E "pool:|error" "$tmp/strag.err" | tail -3) / ref: $(grep -E "pool:" "$tmp/strag_ref.err" | tail -2)"
+fi
+
 # When the survivors cannot hold the model, the head waits --recovery-timeout for a device to
 # come back, then exits 1 with the reason; and a worker that comes back at its address in time
 # takes its layers again. Two workers that each hold only half the model.

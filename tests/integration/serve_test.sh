@@ -274,6 +274,9 @@ for _ in $(seq 1 100); do  # the gauges are sampled once a second (a loaded mach
 done
 curl -s "$url/metrics" | grep -q '^suanli_recoveries 1' && ok "metrics: suanli_recoveries 1" ||
   bad "metrics: $(curl -s "$url/metrics" | grep '^suanli_recover')"
+ev=$(curl -s "$url/v1/pool/state" | jq -r '.events[] | select(.kind == "recovery") | .message')
+echo "$ev" | grep -q "running again" && echo "$ev" | grep -q "re-placing pipeline 1" &&
+  ok "events: the recovery is on the dashboard" || bad "events: $(curl -s "$url/v1/pool/state" | jq -c '.events[-3:]')"
 
 echo "serve_test: $fails failure(s)"
 [ "$fails" = 0 ]
