@@ -2,7 +2,8 @@
 # Placement on heterogeneous devices, measured: our placement vs an equal split and a split
 # proportional to memory (what other home-cluster tools do), predicted and measured decode tok/s.
 # Slower and smaller devices are EMULATED on this machine: `worker --emulate-slowdown F` sleeps
-# (F-1)x its compute after each batch and divides its reported speeds by F;
+# (F-1)x its compute before answering each batch (until 2026-12-01: after answering) and divides
+# its reported speeds by F;
 # `--emulate-memory-gib` caps its memory; a phone-like link is a delay_relay (15 ms each way) on
 # loopback. Usage: bench/pool/hetero_bench.sh [MODEL.gguf]   (default: a synthesized 1B Q4_0)
 set -euo pipefail

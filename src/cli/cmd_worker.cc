@@ -150,9 +150,10 @@ void AddWorkerCommand(CLI::App& app, RunFn* run) {
                   "Profile: decode measurement matrix in MiB (default: twice the last-level "
                   "cache)")
       ->check(CLI::Range(1.0, 65536.0));
-  sub->add_option("--emulate-slowdown", a->emulate_slowdown,
-                  "Benchmarks: behave like a device F times slower (sleeps after each batch; "
-                  "reported speeds divided by F)")
+  sub->add_option(
+         "--emulate-slowdown", a->emulate_slowdown,
+         "Benchmarks: behave like a device F times slower (waits before it answers each batch; "
+         "reported speeds divided by F)")
       ->check(CLI::Range(1.0, 1000.0));
   sub->add_option("--emulate-memory-gib", a->emulate_memory_gib,
                   "Benchmarks: report and allow at most this much memory")

@@ -35,8 +35,9 @@ struct WorkerOptions {
   std::string name;  // shown in the head's placement; default host:port
   // Emulating a slower, smaller device on this one (benchmarks of placement on heterogeneous
   // sets; the worker says so in its log): compute takes `slowdown` times as long (the worker
-  // sleeps the difference after each batch) and the profile's speeds are divided by it;
-  // memory_bytes > 0 caps the memory the profile reports and LoadStage allows.
+  // waits the difference before it answers each batch, and reports the longer time) and the
+  // profile's speeds are divided by it; memory_bytes > 0 caps the memory the profile reports and
+  // LoadStage allows.
   double emulate_slowdown = 1.0;
   uint64_t emulate_memory_bytes = 0;
   // A device that gets busy (benchmarks and tests of straggler handling): after
