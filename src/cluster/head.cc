@@ -319,15 +319,6 @@ std::vector<PoolEvent> Pool::TakeEvents() {
   return out;
 }
 
-void Pool::Interrupt(size_t i, const std::string& why) {
-  std::shared_ptr<PipelineClient> client;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (i < pipelines_.size()) client = pipelines_[i].client;
-  }
-  if (client) client->Interrupt(Unavailable(why));  // outside mu_: its callbacks observe
-}
-
 double Pool::predicted_latency() const {
   std::lock_guard<std::mutex> lock(mu_);
   if (pipelines_.size() == 1) {
@@ -350,7 +341,8 @@ void Pool::Observe(size_t i, const std::vector<double>& stage_seconds) {
 
 std::string Pool::Calibrate(size_t i) {
   placement::Pipeline current;
-  std::vector<double> measured;  // seconds per token, each stage
+  std::shared_ptr<PipelineClient> client;  // the pipeline measured (a recovery may replace it)
+  std::vector<double> measured;            // seconds per token, each stage
   std::vector<int> stage_workers;
   std::vector<double> plan_scale;
   std::chrono::steady_clock::time_point placed_at;
@@ -360,6 +352,7 @@ std::string Pool::Calibrate(size_t i) {
     std::lock_guard<std::mutex> c(calib_mu_);
     Running& r = pipelines_[i];
     if (r.n_observed < 8 || r.observed.size() != r.workers.size()) return "";
+    client = r.client;
     for (double t : r.observed) measured.push_back(t / r.n_observed);
     r.observed.assign(r.observed.size(), 0);
     r.n_observed = 0;
@@ -418,6 +411,11 @@ std::string Pool::Calibrate(size_t i) {
                 "(%.2f ms per token now, %.2f ms placed again)",
                 slowest.empty() ? "a worker" : slowest.c_str(), worst, 1e3 * corrected,
                 1e3 * better);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pipelines_[i].client != client) return "";  // placed again meanwhile
+  }
+  client->Interrupt(Unavailable(why));  // outside mu_: its callbacks observe
   return why;
 }
 

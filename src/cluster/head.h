@@ -94,13 +94,11 @@ class Pool {
   // Live timings: the stage times of a one-token batch through pipeline i (cheap; any thread).
   void Observe(size_t i, const std::vector<double>& stage_seconds);
   // Corrects the profiles of pipeline i's workers from the timings observed since the last call
-  // (at least 8 batches), and returns why it should be placed again when a plan with the
-  // corrected speeds is faster by more than 15% (never for a forced --split, nor within 5 s of
-  // the pipeline's last placement). Empty: keep it.
+  // (at least 8 batches). When a plan with the corrected speeds is faster by more than 15%
+  // (never for a forced --split, nor within 5 s of the pipeline's last placement), breaks the
+  // pipeline on purpose so the runtime recovers it (Recover places it again) and returns why.
+  // Empty: kept.
   std::string Calibrate(size_t i);
-  // Breaks pipeline i on purpose (its batches fail with kUnavailable `why`, and the runtime
-  // recovers it: Recover places it again). Nothing when it is not running.
-  void Interrupt(size_t i, const std::string& why);
   // Recoveries, re-placements, workers leaving or coming back since the last call (at most 100).
   std::vector<PoolEvent> TakeEvents();
   // Pipeline i broke (a lost worker): closes it and places its layers again on the workers not

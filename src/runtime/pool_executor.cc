@@ -21,10 +21,8 @@ void PoolExecutor::Calibrate() {
     lock.unlock();
     for (size_t i = 0; i < pool_->pipelines(); ++i) {
       if (!pool_->pipeline_up(i)) continue;
-      const std::string why = pool_->Calibrate(i);
-      if (why.empty()) continue;
-      // The scheduler replays its sequences on the new placement, as after a lost worker.
-      pool_->Interrupt(i, why);
+      // A re-placement: the scheduler replays the sequences on it, as after a lost worker.
+      (void)pool_->Calibrate(i);
     }
     lock.lock();
   }

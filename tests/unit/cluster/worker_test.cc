@@ -175,6 +175,11 @@ TEST_F(WorkerTest, CapturedCallsCannotBeReplayed) {
   EXPECT_EQ(call(signed_ping), grpc::StatusCode::OK);
   EXPECT_EQ(call(signed_ping), grpc::StatusCode::UNAUTHENTICATED);  // the same counter again
   EXPECT_EQ(call(session_->Sign("Unload")), grpc::StatusCode::UNAUTHENTICATED);  // other method
+  // A counter past 64 bits is refused, not a crash.
+  auto huge = session_->Sign("Ping");
+  for (auto& [k, v] : huge)
+    if (k == "x-suanli-call") v = "99999999999999999999";
+  EXPECT_EQ(call(huge), grpc::StatusCode::UNAUTHENTICATED);
   // A handshake is good once too.
   v1::AuthenticateReply reply;
   auto second = ClientSession::Open(*stub_, kToken, kRoleHead, 10, &reply);
