@@ -1,7 +1,6 @@
 #include "runtime/pool_executor.h"
 
 #include <algorithm>
-#include <cstdio>
 
 namespace suanli::runtime {
 
