@@ -49,13 +49,23 @@ std::string HostOf(const std::string& peer) {  // "ipv4:1.2.3.4:5" → "ipv4:1.2
   return colon == std::string::npos ? peer : peer.substr(0, colon);
 }
 
-std::string Meta(const grpc::ServerContext* ctx, const char* key) {
-  const auto& md = ctx->client_metadata();
-  auto it = md.find(key);
-  return it == md.end() ? "" : std::string(it->second.data(), it->second.size());
+}  // namespace
+
+grpc::Status CallHello(v1::Worker::Stub& stub, const v1::HelloRequest& req, v1::HelloReply* reply,
+                       double seconds) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, seconds);
+  ctx.AddMetadata(kHandshakeHeader, req.SerializeAsString());
+  return stub.Hello(&ctx, v1::HelloRequest(), reply);  // the body is never read
 }
 
-}  // namespace
+grpc::Status CallAuthenticate(v1::Worker::Stub& stub, const v1::AuthenticateRequest& req,
+                              v1::AuthenticateReply* reply, double seconds) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, seconds);
+  ctx.AddMetadata(kHandshakeHeader, req.SerializeAsString());
+  return stub.Authenticate(&ctx, v1::AuthenticateRequest(), reply);
+}
 
 StatusOr<std::shared_ptr<ClientSession>> ClientSession::Open(v1::Worker::Stub& stub,
                                                              std::string_view token,
@@ -66,12 +76,7 @@ StatusOr<std::shared_ptr<ClientSession>> ClientSession::Open(v1::Worker::Stub& s
   hello.set_nonce(cn);
   hello.set_role(std::string(role));
   v1::HelloReply challenge;
-  {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
-    SL_RETURN_IF_ERROR(FromGrpc(stub.Hello(&ctx, hello, &challenge), "hello"));
-  }
+  SL_RETURN_IF_ERROR(FromGrpc(CallHello(stub, hello, &challenge, seconds), "hello"));
   if (challenge.protocol_version() != kProtocolVersion)
     return FailedPrecondition("speaks protocol " + std::to_string(challenge.protocol_version()) +
                               ", this build " + std::to_string(kProtocolVersion) +
@@ -86,12 +91,7 @@ StatusOr<std::shared_ptr<ClientSession>> ClientSession::Open(v1::Worker::Stub& s
   auth.set_worker_nonce(wn);
   auth.set_proof(ClientProofOf(token, role, cn, wn));
   v1::AuthenticateReply answer;
-  {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
-    SL_RETURN_IF_ERROR(FromGrpc(stub.Authenticate(&ctx, auth, &answer), "authenticate"));
-  }
+  SL_RETURN_IF_ERROR(FromGrpc(CallAuthenticate(stub, auth, &answer, seconds), "authenticate"));
   if (answer.session_id().empty() || answer.session_id().size() > 64)
     return Unauthenticated("it answered without a session");
   if (reply) *reply = answer;
@@ -203,9 +203,9 @@ StatusOr<std::string> SessionTable::Accept(const v1::AuthenticateRequest& req,
   return id;
 }
 
-bool SessionTable::Verify(const grpc::ServerContext* ctx, std::string_view method) {
-  const std::string id = Meta(ctx, kSessionKey), count = Meta(ctx, kCounterKey),
-                    mac = Meta(ctx, kMacKey);
+bool SessionTable::Verify(std::string_view method,
+                          const std::function<std::string(std::string_view)>& header) {
+  const std::string id = header(kSessionKey), count = header(kCounterKey), mac = header(kMacKey);
   // 19 digits at most: every such number fits in 64 bits (stoull would throw past them).
   if (id.empty() || count.empty() || count.size() > 19 || mac.size() != 64) return false;
   if (!std::all_of(count.begin(), count.end(), [](char c) { return c >= '0' && c <= '9'; }))

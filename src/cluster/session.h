@@ -16,9 +16,12 @@
 // be used as an answer to anybody else's challenge. The worker keeps pending handshakes and
 // sessions in bounded tables and refuses, for a while, a host whose proofs keep failing.
 //
-// What it does not do: on plain TCP the message bodies are neither encrypted nor MACed, and a
-// call's body is read before its metadata is checked (gRPC's synchronous server API); TLS
-// (--tls-*) covers the first. docs/security.md has the threat model.
+// Hello and Authenticate carry their requests in a header (kHandshakeHeader), so a worker reads
+// no message body of a caller without a session (rpc_server.h), and checks a call's MAC from its
+// headers before its body.
+//
+// What it does not do: on plain TCP the message bodies are neither encrypted nor MACed; TLS
+// (--tls-*) covers that. docs/security.md has the threat model.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -26,6 +29,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,6 +46,15 @@ namespace suanli::cluster {
 
 inline constexpr std::string_view kRoleHead = "head";
 inline constexpr std::string_view kRolePeer = "peer";  // a worker calling the next stage
+// The header that carries a serialized HelloRequest or AuthenticateRequest ("-bin": raw bytes).
+inline constexpr const char* kHandshakeHeader = "x-suanli-handshake-bin";
+
+// The handshake's two calls as sent on the wire (the request in kHandshakeHeader, within
+// `seconds`): ClientSession::Open's steps, and what tests forge.
+grpc::Status CallHello(v1::Worker::Stub& stub, const v1::HelloRequest& req, v1::HelloReply* reply,
+                       double seconds);
+grpc::Status CallAuthenticate(v1::Worker::Stub& stub, const v1::AuthenticateRequest& req,
+                              v1::AuthenticateReply* reply, double seconds);
 
 // The client's side of one link.
 class ClientSession {
@@ -77,7 +90,8 @@ class SessionTable {
   StatusOr<std::string> Accept(const v1::AuthenticateRequest& req, const std::string& peer);
   // Whether a call carries a live session's MAC over a counter not used before, for `method`
   // (a peer session may only call Forward and Ping).
-  bool Verify(const grpc::ServerContext* ctx, std::string_view method);
+  // `header` gives a request header's value ("" when absent).
+  bool Verify(std::string_view method, const std::function<std::string(std::string_view)>& header);
 
   size_t sessions() const;
 

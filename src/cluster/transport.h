@@ -24,7 +24,7 @@ struct PipelineKey {
   std::string capability;
 };
 
-inline constexpr uint32_t kProtocolVersion = 4;  // 3: StageHealth; 4: capabilities (worker.proto)
+inline constexpr uint32_t kProtocolVersion = 5;  // 4: capabilities; 5: handshake in headers (worker.proto)
 
 // Every channel pings its peer this often when idle and gives up on it after as long without an
 // answer, so a peer that froze, died or was cut off breaks its streams within about 2 s. Servers

@@ -17,6 +17,7 @@
 #include "cluster/auth.h"
 #include "cluster/batch_codec.h"
 #include "cluster/link_probe.h"
+#include "cluster/rpc_server.h"
 #include "cluster/session.h"
 #include "cluster/stage_runner.h"
 #include "cluster/stage_weights.h"
@@ -70,7 +71,7 @@ struct Stage {
 
 }  // namespace
 
-struct WorkerServer::Impl final : public v1::Worker::Service {
+struct WorkerServer::Impl {
   WorkerOptions opts;
   DeviceProfile profile;
   std::string profile_json;
@@ -81,7 +82,7 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
   std::unique_ptr<ThreadPool> pool;
   std::mutex compute_mu;  // the pool runs one stage's batch at a time
   std::unique_ptr<WeightStore> store;
-  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<RpcServer> server;
 
   std::mutex stages_mu;
   std::map<std::string, std::shared_ptr<Stage>> stages;
@@ -99,9 +100,11 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
   std::condition_variable leave_cv;
   std::string leave_why;  // set once: why the process leaves
 
-  bool Check(grpc::ServerContext* ctx, const char* method) {
-    if (sessions->Verify(ctx, method)) return true;
-    LogRejection(std::string("rejected ") + method + " from " + ctx->peer() +
+  // The gate of every call but the handshake's, on its headers alone (rpc_server.h).
+  bool Admit(const ServerCall& call) {
+    if (sessions->Verify(call.method(), [&](std::string_view k) { return call.Header(k); }))
+      return true;
+    LogRejection("rejected " + call.method() + " from " + call.peer() +
                  ": no valid session (unauthenticated, expired, or a replayed call)");
     return false;
   }
@@ -109,10 +112,6 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     const int64_t now = static_cast<int64_t>(NowSeconds() * 1000);
     int64_t last = last_reject_log_ms.load();
     if (now - last >= 1000 && last_reject_log_ms.compare_exchange_strong(last, now)) Log(line);
-  }
-  static grpc::Status Unauthenticated() {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "this worker needs a session: Hello and Authenticate with the pool token");
   }
 
   // The stage of pipeline `id`, if `capability` is its own: a caller without it learns nothing
@@ -229,68 +228,66 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
 
   // --- RPCs ---
 
-  grpc::Status Leaving() const {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this worker is leaving the pool");
+  Status Leaving() const { return Unavailable("this worker is leaving the pool"); }
+
+  // The handshake's messages come in a header (no body is read before a session exists).
+  template <typename Req>
+  static Status FromHeader(const ServerCall& call, Req* req) {
+    if (!req->ParseFromString(call.Header(kHandshakeHeader)))
+      return InvalidArgument(call.method() + ": a malformed " + std::string(kHandshakeHeader));
+    return Status::Ok();
   }
 
-  grpc::Status Hello(grpc::ServerContext* ctx, const v1::HelloRequest* req,
-                     v1::HelloReply* reply) override {
+  Status Hello(ServerCall& call, v1::HelloReply* reply) {
     if (draining) return Leaving();
-    return ToGrpc(sessions->Challenge(*req, ctx->peer(), reply));
+    v1::HelloRequest req;
+    SL_RETURN_IF_ERROR(FromHeader(call, &req));
+    return sessions->Challenge(req, call.peer(), reply);
   }
 
-  grpc::Status Authenticate(grpc::ServerContext* ctx, const v1::AuthenticateRequest* req,
-                            v1::AuthenticateReply* reply) override {
+  Status Authenticate(ServerCall& call, v1::AuthenticateReply* reply) {
     if (draining) return Leaving();
-    auto id = sessions->Accept(*req, ctx->peer());
+    v1::AuthenticateRequest req;
+    SL_RETURN_IF_ERROR(FromHeader(call, &req));
+    auto id = sessions->Accept(req, call.peer());
     if (!id.ok()) {
-      LogRejection("rejected a handshake from " + ctx->peer() + ": " + id.status().message());
-      return ToGrpc(id.status());
+      LogRejection("rejected a handshake from " + call.peer() + ": " + id.status().message());
+      return id.status();
     }
     reply->set_session_id(*id);
     reply->set_profile_json(profile_json);
     reply->set_listen_address(address);
-    return grpc::Status::OK;
+    return Status::Ok();
   }
 
-  grpc::Status Ping(grpc::ServerContext* ctx, const v1::PingRequest* req,
-                    v1::PingReply* reply) override {
-    if (!Check(ctx, "Ping")) return Unauthenticated();
-    if (req->reply_bytes() > (64u << 20))
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "reply_bytes above 64 MiB");
+  Status Ping(ServerCall& call, const v1::PingRequest* req, v1::PingReply* reply) {
+    if (req->reply_bytes() > (64u << 20)) return InvalidArgument("reply_bytes above 64 MiB");
     reply->set_payload(std::string(req->reply_bytes(), '\x5a'));
-    return grpc::Status::OK;
+    return Status::Ok();
   }
 
-  grpc::Status ProbePeer(grpc::ServerContext* ctx, const v1::ProbePeerRequest* req,
-                         v1::ProbePeerReply* reply) override {
-    if (!Check(ctx, "ProbePeer")) return Unauthenticated();
+  Status ProbePeer(ServerCall& call, const v1::ProbePeerRequest* req, v1::ProbePeerReply* reply) {
     if (req->address().empty() || req->address().size() > 255)
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "address must be 1..255 characters");
+      return InvalidArgument("address must be 1..255 characters");
     auto ch = MakeChannel(req->address(), opts.security);
-    if (!ch.ok()) return ToGrpc(ch.status());
+    if (!ch.ok()) return ch.status();
     auto stub = v1::Worker::NewStub(*ch);
     // One answer for every failure: the caller learns whether a pool worker is there, not
     // which ports of the host are open.
     auto session = ClientSession::Open(*stub, opts.security.token, kRolePeer, 10);
     if (!session.ok())
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "probing " + req->address() + ": no pool worker answers there");
+      return Unavailable("probing " + req->address() + ": no pool worker answers there");
     auto m = ProbeLink(*stub, **session,
                        std::clamp<uint32_t>(req->bandwidth_bytes(), 64u << 10, 16u << 20));
-    if (!m.ok()) return ToGrpc(m.status().WithContext("probing " + req->address()));
+    if (!m.ok()) return m.status().WithContext("probing " + req->address());
     reply->set_rtt_seconds(m->rtt_seconds);
     reply->set_bandwidth_bytes_per_second(m->bytes_per_second);
-    return grpc::Status::OK;
+    return Status::Ok();
   }
 
-  grpc::Status LoadStage(grpc::ServerContext* ctx, const v1::LoadStageRequest* req,
-                         v1::LoadStageReply* reply) override {
-    if (!Check(ctx, "LoadStage")) return Unauthenticated();
+  Status LoadStage(ServerCall& call, const v1::LoadStageRequest* req, v1::LoadStageReply* reply) {
     if (draining) return Leaving();
-    auto bad = [](const std::string& m) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "LoadStage: " + m);
-    };
+    auto bad = [](const std::string& m) { return InvalidArgument("LoadStage: " + m); };
     if (req->pipeline_id().empty() || req->pipeline_id().size() > 128)
       return bad("pipeline_id must be 1..128 characters");
     if (req->first_layer() < 0 || req->last_layer() <= req->first_layer())
@@ -324,19 +321,19 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       std::lock_guard<std::mutex> lock(stages_mu);
       auto it = stages.find(req->pipeline_id());
       if (it != stages.end() && !SecureEquals(it->second->capability, req->capability()))
-        return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
-                            "LoadStage: pipeline '" + req->pipeline_id() + "' is another head's");
+        return PermissionDenied("LoadStage: pipeline '" + req->pipeline_id() +
+                                "' is another head's");
     }
     if (auto old = FindStage(req->pipeline_id(), req->capability())) StopStage(old);
 
     auto loc =
         store->Locate(req->model_sha256(), req->model_size(), req->first_layer(), req->last_layer(),
                       req->with_embedding(), req->with_output(), expected);
-    if (!loc.ok()) return ToGrpc(loc.status());
+    if (!loc.ok()) return loc.status();
     if (loc->path.empty()) {
       reply->set_header_missing(loc->header_missing);
       for (const std::string& n : loc->missing_tensors) reply->add_missing_tensors(n);
-      return grpc::Status::OK;
+      return Status::Ok();
     }
     BindOptions bind;
     bind.first_layer = req->first_layer();
@@ -344,12 +341,12 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     bind.with_embedding = req->with_embedding();
     bind.with_output = req->with_output();
     auto model = Model::Load(loc->path, bind);
-    if (!model.ok()) return ToGrpc(model.status());
+    if (!model.ok()) return model.status();
     const HParams& hp = (*model)->hparams();
     if (req->last_layer() > hp.n_layers)
       return bad("layers up to " + std::to_string(req->last_layer()) + " but the model has " +
                  std::to_string(hp.n_layers));
-    if (Status s = CheckActFormat(*act, hp.dim); !s.ok()) return ToGrpc(s);
+    if (Status s = CheckActFormat(*act, hp.dim); !s.ok()) return s;
     // Memory: the stage's weights, the pipeline's KV pool for these layers, scratch.
     const auto names = StageTensorNames((*model)->file(), req->first_layer(), req->last_layer(),
                                         req->with_embedding(), req->with_output());
@@ -364,13 +361,12 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     if (text.ok() && ParseMeminfo(*text, &total, &avail).ok() && avail > 0) {
       if (opts.emulate_memory_bytes > 0) avail = std::min(avail, opts.emulate_memory_bytes);
       if (need > avail)
-        return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                            "layers " + std::to_string(req->first_layer()) + "-" +
-                                std::to_string(req->last_layer() - 1) + " need " +
-                                HumanBytes(static_cast<double>(need)) + " (weights " +
-                                HumanBytes(static_cast<double>(weights)) + ", KV cache " +
-                                HumanBytes(static_cast<double>(kv)) + ") but this worker has " +
-                                HumanBytes(static_cast<double>(avail)) + " available");
+        return ResourceExhausted("layers " + std::to_string(req->first_layer()) + "-" +
+                                 std::to_string(req->last_layer() - 1) + " need " +
+                                 HumanBytes(static_cast<double>(need)) + " (weights " +
+                                 HumanBytes(static_cast<double>(weights)) + ", KV cache " +
+                                 HumanBytes(static_cast<double>(kv)) + ") but this worker has " +
+                                 HumanBytes(static_cast<double>(avail)) + " available");
     }
     auto st = std::make_shared<Stage>();
     st->id = req->pipeline_id();
@@ -383,17 +379,15 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       // KV as it fills, so free memory now says little about what they will take.
       std::lock_guard<std::mutex> lock(stages_mu);
       if (stages.size() + loading >= kMaxStages)
-        return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                            "this worker already holds " + std::to_string(stages.size()) +
-                                " stages (at most " + std::to_string(kMaxStages) + ")");
+        return ResourceExhausted("this worker already holds " + std::to_string(stages.size()) +
+                                 " stages (at most " + std::to_string(kMaxStages) + ")");
       if (committed + need > memory_budget)
-        return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                            "layers " + std::to_string(req->first_layer()) + "-" +
-                                std::to_string(req->last_layer() - 1) + " need " +
-                                HumanBytes(static_cast<double>(need)) + " but this worker's " +
-                                std::to_string(stages.size()) + " other stage(s) hold " +
-                                HumanBytes(static_cast<double>(committed)) + " of its " +
-                                HumanBytes(static_cast<double>(memory_budget)));
+        return ResourceExhausted("layers " + std::to_string(req->first_layer()) + "-" +
+                                 std::to_string(req->last_layer() - 1) + " need " +
+                                 HumanBytes(static_cast<double>(need)) + " but this worker's " +
+                                 std::to_string(stages.size()) + " other stage(s) hold " +
+                                 HumanBytes(static_cast<double>(committed)) + " of its " +
+                                 HumanBytes(static_cast<double>(memory_budget)));
       committed += need;  // reserved now; the stage is listed once its runner exists
       ++loading;
     }
@@ -424,31 +418,28 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     Log("pipeline " + st->id + ": " + layers + " of " + loc->path + " (" + loc->source + ", " +
         HumanBytes(static_cast<double>(weights)) + ")" +
         (st->next.empty() ? ", last stage" : ", next " + st->next));
-    return grpc::Status::OK;
+    return Status::Ok();
   }
 
-  grpc::Status PushWeights(grpc::ServerContext* ctx, grpc::ServerReader<v1::WeightChunk>* reader,
-                           v1::PushWeightsReply* reply) override {
-    if (!Check(ctx, "PushWeights")) return Unauthenticated();
+  Status PushWeights(ServerCall& call) {
     uint64_t written = 0;
-    Status s = store->Receive([&](v1::WeightChunk* c) { return reader->Read(c); }, &written);
-    reply->set_bytes_written(written);
-    if (!s.ok())
+    Status s = store->Receive([&](v1::WeightChunk* c) { return call.Read(c); }, &written);
+    if (!s.ok()) {
       Log(s.message());
-    else
-      Log("received " + HumanBytes(static_cast<double>(written)) + " of weights");
-    return ToGrpc(s);
+      return s;
+    }
+    Log("received " + HumanBytes(static_cast<double>(written)) + " of weights");
+    v1::PushWeightsReply reply;
+    reply.set_bytes_written(written);
+    call.Write(reply);
+    return Status::Ok();
   }
 
-  grpc::Status Forward(grpc::ServerContext* ctx, grpc::ServerReader<v1::Batch>* reader,
-                       v1::ForwardSummary* summary) override {
-    if (!Check(ctx, "Forward")) return Unauthenticated();
+  Status Forward(ServerCall& call) {
     v1::Batch r;
-    if (!reader->Read(&r)) return grpc::Status::OK;
+    if (!call.Read(&r)) return Status::Ok();
     std::shared_ptr<Stage> st = FindStage(r.pipeline_id(), r.capability());
-    if (!st)
-      return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                          "no stage for pipeline '" + r.pipeline_id() + "' (LoadStage first)");
+    if (!st) return NotFound("no stage for pipeline '" + r.pipeline_id() + "' (LoadStage first)");
     st->fed = true;
     uint64_t n = 0;
     do {
@@ -459,25 +450,27 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
       ++n;
       lock.unlock();
       st->cv.notify_all();
-    } while (reader->Read(&r));
-    summary->set_batches(n);
+    } while (call.Read(&r));
+    v1::ForwardSummary summary;
+    summary.set_batches(n);
     // The upstream ended (the head is done, or gone): finish the queued batches, then close the
     // downstream, so the whole pipeline winds down. Nothing can feed the stage again (a head that
     // comes back loads a new one), so it goes now rather than at Unload, which a head that lost
     // this worker never sends; a Results stream still draining it holds its own reference.
     StopStage(st);
     DropStage(st);
-    return grpc::Status::OK;
+    call.Write(summary);
+    return Status::Ok();
   }
 
-  grpc::Status Results(grpc::ServerContext* ctx, const v1::ResultsRequest* req,
-                       grpc::ServerWriter<v1::BatchResult>* writer) override {
-    if (!Check(ctx, "Results")) return Unauthenticated();
+  Status Results(ServerCall& call) {
+    v1::ResultsRequest request;
+    if (!call.Read(&request)) return InvalidArgument("Results: no request message");
+    const v1::ResultsRequest* req = &request;
     std::shared_ptr<Stage> st = FindStage(req->pipeline_id(), req->capability());
     if (!st || !st->runner->config().with_output)
-      return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                          "no last stage for pipeline '" + req->pipeline_id() + "'");
-    writer->SendInitialMetadata();  // the head waits for this before sending batches
+      return NotFound("no last stage for pipeline '" + req->pipeline_id() + "'");
+    call.SendHeaders();  // the head waits for this before sending batches
     for (;;) {
       std::deque<v1::BatchResult> out;
       bool done = false;
@@ -489,34 +482,31 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
         done = st->stopped && out.empty();
       }
       for (v1::BatchResult& res : out)
-        if (!writer->Write(res)) return grpc::Status::OK;  // the head went away
-      if (done || ctx->IsCancelled()) return grpc::Status::OK;
+        if (!call.Write(res)) return Status::Ok();  // the head went away
+      if (done || call.Cancelled()) return Status::Ok();
     }
   }
 
-  grpc::Status Unload(grpc::ServerContext* ctx, const v1::UnloadRequest* req,
-                      v1::UnloadReply*) override {
-    if (!Check(ctx, "Unload")) return Unauthenticated();
+  Status Unload(ServerCall&, const v1::UnloadRequest* req, v1::UnloadReply*) {
     if (auto st = FindStage(req->pipeline_id(), req->capability())) {
       StopStage(st);
       DropStage(st);  // its weights and KV go now, not when a later LoadStage replaces it
     }
-    return grpc::Status::OK;
+    return Status::Ok();
   }
 
-  grpc::Status StageHealth(grpc::ServerContext* ctx, const v1::StageHealthRequest* req,
-                           v1::StageHealthReply* reply) override {
-    if (!Check(ctx, "StageHealth")) return Unauthenticated();
+  Status StageHealth(ServerCall& call, const v1::StageHealthRequest* req,
+                     v1::StageHealthReply* reply) {
     std::shared_ptr<Stage> st = FindStage(req->pipeline_id(), req->capability());
     if (!st) {
       reply->set_state(v1::StageHealthReply::NO_STAGE);
-      return grpc::Status::OK;
+      return Status::Ok();
     }
     if (draining) {
       reply->set_state(v1::StageHealthReply::DRAINING);
       std::lock_guard<std::mutex> lock(stages_mu);
       reply->set_message(drain_why);
-      return grpc::Status::OK;
+      return Status::Ok();
     }
     std::lock_guard<std::mutex> lock(st->mu);
     reply->set_batches_done(st->batches_done);
@@ -526,7 +516,74 @@ struct WorkerServer::Impl final : public v1::Worker::Service {
     } else {
       reply->set_state(v1::StageHealthReply::OK);
     }
-    return grpc::Status::OK;
+    return Status::Ok();
+  }
+
+  // Every method, the largest message it reads, and whether it needs a session (checked by
+  // Admit before its body is read).
+  std::vector<RpcMethod> Methods() {
+    std::vector<RpcMethod> m;
+    // The handshake reads no body: its requests are headers (FromHeader).
+    auto handshake = [&](const char* name, auto run) {
+      RpcMethod h;
+      h.name = name;
+      h.needs_session = false;
+      h.max_message_bytes = 0;
+      h.handler = [run](ServerCall& call) -> Status {
+        auto reply = run(call);
+        if (!reply.ok()) return reply.status();
+        call.Write(*reply);
+        return Status::Ok();
+      };
+      m.push_back(std::move(h));
+    };
+    handshake("Hello", [this](ServerCall& c) -> StatusOr<v1::HelloReply> {
+      v1::HelloReply r;
+      SL_RETURN_IF_ERROR(Hello(c, &r));
+      return r;
+    });
+    handshake("Authenticate", [this](ServerCall& c) -> StatusOr<v1::AuthenticateReply> {
+      v1::AuthenticateReply r;
+      SL_RETURN_IF_ERROR(Authenticate(c, &r));
+      return r;
+    });
+    constexpr size_t kSmall = 4 << 10;  // ids and capabilities
+    m.push_back(UnaryMethod<v1::PingRequest, v1::PingReply>(
+        "Ping", (64 << 20) + kSmall,
+        [this](ServerCall& c, const v1::PingRequest& q, v1::PingReply* r) {
+          return Ping(c, &q, r);
+        }));
+    m.push_back(UnaryMethod<v1::ProbePeerRequest, v1::ProbePeerReply>(
+        "ProbePeer", kSmall,
+        [this](ServerCall& c, const v1::ProbePeerRequest& q, v1::ProbePeerReply* r) {
+          return ProbePeer(c, &q, r);
+        }));
+    // A stage's request lists its tensors' digests: 1 MiB is some 10,000 tensors.
+    m.push_back(UnaryMethod<v1::LoadStageRequest, v1::LoadStageReply>(
+        "LoadStage", 1 << 20,
+        [this](ServerCall& c, const v1::LoadStageRequest& q, v1::LoadStageReply* r) {
+          return LoadStage(c, &q, r);
+        }));
+    m.push_back(UnaryMethod<v1::UnloadRequest, v1::UnloadReply>(
+        "Unload", kSmall, [this](ServerCall& c, const v1::UnloadRequest& q, v1::UnloadReply* r) {
+          return Unload(c, &q, r);
+        }));
+    m.push_back(UnaryMethod<v1::StageHealthRequest, v1::StageHealthReply>(
+        "StageHealth", kSmall,
+        [this](ServerCall& c, const v1::StageHealthRequest& q, v1::StageHealthReply* r) {
+          return StageHealth(c, &q, r);
+        }));
+    auto stream = [&](const char* name, size_t max, Status (Impl::*f)(ServerCall&)) {
+      RpcMethod s;
+      s.name = name;
+      s.max_message_bytes = max;
+      s.handler = [this, f](ServerCall& c) { return (this->*f)(c); };
+      m.push_back(std::move(s));
+    };
+    stream("PushWeights", kMaxMessageBytes, &Impl::PushWeights);  // the first carries the header
+    stream("Forward", kMaxMessageBytes, &Impl::Forward);          // a prompt chunk's activations
+    stream("Results", kSmall, &Impl::Results);
+    return m;
   }
 
   // --- compute ---
@@ -675,6 +732,7 @@ void WorkerServer::Shutdown() {
   if (!impl_ || !impl_->server) return;
   {
     std::lock_guard<std::mutex> lock(impl_->stages_mu);
+    if (impl_->quitting) return;
     impl_->quitting = true;
   }
   impl_->reaper_cv.notify_all();
@@ -685,8 +743,7 @@ void WorkerServer::Shutdown() {
     for (auto& [id, st] : impl_->stages) all.push_back(st);
   }
   for (auto& st : all) impl_->StopStage(st);
-  impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  impl_->server.reset();
+  impl_->server->Shutdown();  // idempotent; the server goes with impl_
 }
 
 StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerOptions& o) {
@@ -739,23 +796,11 @@ StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerOptions&
       impl->memory_budget = std::min(impl->memory_budget, o.emulate_memory_bytes);
   }
 
-  SL_ASSIGN_OR_RETURN(auto creds, MakeServerCredentials(o.security));
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(o.listen, creds, &port);
-  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  builder.SetMaxSendMessageSize(kMaxMessageBytes);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  // The pool's keepalive pings (transport.h) are welcome: without this gRPC would call them
-  // abuse and close the connection.
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             kKeepaliveMs / 2);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-  builder.RegisterService(impl.get());
-  impl->server = builder.BuildAndStart();
-  if (!impl->server || port == 0)
-    return InvalidArgument("cannot listen on " + o.listen +
-                           " (address in use, or not an address of this host)");
+  SL_ASSIGN_OR_RETURN(impl->server, RpcServer::Start(o.listen, o.security, impl->Methods(),
+                                                     [p = impl.get()](const ServerCall& c) {
+                                                       return p->Admit(c);
+                                                     }));
+  const int port = impl->server->port();
   const size_t colon = o.listen.rfind(':');
   impl->address = o.listen.substr(0, colon) + ":" + std::to_string(port);
   impl->reaper = std::thread([p = impl.get()] { p->Reap(); });

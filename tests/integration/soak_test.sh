@@ -13,19 +13,8 @@ SUANLI=$1
 SECONDS_TOTAL=${2:-120}
 PERIOD=${3:-30}
 CALM=${4:-60}
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-export SUANLI_CACHE_DIR=$tmp/cache
+. "$(dirname "$0")/test_lib.sh"
 export SUANLI_TOKEN=soak-test-token-1
-fails=0
-ok() { echo "ok - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
 . "$(dirname "$0")/worker_lib.sh"
 
 "$SUANLI" model synth -o "$tmp/soak.gguf" --shape tiny --type q4_0 >/dev/null 2>&1 || {

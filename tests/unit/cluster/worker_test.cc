@@ -124,31 +124,19 @@ TEST_F(WorkerTest, HandshakeNeedsTheTokenOnBothSides) {
   hello.set_nonce(RandomNonce());
   hello.set_role("head");
   v1::HelloReply challenge;
-  {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, 10);
-    ASSERT_TRUE(stub->Hello(&ctx, hello, &challenge).ok());
-  }
+  ASSERT_TRUE(CallHello(*stub, hello, &challenge, 10).ok());
   EXPECT_EQ(challenge.protocol_version(), kProtocolVersion);
   v1::AuthenticateRequest forged;
   forged.set_client_nonce(hello.nonce());
   forged.set_worker_nonce(challenge.worker_nonce());
   forged.set_proof(HmacSha256("some-other-token-123", "anything"));
   v1::AuthenticateReply answer;
-  {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, 10);
-    EXPECT_EQ(stub->Authenticate(&ctx, forged, &answer).error_code(),
-              grpc::StatusCode::UNAUTHENTICATED);
-  }
+  EXPECT_EQ(CallAuthenticate(*stub, forged, &answer, 10).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
   // The worker's proof is over the client's nonce too: it answers no other challenge (a fake
   // worker relaying it gets a proof for the nonce it relayed, not one it can reuse).
   v1::HelloReply again;
-  {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, 10);
-    ASSERT_TRUE(stub->Hello(&ctx, hello, &again).ok());
-  }
+  ASSERT_TRUE(CallHello(*stub, hello, &again, 10).ok());
   EXPECT_NE(again.worker_nonce(), challenge.worker_nonce());
   EXPECT_NE(again.proof(), challenge.proof());
   // No session: every other call is refused, whatever it carries.
@@ -396,7 +384,7 @@ TEST_F(WorkerTest, PipelinesAnswerOnlyTheirCapability) {
   }
   auto r = Stage("p-own");
   r.set_capability(thief);
-  EXPECT_EQ(Load(r, &reply).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(Load(r, &reply).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   Unload(*stub_, *session_, "p-own", thief);
   EXPECT_EQ(Health(*stub_, *session_, "p-own", own), v1::StageHealthReply::OK);  // still there
   r = Stage("p-short");
@@ -464,18 +452,14 @@ TEST_F(WorkerTest, FailedHandshakesBackOff) {
     hello.set_nonce(RandomNonce());
     hello.set_role("head");
     v1::HelloReply challenge;
-    grpc::ClientContext hctx;
-    SetDeadline(&hctx, 10);
-    const grpc::Status hs = stub->Hello(&hctx, hello, &challenge);
+    const grpc::Status hs = CallHello(*stub, hello, &challenge, 10);
     if (!hs.ok()) return hs.error_code();
     v1::AuthenticateRequest forged;
     forged.set_client_nonce(hello.nonce());
     forged.set_worker_nonce(challenge.worker_nonce());
     forged.set_proof(std::string(32, 'x'));
     v1::AuthenticateReply answer;
-    grpc::ClientContext actx;
-    SetDeadline(&actx, 10);
-    return stub->Authenticate(&actx, forged, &answer).error_code();
+    return CallAuthenticate(*stub, forged, &answer, 10).error_code();
   };
   for (int i = 0; i < 7; ++i) EXPECT_EQ(forge(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(forge(), grpc::StatusCode::UNAUTHENTICATED);  // the 8th: now blocked
