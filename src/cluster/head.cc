@@ -211,6 +211,7 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
       const placement::Stage& stage = p.stages[s];
       const int wi = stage.device - 1;  // device 0 is the head
       PoolWorker& w = workers_[static_cast<size_t>(wi)];
+      const std::shared_ptr<ClientSession> session = SessionOf(wi);
       v1::LoadStageRequest req;
       req.set_pipeline_id(id);
       req.set_capability(key.capability);
@@ -239,7 +240,7 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
       Status st = Status::Ok();
       for (int attempt = 0; attempt < 2; ++attempt) {
         grpc::ClientContext ctx;
-        w.session->Prepare(&ctx, "LoadStage", 120 + static_cast<double>(bytes) / 50e6);
+        session->Prepare(&ctx, "LoadStage", 120 + static_cast<double>(bytes) / 50e6);
         v1::LoadStageReply reply;
         st = FromGrpc(w.stub->LoadStage(&ctx, req, &reply), "worker " + w.address);
         if (!st.ok()) break;
@@ -256,7 +257,7 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
         Say(opts_, "worker " + w.address + " lacks the model: streaming " +
                        std::to_string(names.size()) + " tensors (" +
                        HumanBytes(static_cast<double>(TensorBytes(f, names))) + ")");
-        st = PushWeights(*w.stub, *w.session, f, model_sha256_, reply.header_missing(), names,
+        st = PushWeights(*w.stub, *session, f, model_sha256_, reply.header_missing(), names,
                          w.link.bytes_per_second, w.address);
         if (!st.ok()) break;
       }
@@ -264,7 +265,7 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
         *failed = wi;
         for (int loaded : run.workers) {  // this pipeline's stages loaded so far
           grpc::ClientContext uctx;
-          workers_[static_cast<size_t>(loaded)].session->Prepare(&uctx, "Unload", 5);
+          SessionOf(loaded)->Prepare(&uctx, "Unload", 5);
           v1::UnloadRequest ureq;
           ureq.set_pipeline_id(id);
           ureq.set_capability(key.capability);
@@ -281,7 +282,7 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
     std::vector<PipelineClient::StageLink> links;
     for (int wi : run.workers) {
       const PoolWorker& w = workers_[static_cast<size_t>(wi)];
-      links.push_back({"worker " + w.address, w.channel, w.session});
+      links.push_back({"worker " + w.address, w.channel, SessionOf(wi)});
     }
     auto client = std::make_shared<PipelineClient>(key, std::move(links), shape);
     SL_RETURN_IF_ERROR(client->Start());
@@ -388,15 +389,7 @@ std::string Pool::Calibrate(size_t i) {
   }
   if (!opts_.split.empty()) return "";  // a forced split holds until a device is lost
   if (std::chrono::steady_clock::now() - placed_at < std::chrono::seconds(5)) return "";
-  std::vector<bool> usable(workers_.size(), true);
-  for (size_t k = 0; k < workers_.size(); ++k) usable[k] = !workers_[k].lost;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (size_t j = 0; j < pipelines_.size(); ++j)
-      if (j != i)
-        for (int wi : pipelines_[j].workers) usable[static_cast<size_t>(wi)] = false;
-  }
-  auto plan = MakePlan(*model_, usable, placement::Objective::kLatency, {});
+  auto plan = MakePlan(*model_, UsableFor(i), placement::Objective::kLatency, {});
   if (!plan.ok() || plan->pipelines.empty() || !plan->pipelines[0].fits) return "";
   double corrected;
   {
@@ -406,11 +399,19 @@ std::string Pool::Calibrate(size_t i) {
   const double better = plan->pipelines[0].latency_seconds;
   if (better >= 0.85 * corrected) return "";
   char why[256];
-  std::snprintf(why, sizeof(why),
-                "re-placing for speed: %s runs %.1fx slower than when it was first measured "
-                "(%.2f ms per token now, %.2f ms placed again)",
-                slowest.empty() ? "a worker" : slowest.c_str(), worst, 1e3 * corrected,
-                1e3 * better);
+  // The reason: a worker's slowdown when it explains much of the gain, else a better device
+  // that is free now (one came back, or another pipeline let it go).
+  if (worst > 1.15 && worst >= 0.5 * corrected / better)
+    std::snprintf(why, sizeof(why),
+                  "re-placing for speed: %s runs %.1fx slower than when it was first measured "
+                  "(%.2f ms per token now, %.2f ms placed again)",
+                  slowest.empty() ? "a worker" : slowest.c_str(), worst, 1e3 * corrected,
+                  1e3 * better);
+  else
+    std::snprintf(why, sizeof(why),
+                  "re-placing for speed: the workers free now do it in %.2f ms per token, "
+                  "%.2f ms as placed",
+                  1e3 * better, 1e3 * corrected);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (pipelines_[i].client != client) return "";  // placed again meanwhile
@@ -454,12 +455,63 @@ StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions
   return pool;
 }
 
-bool Pool::Greet(PoolWorker& w) {
+bool Pool::Greet(size_t wi) {
   // A restarted worker knows no session of ours: a new handshake.
+  PoolWorker& w = workers_[wi];
+  {
+    std::lock_guard<std::mutex> lock(workers_mu_);
+    w.last_greet = std::chrono::steady_clock::now();
+  }
   auto session = ClientSession::Open(*w.stub, opts_.security.token, kRoleHead, ShortDeadline());
   if (!session.ok()) return false;
+  std::lock_guard<std::mutex> lock(workers_mu_);
   w.session = *session;
+  w.lost = false;
   return true;
+}
+
+int Pool::Rejoin() {
+  int back = 0;
+  for (size_t k = 0; k < workers_.size(); ++k) {
+    {
+      std::lock_guard<std::mutex> lock(workers_mu_);
+      if (!workers_[k].lost ||
+          std::chrono::steady_clock::now() - workers_[k].last_greet < std::chrono::seconds(5))
+        continue;
+    }
+    if (!Greet(k)) continue;
+    ++back;
+    AddEvent("device", "worker " + workers_[k].address + " answers again: it can take layers");
+  }
+  return back;
+}
+
+std::shared_ptr<ClientSession> Pool::SessionOf(int wi) const {
+  std::lock_guard<std::mutex> lock(workers_mu_);
+  return workers_[static_cast<size_t>(wi)].session;
+}
+
+bool Pool::Lost(int wi) const {
+  std::lock_guard<std::mutex> lock(workers_mu_);
+  return workers_[static_cast<size_t>(wi)].lost;
+}
+
+void Pool::SetLost(int wi, bool lost) {
+  std::lock_guard<std::mutex> lock(workers_mu_);
+  workers_[static_cast<size_t>(wi)].lost = lost;
+}
+
+std::vector<bool> Pool::UsableFor(size_t i) const {
+  std::vector<bool> usable(workers_.size(), true);
+  {
+    std::lock_guard<std::mutex> lock(workers_mu_);
+    for (size_t k = 0; k < workers_.size(); ++k) usable[k] = !workers_[k].lost;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t j = 0; j < pipelines_.size(); ++j)
+    if (j != i)
+      for (int wi : pipelines_[j].workers) usable[static_cast<size_t>(wi)] = false;
+  return usable;
 }
 
 Status Pool::Recover(size_t i, double timeout_seconds) {
@@ -468,11 +520,10 @@ Status Pool::Recover(size_t i, double timeout_seconds) {
   const int lost_stage = r.client ? r.client->lost_stage() : -1;
   const std::string why = r.client ? r.client->broken() : "";
   if (r.client) r.client->Close();
-  if (lost_stage >= 0)
-    workers_[static_cast<size_t>(r.workers[static_cast<size_t>(lost_stage)])].lost = true;
+  if (lost_stage >= 0) SetLost(r.workers[static_cast<size_t>(lost_stage)], true);
   std::vector<std::pair<int, PipelineKey>> old;  // the survivors drop their old stages
   for (int wi : r.workers)
-    if (!workers_[static_cast<size_t>(wi)].lost && r.client) old.emplace_back(wi, r.client->key());
+    if (!Lost(wi) && r.client) old.emplace_back(wi, r.client->key());
   Unload(old);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -488,17 +539,10 @@ Status Pool::Recover(size_t i, double timeout_seconds) {
   for (int attempt = 0;; ++attempt) {
     // A lost worker that answers again (restarted at its address) is a candidate once more; not
     // on the first attempt, right after it was found lost (a frozen one would hold it up).
-    for (PoolWorker& w : workers_)
-      if (attempt > 0 && w.lost && Greet(w)) {
-        w.lost = false;
-        AddEvent("device", "worker " + w.address + " is back");
-      }
-    std::vector<bool> usable(workers_.size(), true);
-    for (size_t k = 0; k < workers_.size(); ++k) usable[k] = !workers_[k].lost;
-    for (size_t j = 0; j < pipelines_.size(); ++j)  // workers busy in the other pipelines
-      if (j != i)
-        for (int wi : pipelines_[j].workers) usable[static_cast<size_t>(wi)] = false;
-    auto plan = MakePlan(*model_, usable, placement::Objective::kLatency, {});
+    for (size_t k = 0; k < workers_.size(); ++k)
+      if (attempt > 0 && Lost(static_cast<int>(k)) && Greet(k))
+        AddEvent("device", "worker " + workers_[k].address + " is back");
+    auto plan = MakePlan(*model_, UsableFor(i), placement::Objective::kLatency, {});
     if (plan.ok() && !plan->pipelines.empty() && plan->pipelines[0].fits) {
       int failed = -1;
       auto run = LoadPipeline(*model_, plan->pipelines[0], &failed);
@@ -522,7 +566,7 @@ Status Pool::Recover(size_t i, double timeout_seconds) {
         return Status::Ok();
       }
       last = run.status();
-      if (failed >= 0) workers_[static_cast<size_t>(failed)].lost = true;
+      if (failed >= 0) SetLost(failed, true);
     } else {
       last = plan.ok() ? Unavailable("the remaining workers cannot hold the model") : plan.status();
     }
@@ -560,7 +604,7 @@ void Pool::Unload(const std::vector<std::pair<int, PipelineKey>>& stages) {
   for (const auto& [wi, key] : stages)
     unloads.emplace_back([this, wi = wi, key = key] {
       grpc::ClientContext ctx;
-      workers_[static_cast<size_t>(wi)].session->Prepare(&ctx, "Unload", ShortDeadline());
+      SessionOf(wi)->Prepare(&ctx, "Unload", ShortDeadline());
       v1::UnloadRequest req;
       req.set_pipeline_id(key.id);
       req.set_capability(key.capability);

@@ -47,14 +47,17 @@ struct PoolWorker {
   DeviceProfile profile;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::Worker::Stub> stub;
-  std::shared_ptr<ClientSession> session;  // from the handshake (session.h); renewed by Greet
-  LinkMeasurement link;                    // head → worker
+  // From the handshake (session.h); renewed by Greet. session and lost change while pipelines
+  // run (Recover, Rejoin): read them through Pool, under its workers_mu_.
+  std::shared_ptr<ClientSession> session;
+  LinkMeasurement link;  // head → worker
   // Measured compute time over what its profile predicts (live timings; 2: twice as slow), and
   // the first such measurement (the cost model's error for this model on this device, before any
   // drift). 0: not measured yet (planning then assumes the other workers' mean baseline).
   double speed_scale = 0;
   double baseline_scale = 0;
   bool lost = false;  // found dead, frozen or cut off; not placed on until it answers again
+  std::chrono::steady_clock::time_point last_greet;  // Rejoin's last try
 };
 
 // What the pool did that a dashboard shows: kind "recovery", "placement" or "device".
@@ -107,6 +110,10 @@ class Pool {
   // Not thread-safe with other calls on the same pipeline.
   Status Recover(size_t i, double timeout_seconds);
   double last_recovery_seconds() const { return recovered_seconds_; }
+  // Greets each lost worker again (each at most every 5 s, within the detection time): one that
+  // answers (thawed, restarted at its address, its link back) is placeable once more, so the
+  // next Calibrate may move layers onto it while requests run. Returns how many came back.
+  int Rejoin();
   void Close();
 
  private:
@@ -121,7 +128,12 @@ class Pool {
   // Loads the plan's stages; on a worker's failure returns its index in *failed.
   Status LoadStages(const Model& model, int* failed);
   StatusOr<Running> LoadPipeline(const Model& model, const placement::Pipeline& p, int* failed);
-  bool Greet(PoolWorker& w);     // a new handshake, within the detection time
+  bool Greet(size_t wi);  // a new handshake, within the detection time
+  std::shared_ptr<ClientSession> SessionOf(int wi) const;
+  bool Lost(int wi) const;
+  void SetLost(int wi, bool lost);
+  // Workers pipeline i may be placed on: not lost, not in another pipeline.
+  std::vector<bool> UsableFor(size_t i) const;
   double ShortDeadline() const;  // calls to a worker that may be lost: the detection time
   // Unloads (worker index, pipeline) stages, all at once, bounded.
   void Unload(const std::vector<std::pair<int, PipelineKey>>& stages);
@@ -149,8 +161,9 @@ class Pool {
   const Model* model_ = nullptr;  // outlives the pool (the runtime holds it)
   // Guards plan_ and pipelines_[i] against readers on other threads while Recover swaps them.
   mutable std::mutex mu_;
-  mutable std::mutex calib_mu_;  // Running::observed, n_observed, corrected_latency
-  std::mutex planning_mu_;       // MakePlan rebuilds cluster_
+  mutable std::mutex calib_mu_;    // Running::observed, n_observed, corrected_latency
+  mutable std::mutex workers_mu_;  // PoolWorker::session, lost, last_greet
+  std::mutex planning_mu_;         // MakePlan rebuilds cluster_
   std::mutex events_mu_;
   std::deque<PoolEvent> events_;
   void AddEvent(std::string kind, std::string message);

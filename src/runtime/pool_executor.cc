@@ -18,6 +18,9 @@ void PoolExecutor::Calibrate() {
     calibrator_cv_.wait_for(lock, std::chrono::seconds(1));
     if (stopping_) break;
     lock.unlock();
+    // Lost workers that answer again become placeable; Calibrate below then moves layers onto
+    // them when that is faster (a join at a safe point, without waiting for a failure).
+    (void)pool_->Rejoin();
     for (size_t i = 0; i < pool_->pipelines(); ++i) {
       if (!pool_->pipeline_up(i)) continue;
       // A re-placement: the scheduler replays the sequences on it, as after a lost worker.

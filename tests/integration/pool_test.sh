@@ -6,19 +6,8 @@
 set -uo pipefail
 SUANLI=$1
 TD=${SUANLI_TESTDATA:-}
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-export SUANLI_CACHE_DIR=$tmp/cache
+. "$(dirname "$0")/test_lib.sh"
 export SUANLI_TOKEN=pool-test-token-1
-fails=0
-ok() { echo "ok - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
 
 . "$(dirname "$0")/worker_lib.sh"
 
@@ -261,6 +250,33 @@ else
   bad "straggler: exit $rc, output $(cmp -s "$tmp/strag.out" "$tmp/strag_ref.out" && echo same || echo differs), '$why': $(grep -E "pool:|error" "$tmp/strag.err" | tail -3) / ref: $(grep -E "pool:" "$tmp/strag_ref.err" | tail -2)"
 fi
 
+# A worker that comes back is used again without waiting for a failure: the fast worker holds
+# the whole model; frozen, its layers go to the slow one; thawed, the head greets it again (Rejoin,
+# every 5 s) and, its plan being faster, moves the layers back while the request runs. Before,
+# a thawed worker stayed lost until a later recovery needed it.
+start_worker joinF --emulate-slowdown 2 && jf=$addr && jfp=${pids[-1]}
+start_worker joinS --emulate-slowdown 30 && js=$addr
+join_gen() {
+  "$SUANLI" generate -m "$m" -p "Once upon a time" -n 1200 --ignore-eos -c 4096 --act f32 \
+    --temp 0 --workers "$jf,$js" >"$1" 2>"$2"
+}
+join_gen "$tmp/join_ref.out" "$tmp/join_ref.err" || bad "rejoin reference: $(tail -2 "$tmp/join_ref.err")"
+join_gen "$tmp/join.out" "$tmp/err" &
+head_pid=$!
+wait_tokens "$tmp/join.out"
+kill -STOP "$jfp"
+sleep 3
+kill -CONT "$jfp"
+wait $head_pid
+rc=$?
+if [ $rc -eq 0 ] && cmp -s "$tmp/join.out" "$tmp/join_ref.out" &&
+  grep -q "worker $jf answers again" "$tmp/err" &&
+  grep -q "re-placing for speed: the workers free now" "$tmp/err"; then
+  ok "a thawed worker rejoins and takes the layers back mid-request: $(grep -o 'the workers free now[^;]*' "$tmp/err" | head -1); same output"
+else
+  bad "rejoin: exit $rc, output $(cmp -s "$tmp/join.out" "$tmp/join_ref.out" && echo same || echo differs): $(grep -E "pool:|error" "$tmp/err" | tail -4)"
+fi
+
 # When the survivors cannot hold the model, the head waits --recovery-timeout for a device to
 # come back, then exits 1 with the reason; and a worker that comes back at its address in time
 # takes its layers again. Two workers that each hold only half the model.
@@ -296,7 +312,7 @@ sleep 1
 pids+=($!)
 wait $head_pid
 rc=$?
-if [ $rc -eq 0 ] && cmp -s "$tmp/half.out" "$tmp/half_ref.out" && grep -q "worker $h2 is back" "$tmp/err"; then
+if [ $rc -eq 0 ] && cmp -s "$tmp/half.out" "$tmp/half_ref.out" && grep -qE "worker $h2 (is back|answers again)" "$tmp/err"; then
   ok "a worker restarted at its address takes its layers back: same output"
 else
   bad "restarted worker: exit $rc, output $(cmp -s "$tmp/half.out" "$tmp/half_ref.out" && echo same || echo differs): $(grep -E "pool:|error" "$tmp/err" | tail -3)"
