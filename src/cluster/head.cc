@@ -1,6 +1,7 @@
 #include "cluster/head.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <random>
@@ -389,7 +390,22 @@ std::string Pool::Calibrate(size_t i) {
   }
   if (!opts_.split.empty()) return "";  // a forced split holds until a device is lost
   if (std::chrono::steady_clock::now() - placed_at < std::chrono::seconds(5)) return "";
-  auto plan = MakePlan(*model_, UsableFor(i), placement::Objective::kLatency, {});
+  // Planning again is only worth it when what the plan would see changed: a worker's speed by
+  // 3% or more, or which workers are free.
+  const std::vector<bool> usable = UsableFor(i);
+  std::vector<double> scales(workers_.size());
+  for (size_t k = 0; k < workers_.size(); ++k) scales[k] = PlanningScale(k);
+  {
+    std::lock_guard<std::mutex> c(calib_mu_);
+    Running& r = pipelines_[i];
+    bool same = r.checked_usable == usable && r.checked_scales.size() == scales.size();
+    for (size_t k = 0; same && k < scales.size(); ++k)
+      same = std::abs(scales[k] / r.checked_scales[k] - 1) < 0.03;
+    if (same) return "";
+    r.checked_usable = usable;
+    r.checked_scales = scales;
+  }
+  auto plan = MakePlan(*model_, usable, placement::Objective::kLatency, {});
   if (!plan.ok() || plan->pipelines.empty() || !plan->pipelines[0].fits) return "";
   double corrected;
   {

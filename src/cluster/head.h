@@ -150,10 +150,13 @@ class Pool {
     std::vector<int> workers;        // indices into workers_
     std::vector<double> plan_scale;  // each stage's speed_scale when the plan was made
     std::chrono::steady_clock::time_point placed_at;
-    // Observe → Calibrate (under calib_mu_).
+    // Observe → Calibrate (under calib_mu_, like the two below).
     std::vector<double> observed;  // summed stage seconds of one-token batches
     int n_observed = 0;
     double corrected_latency = 0;  // the plan's latency with the measured stage times; 0: none
+    // What Calibrate last planned with (workers' planning scales, which were free).
+    std::vector<double> checked_scales;
+    std::vector<bool> checked_usable;
   };
   std::vector<Running> pipelines_;
   int64_t kv_blocks_ = 0;
