@@ -15,11 +15,6 @@ namespace {
 
 constexpr std::string_view kServicePrefix = "/suanli.cluster.v1.Worker/";
 
-std::string HostOf(const std::string& peer) {  // "ipv4:1.2.3.4:5" → "ipv4:1.2.3.4"
-  const size_t colon = peer.rfind(':');
-  return colon == std::string::npos ? peer : peer.substr(0, colon);
-}
-
 // Ends a call at once with `status`, reading nothing.
 class Refusal final : public grpc::ServerGenericBidiReactor {
  public:
@@ -175,13 +170,14 @@ grpc::ServerGenericBidiReactor* RpcServer::Impl::CreateReactor(
   const RpcMethod& m = it->second;
   auto* call = new Call(this, ctx, &m, std::move(name));
   const std::string host = HostOf(ctx->peer());
+  const bool admitted = !m.needs_session || gate(*call);  // the MAC check, outside mu
   {
     std::lock_guard<std::mutex> lock(mu);
     grpc::Status refused;
     if (shut) {
       refused = grpc::Status(grpc::StatusCode::UNAVAILABLE, "the worker is stopping");
     } else if (m.needs_session) {
-      if (!gate(*call))
+      if (!admitted)
         refused =
             grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                          "this worker needs a session: Hello and Authenticate with the pool token");

@@ -44,11 +44,6 @@ std::string CallMac(std::string_view key, std::string_view method, std::string_v
       HmacSha256(key, std::string(method) + "|" + std::string(id) + "|" + std::to_string(counter)));
 }
 
-std::string HostOf(const std::string& peer) {  // "ipv4:1.2.3.4:5" → "ipv4:1.2.3.4"
-  const size_t colon = peer.rfind(':');
-  return colon == std::string::npos ? peer : peer.substr(0, colon);
-}
-
 }  // namespace
 
 grpc::Status CallHello(v1::Worker::Stub& stub, const v1::HelloRequest& req, v1::HelloReply* reply,

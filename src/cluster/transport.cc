@@ -144,6 +144,11 @@ grpc::Status ToGrpc(const Status& s) {
   return grpc::Status(c, s.message());
 }
 
+std::string HostOf(const std::string& peer) {
+  const size_t colon = peer.rfind(':');
+  return colon == std::string::npos ? peer : peer.substr(0, colon);
+}
+
 double TransferDeadlineSeconds(uint64_t bytes, double bytes_per_second) {
   // A quarter of the measured bandwidth (links fluctuate); unmeasured: 1 MB/s.
   const double bw = bytes_per_second > 0 ? std::max(1e4, bytes_per_second / 4) : 1e6;

@@ -24,7 +24,8 @@ struct PipelineKey {
   std::string capability;
 };
 
-inline constexpr uint32_t kProtocolVersion = 5;  // 4: capabilities; 5: handshake in headers (worker.proto)
+inline constexpr uint32_t kProtocolVersion =
+    5;  // 4: capabilities; 5: handshake in headers (worker.proto)
 
 // Every channel pings its peer this often when idle and gives up on it after as long without an
 // answer, so a peer that froze, died or was cut off breaks its streams within about 2 s. Servers
@@ -51,6 +52,9 @@ StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 
 // Sets a deadline `seconds` from now (calls that need no session: the handshake).
 void SetDeadline(grpc::ClientContext* ctx, double seconds);
+
+// The host part of a gRPC peer string: "ipv4:1.2.3.4:5" → "ipv4:1.2.3.4".
+std::string HostOf(const std::string& peer);
 
 Status FromGrpc(const grpc::Status& s, const std::string& what);
 grpc::Status ToGrpc(const Status& s);

@@ -519,6 +519,14 @@ struct WorkerServer::Impl {
     return Status::Ok();
   }
 
+  template <typename Req, typename Rep>
+  RpcMethod Unary(const char* name, size_t max_message_bytes,
+                  Status (Impl::*f)(ServerCall&, const Req*, Rep*)) {
+    return UnaryMethod<Req, Rep>(
+        name, max_message_bytes,
+        [this, f](ServerCall& c, const Req& q, Rep* r) { return (this->*f)(c, &q, r); });
+  }
+
   // Every method, the largest message it reads, and whether it needs a session (checked by
   // Admit before its body is read).
   std::vector<RpcMethod> Methods() {
@@ -548,31 +556,12 @@ struct WorkerServer::Impl {
       return r;
     });
     constexpr size_t kSmall = 4 << 10;  // ids and capabilities
-    m.push_back(UnaryMethod<v1::PingRequest, v1::PingReply>(
-        "Ping", (64 << 20) + kSmall,
-        [this](ServerCall& c, const v1::PingRequest& q, v1::PingReply* r) {
-          return Ping(c, &q, r);
-        }));
-    m.push_back(UnaryMethod<v1::ProbePeerRequest, v1::ProbePeerReply>(
-        "ProbePeer", kSmall,
-        [this](ServerCall& c, const v1::ProbePeerRequest& q, v1::ProbePeerReply* r) {
-          return ProbePeer(c, &q, r);
-        }));
+    m.push_back(Unary("Ping", (64 << 20) + kSmall, &Impl::Ping));
+    m.push_back(Unary("ProbePeer", kSmall, &Impl::ProbePeer));
     // A stage's request lists its tensors' digests: 1 MiB is some 10,000 tensors.
-    m.push_back(UnaryMethod<v1::LoadStageRequest, v1::LoadStageReply>(
-        "LoadStage", 1 << 20,
-        [this](ServerCall& c, const v1::LoadStageRequest& q, v1::LoadStageReply* r) {
-          return LoadStage(c, &q, r);
-        }));
-    m.push_back(UnaryMethod<v1::UnloadRequest, v1::UnloadReply>(
-        "Unload", kSmall, [this](ServerCall& c, const v1::UnloadRequest& q, v1::UnloadReply* r) {
-          return Unload(c, &q, r);
-        }));
-    m.push_back(UnaryMethod<v1::StageHealthRequest, v1::StageHealthReply>(
-        "StageHealth", kSmall,
-        [this](ServerCall& c, const v1::StageHealthRequest& q, v1::StageHealthReply* r) {
-          return StageHealth(c, &q, r);
-        }));
+    m.push_back(Unary("LoadStage", 1 << 20, &Impl::LoadStage));
+    m.push_back(Unary("Unload", kSmall, &Impl::Unload));
+    m.push_back(Unary("StageHealth", kSmall, &Impl::StageHealth));
     auto stream = [&](const char* name, size_t max, Status (Impl::*f)(ServerCall&)) {
       RpcMethod s;
       s.name = name;
