@@ -99,10 +99,13 @@ class Call final : public grpc::ServerGenericBidiReactor, public ServerCall {
     return cancelled_;
   }
 
-  // The handler's thread: runs it, then ends the call (the last touch of `this`).
+  // The handler's thread: runs it, frees the call's admission slot, then ends the call (the
+  // last touch of `this`). The slot is freed before the status is sent, so a client that has
+  // seen its call end finds the slot free (only the reactor's small remains wait for OnDone).
   void Run() {
     Status s = m_->handler(*this);
     if (!error_.ok()) s = error_;  // a refused message says more than what followed it
+    srv_->Ended(m_->needs_session, HostOf(peer_));
     Finish(ToGrpc(s));
   }
 
@@ -113,10 +116,7 @@ class Call final : public grpc::ServerGenericBidiReactor, public ServerCall {
     std::lock_guard<std::mutex> lock(mu_);
     cancelled_ = true;
   }
-  void OnDone() override {
-    srv_->Ended(m_->needs_session, HostOf(peer_));
-    delete this;
-  }
+  void OnDone() override { delete this; }
 
  private:
   struct Op {
