@@ -10,6 +10,7 @@
 #include "base/progress.h"
 #include "cluster/auth.h"
 #include "cluster/batch_codec.h"
+#include "cluster/grpc_transport.h"
 #include "cluster/model_cost.h"
 #include "cluster/stage_weights.h"
 #include "gguf/tensor_type.h"
@@ -73,7 +74,7 @@ Status Pool::Connect() {
       std::fprintf(stderr, "suanli: worker %s: %s; continuing without it\n", addr.c_str(),
                    why.c_str());
     };
-    auto ch = MakeChannel(addr, opts_.security);
+    auto ch = opts_.transport->Dial(addr);
     if (!ch.ok()) {
       fail(ch.status().message());
       continue;
@@ -81,10 +82,9 @@ Status Pool::Connect() {
     PoolWorker w;
     w.address = addr;
     w.channel = *ch;
-    w.stub = v1::Worker::NewStub(w.channel);
     // Mutual: the worker proves the token before the head sends anything but a fresh nonce.
     v1::AuthenticateReply reply;
-    auto session = ClientSession::Open(*w.stub, opts_.security.token, kRoleHead, 15, &reply);
+    auto session = ClientSession::Open(*w.channel, opts_.security.token, kRoleHead, 15, &reply);
     if (!session.ok()) {
       fail(session.status().code() == StatusCode::kUnauthenticated
                ? "rejected: " + session.status().message()
@@ -98,7 +98,7 @@ Status Pool::Connect() {
       continue;
     }
     w.profile = std::move(*prof);
-    auto link = ProbeLink(*w.stub, *w.session);
+    auto link = ProbeLink(*w.channel, *w.session);
     if (!link.ok()) {
       fail(link.status().message());
       continue;
@@ -121,14 +121,14 @@ Status Pool::MeasureLinks() {
   for (size_t i = 0; i < n; ++i)
     for (size_t j = 0; j < n; ++j) {
       if (i == j) continue;
-      grpc::ClientContext ctx;
-      workers_[i].session->Prepare(&ctx, "ProbePeer", 60);
       v1::ProbePeerRequest req;
       req.set_address(workers_[j].address);
       req.set_bandwidth_bytes(8u << 20);
       v1::ProbePeerReply reply;
-      Status s = FromGrpc(workers_[i].stub->ProbePeer(&ctx, req, &reply),
-                          workers_[i].address + " probing " + workers_[j].address);
+      Status s =
+          workers_[i]
+              .channel->Call("ProbePeer", workers_[i].session->Sign("ProbePeer", 60), req, &reply)
+              .WithContext(workers_[i].address + " probing " + workers_[j].address);
       if (!s.ok()) {
         // No direct path: mark the link unusable rather than guessing.
         std::fprintf(stderr, "suanli: %s\n", s.message().c_str());
@@ -240,10 +240,12 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
       const uint64_t bytes = TensorBytes(f, stage_tensors);
       Status st = Status::Ok();
       for (int attempt = 0; attempt < 2; ++attempt) {
-        grpc::ClientContext ctx;
-        session->Prepare(&ctx, "LoadStage", 120 + static_cast<double>(bytes) / 50e6);
         v1::LoadStageReply reply;
-        st = FromGrpc(w.stub->LoadStage(&ctx, req, &reply), "worker " + w.address);
+        st = w.channel
+                 ->Call("LoadStage",
+                        session->Sign("LoadStage", 120 + static_cast<double>(bytes) / 50e6), req,
+                        &reply)
+                 .WithContext("worker " + w.address);
         if (!st.ok()) break;
         if (!reply.header_missing() && reply.missing_tensors_size() == 0) break;
         if (attempt == 1) {
@@ -258,20 +260,19 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
         Say(opts_, "worker " + w.address + " lacks the model: streaming " +
                        std::to_string(names.size()) + " tensors (" +
                        HumanBytes(static_cast<double>(TensorBytes(f, names))) + ")");
-        st = PushWeights(*w.stub, *session, f, model_sha256_, reply.header_missing(), names,
+        st = PushWeights(*w.channel, *session, f, model_sha256_, reply.header_missing(), names,
                          w.link.bytes_per_second, w.address);
         if (!st.ok()) break;
       }
       if (!st.ok()) {
         *failed = wi;
         for (int loaded : run.workers) {  // this pipeline's stages loaded so far
-          grpc::ClientContext uctx;
-          SessionOf(loaded)->Prepare(&uctx, "Unload", 5);
           v1::UnloadRequest ureq;
           ureq.set_pipeline_id(id);
           ureq.set_capability(key.capability);
           v1::UnloadReply ureply;
-          (void)workers_[static_cast<size_t>(loaded)].stub->Unload(&uctx, ureq, &ureply);
+          (void)workers_[static_cast<size_t>(loaded)].channel->Call(
+              "Unload", SessionOf(loaded)->Sign("Unload", 5), ureq, &ureply);
         }
         return st;
       }
@@ -439,6 +440,8 @@ std::string Pool::Calibrate(size_t i) {
 StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions& opts) {
   std::unique_ptr<Pool> pool(new Pool());
   pool->opts_ = opts;
+  if (!pool->opts_.transport)
+    pool->opts_.transport = std::make_shared<GrpcTransport>(opts.security);
   if (opts.workers.empty()) return InvalidArgument("no worker addresses");
   SL_RETURN_IF_ERROR(opts.security.Validate());
   if (opts.security.token.empty()) return InvalidArgument("a pool token is required");
@@ -478,7 +481,7 @@ bool Pool::Greet(size_t wi) {
     std::lock_guard<std::mutex> lock(workers_mu_);
     w.last_greet = std::chrono::steady_clock::now();
   }
-  auto session = ClientSession::Open(*w.stub, opts_.security.token, kRoleHead, ShortDeadline());
+  auto session = ClientSession::Open(*w.channel, opts_.security.token, kRoleHead, ShortDeadline());
   if (!session.ok()) return false;
   std::lock_guard<std::mutex> lock(workers_mu_);
   w.session = *session;
@@ -619,13 +622,12 @@ void Pool::Unload(const std::vector<std::pair<int, PipelineKey>>& stages) {
   std::vector<std::thread> unloads;
   for (const auto& [wi, key] : stages)
     unloads.emplace_back([this, wi = wi, key = key] {
-      grpc::ClientContext ctx;
-      SessionOf(wi)->Prepare(&ctx, "Unload", ShortDeadline());
       v1::UnloadRequest req;
       req.set_pipeline_id(key.id);
       req.set_capability(key.capability);
       v1::UnloadReply reply;
-      (void)workers_[static_cast<size_t>(wi)].stub->Unload(&ctx, req, &reply);
+      (void)workers_[static_cast<size_t>(wi)].channel->Call(
+          "Unload", SessionOf(wi)->Sign("Unload", ShortDeadline()), req, &reply);
     });
   for (std::thread& t : unloads) t.join();
 }

@@ -28,6 +28,8 @@ namespace suanli::cluster {
 struct PoolOptions {
   std::vector<std::string> workers;  // host:port
   SecurityOptions security;
+  // How the head reaches workers; null: the network (GrpcTransport with `security`).
+  std::shared_ptr<Transport> transport;
   placement::Objective objective = placement::Objective::kLatency;
   std::vector<int64_t> split;  // forced layer counts per worker (in `workers` order)
   placement::ActFormat act = placement::ActFormat::kF16;
@@ -45,8 +47,7 @@ struct PoolOptions {
 struct PoolWorker {
   std::string address;
   DeviceProfile profile;
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<v1::Worker::Stub> stub;
+  std::shared_ptr<Channel> channel;
   // From the handshake (session.h); renewed by Greet. session and lost change while pipelines
   // run (Recover, Rejoin): read them through Pool, under its workers_mu_.
   std::shared_ptr<ClientSession> session;

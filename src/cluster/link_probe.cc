@@ -6,19 +6,17 @@
 
 namespace suanli::cluster {
 
-StatusOr<LinkMeasurement> ProbeLink(v1::Worker::Stub& stub, ClientSession& session,
-                                    uint32_t max_bytes) {
+StatusOr<LinkMeasurement> ProbeLink(Channel& ch, ClientSession& session, uint32_t max_bytes) {
   LinkMeasurement m;
   auto ping = [&](uint32_t bytes, double* seconds) -> Status {
-    grpc::ClientContext ctx;
-    session.Prepare(&ctx, "Ping", 10.0 + bytes / 1e5);
+    const CallOptions o = session.Sign("Ping", 10.0 + bytes / 1e5);
     v1::PingRequest req;
     req.set_payload(std::string(bytes, '\x5a'));
     v1::PingReply reply;
     const double t0 = NowSeconds();
-    grpc::Status s = stub.Ping(&ctx, req, &reply);
+    Status s = ch.Call("Ping", o, req, &reply);
     *seconds = NowSeconds() - t0;
-    return FromGrpc(s, "ping");
+    return s.WithContext("ping");
   };
   double t = 0;
   SL_RETURN_IF_ERROR(ping(0, &t));  // warm-up: connection set-up is not the link's RTT

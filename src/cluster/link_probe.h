@@ -7,7 +7,7 @@
 
 #include "cluster/session.h"
 #include "cluster/transport.h"
-#include "suanli/cluster/v1/worker.grpc.pb.h"
+#include "suanli/cluster/v1/worker.pb.h"
 
 namespace suanli::cluster {
 
@@ -18,7 +18,7 @@ struct LinkMeasurement {
 
 // max_bytes caps the bandwidth payload (it starts at 256 KiB and grows while transfers are too
 // short to time).
-StatusOr<LinkMeasurement> ProbeLink(v1::Worker::Stub& stub, ClientSession& session,
+StatusOr<LinkMeasurement> ProbeLink(Channel& ch, ClientSession& session,
                                     uint32_t max_bytes = 8u << 20);
 
 }  // namespace suanli::cluster

@@ -10,9 +10,7 @@ PipelineClient::PipelineClient(PipelineKey key, std::vector<StageLink> stages, S
     : key_(std::move(key)), stages_(std::move(stages)), shape_(shape) {
   SL_CHECK(!stages_.empty());
   for (const StageLink& l : stages_) SL_CHECK(l.session != nullptr);
-  for (const StageLink& l : stages_) stubs_.push_back(v1::Worker::NewStub(l.channel));
-  first_ = stubs_.front().get();
-  last_ = stubs_.back().get();
+  for (const StageLink& l : stages_) SL_CHECK(l.channel != nullptr);
   first_name_ = stages_.front().name;
   last_name_ = stages_.back().name;
 }
@@ -20,16 +18,16 @@ PipelineClient::PipelineClient(PipelineKey key, std::vector<StageLink> stages, S
 PipelineClient::~PipelineClient() { Close(); }
 
 Status PipelineClient::Start() {
-  stages_.back().session->Prepare(&results_ctx_, "Results", 0);
   v1::ResultsRequest rr;
   rr.set_pipeline_id(key_.id);
   rr.set_capability(key_.capability);
-  results_ = last_->Results(&results_ctx_, rr);
-  // The results stream is set up when its first message (or metadata) arrives; wait for the
-  // server's initial metadata so a batch cannot reach the last stage before the head listens.
-  results_->WaitForInitialMetadata();
-  stages_.front().session->Prepare(&forward_ctx_, "Forward", 0);
-  forward_ = first_->Forward(&forward_ctx_, &forward_summary_);
+  results_ = stages_.back().channel->Open("Results", stages_.back().session->Sign("Results"));
+  (void)results_->Write(rr);
+  (void)results_->WritesDone();
+  // The last stage sends its headers once it listens for this pipeline's results; wait for them
+  // so a batch cannot reach the last stage before the head listens.
+  (void)results_->WaitForHeaders();
+  forward_ = stages_.front().channel->Open("Forward", stages_.front().session->Sign("Forward"));
   reader_ = std::thread([this] { ReadResults(); });
   watchdog_ = std::thread([this] { Watchdog(); });
   if (shape_.detect_seconds > 0) heartbeat_ = std::thread([this] { Heartbeat(); });
@@ -58,23 +56,25 @@ Status PipelineClient::CheckStage(size_t i, double seconds) {
 Status PipelineClient::CheckOneStage(size_t i, double seconds) {
   const std::string who = stages_[i].name + " (stage " + std::to_string(i + 1) + " of " +
                           std::to_string(stages_.size()) + ")";
-  grpc::ClientContext ctx;
-  stages_[i].session->Prepare(&ctx, "StageHealth", seconds);
   v1::StageHealthRequest req;
   req.set_pipeline_id(key_.id);
   req.set_capability(key_.capability);
   v1::StageHealthReply reply;
-  const grpc::Status gs = stubs_[i]->StageHealth(&ctx, req, &reply);
-  if (!gs.ok()) {
-    if (gs.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+  const Status s = stages_[i].channel->Call(
+      "StageHealth", stages_[i].session->Sign("StageHealth", seconds), req, &reply);
+  if (!s.ok()) {
+    if (s.code() == StatusCode::kDeadlineExceeded)
       return Unavailable(who + " did not answer its heartbeat within " + HumanDuration(seconds) +
                          ": it froze or is cut off");
-    return FromGrpc(gs, who).WithContext("heartbeat");
+    return s.WithContext(who).WithContext("heartbeat");
   }
   switch (reply.state()) {
     case v1::StageHealthReply::OK:
       return Status::Ok();
     case v1::StageHealthReply::NO_STAGE:
+      if (!reply.message().empty() && i > 0)  // its input stopped: the link, not the worker
+        return Unavailable("the link from " + stages_[i - 1].name + " (stage " + std::to_string(i) +
+                           ") to " + who + " broke: " + reply.message().substr(0, 200));
       return Unavailable(who + " no longer holds its stage (it restarted or unloaded it)");
     case v1::StageHealthReply::DOWNSTREAM_FAILED: {
       // Lost its next stage: that worker itself, or the link between the two?
@@ -134,8 +134,8 @@ Status PipelineClient::Diagnose(const Status& seen) {
 
 void PipelineClient::Break(const Status& why) {
   FailAll(why);
-  results_ctx_.TryCancel();  // unblock the reader and the writer
-  forward_ctx_.TryCancel();
+  if (results_) results_->Cancel();  // unblock the reader and the writer
+  if (forward_) forward_->Cancel();
 }
 
 std::string PipelineClient::broken() const {
@@ -159,9 +159,9 @@ void PipelineClient::ReadResults() {
       out.status = out.status.WithContext(last_name_);
     p.done(std::move(out));
   }
-  grpc::Status s = results_->Finish();
+  const Status s = results_->Finish();
   const Status seen = s.ok() ? Unavailable(last_name_ + " closed the results stream")
-                             : FromGrpc(s, "results from " + last_name_);
+                             : s.WithContext("results from " + last_name_);
   FailAll(closing_ ? seen : Diagnose(seen));
 }
 
@@ -235,10 +235,8 @@ void PipelineClient::Close() {
       closed_ = true;
     } else {
       closed_ = true;
-      CallWithin(&forward_ctx_, kCloseSeconds, [&] {  // a frozen first stage: bounded
-        forward_->WritesDone();
-        (void)forward_->Finish();
-      });
+      v1::ForwardSummary summary;  // a frozen first stage: bounded
+      (void)FinishWithin(*forward_, kCloseSeconds, /*writes_done=*/true, &summary);
     }
   }
   if (reader_.joinable()) {
@@ -251,7 +249,7 @@ void PipelineClient::Close() {
         if (!broken_.ok()) break;
       }
       if (std::chrono::steady_clock::now() > deadline) {
-        results_ctx_.TryCancel();
+        results_->Cancel();
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));

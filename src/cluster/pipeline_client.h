@@ -23,7 +23,7 @@
 #include "cluster/session.h"
 #include "cluster/transport.h"
 #include "engine/batch.h"
-#include "suanli/cluster/v1/worker.grpc.pb.h"
+#include "suanli/cluster/v1/worker.pb.h"
 
 namespace suanli::cluster {
 
@@ -37,7 +37,7 @@ class PipelineClient {
   // One stage's worker: its name in messages ("worker HOST:PORT"), its channel and session.
   struct StageLink {
     std::string name;
-    std::shared_ptr<grpc::Channel> channel;
+    std::shared_ptr<Channel> channel;
     std::shared_ptr<ClientSession> session;
   };
   // stages: first to last (at least one).
@@ -84,9 +84,6 @@ class PipelineClient {
 
   PipelineKey key_;
   std::vector<StageLink> stages_;
-  std::vector<std::unique_ptr<v1::Worker::Stub>> stubs_;  // one per stage
-  v1::Worker::Stub* first_;
-  v1::Worker::Stub* last_;
   Shape shape_;
   std::string first_name_, last_name_;
   std::thread heartbeat_;
@@ -94,15 +91,12 @@ class PipelineClient {
   int lost_stage_ = -1;        // under pending_mu_
 
   std::mutex write_mu_;
-  grpc::ClientContext forward_ctx_;
-  v1::ForwardSummary forward_summary_;
-  std::unique_ptr<grpc::ClientWriter<v1::Batch>> forward_;
+  std::unique_ptr<ClientStream> forward_;  // Batch messages; a ForwardSummary back at the end
   bool sent_first_ = false;
   bool closed_ = false;
   std::atomic<bool> closing_{false};  // Close() began: streams end on purpose
 
-  grpc::ClientContext results_ctx_;
-  std::unique_ptr<grpc::ClientReader<v1::BatchResult>> results_;
+  std::unique_ptr<ClientStream> results_;  // a ResultsRequest; BatchResult messages back
   std::thread reader_, watchdog_;
 
   mutable std::mutex pending_mu_;

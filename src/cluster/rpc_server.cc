@@ -9,11 +9,11 @@
 #include <mutex>
 #include <thread>
 
+#include "cluster/grpc_transport.h"
+
 namespace suanli::cluster {
 
 namespace {
-
-constexpr std::string_view kServicePrefix = "/suanli.cluster.v1.Worker/";
 
 // Ends a call at once with `status`, reading nothing.
 class Refusal final : public grpc::ServerGenericBidiReactor {
@@ -64,10 +64,10 @@ class Call final : public grpc::ServerGenericBidiReactor, public ServerCall {
     return it == md.end() ? "" : std::string(it->second.data(), it->second.size());
   }
   bool Read(google::protobuf::MessageLite* m) override {
-    if (!Start(&reading_)) return false;
+    if (!ops_.Begin(&reading_, [&] { return !error_.ok(); })) return false;
     in_.Clear();
     StartRead(&in_);
-    if (!Wait(&reading_)) return false;
+    if (!ops_.Wait(&reading_)) return false;
     if (in_.Length() > m_->max_message_bytes) {
       error_ =
           ResourceExhausted(method_ + ": a message of " + std::to_string(in_.Length()) +
@@ -85,17 +85,17 @@ class Call final : public grpc::ServerGenericBidiReactor, public ServerCall {
     out_.Clear();  // the last write's bytes were sent
     if (!grpc::SerializationTraits<google::protobuf::MessageLite>::Serialize(m, &out_, &own).ok())
       return false;
-    if (!Start(&writing_)) return false;
+    if (!ops_.Begin(&writing_, [&] { return !error_.ok(); })) return false;
     StartWrite(&out_);
-    return Wait(&writing_);
+    return ops_.Wait(&writing_);
   }
   bool SendHeaders() override {
-    if (!Start(&sending_)) return false;
+    if (!ops_.Begin(&sending_, [&] { return !error_.ok(); })) return false;
     StartSendInitialMetadata();
-    return Wait(&sending_);
+    return ops_.Wait(&sending_);
   }
   bool Cancelled() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(ops_.mu);
     return cancelled_;
   }
 
@@ -109,48 +109,23 @@ class Call final : public grpc::ServerGenericBidiReactor, public ServerCall {
     Finish(ToGrpc(s));
   }
 
-  void OnReadDone(bool ok) override { Done(&reading_, ok); }
-  void OnWriteDone(bool ok) override { Done(&writing_, ok); }
-  void OnSendInitialMetadataDone(bool ok) override { Done(&sending_, ok); }
+  void OnReadDone(bool ok) override { ops_.Done(&reading_, ok); }
+  void OnWriteDone(bool ok) override { ops_.Done(&writing_, ok); }
+  void OnSendInitialMetadataDone(bool ok) override { ops_.Done(&sending_, ok); }
   void OnCancel() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(ops_.mu);
     cancelled_ = true;
   }
   void OnDone() override { delete this; }
 
  private:
-  struct Op {
-    bool pending = false;
-    bool ok = false;
-  };
-  bool Start(Op* op) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!error_.ok()) return false;
-    op->pending = true;
-    return true;
-  }
-  bool Wait(Op* op) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !op->pending; });
-    return op->ok;
-  }
-  void Done(Op* op, bool ok) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      op->pending = false;
-      op->ok = ok;
-    }
-    cv_.notify_all();
-  }
-
   RpcServer::Impl* srv_;
   grpc::GenericCallbackServerContext* ctx_;
   const RpcMethod* m_;
   std::string method_, peer_;
   grpc::ByteBuffer in_, out_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  Op reading_, writing_, sending_;
+  mutable ReactorOps ops_;
+  ReactorOps::Op reading_, writing_, sending_;
   bool cancelled_ = false;
   Status error_;  // why Read refused a message (written by the handler's thread only)
 };

@@ -46,24 +46,22 @@ std::string CallMac(std::string_view key, std::string_view method, std::string_v
 
 }  // namespace
 
-grpc::Status CallHello(v1::Worker::Stub& stub, const v1::HelloRequest& req, v1::HelloReply* reply,
-                       double seconds) {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, seconds);
-  ctx.AddMetadata(kHandshakeHeader, req.SerializeAsString());
-  return stub.Hello(&ctx, v1::HelloRequest(), reply);  // the body is never read
+Status CallHello(Channel& ch, const v1::HelloRequest& req, v1::HelloReply* reply, double seconds) {
+  CallOptions o;
+  o.seconds = seconds;
+  o.headers.emplace_back(kHandshakeHeader, req.SerializeAsString());
+  return ch.Call("Hello", o, v1::HelloRequest(), reply);  // the body is never read
 }
 
-grpc::Status CallAuthenticate(v1::Worker::Stub& stub, const v1::AuthenticateRequest& req,
-                              v1::AuthenticateReply* reply, double seconds) {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, seconds);
-  ctx.AddMetadata(kHandshakeHeader, req.SerializeAsString());
-  return stub.Authenticate(&ctx, v1::AuthenticateRequest(), reply);
+Status CallAuthenticate(Channel& ch, const v1::AuthenticateRequest& req,
+                        v1::AuthenticateReply* reply, double seconds) {
+  CallOptions o;
+  o.seconds = seconds;
+  o.headers.emplace_back(kHandshakeHeader, req.SerializeAsString());
+  return ch.Call("Authenticate", o, v1::AuthenticateRequest(), reply);
 }
 
-StatusOr<std::shared_ptr<ClientSession>> ClientSession::Open(v1::Worker::Stub& stub,
-                                                             std::string_view token,
+StatusOr<std::shared_ptr<ClientSession>> ClientSession::Open(Channel& ch, std::string_view token,
                                                              std::string_view role, double seconds,
                                                              v1::AuthenticateReply* reply) {
   const std::string cn = RandomNonce();  // fresh for every connection
@@ -71,7 +69,7 @@ StatusOr<std::shared_ptr<ClientSession>> ClientSession::Open(v1::Worker::Stub& s
   hello.set_nonce(cn);
   hello.set_role(std::string(role));
   v1::HelloReply challenge;
-  SL_RETURN_IF_ERROR(FromGrpc(CallHello(stub, hello, &challenge, seconds), "hello"));
+  SL_RETURN_IF_ERROR(CallHello(ch, hello, &challenge, seconds).WithContext("hello"));
   if (challenge.protocol_version() != kProtocolVersion)
     return FailedPrecondition("speaks protocol " + std::to_string(challenge.protocol_version()) +
                               ", this build " + std::to_string(kProtocolVersion) +
@@ -86,7 +84,7 @@ StatusOr<std::shared_ptr<ClientSession>> ClientSession::Open(v1::Worker::Stub& s
   auth.set_worker_nonce(wn);
   auth.set_proof(ClientProofOf(token, role, cn, wn));
   v1::AuthenticateReply answer;
-  SL_RETURN_IF_ERROR(FromGrpc(CallAuthenticate(stub, auth, &answer, seconds), "authenticate"));
+  SL_RETURN_IF_ERROR(CallAuthenticate(ch, auth, &answer, seconds).WithContext("authenticate"));
   if (answer.session_id().empty() || answer.session_id().size() > 64)
     return Unauthenticated("it answered without a session");
   if (reply) *reply = answer;
@@ -94,18 +92,14 @@ StatusOr<std::shared_ptr<ClientSession>> ClientSession::Open(v1::Worker::Stub& s
       new ClientSession(answer.session_id(), SessionKeyOf(token, role, cn, wn)));
 }
 
-std::vector<std::pair<std::string, std::string>> ClientSession::Sign(std::string_view method) {
+CallOptions ClientSession::Sign(std::string_view method, double seconds) {
   const uint64_t n = ++counter_;
-  return {{kSessionKey, id_},
-          {kCounterKey, std::to_string(n)},
-          {kMacKey, CallMac(key_, method, id_, n)}};
-}
-
-void ClientSession::Prepare(grpc::ClientContext* ctx, std::string_view method, double seconds) {
-  for (auto& [k, v] : Sign(method)) ctx->AddMetadata(k, v);
-  if (seconds > 0)
-    ctx->set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+  CallOptions o;
+  o.seconds = seconds;
+  o.headers = {{kSessionKey, id_},
+               {kCounterKey, std::to_string(n)},
+               {kMacKey, CallMac(key_, method, id_, n)}};
+  return o;
 }
 
 SessionTable::SessionTable(std::string token) : token_(std::move(token)) {}

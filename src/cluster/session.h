@@ -24,8 +24,6 @@
 // (--tls-*) covers that. docs/security.md has the threat model.
 #pragma once
 
-#include <grpcpp/grpcpp.h>
-
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -39,7 +37,8 @@
 #include <utility>
 #include <vector>
 
-#include "suanli/cluster/v1/worker.grpc.pb.h"
+#include "cluster/transport.h"
+#include "suanli/cluster/v1/worker.pb.h"
 #include "suanli/status.h"
 
 namespace suanli::cluster {
@@ -51,26 +50,23 @@ inline constexpr const char* kHandshakeHeader = "x-suanli-handshake-bin";
 
 // The handshake's two calls as sent on the wire (the request in kHandshakeHeader, within
 // `seconds`): ClientSession::Open's steps, and what tests forge.
-grpc::Status CallHello(v1::Worker::Stub& stub, const v1::HelloRequest& req, v1::HelloReply* reply,
-                       double seconds);
-grpc::Status CallAuthenticate(v1::Worker::Stub& stub, const v1::AuthenticateRequest& req,
-                              v1::AuthenticateReply* reply, double seconds);
+Status CallHello(Channel& ch, const v1::HelloRequest& req, v1::HelloReply* reply, double seconds);
+Status CallAuthenticate(Channel& ch, const v1::AuthenticateRequest& req,
+                        v1::AuthenticateReply* reply, double seconds);
 
 // The client's side of one link.
 class ClientSession {
  public:
-  // Runs the handshake on `stub` as `role` within `seconds`. Errors: unreachable (the gRPC
+  // Runs the handshake on `ch` as `role` within `seconds`. Errors: unreachable (the call's
   // status), kUnauthenticated when the worker's proof is wrong (it does not know the token) or it
   // refuses ours, kFailedPrecondition for another protocol version. *reply gets the worker's
   // profile and address.
-  static StatusOr<std::shared_ptr<ClientSession>> Open(v1::Worker::Stub& stub,
-                                                       std::string_view token,
+  static StatusOr<std::shared_ptr<ClientSession>> Open(Channel& ch, std::string_view token,
                                                        std::string_view role, double seconds,
                                                        v1::AuthenticateReply* reply = nullptr);
-  // Adds this call's MAC and, when seconds > 0, a deadline. Thread-safe.
-  void Prepare(grpc::ClientContext* ctx, std::string_view method, double seconds);
-  // The metadata of one call of `method` (a fresh counter each time).
-  std::vector<std::pair<std::string, std::string>> Sign(std::string_view method);
+  // One call of `method`: its MAC (a fresh counter each time) and, when seconds > 0, a
+  // deadline. Thread-safe.
+  CallOptions Sign(std::string_view method, double seconds = 0);
 
  private:
   ClientSession(std::string id, std::string key) : id_(std::move(id)), key_(std::move(key)) {}

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -144,7 +145,8 @@ WeightStore::WeightStore(std::string cache_dir, std::vector<ModelFileInfo> local
     : dir_(std::move(cache_dir) + "/weights"),
       local_(std::move(local_models)),
       quota_(quota_bytes) {
-  ::mkdir(dir_.c_str(), 0755);
+  std::error_code ec;  // a cache directory not made yet (its parents too); failing, pushes fail
+  std::filesystem::create_directories(dir_, ec);
 }
 
 std::string WeightStore::SparsePath(const std::string& sha256) const {
@@ -428,7 +430,7 @@ Status WeightStore::Receive(const std::function<bool(v1::WeightChunk*)>& read,
   return result;
 }
 
-Status PushWeights(v1::Worker::Stub& stub, ClientSession& session, const GgufFile& file,
+Status PushWeights(Channel& ch, ClientSession& session, const GgufFile& file,
                    const std::string& sha256, bool with_header,
                    const std::vector<std::string>& tensors, double link_bytes_per_second,
                    const std::string& worker_name) {
@@ -436,10 +438,9 @@ Status PushWeights(v1::Worker::Stub& stub, ClientSession& session, const GgufFil
     if (!file.FindTensor(name))
       return InvalidArgument("the worker asked for tensor '" + name + "', not in the model");
   const uint64_t total = TensorBytes(file, tensors) + (with_header ? file.data_offset() : 0);
-  grpc::ClientContext ctx;
-  session.Prepare(&ctx, "PushWeights", TransferDeadlineSeconds(total, link_bytes_per_second));
-  v1::PushWeightsReply reply;
-  auto writer = stub.PushWeights(&ctx, &reply);
+  auto writer =
+      ch.Open("PushWeights",
+              session.Sign("PushWeights", TransferDeadlineSeconds(total, link_bytes_per_second)));
   ProgressBar bar("weights → " + worker_name, total);
   v1::WeightChunk c;
   c.set_model_sha256(sha256);
@@ -471,9 +472,11 @@ Status PushWeights(v1::Worker::Stub& stub, ClientSession& session, const GgufFil
     }
   }
   writer->WritesDone();
-  grpc::Status s = writer->Finish();
+  v1::PushWeightsReply reply;
+  (void)writer->Read(&reply);
+  Status s = writer->Finish();
   bar.Finish();
-  return FromGrpc(s, worker_name + ": weight transfer");
+  return s.WithContext(worker_name + ": weight transfer");
 }
 
 }  // namespace suanli::cluster

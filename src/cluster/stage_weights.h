@@ -29,7 +29,7 @@
 #include "cluster/session.h"
 #include "cluster/transport.h"
 #include "gguf/gguf.h"
-#include "suanli/cluster/v1/worker.grpc.pb.h"
+#include "suanli/cluster/v1/worker.pb.h"
 #include "suanli/status.h"
 
 namespace suanli::cluster {
@@ -103,7 +103,7 @@ class WeightStore {
 
 // The head's side: streams `tensors` of `file` (and the header when asked) in 1 MiB chunks with
 // a progress bar, under a deadline scaled to the bytes and the link's bandwidth.
-Status PushWeights(v1::Worker::Stub& stub, ClientSession& session, const GgufFile& file,
+Status PushWeights(Channel& ch, ClientSession& session, const GgufFile& file,
                    const std::string& sha256, bool with_header,
                    const std::vector<std::string>& tensors, double link_bytes_per_second,
                    const std::string& worker_name);

@@ -1,7 +1,5 @@
 #include "cluster/worker.h"
 
-#include <grpcpp/grpcpp.h>
-
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -16,14 +14,14 @@
 #include "cluster/activation_codec.h"
 #include "cluster/auth.h"
 #include "cluster/batch_codec.h"
+#include "cluster/grpc_transport.h"
 #include "cluster/link_probe.h"
-#include "cluster/rpc_server.h"
 #include "cluster/session.h"
 #include "cluster/stage_runner.h"
 #include "cluster/stage_weights.h"
 #include "model/footprint.h"
 #include "model/model.h"
-#include "suanli/cluster/v1/worker.grpc.pb.h"
+#include "suanli/cluster/v1/worker.pb.h"
 
 namespace suanli::cluster {
 
@@ -58,12 +56,9 @@ struct Stage {
   double compute_seconds = 0;
 
   // Downstream (not the last stage): opened on the first step.
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<v1::Worker::Stub> stub;
-  std::unique_ptr<grpc::ClientContext> down_ctx;
-  v1::ForwardSummary down_summary;
-  std::unique_ptr<grpc::ClientWriter<v1::Batch>> down;
-  bool down_failed = false;  // compute thread only
+  std::shared_ptr<Channel> channel;
+  std::unique_ptr<ClientStream> down;  // Forward on the next stage
+  bool down_failed = false;            // compute thread only
   // For StageHealth (under mu): why the downstream broke, and batches computed.
   std::string down_error;
   uint64_t batches_done = 0;
@@ -82,10 +77,16 @@ struct WorkerServer::Impl {
   std::unique_ptr<ThreadPool> pool;
   std::mutex compute_mu;  // the pool runs one stage's batch at a time
   std::unique_ptr<WeightStore> store;
-  std::unique_ptr<RpcServer> server;
+  std::unique_ptr<Server> server;
 
   std::mutex stages_mu;
   std::map<std::string, std::shared_ptr<Stage>> stages;
+  // Why recent stages went away other than by Unload (their upstream broke off), so StageHealth
+  // can tell the head that a link failed, not this worker: (id, capability, why), the last 64.
+  struct Gone {
+    std::string id, capability, why;
+  };
+  std::deque<Gone> gone;       // under stages_mu
   uint64_t committed = 0;      // memory_bytes of every stage in `stages`, and of those loading
   size_t loading = 0;          // stages between their budget check and `stages`
   uint64_t memory_budget = 0;  // what the stages may take together (available at start)
@@ -123,9 +124,19 @@ struct WorkerServer::Impl {
     return it->second;
   }
 
-  void DropStage(const std::shared_ptr<Stage>& st) {
+  void DropStage(const std::shared_ptr<Stage>& st, const std::string& why = "") {
     std::lock_guard<std::mutex> lock(stages_mu);
+    if (!why.empty()) {
+      if (gone.size() >= 64) gone.pop_front();
+      gone.push_back({st->id, st->capability, why});
+    }
     EraseLocked(st);
+  }
+  std::string GoneWhy(const std::string& id, const std::string& capability) {
+    std::lock_guard<std::mutex> lock(stages_mu);
+    for (const Gone& g : gone)
+      if (g.id == id && SecureEquals(g.capability, capability)) return g.why;
+    return "";
   }
   void EraseLocked(const std::shared_ptr<Stage>& st) {
     auto it = stages.find(st->id);
@@ -200,10 +211,8 @@ struct WorkerServer::Impl {
     st->cv.notify_all();
     if (st->compute.joinable()) st->compute.join();
     if (st->down) {  // a frozen next stage must not hold this thread: bounded
-      CallWithin(st->down_ctx.get(), kCloseSeconds, [&] {
-        st->down->WritesDone();
-        (void)st->down->Finish();
-      });
+      v1::ForwardSummary summary;
+      (void)FinishWithin(*st->down, kCloseSeconds, /*writes_done=*/true, &summary);
     }
     {
       std::lock_guard<std::mutex> lock(st->mu);
@@ -269,15 +278,14 @@ struct WorkerServer::Impl {
   Status ProbePeer(ServerCall& call, const v1::ProbePeerRequest* req, v1::ProbePeerReply* reply) {
     if (req->address().empty() || req->address().size() > 255)
       return InvalidArgument("address must be 1..255 characters");
-    auto ch = MakeChannel(req->address(), opts.security);
+    auto ch = opts.transport->Dial(req->address());
     if (!ch.ok()) return ch.status();
-    auto stub = v1::Worker::NewStub(*ch);
     // One answer for every failure: the caller learns whether a pool worker is there, not
     // which ports of the host are open.
-    auto session = ClientSession::Open(*stub, opts.security.token, kRolePeer, 10);
+    auto session = ClientSession::Open(**ch, opts.security.token, kRolePeer, 10);
     if (!session.ok())
       return Unavailable("probing " + req->address() + ": no pool worker answers there");
-    auto m = ProbeLink(*stub, **session,
+    auto m = ProbeLink(**ch, **session,
                        std::clamp<uint32_t>(req->bandwidth_bytes(), 64u << 10, 16u << 20));
     if (!m.ok()) return m.status().WithContext("probing " + req->address());
     reply->set_rtt_seconds(m->rtt_seconds);
@@ -458,7 +466,8 @@ struct WorkerServer::Impl {
     // comes back loads a new one), so it goes now rather than at Unload, which a head that lost
     // this worker never sends; a Results stream still draining it holds its own reference.
     StopStage(st);
-    DropStage(st);
+    // A cancelled call is a broken link (or a head that gave up), not a clean end of input.
+    DropStage(st, call.Cancelled() ? "its upstream link broke (" + call.peer() + ")" : "");
     call.Write(summary);
     return Status::Ok();
   }
@@ -500,6 +509,7 @@ struct WorkerServer::Impl {
     std::shared_ptr<Stage> st = FindStage(req->pipeline_id(), req->capability());
     if (!st) {
       reply->set_state(v1::StageHealthReply::NO_STAGE);
+      reply->set_message(GoneWhy(req->pipeline_id(), req->capability()));
       return Status::Ok();
     }
     if (draining) {
@@ -643,16 +653,14 @@ struct WorkerServer::Impl {
       st.down_error = why;
     };
     if (!st.down) {
-      auto ch = MakeChannel(st.next, opts.security);
+      auto ch = opts.transport->Dial(st.next);
       if (!ch.ok()) return fail(ch.status().message());
       st.channel = *ch;
-      st.stub = v1::Worker::NewStub(st.channel);
-      auto session = ClientSession::Open(*st.stub, opts.security.token, kRolePeer, kCloseSeconds);
+      auto session =
+          ClientSession::Open(*st.channel, opts.security.token, kRolePeer, kCloseSeconds);
       if (!session.ok())
         return fail("the next stage " + st.next + ": " + session.status().message());
-      st.down_ctx = std::make_unique<grpc::ClientContext>();
-      (*session)->Prepare(st.down_ctx.get(), "Forward", 0);
-      st.down = st.stub->Forward(st.down_ctx.get(), &st.down_summary);
+      st.down = st.channel->Open("Forward", (*session)->Sign("Forward"));
       r.set_pipeline_id(st.id);
       r.set_capability(st.capability);  // the next stage's LoadStage got the same one
     } else {
@@ -662,11 +670,10 @@ struct WorkerServer::Impl {
     if (!st.down->Write(r)) {
       // The stream is dead: its status says why (the peer vanished, a keepalive timed out, or
       // the next stage refused the stage).
-      const grpc::Status gs =
-          CallWithin(st.down_ctx.get(), kCloseSeconds, [&] { return st.down->Finish(); });
+      const Status gs = FinishWithin(*st.down, kCloseSeconds, /*writes_done=*/false);
       st.down.reset();
       fail("the next stage " + st.next +
-           " stopped accepting batches: " + FromGrpc(gs, "Forward").message());
+           " stopped accepting batches: " + gs.WithContext("Forward").message());
     }
   }
 };
@@ -785,10 +792,11 @@ StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerOptions&
       impl->memory_budget = std::min(impl->memory_budget, o.emulate_memory_bytes);
   }
 
-  SL_ASSIGN_OR_RETURN(impl->server, RpcServer::Start(o.listen, o.security, impl->Methods(),
-                                                     [p = impl.get()](const ServerCall& c) {
-                                                       return p->Admit(c);
-                                                     }));
+  if (!impl->opts.transport) impl->opts.transport = std::make_shared<GrpcTransport>(o.security);
+  SL_ASSIGN_OR_RETURN(impl->server,
+                      impl->opts.transport->Serve(
+                          o.listen, impl->Methods(),
+                          [p = impl.get()](const ServerCall& c) { return p->Admit(c); }, {}));
   const int port = impl->server->port();
   const size_t colon = o.listen.rfind(':');
   impl->address = o.listen.substr(0, colon) + ":" + std::to_string(port);

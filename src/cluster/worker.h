@@ -30,6 +30,8 @@ struct WorkerOptions {
   // their own share it here (empty: cache_dir).
   std::string profile_cache_dir;
   SecurityOptions security;
+  // How the worker listens and reaches its next stage; null: the network (GrpcTransport).
+  std::shared_ptr<Transport> transport;
   ProfileOptions profile;
   double profile_max_age_s = 7 * 24 * 3600;
   std::string name;  // shown in the head's placement; default host:port

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/grpc_transport.h"
 #include "suanli/cluster/v1/worker.grpc.pb.h"
 
 namespace suanli::cluster {

@@ -8,18 +8,23 @@
 #include <thread>
 
 #include "cluster/auth.h"
+#include "cluster/grpc_transport.h"
 #include "cluster/session.h"
 #include "cluster/stage_weights.h"
-#include "cluster/transport.h"
 #include "cluster/worker.h"
-#include "model/default_model.h"
-#include "model/synth.h"
 #include "suanli/cluster/v1/worker.grpc.pb.h"
+#include "tiny_model.h"
 
 namespace suanli::cluster {
 namespace {
 
 namespace fs = std::filesystem;
+
+// A session's signed headers and deadline on a raw gRPC call.
+void Apply(grpc::ClientContext* ctx, const CallOptions& o) {
+  for (const auto& [k, v] : o.headers) ctx->AddMetadata(k, v);
+  if (o.seconds > 0) SetDeadline(ctx, o.seconds);
+}
 constexpr const char* kToken = "worker-test-token";
 
 class WorkerTest : public ::testing::Test {
@@ -29,12 +34,7 @@ class WorkerTest : public ::testing::Test {
         (fs::path(::testing::TempDir()) / ("suanli-worker-" + std::to_string(getpid()))).string());
     fs::remove_all(*dir_);
     fs::create_directories(*dir_ + "/models");
-    auto vocab = EmbeddedVocab();
-    ASSERT_TRUE(vocab.ok());
-    SynthSpec spec;
-    ASSERT_TRUE(ApplyShapePreset("tiny", &spec).ok());
-    ASSERT_TRUE(ApplyTypePreset("q8_0", &spec).ok());
-    ASSERT_TRUE(SynthesizeModel(spec, **vocab, *dir_ + "/models/m.gguf").ok());
+    SynthTinyModel(*dir_ + "/models/m.gguf");
     sha_ = new std::string(*Sha256File(*dir_ + "/models/m.gguf"));
     auto file = GgufFile::Open(*dir_ + "/models/m.gguf");
     ASSERT_TRUE(file.ok());
@@ -58,7 +58,8 @@ class WorkerTest : public ::testing::Test {
   void SetUp() override {
     sec_.token = kToken;
     stub_ = v1::Worker::NewStub(*MakeChannel(server_->address(), sec_));
-    auto session = ClientSession::Open(*stub_, kToken, kRoleHead, 10);
+    ch_ = Dial(server_->address());
+    auto session = ClientSession::Open(*ch_, kToken, kRoleHead, 10);
     ASSERT_TRUE(session.ok()) << session.status().message();
     session_ = *session;
   }
@@ -84,18 +85,23 @@ class WorkerTest : public ::testing::Test {
     r.set_kv_blocks(8);
     return r;
   }
+  std::shared_ptr<Channel> Dial(const std::string& address) {
+    auto ch = GrpcTransport(sec_).Dial(address);
+    EXPECT_TRUE(ch.ok());
+    return *ch;
+  }
   static std::string Cap(const std::string& id) { return "capability-of-" + id + "-0123456789"; }
   // LoadStage on another worker, through its own session.
   static grpc::Status LoadOn(v1::Worker::Stub& stub, ClientSession& session,
                              const v1::LoadStageRequest& r, v1::LoadStageReply* reply = nullptr) {
     grpc::ClientContext ctx;
-    session.Prepare(&ctx, "LoadStage", 30);
+    Apply(&ctx, session.Sign("LoadStage", 30));
     v1::LoadStageReply ignored;
     return stub.LoadStage(&ctx, r, reply ? reply : &ignored);
   }
   grpc::Status Load(const v1::LoadStageRequest& r, v1::LoadStageReply* reply) {
     grpc::ClientContext ctx;
-    session_->Prepare(&ctx, "LoadStage", 30);
+    Apply(&ctx, session_->Sign("LoadStage", 30));
     return stub_->LoadStage(&ctx, r, reply);
   }
 
@@ -104,7 +110,8 @@ class WorkerTest : public ::testing::Test {
   static StageDigests* digests_;
   static WorkerServer* server_;
   SecurityOptions sec_;
-  std::unique_ptr<v1::Worker::Stub> stub_;
+  std::unique_ptr<v1::Worker::Stub> stub_;  // typed calls, as a stranger would forge them
+  std::shared_ptr<Channel> ch_;             // the handshake, through the transport
   std::shared_ptr<ClientSession> session_;
 };
 std::string* WorkerTest::dir_ = nullptr;
@@ -118,25 +125,25 @@ TEST_F(WorkerTest, HandshakeNeedsTheTokenOnBothSides) {
   // A client with another token: the worker's proof does not check out for it, and a proof it
   // makes up is refused.
   auto stub = v1::Worker::NewStub(*MakeChannel(server_->address(), sec_));
-  EXPECT_EQ(ClientSession::Open(*stub, "some-other-token-123", kRoleHead, 10).status().code(),
+  auto ch = Dial(server_->address());
+  EXPECT_EQ(ClientSession::Open(*ch, "some-other-token-123", kRoleHead, 10).status().code(),
             StatusCode::kUnauthenticated);
   v1::HelloRequest hello;
   hello.set_nonce(RandomNonce());
   hello.set_role("head");
   v1::HelloReply challenge;
-  ASSERT_TRUE(CallHello(*stub, hello, &challenge, 10).ok());
+  ASSERT_TRUE(CallHello(*ch, hello, &challenge, 10).ok());
   EXPECT_EQ(challenge.protocol_version(), kProtocolVersion);
   v1::AuthenticateRequest forged;
   forged.set_client_nonce(hello.nonce());
   forged.set_worker_nonce(challenge.worker_nonce());
   forged.set_proof(HmacSha256("some-other-token-123", "anything"));
   v1::AuthenticateReply answer;
-  EXPECT_EQ(CallAuthenticate(*stub, forged, &answer, 10).error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CallAuthenticate(*ch, forged, &answer, 10).code(), StatusCode::kUnauthenticated);
   // The worker's proof is over the client's nonce too: it answers no other challenge (a fake
   // worker relaying it gets a proof for the nonce it relayed, not one it can reuse).
   v1::HelloReply again;
-  ASSERT_TRUE(CallHello(*stub, hello, &again, 10).ok());
+  ASSERT_TRUE(CallHello(*ch, hello, &again, 10).ok());
   EXPECT_NE(again.worker_nonce(), challenge.worker_nonce());
   EXPECT_NE(again.proof(), challenge.proof());
   // No session: every other call is refused, whatever it carries.
@@ -152,10 +159,10 @@ TEST_F(WorkerTest, HandshakeNeedsTheTokenOnBothSides) {
 // Before, the call key was the same on every call, so one capture worked forever.
 TEST_F(WorkerTest, CapturedCallsCannotBeReplayed) {
   const auto signed_ping = session_->Sign("Ping");
-  auto call = [&](const std::vector<std::pair<std::string, std::string>>& md) {
+  auto call = [&](const CallOptions& md) {
     grpc::ClientContext ctx;
     SetDeadline(&ctx, 10);
-    for (const auto& [k, v] : md) ctx.AddMetadata(k, v);
+    for (const auto& [k, v] : md.headers) ctx.AddMetadata(k, v);
     v1::PingRequest ping;
     v1::PingReply pong;
     return stub_->Ping(&ctx, ping, &pong).error_code();
@@ -165,22 +172,22 @@ TEST_F(WorkerTest, CapturedCallsCannotBeReplayed) {
   EXPECT_EQ(call(session_->Sign("Unload")), grpc::StatusCode::UNAUTHENTICATED);  // other method
   // A counter past 64 bits is refused, not a crash.
   auto huge = session_->Sign("Ping");
-  for (auto& [k, v] : huge)
+  for (auto& [k, v] : huge.headers)
     if (k == "x-suanli-call") v = "99999999999999999999";
   EXPECT_EQ(call(huge), grpc::StatusCode::UNAUTHENTICATED);
   // A handshake is good once too.
   v1::AuthenticateReply reply;
-  auto second = ClientSession::Open(*stub_, kToken, kRoleHead, 10, &reply);
+  auto second = ClientSession::Open(*ch_, kToken, kRoleHead, 10, &reply);
   ASSERT_TRUE(second.ok());
   EXPECT_FALSE(reply.profile_json().empty());  // the profile comes only after authentication
 }
 
 // A peer session (a worker calling the next stage) may only Forward and Ping.
 TEST_F(WorkerTest, PeerSessionsOnlyForward) {
-  auto peer = ClientSession::Open(*stub_, kToken, kRolePeer, 10);
+  auto peer = ClientSession::Open(*ch_, kToken, kRolePeer, 10);
   ASSERT_TRUE(peer.ok());
   grpc::ClientContext ctx;
-  (*peer)->Prepare(&ctx, "LoadStage", 10);
+  Apply(&ctx, (*peer)->Sign("LoadStage", 10));
   v1::LoadStageReply reply;
   EXPECT_EQ(stub_->LoadStage(&ctx, Stage("p-peer"), &reply).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
@@ -222,14 +229,14 @@ TEST_F(WorkerTest, HostileStepsGetErrorsNotCrashes) {
   ASSERT_TRUE(Load(Stage("p1"), &reply).ok());
   EXPECT_EQ(reply.source(), "model-dir");
   grpc::ClientContext rctx;
-  session_->Prepare(&rctx, "Results", 0);
+  Apply(&rctx, session_->Sign("Results", 0));
   v1::ResultsRequest rr;
   rr.set_pipeline_id("p1");
   rr.set_capability(Cap("p1"));
   auto results = stub_->Results(&rctx, rr);
   results->WaitForInitialMetadata();
   grpc::ClientContext fctx;
-  session_->Prepare(&fctx, "Forward", 0);
+  Apply(&fctx, session_->Sign("Forward", 0));
   v1::ForwardSummary summary;
   auto forward = stub_->Forward(&fctx, &summary);
 
@@ -329,7 +336,7 @@ std::unique_ptr<WorkerServer> StartWorker(const std::string& dir,
 v1::StageHealthReply::State Health(v1::Worker::Stub& stub, ClientSession& session,
                                    const std::string& id, const std::string& cap) {
   grpc::ClientContext ctx;
-  session.Prepare(&ctx, "StageHealth", 10);
+  Apply(&ctx, session.Sign("StageHealth", 10));
   v1::StageHealthRequest req;
   req.set_pipeline_id(id);
   req.set_capability(cap);
@@ -341,7 +348,7 @@ v1::StageHealthReply::State Health(v1::Worker::Stub& stub, ClientSession& sessio
 void Unload(v1::Worker::Stub& stub, ClientSession& session, const std::string& id,
             const std::string& cap) {
   grpc::ClientContext ctx;
-  session.Prepare(&ctx, "Unload", 10);
+  Apply(&ctx, session.Sign("Unload", 10));
   v1::UnloadRequest req;
   req.set_pipeline_id(id);
   req.set_capability(cap);
@@ -360,7 +367,7 @@ TEST_F(WorkerTest, PipelinesAnswerOnlyTheirCapability) {
   EXPECT_EQ(Health(*stub_, *session_, "p-own", thief), v1::StageHealthReply::NO_STAGE);
   {
     grpc::ClientContext ctx;
-    session_->Prepare(&ctx, "Results", 10);
+    Apply(&ctx, session_->Sign("Results", 10));
     v1::ResultsRequest rr;
     rr.set_pipeline_id("p-own");
     rr.set_capability(thief);
@@ -371,7 +378,7 @@ TEST_F(WorkerTest, PipelinesAnswerOnlyTheirCapability) {
   }
   {
     grpc::ClientContext ctx;
-    session_->Prepare(&ctx, "Forward", 10);
+    Apply(&ctx, session_->Sign("Forward", 10));
     v1::ForwardSummary summary;
     auto forward = stub_->Forward(&ctx, &summary);
     v1::Batch b;
@@ -400,7 +407,8 @@ TEST_F(WorkerTest, UnfedStagesExpire) {
   auto w = StartWorker(*dir_, [](WorkerOptions& o) { o.stage_timeout_seconds = 0.3; });
   ASSERT_TRUE(w);
   auto stub = v1::Worker::NewStub(*MakeChannel(w->address(), sec_));
-  auto session = *ClientSession::Open(*stub, kToken, kRoleHead, 10);
+  auto ch = Dial(w->address());
+  auto session = *ClientSession::Open(*ch, kToken, kRoleHead, 10);
   ASSERT_TRUE(LoadOn(*stub, *session, Stage("p-idle")).ok());
   EXPECT_EQ(Health(*stub, *session, "p-idle", Cap("p-idle")), v1::StageHealthReply::OK);
   v1::StageHealthReply::State st = v1::StageHealthReply::OK;
@@ -422,7 +430,8 @@ TEST_F(WorkerTest, BudgetCountsEveryStage) {
   auto w = StartWorker(*dir_, [&](WorkerOptions& o) { o.emulate_memory_bytes = need * 3 / 2; });
   ASSERT_TRUE(w);
   auto stub = v1::Worker::NewStub(*MakeChannel(w->address(), sec_));
-  auto session = *ClientSession::Open(*stub, kToken, kRoleHead, 10);
+  auto ch = Dial(w->address());
+  auto session = *ClientSession::Open(*ch, kToken, kRoleHead, 10);
   auto load = [&](const std::string& id) { return LoadOn(*stub, *session, Stage(id)); };
   ASSERT_TRUE(load("p-a").ok());
   grpc::Status second = load("p-b");
@@ -447,24 +456,25 @@ TEST_F(WorkerTest, FailedHandshakesBackOff) {
   auto w = StartWorker(*dir_, [](WorkerOptions&) {});
   ASSERT_TRUE(w);
   auto stub = v1::Worker::NewStub(*MakeChannel(w->address(), sec_));
+  auto ch = Dial(w->address());
   auto forge = [&] {
     v1::HelloRequest hello;
     hello.set_nonce(RandomNonce());
     hello.set_role("head");
     v1::HelloReply challenge;
-    const grpc::Status hs = CallHello(*stub, hello, &challenge, 10);
-    if (!hs.ok()) return hs.error_code();
+    const Status hs = CallHello(*ch, hello, &challenge, 10);
+    if (!hs.ok()) return hs.code();
     v1::AuthenticateRequest forged;
     forged.set_client_nonce(hello.nonce());
     forged.set_worker_nonce(challenge.worker_nonce());
     forged.set_proof(std::string(32, 'x'));
     v1::AuthenticateReply answer;
-    return CallAuthenticate(*stub, forged, &answer, 10).error_code();
+    return CallAuthenticate(*ch, forged, &answer, 10).code();
   };
-  for (int i = 0; i < 7; ++i) EXPECT_EQ(forge(), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_EQ(forge(), grpc::StatusCode::UNAUTHENTICATED);  // the 8th: now blocked
-  EXPECT_EQ(forge(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_EQ(ClientSession::Open(*stub, kToken, kRoleHead, 10).status().code(),
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(forge(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(forge(), StatusCode::kUnauthenticated);  // the 8th: now blocked
+  EXPECT_EQ(forge(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(ClientSession::Open(*ch, kToken, kRoleHead, 10).status().code(),
             StatusCode::kResourceExhausted);
 }
 
@@ -490,7 +500,8 @@ TEST_F(WorkerTest, LowBatteryDrainsFirst) {
   });
   ASSERT_TRUE(w);
   auto stub = v1::Worker::NewStub(*MakeChannel(w->address(), sec_));
-  auto session = *ClientSession::Open(*stub, kToken, kRoleHead, 10);
+  auto ch = Dial(w->address());
+  auto session = *ClientSession::Open(*ch, kToken, kRoleHead, 10);
   ASSERT_TRUE(LoadOn(*stub, *session, Stage("p-bat")).ok());
   const std::string why = w->WaitForLeave();
   EXPECT_NE(why.find("battery at 30%"), std::string::npos) << why;
@@ -503,7 +514,7 @@ TEST_F(WorkerTest, LowBatteryDrainsFirst) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_EQ(st, v1::StageHealthReply::DRAINING);
-  EXPECT_EQ(ClientSession::Open(*stub, kToken, kRoleHead, 10).status().code(),
+  EXPECT_EQ(ClientSession::Open(*ch, kToken, kRoleHead, 10).status().code(),
             StatusCode::kUnavailable);
   Unload(*stub, *session, "p-bat", Cap("p-bat"));  // the head moved the layers
   drain.join();
@@ -525,7 +536,8 @@ TEST_F(WorkerTest, StageThatCannotFitIsRefused) {
   });
   ASSERT_TRUE(small);
   auto stub = v1::Worker::NewStub(*MakeChannel(small->address(), sec_));
-  auto session = *ClientSession::Open(*stub, kToken, kRoleHead, 10);
+  auto ch = Dial(small->address());
+  auto session = *ClientSession::Open(*ch, kToken, kRoleHead, 10);
   grpc::Status s = LoadOn(*stub, *session, Stage("p-small"));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(s.error_message().find("available"), std::string::npos) << s.error_message();

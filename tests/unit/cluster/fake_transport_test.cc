@@ -1,0 +1,328 @@
+// The in-process network: its calls behave as the gRPC transport's do (codes, deadlines, the
+// gate, limits), its faults do what they say, and the production head and workers run over it:
+// a pool of in-process workers where a frozen, killed or cut-off worker is found and named, and
+// the head places the layers again on the others.
+#include "cluster/fake_transport.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "base/timer.h"
+#include "cluster/head.h"
+#include "cluster/worker.h"
+#include "suanli/cluster/v1/worker.pb.h"
+#include "tiny_model.h"
+
+namespace suanli::cluster {
+namespace {
+
+namespace fs = std::filesystem;
+
+// "Ping": echoes a payload of reply_bytes; "Hold": reads until the caller ends (a stream).
+std::vector<RpcMethod> EchoMethods(std::atomic<int>* handled) {
+  std::vector<RpcMethod> ms;
+  ms.push_back(UnaryMethod<v1::PingRequest, v1::PingReply>(
+      "Ping", 1024, [handled](ServerCall&, const v1::PingRequest& q, v1::PingReply* r) {
+        ++*handled;
+        r->set_payload(std::string(q.reply_bytes(), 'x'));
+        return Status::Ok();
+      }));
+  RpcMethod hold;
+  hold.name = "Hold";
+  hold.handler = [](ServerCall& c) {
+    v1::PingRequest q;
+    while (c.Read(&q)) {
+      v1::PingReply r;
+      r.set_payload(q.payload());
+      if (!c.Write(r)) break;
+    }
+    return Status::Ok();
+  };
+  ms.push_back(hold);
+  return ms;
+}
+
+class FakeTransportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = net_.Node("srv")->Serve(
+        "srv:0", EchoMethods(&handled_),
+        [](const ServerCall& c) { return c.Header("x-pass") == "yes"; }, {});
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    server_ = std::move(*s);
+    ch_ = *net_.Node("cli")->Dial("srv:" + std::to_string(server_->port()));
+  }
+  Status Ping(double seconds, uint32_t reply_bytes = 0, bool pass = true) {
+    CallOptions o;
+    o.seconds = seconds;
+    if (pass) o.headers.emplace_back("x-pass", "yes");
+    v1::PingRequest q;
+    q.set_reply_bytes(reply_bytes);
+    v1::PingReply r;
+    Status s = ch_->Call("Ping", o, q, &r);
+    if (s.ok() && r.payload().size() != reply_bytes) return Internal("wrong payload");
+    return s;
+  }
+  FakeNetwork net_;
+  std::atomic<int> handled_{0};
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<Channel> ch_;
+};
+
+TEST_F(FakeTransportTest, CallsBehaveAsOnTheNetwork) {
+  EXPECT_TRUE(Ping(5, 100).ok());
+  EXPECT_EQ(Ping(5, 0, /*pass=*/false).code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(handled_.load(), 1);  // the gate refused before the handler
+  v1::PingRequest big;
+  big.set_payload(std::string(4096, 'a'));  // above Ping's 1024-byte limit
+  CallOptions o;
+  o.headers.emplace_back("x-pass", "yes");
+  v1::PingReply r;
+  EXPECT_EQ(ch_->Call("Ping", o, big, &r).code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(ch_->Call("Nope", o, big, &r).code(), StatusCode::kUnimplemented);
+  auto nowhere = *net_.Node("cli")->Dial("srv:99");
+  EXPECT_EQ(nowhere->Call("Ping", o, v1::PingRequest(), &r).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(handled_.load(), 1);
+}
+
+TEST_F(FakeTransportTest, KillEndsCallsAndRefusesNewOnes) {
+  CallOptions o;
+  o.headers.emplace_back("x-pass", "yes");
+  auto stream = ch_->Open("Hold", o);
+  v1::PingRequest q;
+  q.set_payload("a");
+  v1::PingReply r;
+  ASSERT_TRUE(stream->Write(q));
+  ASSERT_TRUE(stream->Read(&r));
+  net_.Kill("srv");
+  EXPECT_FALSE(stream->Read(&r));
+  EXPECT_EQ(stream->Finish().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(Ping(5).code(), StatusCode::kUnavailable);
+  net_.Revive("srv");
+  EXPECT_TRUE(Ping(5).ok());
+}
+
+TEST_F(FakeTransportTest, PartitionHoldsThenBreaksAfterTheKeepalive) {
+  net_.SetKeepaliveSeconds(0.3);
+  CallOptions o;
+  o.headers.emplace_back("x-pass", "yes");
+  auto stream = ch_->Open("Hold", o);
+  net_.Partition("cli", "srv");
+  EXPECT_EQ(Ping(0.1).code(), StatusCode::kDeadlineExceeded);  // held: the deadline ends it
+  const double t0 = NowSeconds();
+  v1::PingReply r;
+  EXPECT_FALSE(stream->Read(&r));  // broken by the keepalive, not held forever
+  const double waited = NowSeconds() - t0;
+  EXPECT_EQ(stream->Finish().code(), StatusCode::kUnavailable);
+  EXPECT_GT(waited, 0.2);
+  EXPECT_LT(waited, 2.0);
+  net_.Heal("cli", "srv");
+  EXPECT_TRUE(Ping(5).ok());
+  // A short partition within the keepalive only delays.
+  net_.Partition("cli", "srv");
+  std::thread heal([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    net_.Heal("cli", "srv");
+  });
+  EXPECT_TRUE(Ping(5).ok());
+  heal.join();
+}
+
+TEST_F(FakeTransportTest, DelayAndDrop) {
+  net_.SetDelay("cli", "srv", 0.05);
+  double t0 = NowSeconds();
+  EXPECT_TRUE(Ping(5).ok());
+  EXPECT_GE(NowSeconds() - t0, 0.1);  // there and back
+  net_.SetDelay("cli", "srv", 0);
+  net_.SetDrop("cli", "srv", 1.0);
+  EXPECT_EQ(Ping(0.2).code(), StatusCode::kDeadlineExceeded);
+  EXPECT_GT(net_.counts().dropped, 0u);
+  net_.SetDrop("cli", "srv", 0);
+  EXPECT_TRUE(Ping(5).ok());
+}
+
+TEST_F(FakeTransportTest, JitterKeepsEachStreamInOrder) {
+  net_.SetDelay("cli", "srv", 0.001, 0.02);
+  CallOptions o;
+  o.headers.emplace_back("x-pass", "yes");
+  auto stream = ch_->Open("Hold", o);
+  for (int i = 0; i < 20; ++i) {
+    v1::PingRequest q;
+    q.set_payload(std::to_string(i));
+    ASSERT_TRUE(stream->Write(q));
+  }
+  stream->WritesDone();
+  for (int i = 0; i < 20; ++i) {
+    v1::PingReply r;
+    ASSERT_TRUE(stream->Read(&r));
+    EXPECT_EQ(r.payload(), std::to_string(i));
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// The head and three workers over the fake network.
+class FakePoolTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(
+        (fs::path(::testing::TempDir()) / ("suanli-fakepool-" + std::to_string(getpid())))
+            .string());
+    fs::remove_all(*dir_);
+    fs::create_directories(*dir_ + "/models");
+    SynthTinyModel(*dir_ + "/models/m.gguf");
+    auto m = Model::Load(*dir_ + "/models/m.gguf");
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    model_ = m->release();
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    fs::remove_all(*dir_);
+  }
+  void SetUp() override {
+    for (int i = 0; i < 3; ++i) {
+      const std::string name = "w" + std::to_string(i + 1);
+      WorkerOptions o;
+      o.listen = name + ":0";
+      o.threads = 1;
+      o.transport = net_.Node(name);
+      o.security.token = kToken;
+      if (i == 0) o.model_dir = *dir_ + "/models";  // the others are sent the weights
+      o.cache_dir = *dir_ + "/" + name + "-" +
+                    ::testing::UnitTest::GetInstance()->current_test_info()->name();
+      o.profile_cache_dir = *dir_ + "/profile";
+      o.cache_quota_bytes = 256 << 20;
+      o.profile.seconds_per_kernel = 0.005;
+      o.profile.matvec_bytes = 4 << 20;
+      o.profile.bandwidth_bytes = 4 << 20;
+      auto w = WorkerServer::Start(o);
+      ASSERT_TRUE(w.ok()) << w.status().message();
+      workers_.push_back(std::move(*w));
+    }
+  }
+  void TearDown() override {
+    pool_.reset();
+    workers_.clear();
+  }
+  void OpenPool() {
+    PoolOptions o;
+    for (auto& w : workers_) o.workers.push_back(w->address());
+    o.security.token = kToken;
+    o.transport = net_.Node("head");
+    o.split = {2, 1, 1};
+    o.act = placement::ActFormat::kF32;
+    o.n_ctx = 64;
+    o.detect_seconds = 1;
+    o.cache_dir = *dir_ + "/head";
+    o.quiet = true;
+    auto p = Pool::Open(*model_, o);
+    ASSERT_TRUE(p.ok()) << p.status().message();
+    pool_ = std::move(*p);
+    ASSERT_EQ(pool_->pipelines(), 1u);
+  }
+  // One token through pipeline 0: its last logits, or the batch's error.
+  StatusOr<std::vector<float>> Step(uint64_t id, int64_t pos, int32_t token) {
+    StepBatch b;
+    b.id = id;
+    SeqStep s;
+    s.seq = 1;
+    s.pos = pos;
+    s.tokens = {token};
+    s.blocks = {0};
+    s.logits = LogitsWant::kLast;
+    b.steps.push_back(s);
+    std::promise<StepOutput> done;
+    auto got = done.get_future();
+    pool_->pipeline(0).Send(b, [&](StepOutput out) { done.set_value(std::move(out)); });
+    StepOutput out = got.get();
+    if (!out.status.ok()) return out.status;
+    if (out.outputs.size() != 1) return Internal("no output");
+    if (!out.outputs[0].status.ok()) return out.outputs[0].status;
+    return out.outputs[0].logits;
+  }
+  // Waits (10 s at most) for pipeline 0 to break; why it broke.
+  std::string WaitBroken(double* seconds) {
+    const double t0 = NowSeconds();
+    while (pool_->pipeline(0).broken().empty() && NowSeconds() - t0 < 10)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    *seconds = NowSeconds() - t0;
+    return pool_->pipeline(0).broken();
+  }
+
+  static constexpr const char* kToken = "fake-pool-test-token";
+  static std::string* dir_;
+  static Model* model_;
+  FakeNetwork net_;
+  std::vector<std::unique_ptr<WorkerServer>> workers_;
+  std::unique_ptr<Pool> pool_;
+};
+std::string* FakePoolTest::dir_ = nullptr;
+Model* FakePoolTest::model_ = nullptr;
+
+TEST_F(FakePoolTest, RunsAndPushesWeightsOverTheFake) {
+  OpenPool();
+  auto logits = Step(1, 0, 5);
+  ASSERT_TRUE(logits.ok()) << logits.status().message();
+  EXPECT_EQ(logits->size(), static_cast<size_t>(model_->hparams().n_vocab));
+  for (float x : *logits) ASSERT_TRUE(std::isfinite(x));
+  EXPECT_GT(net_.counts().delivered, 100u);  // weights went to w2 and w3 in 1 MiB chunks
+}
+
+TEST_F(FakePoolTest, AFrozenWorkerIsNamedWithinTheDetectionTime) {
+  OpenPool();
+  ASSERT_TRUE(Step(1, 0, 5).ok());
+  net_.Freeze("w2");
+  double seconds = 0;
+  const std::string why = WaitBroken(&seconds);
+  EXPECT_NE(why.find("worker " + workers_[1]->address() + " (stage 2 of 3)"), std::string::npos)
+      << why;
+  EXPECT_LT(seconds, 2.0);  // detect_seconds 1, plus one heartbeat
+  EXPECT_EQ(pool_->pipeline(0).lost_stage(), 1);
+  // The head places the layers on the other two (w2 stays frozen) and the pipeline runs again.
+  ASSERT_TRUE(pool_->Recover(0, 10).ok());
+  auto logits = Step(2, 0, 5);
+  EXPECT_TRUE(logits.ok()) << logits.status().message();
+  for (const PoolWorker* w : pool_->pipeline_workers(0))
+    EXPECT_NE(w->address, workers_[1]->address());
+  net_.Thaw("w2");
+}
+
+TEST_F(FakePoolTest, AKilledLastWorkerIsNamedNotItsNeighbour) {
+  OpenPool();
+  ASSERT_TRUE(Step(1, 0, 5).ok());
+  net_.Kill("w3");
+  auto failed = Step(2, 1, 6);
+  EXPECT_FALSE(failed.ok());
+  double seconds = 0;
+  const std::string why = WaitBroken(&seconds);
+  EXPECT_NE(why.find(workers_[2]->address()), std::string::npos) << why;
+  EXPECT_EQ(pool_->pipeline(0).lost_stage(), 2);
+}
+
+TEST_F(FakePoolTest, ACutBetweenTwoStagesIsFound) {
+  OpenPool();
+  net_.SetKeepaliveSeconds(0.5);
+  ASSERT_TRUE(Step(1, 0, 5).ok());
+  net_.Partition("w1", "w2");  // the head still reaches both
+  double t0 = NowSeconds();
+  auto failed = Step(2, 1, 6);  // held between stage 1 and 2: the heartbeat must end it
+  EXPECT_FALSE(failed.ok());
+  EXPECT_LT(NowSeconds() - t0, 5.0);
+  const std::string why = pool_->pipeline(0).broken();
+  // The link is named, not one of its ends as a lost worker (before: "w2:1 no longer holds its
+  // stage (it restarted or unloaded it)").
+  EXPECT_NE(why.find("the link from worker " + workers_[0]->address() + " (stage 1) to worker " +
+                     workers_[1]->address() + " (stage 2 of 3) broke"),
+            std::string::npos)
+      << why;
+  net_.Heal("w1", "w2");
+}
+
+}  // namespace
+}  // namespace suanli::cluster
