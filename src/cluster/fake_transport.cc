@@ -54,7 +54,8 @@ struct FakeNetwork::Call {
   bool headers_sent = false;
   bool broken = false;    // ended by a fault, a deadline or a cancel: both ends stop at once
   bool finished = false;  // the handler returned: the client reads what is left, then status
-  Steady::time_point finished_at;  // when the status reaches the client
+  Steady::time_point finished_at;  // when the status can reach the client
+  bool delivered = false;          // the client has seen the status: no fault changes it now
   Status status;
   bool partitioned = false;
   Steady::time_point partitioned_since;
@@ -65,7 +66,9 @@ struct FakeNetwork::Call {
     const auto now = Steady::now();
     if (net->Dead(client) || net->Dead(server))
       return Break(Unavailable("connection reset: the peer is gone"));
-    if (!finished && now > deadline)
+    // Until the client has the status, the deadline holds (a finished call's status held by a
+    // partition is not an answer).
+    if (!delivered && now > deadline)
       return Break(DeadlineExceeded("no answer before the deadline"));
     if (net->Faults(client, server).partitioned) {
       if (!partitioned) {
@@ -80,7 +83,7 @@ struct FakeNetwork::Call {
     }
   }
   void Break(const Status& why) {
-    if (broken || (finished && Steady::now() >= finished_at)) return;
+    if (broken || delivered) return;
     broken = true;
     finished = false;
     status = why;
@@ -159,6 +162,7 @@ struct FakeNetwork::Call {
   Status ClientFinish() {
     std::unique_lock<std::mutex> lock(mu);
     Wait(lock, [&] { return finished && !partitioned && Steady::now() >= finished_at; });
+    delivered = true;
     return status;
   }
 };

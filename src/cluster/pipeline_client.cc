@@ -44,6 +44,26 @@ int PipelineClient::lost_stage() const {
   return lost_stage_;
 }
 
+Status PipelineClient::FirstLost(double seconds) {
+  for (size_t i = 0; i < stages_.size(); ++i) {
+    Status s = CheckOneStage(i, seconds);
+    if (s.ok()) continue;
+    // The stages after a break wind down once it happened, and one may be seen gone before the
+    // break's own end answers: look upstream again for the cause.
+    size_t at = i;
+    for (size_t j = 0; j < i; ++j)
+      if (Status t = CheckOneStage(j, seconds); !t.ok()) {
+        s = t;
+        at = j;
+        break;
+      }
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    if (lost_stage_ < 0) lost_stage_ = static_cast<int>(at);
+    return s;
+  }
+  return Status::Ok();
+}
+
 Status PipelineClient::CheckStage(size_t i, double seconds) {
   Status s = CheckOneStage(i, seconds);
   if (!s.ok()) {
@@ -99,8 +119,7 @@ void PipelineClient::Heartbeat() {
     pending_cv_.wait_for(lock, std::chrono::duration<double>(interval));
     if (stop_watchdog_ || !broken_.ok()) break;
     lock.unlock();
-    Status s = Status::Ok();
-    for (size_t i = 0; i < stages_.size() && s.ok(); ++i) s = CheckStage(i, deadline);
+    Status s = FirstLost(deadline);
     const auto now = std::chrono::steady_clock::now();
     if (closing_) {  // stages wind down on purpose
       lock.lock();
@@ -127,9 +146,8 @@ Status PipelineClient::Diagnose(const Status& seen) {
     if (!broken_.ok()) return seen;  // already explained
   }
   const double deadline = shape_.detect_seconds > 0 ? shape_.detect_seconds / 2 : 1.0;
-  for (size_t i = 0; i < stages_.size(); ++i)
-    if (Status s = CheckStage(i, deadline); !s.ok()) return s;
-  return seen;
+  Status s = FirstLost(deadline);
+  return s.ok() ? seen : s;
 }
 
 void PipelineClient::Break(const Status& why) {

@@ -73,6 +73,8 @@ class PipelineClient {
   void ReadResults();
   void Watchdog();
   void Heartbeat();
+  // OK, or why the first lost stage is lost (records lost_stage_).
+  Status FirstLost(double seconds);
   // OK, or why stage i is lost (one StageHealth call within `seconds`).
   Status CheckStage(size_t i, double seconds);  // records lost_stage_
   Status CheckOneStage(size_t i, double seconds);

@@ -51,6 +51,7 @@ struct Stage {
   std::deque<v1::Batch> in;
   std::deque<v1::BatchResult> results;
   bool stopping = false;
+  std::string gone_why;  // set before stopping when the upstream broke (StageHealth says it)
   bool stopped = false;  // compute thread finished; results hold the last answers
   std::thread compute;
   double compute_seconds = 0;
@@ -124,13 +125,18 @@ struct WorkerServer::Impl {
     return it->second;
   }
 
-  void DropStage(const std::shared_ptr<Stage>& st, const std::string& why = "") {
+  void DropStage(const std::shared_ptr<Stage>& st) {
     std::lock_guard<std::mutex> lock(stages_mu);
-    if (!why.empty()) {
-      if (gone.size() >= 64) gone.pop_front();
-      gone.push_back({st->id, st->capability, why});
-    }
     EraseLocked(st);
+  }
+  void RecordGone(const std::shared_ptr<Stage>& st, const std::string& why) {
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      st->gone_why = why;
+    }
+    std::lock_guard<std::mutex> lock(stages_mu);
+    if (gone.size() >= 64) gone.pop_front();
+    gone.push_back({st->id, st->capability, why});
   }
   std::string GoneWhy(const std::string& id, const std::string& capability) {
     std::lock_guard<std::mutex> lock(stages_mu);
@@ -465,9 +471,11 @@ struct WorkerServer::Impl {
     // downstream, so the whole pipeline winds down. Nothing can feed the stage again (a head that
     // comes back loads a new one), so it goes now rather than at Unload, which a head that lost
     // this worker never sends; a Results stream still draining it holds its own reference.
+    // A cancelled call is a broken link (or a head that gave up), not a clean end of input;
+    // recorded before the next stage hears of it (StopStage closes its stream).
+    if (call.Cancelled()) RecordGone(st, "its input from " + call.peer() + " was cut");
     StopStage(st);
-    // A cancelled call is a broken link (or a head that gave up), not a clean end of input.
-    DropStage(st, call.Cancelled() ? "its upstream link broke (" + call.peer() + ")" : "");
+    DropStage(st);
     call.Write(summary);
     return Status::Ok();
   }
@@ -520,7 +528,10 @@ struct WorkerServer::Impl {
     }
     std::lock_guard<std::mutex> lock(st->mu);
     reply->set_batches_done(st->batches_done);
-    if (!st->down_error.empty()) {
+    if (st->stopping) {  // winding down: gone for the head (and why, when its upstream broke)
+      reply->set_state(v1::StageHealthReply::NO_STAGE);
+      reply->set_message(st->gone_why);
+    } else if (!st->down_error.empty()) {
       reply->set_state(v1::StageHealthReply::DOWNSTREAM_FAILED);
       reply->set_message(st->down_error);
     } else {

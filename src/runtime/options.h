@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +32,7 @@ struct PoolOptions {
   cluster::SecurityOptions security;
   double detect_seconds = 2;     // a worker that froze, died or is cut off is noticed within this
   double recovery_seconds = 30;  // then its layers are placed again; requests fail after this
+  std::shared_ptr<cluster::Transport> transport;  // null: the network (tests: FakeNetwork)
 };
 
 struct RuntimeOptions {

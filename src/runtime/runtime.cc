@@ -75,6 +75,7 @@ StatusOr<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
       return InvalidArgument("the split gives " + std::to_string(p.split.size()) +
                              " layer counts for " + std::to_string(po.workers.size()) + " workers");
     po.security = p.security;
+    po.transport = p.transport;
     po.objective = p.objective;
     po.split = p.split;
     po.act = p.act;

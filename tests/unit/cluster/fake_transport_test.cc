@@ -25,7 +25,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// "Ping": echoes a payload of reply_bytes; "Hold": reads until the caller ends (a stream).
+// "Ping": echoes a payload of reply_bytes; "Hold": reads until the caller ends (a stream);
+// "Hello": answers at once.
 std::vector<RpcMethod> EchoMethods(std::atomic<int>* handled) {
   std::vector<RpcMethod> ms;
   ms.push_back(UnaryMethod<v1::PingRequest, v1::PingReply>(
@@ -46,6 +47,14 @@ std::vector<RpcMethod> EchoMethods(std::atomic<int>* handled) {
     return Status::Ok();
   };
   ms.push_back(hold);
+  RpcMethod hello;  // answers without reading a body, as the handshake does
+  hello.name = "Hello";
+  hello.needs_session = false;
+  hello.handler = [](ServerCall& c) {
+    c.Write(v1::PingReply());
+    return Status::Ok();
+  };
+  ms.push_back(hello);
   return ms;
 }
 
@@ -114,17 +123,27 @@ TEST_F(FakeTransportTest, PartitionHoldsThenBreaksAfterTheKeepalive) {
   CallOptions o;
   o.headers.emplace_back("x-pass", "yes");
   auto stream = ch_->Open("Hold", o);
+  double t0 = NowSeconds();
   net_.Partition("cli", "srv");
   EXPECT_EQ(Ping(0.1).code(), StatusCode::kDeadlineExceeded);  // held: the deadline ends it
-  const double t0 = NowSeconds();
   v1::PingReply r;
-  EXPECT_FALSE(stream->Read(&r));  // broken by the keepalive, not held forever
-  const double waited = NowSeconds() - t0;
+  EXPECT_FALSE(stream->Read(&r));           // broken by the keepalive, not held forever
+  const double waited = NowSeconds() - t0;  // since the cut (either end notices it)
   EXPECT_EQ(stream->Finish().code(), StatusCode::kUnavailable);
-  EXPECT_GT(waited, 0.2);
+  EXPECT_GE(waited, 0.29);
   EXPECT_LT(waited, 2.0);
   net_.Heal("cli", "srv");
   EXPECT_TRUE(Ping(5).ok());
+  // A server that answers at once while the link is cut: the answer is held, and the caller's
+  // deadline still ends the call (before, a finished call ignored its deadline and hung).
+  net_.SetKeepaliveSeconds(60);
+  net_.Partition("cli", "srv");
+  t0 = NowSeconds();
+  CallOptions quick;
+  quick.seconds = 0.2;
+  EXPECT_EQ(ch_->Call("Hello", quick, v1::PingRequest(), &r).code(), StatusCode::kDeadlineExceeded);
+  EXPECT_LT(NowSeconds() - t0, 2.0);
+  net_.Heal("cli", "srv");
   // A short partition within the keepalive only delays.
   net_.Partition("cli", "srv");
   std::thread heal([&] {
