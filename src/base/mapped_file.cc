@@ -97,9 +97,10 @@ StatusOr<std::string> ReadFileToString(const std::string& path) {
   return ss.str();
 }
 
-Status WriteFileAtomic(const std::string& path, const void* data, size_t size) {
+Status WriteFileAtomic(const std::string& path, const void* data, size_t size, unsigned mode) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ::unlink(tmp.c_str());  // a stale temp file would keep its old permissions
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
   if (fd < 0) return IoError(tmp + ": cannot create: " + std::strerror(errno));
   const uint8_t* p = static_cast<const uint8_t*>(data);
   size_t left = size;

@@ -43,7 +43,9 @@ class MappedFile {
 
 // Reads a whole file into a string (small files: prompts, JSON).
 StatusOr<std::string> ReadFileToString(const std::string& path);
-// Writes bytes to a file atomically (write to a temp name, then rename).
-Status WriteFileAtomic(const std::string& path, const void* data, size_t size);
+// Writes bytes to a file atomically (write to a temp name, then rename), with permission bits
+// `mode` (0600 for secrets: the file is never readable by others, not even briefly).
+Status WriteFileAtomic(const std::string& path, const void* data, size_t size,
+                       unsigned mode = 0644);
 
 }  // namespace suanli

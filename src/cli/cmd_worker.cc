@@ -55,6 +55,8 @@ int RunWorker(const WorkerArgs& a) {
   auto sec = ResolveSecurity(a.security);
   if (!sec.ok()) return Fail(sec.status());
   o.security = *sec;
+  if (Status p = cluster::CheckLinkProtection(o.listen, o.security); !p.ok())
+    return Fail("--listen: " + p.message() + " (--pool-dir, or --insecure)");
   o.profile.seconds_per_kernel = a.seconds_per_kernel;
   o.profile.matvec_bytes = static_cast<size_t>(a.matvec_mib * (1 << 20));
   if (a.fresh_profile) o.profile_max_age_s = 0;
@@ -88,7 +90,7 @@ int RunWorker(const WorkerArgs& a) {
   auto server = cluster::WorkerServer::Start(o);
   if (!server.ok()) return Fail(server.status());
   std::fprintf(stderr, "suanli worker: listening on %s%s\n", (*server)->address().c_str(),
-               o.security.tls() ? " (TLS)" : "");
+               o.security.tls() ? " (TLS)" : " (plain TCP)");
   std::fflush(stderr);
   std::unique_ptr<cluster::Announcer> announcer;
   if (a.announce) {

@@ -61,5 +61,6 @@ void AddProfileCommand(CLI::App& app, RunFn* run);
 void AddPlanCommand(CLI::App& app, RunFn* run);
 void AddWorkerCommand(CLI::App& app, RunFn* run);
 void AddServeCommand(CLI::App& app, RunFn* run);
+void AddPoolCommand(CLI::App& app, RunFn* run);
 
 }  // namespace suanli::cli

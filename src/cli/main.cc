@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   AddPlanCommand(app, &run);
   AddWorkerCommand(app, &run);
   AddServeCommand(app, &run);
+  AddPoolCommand(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

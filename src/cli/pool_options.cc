@@ -1,5 +1,9 @@
 #include "cli/pool_options.h"
 
+#include <sys/stat.h>
+
+#include <cstdlib>
+
 #include "cluster/auth.h"
 
 namespace suanli::cli {
@@ -12,15 +16,52 @@ void AddSecurityOptions(CLI::App* app, SecurityFlags* f) {
   app->add_option("--tls-cert", f->tls_cert, "TLS: this node's certificate (PEM)");
   app->add_option("--tls-key", f->tls_key, "TLS: this node's private key (PEM)");
   app->add_option("--tls-ca", f->tls_ca, "TLS: CA that signed every peer's certificate (PEM)");
+  app->add_option("--pool-dir", f->pool_dir,
+                  "The pool's token, certificates and revocation list: a directory from `suanli "
+                  "pool init` (the head) or `suanli pool enroll` (a device); default "
+                  "$SUANLI_POOL_DIR, or " +
+                      DefaultPoolDir() + " when no --token/--tls-* is given and it exists");
+  app->add_flag("--insecure", f->insecure,
+                "Allow plain TCP to or from addresses off loopback (refused by default: anyone "
+                "on the network could read prompts and outputs)");
+}
+
+std::string DefaultPoolDir() {
+  if (const char* d = std::getenv("SUANLI_POOL_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x)
+    return std::string(x) + "/suanli/pool";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.config/suanli/pool";
+  return "suanli-pool";
 }
 
 StatusOr<cluster::SecurityOptions> ResolveSecurity(const SecurityFlags& f) {
+  const bool explicit_token = !f.token.empty() || !f.token_file.empty();
+  const bool explicit_tls = !f.tls_cert.empty() || !f.tls_key.empty() || !f.tls_ca.empty();
+  std::string dir = f.pool_dir;
+  if (dir.empty() && std::getenv("SUANLI_POOL_DIR") && *std::getenv("SUANLI_POOL_DIR"))
+    dir = DefaultPoolDir();
+  if (!dir.empty() && (explicit_token || explicit_tls))
+    return InvalidArgument(
+        "--pool-dir holds the token and certificates: give it without --token, "
+        "--token-file or --tls-*");
+  if (dir.empty() && !explicit_token && !explicit_tls && !std::getenv("SUANLI_TOKEN")) {
+    struct stat st;  // `suanli pool init` made the default directory: use it
+    if (::stat((DefaultPoolDir() + "/cert.pem").c_str(), &st) == 0) dir = DefaultPoolDir();
+  }
+  if (!dir.empty()) {
+    auto s = cluster::SecurityOptions::FromPoolDir(dir);
+    if (!s.ok()) return s.status().WithContext("--pool-dir");
+    s->allow_plaintext_remote = f.insecure;
+    return s;
+  }
   cluster::SecurityOptions s;
+  s.allow_plaintext_remote = f.insecure;
   auto token = cluster::ResolvePoolToken(f.token, f.token_file);
   if (!token.ok()) {
     if (token.status().code() == StatusCode::kNotFound)
       return InvalidArgument(token.status().message() +
-                             ": give --token T, --token-file PATH or set SUANLI_TOKEN");
+                             ": give --pool-dir DIR (suanli pool init), --token T, --token-file "
+                             "PATH or set SUANLI_TOKEN");
     return token.status();
   }
   s.token = *token;
@@ -64,6 +105,8 @@ StatusOr<std::optional<runtime::PoolOptions>> ResolvePool(const PoolFlags& f) {
     for (const std::string& addr : SplitCommas(f.workers)) {
       if (addr.empty() || addr.find(':') == std::string::npos)
         return InvalidArgument("--workers: '" + addr + "' is not HOST:PORT");
+      if (Status p = cluster::CheckLinkProtection(addr, o.security); !p.ok())
+        return Status(p.code(), "--workers: " + p.message() + " (--pool-dir, or --insecure)");
       o.workers.push_back(addr);
     }
   o.discover = f.discover;

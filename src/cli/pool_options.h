@@ -15,11 +15,18 @@ namespace suanli::cli {
 
 struct SecurityFlags {
   std::string token, token_file, tls_cert, tls_key, tls_ca;
+  std::string pool_dir;  // a pool directory or a device's bundle (suanli pool)
+  bool insecure = false;
 };
 void AddSecurityOptions(CLI::App* app, SecurityFlags* f);
-// The pool token from --token, else --token-file (first line, trimmed), else $SUANLI_TOKEN, and
-// the TLS files. Errors: no token anywhere, a token under 8 characters, unreadable files.
+// --pool-dir (or $SUANLI_POOL_DIR): the token, certificates and revocation list of the pool.
+// Else the pool token from --token, else --token-file (first line, trimmed), else
+// $SUANLI_TOKEN, with the --tls-* files; when none of these is given, the default pool
+// directory (DefaultPoolDir) if `suanli pool init` made one. Errors: no token anywhere, a token
+// under 16 characters, unreadable files, --pool-dir with --token or --tls-*.
 StatusOr<cluster::SecurityOptions> ResolveSecurity(const SecurityFlags& f);
+// $SUANLI_POOL_DIR, else $XDG_CONFIG_HOME/suanli/pool, else ~/.config/suanli/pool.
+std::string DefaultPoolDir();
 
 struct PoolFlags {
   std::string workers;  // host:port,host:port

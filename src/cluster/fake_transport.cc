@@ -45,6 +45,7 @@ struct FakeNetwork::Call {
 
   FakeNetwork* net = nullptr;
   std::string client, server, method;  // server: the callee's host
+  std::string client_cert;             // what the caller "presented" (its Node certificate)
   Headers headers;
   Steady::time_point deadline = Steady::time_point::max();
 
@@ -208,6 +209,7 @@ class FakeServerCall final : public ServerCall {
       : c_(std::move(c)), m_(m), peer_("fake:" + c_->client + ":1") {}
   const std::string& method() const override { return c_->method; }
   const std::string& peer() const override { return peer_; }
+  const std::string& peer_certificate() const override { return c_->client_cert; }
   std::string Header(std::string_view key) const override {
     for (const auto& [k, v] : c_->headers)
       if (k == key) return v;
@@ -255,6 +257,7 @@ class FakeChannel final : public Channel {
     s->WritesDone();
     const bool got = s->Read(reply);
     Status st = s->Finish();
+    if (o.peer_certificate) *o.peer_certificate = net_->CertificateOf(HostOf(address_));
     if (st.ok() && !got) return Internal(std::string(method) + ": no reply");
     return st;
   }
@@ -414,9 +417,20 @@ std::unique_ptr<ClientStream> FakeChannel::Open(std::string_view method, const C
 
 FakeNetwork::FakeNetwork(uint64_t seed) : rng_(seed) {}
 
+std::string FakeNetwork::CertificateOf(const std::string& node) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = certs_.find(node);
+  return it == certs_.end() ? "" : it->second;
+}
+
 FakeNetwork::~FakeNetwork() = default;
 
-std::shared_ptr<Transport> FakeNetwork::Node(const std::string& name) {
+std::shared_ptr<Transport> FakeNetwork::Node(const std::string& name,
+                                             const std::string& certificate) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    certs_[name] = certificate;
+  }
   return std::make_shared<NodeTransport>(this, name);
 }
 
@@ -428,6 +442,7 @@ std::shared_ptr<FakeNetwork::Call> FakeNetwork::Connect(const std::string& from,
   c->net = this;
   c->client = from;
   c->server = HostOf(address);
+  c->client_cert = CertificateOf(from);
   c->method = std::string(method);
   c->headers = o.headers;
   if (o.seconds > 0) c->deadline = After(o.seconds);

@@ -32,8 +32,11 @@ class FakeNetwork {
   FakeNetwork& operator=(const FakeNetwork&) = delete;
 
   // The transport of node `name`: its calls come from `name`; its servers listen at "name:N"
-  // (Serve("name:0") takes the next free N). The network must outlive it.
-  std::shared_ptr<Transport> Node(const std::string& name);
+  // (Serve("name:0") takes the next free N). The network must outlive it. `certificate` (PEM) is
+  // what its peers see as its TLS certificate (ServerCall::peer_certificate, and
+  // CallOptions::peer_certificate of calls to it); "" is plain TCP. Nothing is encrypted.
+  std::shared_ptr<Transport> Node(const std::string& name, const std::string& certificate = "");
+  std::string CertificateOf(const std::string& node) const;
 
   // Faults. Nodes are named by host ("w1"); a link is both directions between two nodes.
   void Kill(const std::string& node);    // every call of or to it ends UNAVAILABLE; refuses
@@ -82,6 +85,7 @@ class FakeNetwork {
   std::set<std::string> dead_, frozen_;
   std::map<std::string, Listener*> listeners_;  // by address
   std::map<std::string, int> next_port_;        // by host
+  std::map<std::string, std::string> certs_;    // by node
   std::set<std::shared_ptr<Call>> calls_;       // live calls (ended ones leave)
   double keepalive_seconds_ = 2;
   Counts counts_;

@@ -31,6 +31,8 @@ StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address,
     SL_ASSIGN_OR_RETURN(o.pem_private_key, ReadFileToString(sec.tls_key));
     SL_ASSIGN_OR_RETURN(o.pem_cert_chain, ReadFileToString(sec.tls_cert));
     creds = grpc::SslCredentials(o);
+    // Pool certificates name the pool, not an address (pool_ca.h).
+    if (!sec.tls_server_name.empty()) args.SetSslTargetNameOverride(sec.tls_server_name);
   } else {
     creds = grpc::InsecureChannelCredentials();
   }
@@ -51,6 +53,12 @@ StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   return grpc::SslServerCredentials(o);
 }
 
+std::string PeerCertificate(const grpc::AuthContext* ac) {
+  if (!ac) return "";
+  const auto v = ac->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  return v.empty() ? "" : std::string(v.front().data(), v.front().size());
+}
+
 void SetDeadline(grpc::ClientContext* ctx, double seconds) {
   ctx->set_deadline(std::chrono::system_clock::now() +
                     std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
@@ -67,7 +75,7 @@ Status FromGrpc(const grpc::Status& s) {
     case grpc::StatusCode::UNAVAILABLE:
       return Unavailable("unreachable (" + msg + ")");
     case grpc::StatusCode::UNAUTHENTICATED:
-      return Unauthenticated("rejected the pool token (" + msg + ")");
+      return Unauthenticated("refused to authenticate us (" + msg + ")");
     case grpc::StatusCode::PERMISSION_DENIED:
       return PermissionDenied(msg);
     case grpc::StatusCode::INVALID_ARGUMENT:
@@ -275,6 +283,7 @@ class GrpcChannel final : public Channel {
       std::unique_lock<std::mutex> lock(mu);
       cv.wait(lock, [&] { return done; });
     }
+    if (o.peer_certificate) *o.peer_certificate = PeerCertificate(ctx.auth_context().get());
     if (!status.ok()) return FromGrpc(status);
     if (!Serializer::Deserialize(&rep, reply).ok())
       return Internal(std::string(method) + ": a reply that does not parse");
@@ -293,6 +302,7 @@ class GrpcChannel final : public Channel {
 }  // namespace
 
 StatusOr<std::shared_ptr<Channel>> GrpcTransport::Dial(const std::string& address) {
+  SL_RETURN_IF_ERROR(CheckLinkProtection(address, sec_));
   SL_ASSIGN_OR_RETURN(auto ch, MakeChannel(address, sec_));
   return std::shared_ptr<Channel>(std::make_shared<GrpcChannel>(address, std::move(ch)));
 }
@@ -300,6 +310,7 @@ StatusOr<std::shared_ptr<Channel>> GrpcTransport::Dial(const std::string& addres
 StatusOr<std::unique_ptr<Server>> GrpcTransport::Serve(const std::string& listen,
                                                        std::vector<RpcMethod> methods, Gate gate,
                                                        const RpcLimits& limits) {
+  SL_RETURN_IF_ERROR(CheckLinkProtection(listen, sec_));
   SL_ASSIGN_OR_RETURN(auto server,
                       RpcServer::Start(listen, sec_, std::move(methods), std::move(gate), limits));
   return std::unique_ptr<Server>(std::move(server));

@@ -71,6 +71,9 @@ StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address,
 StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const SecurityOptions& sec);
 
+// The certificate the peer presented on a TLS connection (PEM), "" otherwise.
+std::string PeerCertificate(const grpc::AuthContext* ac);
+
 // Sets a deadline `seconds` from now.
 void SetDeadline(grpc::ClientContext* ctx, double seconds);
 

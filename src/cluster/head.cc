@@ -84,7 +84,7 @@ Status Pool::Connect() {
     w.channel = *ch;
     // Mutual: the worker proves the token before the head sends anything but a fresh nonce.
     v1::AuthenticateReply reply;
-    auto session = ClientSession::Open(*w.channel, opts_.security.token, kRoleHead, 15, &reply);
+    auto session = ClientSession::Open(*w.channel, *creds_, kRoleHead, 15, &reply);
     if (!session.ok()) {
       fail(session.status().code() == StatusCode::kUnauthenticated
                ? "rejected: " + session.status().message()
@@ -281,6 +281,7 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
     PipelineClient::Shape shape;
     shape.n_vocab = model.hparams().n_vocab;
     shape.detect_seconds = opts_.detect_seconds;
+    if (creds_->tls()) shape.credentials = creds_;
     std::vector<PipelineClient::StageLink> links;
     for (int wi : run.workers) {
       const PoolWorker& w = workers_[static_cast<size_t>(wi)];
@@ -443,8 +444,9 @@ StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions
   if (!pool->opts_.transport)
     pool->opts_.transport = std::make_shared<GrpcTransport>(opts.security);
   if (opts.workers.empty()) return InvalidArgument("no worker addresses");
-  SL_RETURN_IF_ERROR(opts.security.Validate());
   if (opts.security.token.empty()) return InvalidArgument("a pool token is required");
+  SL_ASSIGN_OR_RETURN(pool->creds_, Credentials::Load(opts.security));
+  pool->crl_handed_ = pool->creds_->crl_number();
   SL_ASSIGN_OR_RETURN(pool->model_sha256_, Sha256FileCached(model.path(), opts.cache_dir));
   pool->digests_ = FileDigestsCached(model.file(), pool->model_sha256_, opts.cache_dir);
   pool->hp_ = model.hparams();
@@ -481,7 +483,7 @@ bool Pool::Greet(size_t wi) {
     std::lock_guard<std::mutex> lock(workers_mu_);
     w.last_greet = std::chrono::steady_clock::now();
   }
-  auto session = ClientSession::Open(*w.channel, opts_.security.token, kRoleHead, ShortDeadline());
+  auto session = ClientSession::Open(*w.channel, *creds_, kRoleHead, ShortDeadline());
   if (!session.ok()) return false;
   std::lock_guard<std::mutex> lock(workers_mu_);
   w.session = *session;
@@ -490,6 +492,18 @@ bool Pool::Greet(size_t wi) {
 }
 
 int Pool::Rejoin() {
+  creds_->Refresh();
+  if (const uint64_t n = creds_->crl_number(); n > crl_handed_) {
+    // A handshake carries the list (session.h); the session itself is not needed.
+    for (size_t k = 0; k < workers_.size(); ++k) {
+      if (Lost(static_cast<int>(k))) continue;  // it gets the list when it is greeted again
+      auto s = ClientSession::Open(*workers_[k].channel, *creds_, kRoleHead, ShortDeadline());
+      if (!s.ok() && s.status().code() == StatusCode::kUnauthenticated)
+        AddEvent("device", "worker " + workers_[k].address + " is refused: " +
+                               s.status().message());
+    }
+    crl_handed_ = n;
+  }
   int back = 0;
   for (size_t k = 0; k < workers_.size(); ++k) {
     {

@@ -114,6 +114,8 @@ class Pool {
   // Greets each lost worker again (each at most every 5 s, within the detection time): one that
   // answers (thawed, restarted at its address, its link back) is placeable once more, so the
   // next Calibrate may move layers onto it while requests run. Returns how many came back.
+  // Also hands a newer revocation list (pool revoke while the head runs) to every worker, so
+  // they refuse the revoked device as a head or a previous stage too.
   int Rejoin();
   void Close();
 
@@ -140,6 +142,8 @@ class Pool {
   void Unload(const std::vector<std::pair<int, PipelineKey>>& stages);
 
   PoolOptions opts_;
+  std::shared_ptr<Credentials> creds_;  // from opts_.security
+  uint64_t crl_handed_ = 0;             // the revocation list every worker was given (Rejoin)
   std::string model_sha256_;
   StageDigests digests_;  // of the head's file: what every stage's bytes must hash to
   std::vector<PoolWorker> workers_;

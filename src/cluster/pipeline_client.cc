@@ -76,6 +76,12 @@ Status PipelineClient::CheckStage(size_t i, double seconds) {
 Status PipelineClient::CheckOneStage(size_t i, double seconds) {
   const std::string who = stages_[i].name + " (stage " + std::to_string(i + 1) + " of " +
                           std::to_string(stages_.size()) + ")";
+  if (const auto& c = shape_.credentials) {
+    c->Refresh();  // a stat at most once a second
+    const std::string& serial = stages_[i].session->peer_serial();
+    if (!serial.empty() && c->Revoked(serial))
+      return Unavailable(who + ": its certificate was revoked (pool revoke)");
+  }
   v1::StageHealthRequest req;
   req.set_pipeline_id(key_.id);
   req.set_capability(key_.capability);

@@ -33,6 +33,9 @@ class PipelineClient {
     int64_t n_vocab = 0;
     double batch_deadline_seconds = 60;  // plus 0.5 s per token of the batch
     double detect_seconds = 2;           // a lost worker is noticed within this; 0: no heartbeat
+    // The head's credentials: a stage whose worker's certificate the pool revoked since (pool
+    // revoke while the head runs) is lost at the next heartbeat. Null: not checked.
+    std::shared_ptr<Credentials> credentials;
   };
   // One stage's worker: its name in messages ("worker HOST:PORT"), its channel and session.
   struct StageLink {

@@ -58,6 +58,13 @@ class Call final : public grpc::ServerGenericBidiReactor, public ServerCall {
 
   const std::string& method() const override { return method_; }
   const std::string& peer() const override { return peer_; }
+  const std::string& peer_certificate() const override {
+    if (!cert_read_) {  // only the handshake asks: parse the TLS peer's certificate then
+      cert_ = PeerCertificate(ctx_->auth_context().get());
+      cert_read_ = true;
+    }
+    return cert_;
+  }
   std::string Header(std::string_view key) const override {
     const auto& md = ctx_->client_metadata();
     auto it = md.find(grpc::string_ref(key.data(), key.size()));
@@ -123,6 +130,8 @@ class Call final : public grpc::ServerGenericBidiReactor, public ServerCall {
   grpc::GenericCallbackServerContext* ctx_;
   const RpcMethod* m_;
   std::string method_, peer_;
+  mutable std::string cert_;
+  mutable bool cert_read_ = false;
   grpc::ByteBuffer in_, out_;
   mutable ReactorOps ops_;
   ReactorOps::Op reading_, writing_, sending_;

@@ -22,21 +22,24 @@ constexpr int kMaxFailures = 8;     // failed proofs from one host within kFailu
 constexpr auto kFailureSpan = std::chrono::seconds(60);
 constexpr auto kBlockFor = std::chrono::seconds(30);  // ... block it this long
 
-// The MAC inputs: fixed-length nonces and a role from a fixed set, so no two inputs collide.
+// The MAC inputs: fixed-length nonces, a role from a fixed set and fingerprints in hex between
+// separators, so no two inputs collide.
+std::string Bound(std::string_view what, std::string_view role, std::string_view cn,
+                  std::string_view wn, std::string_view fc, std::string_view fw) {
+  return "suanli/6 " + std::string(what) + "|" + std::string(role) + "|" + std::string(cn) +
+         std::string(wn) + "|" + ToHex(fc) + "|" + ToHex(fw);
+}
 std::string WorkerProofOf(std::string_view token, std::string_view role, std::string_view cn,
-                          std::string_view wn) {
-  return HmacSha256(
-      token, "suanli/4 worker|" + std::string(role) + "|" + std::string(cn) + std::string(wn));
+                          std::string_view wn, std::string_view fc, std::string_view fw) {
+  return HmacSha256(token, Bound("worker", role, cn, wn, fc, fw));
 }
 std::string ClientProofOf(std::string_view token, std::string_view role, std::string_view cn,
-                          std::string_view wn) {
-  return HmacSha256(
-      token, "suanli/4 client|" + std::string(role) + "|" + std::string(cn) + std::string(wn));
+                          std::string_view wn, std::string_view fc, std::string_view fw) {
+  return HmacSha256(token, Bound("client", role, cn, wn, fc, fw));
 }
 std::string SessionKeyOf(std::string_view token, std::string_view role, std::string_view cn,
-                         std::string_view wn) {
-  return HmacSha256(
-      token, "suanli/4 session|" + std::string(role) + "|" + std::string(cn) + std::string(wn));
+                         std::string_view wn, std::string_view fc, std::string_view fw) {
+  return HmacSha256(token, Bound("session", role, cn, wn, fc, fw));
 }
 std::string CallMac(std::string_view key, std::string_view method, std::string_view id,
                     uint64_t counter) {
@@ -46,17 +49,20 @@ std::string CallMac(std::string_view key, std::string_view method, std::string_v
 
 }  // namespace
 
-Status CallHello(Channel& ch, const v1::HelloRequest& req, v1::HelloReply* reply, double seconds) {
+Status CallHello(Channel& ch, const v1::HelloRequest& req, v1::HelloReply* reply, double seconds,
+                 std::string* peer_cert) {
   CallOptions o;
   o.seconds = seconds;
+  o.peer_certificate = peer_cert;
   o.headers.emplace_back(kHandshakeHeader, req.SerializeAsString());
   return ch.Call("Hello", o, v1::HelloRequest(), reply);  // the body is never read
 }
 
 Status CallAuthenticate(Channel& ch, const v1::AuthenticateRequest& req,
-                        v1::AuthenticateReply* reply, double seconds) {
+                        v1::AuthenticateReply* reply, double seconds, std::string* peer_cert) {
   CallOptions o;
   o.seconds = seconds;
+  o.peer_certificate = peer_cert;
   o.headers.emplace_back(kHandshakeHeader, req.SerializeAsString());
   return ch.Call("Authenticate", o, v1::AuthenticateRequest(), reply);
 }
@@ -64,32 +70,48 @@ Status CallAuthenticate(Channel& ch, const v1::AuthenticateRequest& req,
 StatusOr<std::shared_ptr<ClientSession>> ClientSession::Open(Channel& ch, std::string_view token,
                                                              std::string_view role, double seconds,
                                                              v1::AuthenticateReply* reply) {
+  return Open(ch, Credentials(std::string(token)), role, seconds, reply);
+}
+
+StatusOr<std::shared_ptr<ClientSession>> ClientSession::Open(Channel& ch, const Credentials& creds,
+                                                             std::string_view role, double seconds,
+                                                             v1::AuthenticateReply* reply) {
   const std::string cn = RandomNonce();  // fresh for every connection
   v1::HelloRequest hello;
   hello.set_nonce(cn);
   hello.set_role(std::string(role));
   v1::HelloReply challenge;
-  SL_RETURN_IF_ERROR(CallHello(ch, hello, &challenge, seconds).WithContext("hello"));
+  std::string cert;
+  SL_RETURN_IF_ERROR(CallHello(ch, hello, &challenge, seconds, &cert).WithContext("hello"));
   if (challenge.protocol_version() != kProtocolVersion)
     return FailedPrecondition("speaks protocol " + std::to_string(challenge.protocol_version()) +
                               ", this build " + std::to_string(kProtocolVersion) +
                               " (run the same suanli version everywhere)");
+  SL_ASSIGN_OR_RETURN(CertInfo worker, creds.CheckPeer(cert));
+  const std::string& fc = creds.fingerprint();
   const std::string& wn = challenge.worker_nonce();
   if (wn.size() != kNonceBytes ||
-      !SecureEquals(challenge.proof(), WorkerProofOf(token, role, cn, wn)))
+      !SecureEquals(challenge.proof(),
+                    WorkerProofOf(creds.token(), role, cn, wn, fc, worker.fingerprint)))
     return Unauthenticated(
         "it does not prove it knows the pool token (is the token the same on both sides?)");
   v1::AuthenticateRequest auth;
   auth.set_client_nonce(cn);
   auth.set_worker_nonce(wn);
-  auth.set_proof(ClientProofOf(token, role, cn, wn));
+  auth.set_proof(ClientProofOf(creds.token(), role, cn, wn, fc, worker.fingerprint));
+  if (creds.crl_number() > challenge.crl_number()) auth.set_crl(creds.crl());
   v1::AuthenticateReply answer;
-  SL_RETURN_IF_ERROR(CallAuthenticate(ch, auth, &answer, seconds).WithContext("authenticate"));
+  std::string cert2;
+  SL_RETURN_IF_ERROR(
+      CallAuthenticate(ch, auth, &answer, seconds, &cert2).WithContext("authenticate"));
+  if (cert2 != cert)  // both calls must reach the certificate the proof was bound to
+    return Unauthenticated("its certificate changed during the handshake");
   if (answer.session_id().empty() || answer.session_id().size() > 64)
     return Unauthenticated("it answered without a session");
   if (reply) *reply = answer;
-  return std::shared_ptr<ClientSession>(
-      new ClientSession(answer.session_id(), SessionKeyOf(token, role, cn, wn)));
+  return std::shared_ptr<ClientSession>(new ClientSession(
+      answer.session_id(), SessionKeyOf(creds.token(), role, cn, wn, fc, worker.fingerprint),
+      worker.serial));
 }
 
 CallOptions ClientSession::Sign(std::string_view method, double seconds) {
@@ -102,7 +124,7 @@ CallOptions ClientSession::Sign(std::string_view method, double seconds) {
   return o;
 }
 
-SessionTable::SessionTable(std::string token) : token_(std::move(token)) {}
+SessionTable::SessionTable(std::shared_ptr<Credentials> creds) : creds_(std::move(creds)) {}
 
 size_t SessionTable::sessions() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -128,16 +150,21 @@ void SessionTable::Failed(const std::string& host, std::chrono::steady_clock::ti
 }
 
 Status SessionTable::Challenge(const v1::HelloRequest& req, const std::string& peer,
-                               v1::HelloReply* reply) {
+                               const std::string& peer_cert, v1::HelloReply* reply) {
   if (req.nonce().size() != kNonceBytes) return InvalidArgument("nonce must be 16 bytes");
   if (req.role() != kRoleHead && req.role() != kRolePeer)
     return InvalidArgument("role must be \"head\" or \"peer\"");
   const auto now = std::chrono::steady_clock::now();
   const std::string wn = RandomNonce();
+  auto client = creds_->CheckPeer(peer_cert);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (BackedOff(HostOf(peer), now))
       return ResourceExhausted("too many failed handshakes from this host; wait 30 s");
+    if (!client.ok()) {
+      Failed(HostOf(peer), now);
+      return client.status();
+    }
     // Oldest first: entries already used, expired, or over the bound.
     while (!pending_order_.empty()) {
       auto front = pending_.find(pending_order_.front());
@@ -146,19 +173,23 @@ Status SessionTable::Challenge(const v1::HelloRequest& req, const std::string& p
       if (front != pending_.end()) pending_.erase(front);
       pending_order_.pop_front();
     }
-    pending_[wn] = {req.nonce(), req.role(), now + kPendingLife};
+    pending_[wn] = {req.nonce(), req.role(), client->fingerprint, client->serial,
+                    now + kPendingLife};
     pending_order_.push_back(wn);
   }
   reply->set_protocol_version(kProtocolVersion);
   reply->set_worker_nonce(wn);
-  reply->set_proof(WorkerProofOf(token_, req.role(), req.nonce(), wn));
+  reply->set_proof(WorkerProofOf(creds_->token(), req.role(), req.nonce(), wn, client->fingerprint,
+                                 creds_->fingerprint()));
+  reply->set_crl_number(creds_->crl_number());
   return Status::Ok();
 }
 
 StatusOr<std::string> SessionTable::Accept(const v1::AuthenticateRequest& req,
-                                           const std::string& peer) {
+                                           const std::string& peer, const std::string& peer_cert) {
   const auto now = std::chrono::steady_clock::now();
-  std::lock_guard<std::mutex> lock(mu_);
+  auto client = creds_->CheckPeer(peer_cert);  // outside the lock: it parses a certificate
+  std::unique_lock<std::mutex> lock(mu_);
   const std::string host = HostOf(peer);
   if (BackedOff(host, now))
     return ResourceExhausted("too many failed handshakes from this host; wait 30 s");
@@ -170,10 +201,23 @@ StatusOr<std::string> SessionTable::Accept(const v1::AuthenticateRequest& req,
   }
   const Pending p = it->second;
   pending_.erase(it);  // each handshake once
+  if (!client.ok() || client->fingerprint != p.client_fingerprint) {
+    Failed(host, now);
+    return Unauthenticated("the client's certificate is not the one its Hello came with");
+  }
   if (!SecureEquals(req.proof(),
-                    ClientProofOf(token_, p.role, p.client_nonce, req.worker_nonce()))) {
+                    ClientProofOf(creds_->token(), p.role, p.client_nonce, req.worker_nonce(),
+                                  p.client_fingerprint, creds_->fingerprint()))) {
     Failed(host, now);
     return Unauthenticated("wrong proof: this client does not know the pool token");
+  }
+  if (!req.crl().empty()) {  // from a member that proved the token; taken if the CA signed it
+    lock.unlock();
+    auto taken = creds_->Offer(req.crl());
+    if (!taken.ok()) return taken.status().WithContext("the revocation list it sent");
+    if (!p.client_serial.empty() && creds_->Revoked(p.client_serial))
+      return Unauthenticated("its own certificate was revoked");
+    lock.lock();
   }
   // Room: idle sessions go first, then the least recently used.
   for (auto s = sessions_.begin(); s != sessions_.end();)
@@ -186,8 +230,10 @@ StatusOr<std::string> SessionTable::Accept(const v1::AuthenticateRequest& req,
   }
   const std::string id = ToHex(RandomNonce());
   Session& s = sessions_[id];
-  s.key = SessionKeyOf(token_, p.role, p.client_nonce, req.worker_nonce());
+  s.key = SessionKeyOf(creds_->token(), p.role, p.client_nonce, req.worker_nonce(),
+                       p.client_fingerprint, creds_->fingerprint());
   s.role = p.role;
+  s.client_serial = p.client_serial;
   s.last_used = now;
   return id;
 }
@@ -206,6 +252,10 @@ bool SessionTable::Verify(std::string_view method,
   Session& s = it->second;
   if (!SecureEquals(mac, CallMac(s.key, method, id, n))) return false;
   if (s.role == kRolePeer && method != "Forward" && method != "Ping") return false;
+  if (!s.client_serial.empty() && creds_->Revoked(s.client_serial)) {  // revoked since
+    sessions_.erase(it);
+    return false;
+  }
   // Each counter once: above the window's floor and not taken yet.
   if (n == 0 || (s.max_counter > kWindow && n <= s.max_counter - kWindow) || s.recent.count(n))
     return false;

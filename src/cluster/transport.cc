@@ -1,12 +1,18 @@
 #include "cluster/transport.h"
 
+#include <sys/stat.h>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <thread>
 
 #include "base/mapped_file.h"
+#include "base/net_address.h"
+#include "cluster/auth.h"
+#include "cluster/pool_ca.h"
 
 namespace suanli::cluster {
 
@@ -18,6 +24,40 @@ Status SecurityOptions::Validate() const {
     auto text = ReadFileToString(*f);
     if (!text.ok()) return text.status().WithContext("TLS");
   }
+  return Status::Ok();
+}
+
+StatusOr<SecurityOptions> SecurityOptions::FromPoolDir(const std::string& dir) {
+  SecurityOptions s;
+  for (const char* f : {"token", "cert.pem", "key.pem", "ca.pem", "crl.pem"}) {
+    struct stat st;
+    if (::stat((dir + "/" + f).c_str(), &st) != 0)
+      return NotFound(dir + " holds no " + f +
+                      " (make a pool with `suanli pool init`, or a device's bundle with "
+                      "`suanli pool enroll`)");
+  }
+  SL_ASSIGN_OR_RETURN(s.token, ResolvePoolToken("", dir + "/token"));
+  s.tls_cert = dir + "/cert.pem";
+  s.tls_key = dir + "/key.pem";
+  s.tls_ca = dir + "/ca.pem";
+  s.tls_crl = dir + "/crl.pem";
+  s.tls_server_name = kPoolServerName;
+  return s;
+}
+
+Status CheckLinkProtection(const std::string& address, const SecurityOptions& sec) {
+  if (sec.tls() || IsLoopbackHost(HostOfAddress(address))) return Status::Ok();
+  if (!sec.allow_plaintext_remote)
+    return PermissionDenied(
+        address +
+        " is not a loopback address, and the link would be plain TCP: anyone on the network "
+        "could read the prompts, activations and outputs. Give every node the pool's "
+        "certificates (suanli pool init, then suanli pool enroll), or allow plain TCP explicitly");
+  static std::atomic<bool> warned{false};
+  if (!warned.exchange(true))
+    std::fprintf(stderr,
+                 "suanli: warning: plain TCP to or from %s: the pool's traffic is not encrypted\n",
+                 address.c_str());
   return Status::Ok();
 }
 

@@ -34,8 +34,8 @@ struct PipelineKey {
   std::string capability;
 };
 
-inline constexpr uint32_t kProtocolVersion =
-    5;  // 4: capabilities; 5: handshake in headers (worker.proto)
+// 4: capabilities; 5: handshake in headers (worker.proto); 6: proofs bound to certificates
+inline constexpr uint32_t kProtocolVersion = 6;
 
 // Every link pings its peer this often when idle and gives up on it after as long without an
 // answer, so a peer that froze, died or was cut off breaks its streams within about 2 s. Servers
@@ -48,11 +48,23 @@ struct SecurityOptions {
   std::string token;     // the pool token (auth.h)
   std::string tls_cert;  // PEM files; all three empty: plain TCP
   std::string tls_key;
-  std::string tls_ca;  // peers are verified against this CA
+  std::string tls_ca;           // peers are verified against this CA
+  std::string tls_crl;          // the pool's revocation list (pool_ca.h); optional
+  std::string tls_server_name;  // the name peers' certificates carry; "": the dialled host
+  // Plain TCP to or from an address off loopback (by default refused: it shows prompts,
+  // activations and outputs to the network).
+  bool allow_plaintext_remote = false;
   bool tls() const { return !tls_cert.empty() || !tls_key.empty() || !tls_ca.empty(); }
   // All or none of the TLS files, each readable.
   Status Validate() const;
+  // A pool directory or a device's bundle (pool_ca.h): its token, certificate, key, CA and CRL,
+  // peers checked against the pool's name. Errors: files missing (enroll the device first).
+  static StatusOr<SecurityOptions> FromPoolDir(const std::string& dir);
 };
+
+// Whether a link to or from `address` ("host:port") may go ahead under `sec`: TLS, loopback, or
+// plain TCP allowed explicitly (then a warning is printed once). Errors: kPermissionDenied.
+Status CheckLinkProtection(const std::string& address, const SecurityOptions& sec);
 
 // The host part of a peer string: "ipv4:1.2.3.4:5" → "ipv4:1.2.3.4".
 std::string HostOf(const std::string& peer);
@@ -66,6 +78,9 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 struct CallOptions {
   double seconds = 0;  // the call's deadline from now; 0: none (streams that live long)
   Headers headers;
+  // Unary calls: when set, receives the certificate the server presented (PEM; "" on plain TCP),
+  // so the handshake can bind to it.
+  std::string* peer_certificate = nullptr;
 };
 
 // The client's end of a stream. Read/Write block; both return false once the call ended (Finish
@@ -112,6 +127,8 @@ class ServerCall {
   virtual ~ServerCall() = default;
   virtual const std::string& method() const = 0;  // "Forward": no service prefix
   virtual const std::string& peer() const = 0;    // "ipv4:127.0.0.1:5555"
+  // The certificate the caller presented (PEM, verified against the CA); "" on plain TCP.
+  virtual const std::string& peer_certificate() const = 0;
   // The value of a request header ("" when absent); "-bin" keys give the decoded bytes.
   virtual std::string Header(std::string_view key) const = 0;
   virtual bool Read(google::protobuf::MessageLite* m) = 0;

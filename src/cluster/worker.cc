@@ -71,6 +71,7 @@ struct WorkerServer::Impl {
   WorkerOptions opts;
   DeviceProfile profile;
   std::string profile_json;
+  std::shared_ptr<Credentials> creds;
   std::unique_ptr<SessionTable> sessions;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<int64_t> last_reject_log_ms{0};  // rejections are logged once a second at most
@@ -257,14 +258,17 @@ struct WorkerServer::Impl {
     if (draining) return Leaving();
     v1::HelloRequest req;
     SL_RETURN_IF_ERROR(FromHeader(call, &req));
-    return sessions->Challenge(req, call.peer(), reply);
+    Status s = sessions->Challenge(req, call.peer(), call.peer_certificate(), reply);
+    if (!s.ok() && s.code() == StatusCode::kUnauthenticated)
+      LogRejection("rejected a handshake from " + call.peer() + ": " + s.message());
+    return s;
   }
 
   Status Authenticate(ServerCall& call, v1::AuthenticateReply* reply) {
     if (draining) return Leaving();
     v1::AuthenticateRequest req;
     SL_RETURN_IF_ERROR(FromHeader(call, &req));
-    auto id = sessions->Accept(req, call.peer());
+    auto id = sessions->Accept(req, call.peer(), call.peer_certificate());
     if (!id.ok()) {
       LogRejection("rejected a handshake from " + call.peer() + ": " + id.status().message());
       return id.status();
@@ -288,7 +292,7 @@ struct WorkerServer::Impl {
     if (!ch.ok()) return ch.status();
     // One answer for every failure: the caller learns whether a pool worker is there, not
     // which ports of the host are open.
-    auto session = ClientSession::Open(**ch, opts.security.token, kRolePeer, 10);
+    auto session = ClientSession::Open(**ch, *creds, kRolePeer, 10);
     if (!session.ok())
       return Unavailable("probing " + req->address() + ": no pool worker answers there");
     auto m = ProbeLink(**ch, **session,
@@ -667,8 +671,7 @@ struct WorkerServer::Impl {
       auto ch = opts.transport->Dial(st.next);
       if (!ch.ok()) return fail(ch.status().message());
       st.channel = *ch;
-      auto session =
-          ClientSession::Open(*st.channel, opts.security.token, kRolePeer, kCloseSeconds);
+      auto session = ClientSession::Open(*st.channel, *creds, kRolePeer, kCloseSeconds);
       if (!session.ok())
         return fail("the next stage " + st.next + ": " + session.status().message());
       st.down = st.channel->Open("Forward", (*session)->Sign("Forward"));
@@ -757,8 +760,8 @@ StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerOptions&
   auto impl = std::make_unique<Impl>();
   impl->opts = o;
   if (o.security.token.empty()) return InvalidArgument("a pool token is required");
-  SL_RETURN_IF_ERROR(o.security.Validate());
-  impl->sessions = std::make_unique<SessionTable>(o.security.token);
+  SL_ASSIGN_OR_RETURN(impl->creds, Credentials::Load(o.security));
+  impl->sessions = std::make_unique<SessionTable>(impl->creds);
   ProfileOptions po = o.profile;
   po.threads = o.threads;
   SL_ASSIGN_OR_RETURN(

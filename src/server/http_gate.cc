@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/net_address.h"
+
 namespace suanli::server {
 
 namespace {
@@ -22,23 +24,6 @@ bool IsIpLiteral(const std::string& h) {
 bool IsWildcard(const std::string& h) { return h == "0.0.0.0" || h == "::" || h.empty(); }
 
 }  // namespace
-
-std::string HostOf(const std::string& header) {
-  std::string h = Lower(header);
-  if (!h.empty() && h[0] == '[') {
-    const size_t close = h.find(']');
-    return close == std::string::npos ? h : h.substr(1, close - 1);
-  }
-  const size_t colon = h.rfind(':');
-  if (colon != std::string::npos && h.find(':') == colon) h.resize(colon);
-  return h;
-}
-
-bool IsLoopbackHost(const std::string& h) {
-  const std::string l = Lower(h);
-  return l == "localhost" || l == "::1" || l.rfind("127.", 0) == 0 ||
-         (l.size() > 10 && l.substr(l.size() - 10) == ".localhost");
-}
 
 bool SecureEqual(const std::string& a, const std::string& b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -60,7 +45,7 @@ bool IsOpenPath(const std::string& method, const std::string& path) {
 std::optional<ApiError> CheckGate(const GateConfig& c, const GateRequest& r) {
   // Host: loopback names, the bound address, configured names; any IP literal when listening on
   // all addresses (a rebinding attack arrives under a domain name, never as the IP).
-  const std::string host = HostOf(r.host);
+  const std::string host = HostOfAddress(r.host);
   const bool host_ok = !host.empty() && (IsLoopbackHost(host) || host == Lower(c.bound_host) ||
                                          std::find(c.allowed_hosts.begin(), c.allowed_hosts.end(),
                                                    host) != c.allowed_hosts.end() ||

@@ -33,9 +33,6 @@ struct GateRequest {
 std::optional<ApiError> CheckGate(const GateConfig& c, const GateRequest& r);
 // Paths anyone may read (the health check and the dashboard's static page and assets).
 bool IsOpenPath(const std::string& method, const std::string& path);
-// Host of a Host header: "[::1]:8080" -> "::1", "example.com:80" -> "example.com".
-std::string HostOf(const std::string& host_header);
-bool IsLoopbackHost(const std::string& host);
 // Constant-time comparison (keys).
 bool SecureEqual(const std::string& a, const std::string& b);
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <thread>
 
+#include "base/net_address.h"
 #include "cluster/head.h"
 #include "server/api_context.h"
 #include "server/completion_handler.h"

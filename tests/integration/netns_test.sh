@@ -4,7 +4,9 @@
 # 15 ms each way: 30 ms RTT, since these kernels have no netem qdisc). Checks that generation
 # through the namespaces gives one device's output, that the latency placement leaves the phone
 # out because of its link (and says so), that a forced split through the phone still works, and
-# that its measured per-token latency is close to the placement's prediction.
+# that its measured per-token latency is close to the placement's prediction. Every link is TLS
+# with the pool's own certificates (suanli pool init / enroll); plain TCP between the namespaces
+# is refused.
 # Needs root and iproute2; if the emulation cannot be set up the test fails (it never skips).
 # Only the namespaces' own addresses (10.77.x.y inside them) are used.
 # Usage: netns_test.sh PATH/TO/suanli PATH/TO/delay_relay
@@ -66,10 +68,14 @@ mkdir -p "$tmp/models"
 "$SUANLI" model synth -o "$tmp/models/m.gguf" --shape tiny --type q8_0 >/dev/null 2>&1 ||
   die "model synth failed"
 m=$tmp/models/m.gguf
+pd=$tmp/pool
+{ "$SUANLI" pool init --dir "$pd" && "$SUANLI" pool enroll lan --dir "$pd" &&
+  "$SUANLI" pool enroll phone --dir "$pd"; } >/dev/null 2>&1 || die "suanli pool init/enroll failed"
 start() {  # start NS NAME ADDR [flags]
   local ns=$1 name=$2 addr=$3
   shift 3
   timeout 600 ip netns exec "$ns" "$SUANLI" worker --listen "$addr" -t 1 --cache-dir "$tmp/$name" \
+    --pool-dir "$pd/nodes/$name" \
     --seconds-per-kernel 0.02 --matvec-mib 8 "$@" >"$tmp/$name.log" 2>&1 &
   pids+=($!)
 }
@@ -84,12 +90,16 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 grep -q listening "$tmp/phone.log" || die "phone worker did not start: $(tail -2 "$tmp/phone.log")"
+grep -q "(TLS)" "$tmp/phone.log" && ok "workers listen with TLS" || bad "phone worker: $(head -2 "$tmp/phone.log")"
 lan=10.77.1.2:7000
 phone=10.77.2.1:7100  # through the delaying relay
 
 "$SUANLI" generate -m "$m" -p "Once upon a time" -n 16 --temp 0 -t 1 >"$tmp/local.txt" 2>/dev/null
+ip netns exec $H "$SUANLI" generate -m "$m" -p "Hi" -n 2 --workers "$lan" >/dev/null 2>"$tmp/plain.err"
+[ $? -eq 1 ] && grep -q "not a loopback address" "$tmp/plain.err" &&
+  ok "plain TCP to another host is refused" || bad "plain TCP off loopback: $(tail -1 "$tmp/plain.err")"
 ip netns exec $H "$SUANLI" generate -m "$m" -p "Once upon a time" -n 16 --temp 0 \
-  --workers "$lan,$phone" --act f32 >"$tmp/auto.txt" 2>"$tmp/auto.err"
+  --workers "$lan,$phone" --act f32 --pool-dir "$pd" >"$tmp/auto.txt" 2>"$tmp/auto.err"
 if cmp -s "$tmp/local.txt" "$tmp/auto.txt"; then ok "generation across namespaces: same output"; else
   bad "generation across namespaces: $(tail -3 "$tmp/auto.err")"; fi
 rtt=$(sed -n "s/^suanli: worker $phone: .*link \([0-9.]*\) ms RTT.*/\1/p" "$tmp/auto.err")
@@ -103,7 +113,8 @@ fi
 
 # Forced through the phone: still correct; measured per-token latency vs the prediction.
 ip netns exec $H "$SUANLI" generate -m "$m" -p "Once upon a time" -n 16 --temp 0 \
-  --workers "$lan,$phone" --split 2,2 --act f32 >"$tmp/forced.txt" 2>"$tmp/forced.err"
+  --workers "$lan,$phone" --split 2,2 --act f32 --pool-dir "$pd" >"$tmp/forced.txt" \
+  2>"$tmp/forced.err"
 cmp -s "$tmp/local.txt" "$tmp/forced.txt" && ok "forced split through the phone: same output" ||
   bad "forced split: $(tail -3 "$tmp/forced.err")"
 grep -q "streaming" "$tmp/forced.err" && ok "weights streamed to the phone over 30 Mbit/s" ||
@@ -122,7 +133,7 @@ fi
 
 # LAN discovery: a head in the LAN worker's namespace finds it by multicast.
 ip netns exec $A "$SUANLI" generate -m "$m" -p "Once upon a time" -n 16 --temp 0 --discover \
-  >"$tmp/disc.txt" 2>"$tmp/disc.err"
+  --pool-dir "$pd" >"$tmp/disc.txt" 2>"$tmp/disc.err"
 if grep -q "discovered 1 worker" "$tmp/disc.err" && cmp -s "$tmp/local.txt" "$tmp/disc.txt"; then
   ok "--discover found the announcing worker and generated"
 else

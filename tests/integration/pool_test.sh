@@ -8,6 +8,7 @@ SUANLI=$1
 TD=${SUANLI_TESTDATA:-}
 . "$(dirname "$0")/test_lib.sh"
 export SUANLI_TOKEN=pool-test-token-1
+export XDG_CONFIG_HOME=$tmp/config  # no default pool directory of the user's
 
 . "$(dirname "$0")/worker_lib.sh"
 
@@ -354,6 +355,50 @@ if command -v openssl >/dev/null; then
   [ $? -eq 1 ] && ok "plain head cannot use a TLS worker" || bad "plain head used a TLS worker"
 else
   bad "openssl command missing (scripts/deps.sh test installs it)"
+fi
+
+# Pool certificates (suanli pool init / enroll / revoke): TLS on every link, certificates that
+# name the pool rather than an address. A worker revoked mid-request is dropped at the head's
+# next heartbeat, its layers move to the others and the output is the undisturbed one; a head
+# without the pool's certificates cannot use the workers.
+pd=$tmp/pool
+if "$SUANLI" pool init --dir "$pd" >/dev/null &&
+  for n in pc1 pc2 pc3; do "$SUANLI" pool enroll $n --dir "$pd" >/dev/null || exit 1; done; then
+  pc_ws=()
+  for n in pc1 pc2 pc3; do
+    start_worker "$n" --emulate-slowdown 20 --pool-dir "$pd/nodes/$n" && pc_ws+=("$addr")
+  done
+  pc_list=$(IFS=,; echo "${pc_ws[*]}")
+  grep -q "(TLS)" "$tmp/pc1.log" || bad "pool-certificate worker is not on TLS: $(head -2 "$tmp/pc1.log")"
+  "$SUANLI" generate -m "$m" -p "Once upon a time" -n 200 --ignore-eos -c 4096 --act f32 --temp 0 \
+    --workers "$pc_list" --split 2,1,1 --pool-dir "$pd" >"$tmp/pc.out" 2>"$tmp/pc.err" &
+  head_pid=$!
+  wait_tokens "$tmp/pc.out"
+  sleep 0.5
+  "$SUANLI" pool revoke pc2 --dir "$pd" >/dev/null || bad "pool revoke failed"
+  for _ in $(seq 1 3600); do kill -0 $head_pid 2>/dev/null || break; sleep 0.05; done
+  kill -9 $head_pid 2>/dev/null
+  wait $head_pid
+  rc=$?
+  if [ $rc -eq 0 ] && cmp -s "$tmp/pc.out" "${ref_out[greedy]}" &&
+    grep -q "certificate was revoked" "$tmp/pc.err"; then
+    ok "pool certificates: pc2 revoked mid-request, dropped and replaced, same output ($(grep -o "running again in [0-9.]* [mu]*s" "$tmp/pc.err" | head -1))"
+  else
+    bad "pool certificates, revoked mid-request: exit $rc, output $(cmp -s "$tmp/pc.out" "${ref_out[greedy]}" && echo same || echo differs): $(grep -E "pool:|error|revoked" "$tmp/pc.err" | head -3)"
+  fi
+  "$SUANLI" generate -m "$m" -p "Hi" -n 2 --workers "${pc_ws[1]}" --pool-dir "$pd" >/dev/null 2>"$tmp/err"
+  grep -q "revoked" "$tmp/err" && ok "a revoked worker is refused by the head" ||
+    bad "revoked worker: $(tail -2 "$tmp/err")"
+  "$SUANLI" generate -m "$m" -p "Hi" -n 2 --workers "${pc_ws[0]}" >/dev/null 2>"$tmp/err"
+  [ $? -eq 1 ] && ok "a head without the pool's certificates cannot use its workers" ||
+    bad "a plain head used a pool-certificate worker"
+  "$SUANLI" generate -m "$m" -p "Hi" -n 2 --workers "${pc_ws[0]}" --pool-dir "$pd/nodes/pc2" \
+    >/dev/null 2>"$tmp/err"
+  [ $? -eq 1 ] && grep -q "revoked" "$tmp/err" &&
+    ok "the revoked device cannot act as a head either: $(grep -o "rejected.*revoked" "$tmp/err" | head -1 | cut -c1-80)" ||
+    bad "revoked device as head: $(tail -2 "$tmp/err")"
+else
+  bad "suanli pool init/enroll failed"
 fi
 
 echo "pool_test: $fails failure(s)"

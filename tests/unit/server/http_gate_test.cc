@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/net_address.h"
+
 namespace suanli::server {
 namespace {
 
@@ -91,9 +93,9 @@ TEST(HttpGate, BodySizeIsCheckedFromTheHeader) {
 }
 
 TEST(HttpGate, Helpers) {
-  EXPECT_EQ(HostOf("Example.COM:80"), "example.com");
-  EXPECT_EQ(HostOf("[::1]:8080"), "::1");
-  EXPECT_EQ(HostOf("::1"), "::1");
+  EXPECT_EQ(HostOfAddress("Example.COM:80"), "example.com");
+  EXPECT_EQ(HostOfAddress("[::1]:8080"), "::1");
+  EXPECT_EQ(HostOfAddress("::1"), "::1");
   EXPECT_TRUE(IsLoopbackHost("127.0.0.2"));
   EXPECT_TRUE(IsLoopbackHost("app.localhost"));
   EXPECT_FALSE(IsLoopbackHost("localhost.evil.example"));
