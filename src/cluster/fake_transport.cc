@@ -21,11 +21,6 @@ std::pair<std::string, std::string> LinkOf(const std::string& a, const std::stri
   return a < b ? std::make_pair(a, b) : std::make_pair(b, a);
 }
 
-Steady::time_point After(double seconds) {
-  return Steady::now() +
-         std::chrono::duration_cast<Steady::duration>(std::chrono::duration<double>(seconds));
-}
-
 }  // namespace
 
 // One call: two directions of messages, the response headers and how the call ended. Both ends
@@ -64,7 +59,7 @@ struct FakeNetwork::Call {
   // Under mu: ends the call when a fault or the deadline says so.
   void Check() {
     if (broken) return;
-    const auto now = Steady::now();
+    const auto now = net->clock().Now();
     if (net->Dead(client) || net->Dead(server))
       return Break(Unavailable("connection reset: the peer is gone"));
     // Until the client has the status, the deadline holds (a finished call's status held by a
@@ -93,7 +88,7 @@ struct FakeNetwork::Call {
     cv.notify_all();
   }
   bool Visible(const Pipe& p) const {
-    return !p.q.empty() && !partitioned && Steady::now() >= p.q.front().at;
+    return !p.q.empty() && !partitioned && net->clock().Now() >= p.q.front().at;
   }
   template <typename Pred>
   void Wait(std::unique_lock<std::mutex>& lock, Pred pred) {
@@ -118,7 +113,7 @@ struct FakeNetwork::Call {
       net->Count(&Counts::dropped);
       return true;
     }
-    Steady::time_point at = After(f.delay + f.jitter * net->Random());
+    Steady::time_point at = net->clock().After(f.delay + f.jitter * net->Random());
     at = std::max(at, p.last_at);  // one stream stays in order
     p.last_at = at;
     p.q.push_back({std::move(bytes), at});
@@ -153,7 +148,7 @@ struct FakeNetwork::Call {
     if (broken) return;
     const LinkFaults f = net->Faults(client, server);
     finished = true;
-    finished_at = std::max(After(f.delay), down.last_at);
+    finished_at = std::max(net->clock().After(f.delay), down.last_at);
     status = s;
     down.closed = true;
     headers_sent = true;
@@ -162,7 +157,7 @@ struct FakeNetwork::Call {
   // The client's view of the end.
   Status ClientFinish() {
     std::unique_lock<std::mutex> lock(mu);
-    Wait(lock, [&] { return finished && !partitioned && Steady::now() >= finished_at; });
+    Wait(lock, [&] { return finished && !partitioned && net->clock().Now() >= finished_at; });
     delivered = true;
     return status;
   }
@@ -415,7 +410,7 @@ std::unique_ptr<ClientStream> FakeChannel::Open(std::string_view method, const C
   return std::make_unique<FakeStream>(net_->Connect(from_, address_, method, o));
 }
 
-FakeNetwork::FakeNetwork(uint64_t seed) : rng_(seed) {}
+FakeNetwork::FakeNetwork(uint64_t seed, const Clock& clock) : clock_(clock), rng_(seed) {}
 
 std::string FakeNetwork::CertificateOf(const std::string& node) const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -445,7 +440,7 @@ std::shared_ptr<FakeNetwork::Call> FakeNetwork::Connect(const std::string& from,
   c->client_cert = CertificateOf(from);
   c->method = std::string(method);
   c->headers = o.headers;
-  if (o.seconds > 0) c->deadline = After(o.seconds);
+  if (o.seconds > 0) c->deadline = clock_.After(o.seconds);
   Listener* l = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -20,13 +20,17 @@
 #include <string>
 #include <utility>
 
+#include "base/clock.h"
 #include "cluster/transport.h"
 
 namespace suanli::cluster {
 
 class FakeNetwork {
  public:
-  explicit FakeNetwork(uint64_t seed = 1);
+  // Delays, deadlines and the keepalive run on `clock` (a ManualClock: virtual time, so a test
+  // advances past a 2 s detection without waiting for it).
+  explicit FakeNetwork(uint64_t seed = 1, const Clock& clock = Clock::Real());
+  const Clock& clock() const { return clock_; }
   ~FakeNetwork();
   FakeNetwork(const FakeNetwork&) = delete;
   FakeNetwork& operator=(const FakeNetwork&) = delete;
@@ -79,6 +83,7 @@ class FakeNetwork {
   friend class NodeTransport;
   void EndCallsOf(const std::string& node, const Status& why);
 
+  const Clock& clock_;
   mutable std::mutex mu_;
   std::mt19937_64 rng_;
   std::map<std::pair<std::string, std::string>, LinkFaults> links_;  // (min, max) node names

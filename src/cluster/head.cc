@@ -281,6 +281,7 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
     PipelineClient::Shape shape;
     shape.n_vocab = model.hparams().n_vocab;
     shape.detect_seconds = opts_.detect_seconds;
+    shape.clock = opts_.clock;
     if (creds_->tls()) shape.credentials = creds_;
     std::vector<PipelineClient::StageLink> links;
     for (int wi : run.workers) {
@@ -291,7 +292,7 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
     SL_RETURN_IF_ERROR(client->Start());
     run.client = client;
     for (int wi : run.workers) run.plan_scale.push_back(PlanningScale(static_cast<size_t>(wi)));
-    run.placed_at = std::chrono::steady_clock::now();
+    run.placed_at = opts_.clock->Now();
     return run;
   }
 }
@@ -391,7 +392,7 @@ std::string Pool::Calibrate(size_t i) {
     }
   }
   if (!opts_.split.empty()) return "";  // a forced split holds until a device is lost
-  if (std::chrono::steady_clock::now() - placed_at < std::chrono::seconds(5)) return "";
+  if (opts_.clock->SecondsSince(placed_at) < 5) return "";
   // Planning again is only worth it when what the plan would see changed: a worker's speed by
   // 3% or more, or which workers are free.
   const std::vector<bool> usable = UsableFor(i);
@@ -481,7 +482,7 @@ bool Pool::Greet(size_t wi) {
   PoolWorker& w = workers_[wi];
   {
     std::lock_guard<std::mutex> lock(workers_mu_);
-    w.last_greet = std::chrono::steady_clock::now();
+    w.last_greet = opts_.clock->Now();
   }
   auto session = ClientSession::Open(*w.channel, *creds_, kRoleHead, ShortDeadline());
   if (!session.ok()) return false;
@@ -499,8 +500,8 @@ int Pool::Rejoin() {
       if (Lost(static_cast<int>(k))) continue;  // it gets the list when it is greeted again
       auto s = ClientSession::Open(*workers_[k].channel, *creds_, kRoleHead, ShortDeadline());
       if (!s.ok() && s.status().code() == StatusCode::kUnauthenticated)
-        AddEvent("device", "worker " + workers_[k].address + " is refused: " +
-                               s.status().message());
+        AddEvent("device",
+                 "worker " + workers_[k].address + " is refused: " + s.status().message());
     }
     crl_handed_ = n;
   }
@@ -508,9 +509,7 @@ int Pool::Rejoin() {
   for (size_t k = 0; k < workers_.size(); ++k) {
     {
       std::lock_guard<std::mutex> lock(workers_mu_);
-      if (!workers_[k].lost ||
-          std::chrono::steady_clock::now() - workers_[k].last_greet < std::chrono::seconds(5))
-        continue;
+      if (!workers_[k].lost || opts_.clock->SecondsSince(workers_[k].last_greet) < 5) continue;
     }
     if (!Greet(k)) continue;
     ++back;
@@ -548,7 +547,8 @@ std::vector<bool> Pool::UsableFor(size_t i) const {
 }
 
 Status Pool::Recover(size_t i, double timeout_seconds) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const Clock& clock = *opts_.clock;
+  const auto t0 = clock.Now();
   Running& r = pipelines_[i];
   const int lost_stage = r.client ? r.client->lost_stage() : -1;
   const std::string why = r.client ? r.client->broken() : "";
@@ -587,8 +587,7 @@ Status Pool::Recover(size_t i, double timeout_seconds) {
           plan_.latency_seconds = plan->pipelines[0].latency_seconds;
           plan_.tokens_per_second = plan->pipelines[0].tokens_per_second();
         }
-        recovered_seconds_ =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        recovered_seconds_ = clock.SecondsSince(t0);
         std::string where;
         for (const placement::Stage& s : plan_.pipelines[i].stages)
           where += (where.empty() ? "" : ", ") +
@@ -603,8 +602,7 @@ Status Pool::Recover(size_t i, double timeout_seconds) {
     } else {
       last = plan.ok() ? Unavailable("the remaining workers cannot hold the model") : plan.status();
     }
-    const double waited =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double waited = clock.SecondsSince(t0);
     if (waited >= timeout_seconds) {
       Status gave_up = Unavailable("pipeline " + std::to_string(i + 1) + " lost a worker (" + why +
                                    ") and no device took over within " +
@@ -612,7 +610,7 @@ Status Pool::Recover(size_t i, double timeout_seconds) {
       AddEvent("recovery", gave_up.message());
       return gave_up;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(attempt == 0 ? 100 : 500));
+    clock.SleepFor(attempt == 0 ? 0.1 : 0.5);
   }
 }
 

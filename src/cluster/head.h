@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/clock.h"
 #include "cluster/device_profile.h"
 #include "cluster/link_probe.h"
 #include "cluster/pipeline_client.h"
@@ -42,6 +43,8 @@ struct PoolOptions {
   double detect_seconds = 2;     // a worker that froze, died or is cut off is noticed within this
   double recovery_seconds = 30;  // re-placing a lost worker's layers gives up after this
   bool quiet = false;            // no progress lines (the placement is still printed)
+  // Heartbeats, detection, recovery timeouts and re-placement intervals (tests: virtual time).
+  const Clock* clock = &Clock::Real();
 };
 
 struct PoolWorker {

@@ -119,14 +119,16 @@ Status PipelineClient::CheckOneStage(size_t i, double seconds) {
 
 void PipelineClient::Heartbeat() {
   const double interval = shape_.detect_seconds / 4, deadline = shape_.detect_seconds / 2;
-  auto last_good = std::chrono::steady_clock::now();
+  const Clock& clock = *shape_.clock;
+  auto last_good = clock.Now();
   std::unique_lock<std::mutex> lock(pending_mu_);
   while (!stop_watchdog_ && broken_.ok()) {
-    pending_cv_.wait_for(lock, std::chrono::duration<double>(interval));
+    clock.Await(pending_cv_, lock, clock.After(interval),
+                [&] { return stop_watchdog_ || !broken_.ok(); });
     if (stop_watchdog_ || !broken_.ok()) break;
     lock.unlock();
     Status s = FirstLost(deadline);
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = clock.Now();
     if (closing_) {  // stages wind down on purpose
       lock.lock();
       break;
@@ -190,10 +192,11 @@ void PipelineClient::ReadResults() {
 }
 
 void PipelineClient::Watchdog() {
+  const Clock& clock = *shape_.clock;
   std::unique_lock<std::mutex> lock(pending_mu_);
   while (!stop_watchdog_) {
-    pending_cv_.wait_for(lock, std::chrono::milliseconds(250));
-    const auto now = std::chrono::steady_clock::now();
+    clock.Await(pending_cv_, lock, clock.After(0.25), [&] { return stop_watchdog_; });
+    const auto now = clock.Now();
     bool late = false;
     for (const auto& [id, p] : pending_) late = late || now > p.deadline;
     if (late && broken_.ok()) {
@@ -237,9 +240,8 @@ void PipelineClient::Send(const StepBatch& batch, std::function<void(StepOutput)
     Pending p;
     p.batch = batch;
     p.done = std::move(done);
-    p.deadline = std::chrono::steady_clock::now() +
-                 std::chrono::milliseconds(static_cast<int64_t>(
-                     1000 * (shape_.batch_deadline_seconds + 0.5 * static_cast<double>(tokens))));
+    p.deadline =
+        shape_.clock->After(shape_.batch_deadline_seconds + 0.5 * static_cast<double>(tokens));
     pending_.emplace(batch.id, std::move(p));
   }
   if (!sent_first_) {

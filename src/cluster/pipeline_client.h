@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "cluster/session.h"
 #include "cluster/transport.h"
 #include "engine/batch.h"
@@ -36,6 +37,8 @@ class PipelineClient {
     // The head's credentials: a stage whose worker's certificate the pool revoked since (pool
     // revoke while the head runs) is lost at the next heartbeat. Null: not checked.
     std::shared_ptr<Credentials> credentials;
+    // Heartbeats, detection times and batch deadlines (closing is bounded in real time).
+    const Clock* clock = &Clock::Real();
   };
   // One stage's worker: its name in messages ("worker HOST:PORT"), its channel and session.
   struct StageLink {

@@ -124,7 +124,8 @@ CallOptions ClientSession::Sign(std::string_view method, double seconds) {
   return o;
 }
 
-SessionTable::SessionTable(std::shared_ptr<Credentials> creds) : creds_(std::move(creds)) {}
+SessionTable::SessionTable(std::shared_ptr<Credentials> creds, const Clock& clock)
+    : creds_(std::move(creds)), clock_(clock) {}
 
 size_t SessionTable::sessions() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -154,7 +155,7 @@ Status SessionTable::Challenge(const v1::HelloRequest& req, const std::string& p
   if (req.nonce().size() != kNonceBytes) return InvalidArgument("nonce must be 16 bytes");
   if (req.role() != kRoleHead && req.role() != kRolePeer)
     return InvalidArgument("role must be \"head\" or \"peer\"");
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock_.Now();
   const std::string wn = RandomNonce();
   auto client = creds_->CheckPeer(peer_cert);
   {
@@ -187,7 +188,7 @@ Status SessionTable::Challenge(const v1::HelloRequest& req, const std::string& p
 
 StatusOr<std::string> SessionTable::Accept(const v1::AuthenticateRequest& req,
                                            const std::string& peer, const std::string& peer_cert) {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock_.Now();
   auto client = creds_->CheckPeer(peer_cert);  // outside the lock: it parses a certificate
   std::unique_lock<std::mutex> lock(mu_);
   const std::string host = HostOf(peer);
@@ -264,7 +265,7 @@ bool SessionTable::Verify(std::string_view method,
   while (!s.recent.empty() && s.max_counter > kWindow &&
          *s.recent.begin() <= s.max_counter - kWindow)
     s.recent.erase(s.recent.begin());
-  s.last_used = std::chrono::steady_clock::now();
+  s.last_used = clock_.Now();
   return true;
 }
 

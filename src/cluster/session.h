@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/clock.h"
 #include "cluster/credentials.h"
 #include "cluster/transport.h"
 #include "suanli/cluster/v1/worker.pb.h"
@@ -95,7 +96,8 @@ class ClientSession {
 // The worker's side: pending handshakes and live sessions.
 class SessionTable {
  public:
-  explicit SessionTable(std::shared_ptr<Credentials> creds);
+  // Expiry, idle sessions and back-off read `clock` (tests run them in virtual time).
+  explicit SessionTable(std::shared_ptr<Credentials> creds, const Clock& clock = Clock::Real());
 
   // Hello from `peer` (its address, "ipv4:1.2.3.4:5") that presented `peer_cert` (PEM; "" on
   // plain TCP): the worker's nonce and proof. kUnauthenticated for a revoked certificate.
@@ -127,6 +129,7 @@ class SessionTable {
   void Failed(const std::string& host, std::chrono::steady_clock::time_point now);
 
   std::shared_ptr<Credentials> creds_;
+  const Clock& clock_;
   mutable std::mutex mu_;
   std::map<std::string, Pending> pending_;   // by worker nonce
   std::deque<std::string> pending_order_;    // oldest first, to bound pending_

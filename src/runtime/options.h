@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "cluster/transport.h"
 #include "model/weights.h"
 #include "suanli/placement.h"
@@ -33,6 +34,7 @@ struct PoolOptions {
   double detect_seconds = 2;     // a worker that froze, died or is cut off is noticed within this
   double recovery_seconds = 30;  // then its layers are placed again; requests fail after this
   std::shared_ptr<cluster::Transport> transport;  // null: the network (tests: FakeNetwork)
+  const Clock* clock = &Clock::Real();            // the head's time (tests: ManualClock)
 };
 
 struct RuntimeOptions {

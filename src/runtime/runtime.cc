@@ -76,6 +76,7 @@ StatusOr<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
                              " layer counts for " + std::to_string(po.workers.size()) + " workers");
     po.security = p.security;
     po.transport = p.transport;
+    po.clock = p.clock;
     po.objective = p.objective;
     po.split = p.split;
     po.act = p.act;

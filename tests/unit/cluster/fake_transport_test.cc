@@ -14,6 +14,7 @@
 #include <future>
 #include <thread>
 
+#include "base/clock.h"
 #include "base/timer.h"
 #include "cluster/head.h"
 #include "cluster/worker.h"
@@ -240,6 +241,7 @@ class FakePoolTest : public ::testing::Test {
     o.detect_seconds = 1;
     o.cache_dir = *dir_ + "/head";
     o.quiet = true;
+    o.clock = &clock_;
     auto p = Pool::Open(*model_, o);
     ASSERT_TRUE(p.ok()) << p.status().message();
     pool_ = std::move(*p);
@@ -277,7 +279,14 @@ class FakePoolTest : public ::testing::Test {
   static constexpr const char* kToken = "fake-pool-test-token";
   static std::string* dir_;
   static Model* model_;
-  FakeNetwork net_;
+  // Tests named ...InVirtualTime run the head and the network on a ManualClock.
+  static bool Virtual() {
+    return std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())
+               .find("InVirtualTime") != std::string::npos;
+  }
+  ManualClock manual_;
+  const Clock& clock_ = Virtual() ? static_cast<const Clock&>(manual_) : Clock::Real();
+  FakeNetwork net_{1, clock_};
   std::vector<std::unique_ptr<WorkerServer>> workers_;
   std::unique_ptr<Pool> pool_;
 };
@@ -309,6 +318,30 @@ TEST_F(FakePoolTest, AFrozenWorkerIsNamedWithinTheDetectionTime) {
   EXPECT_TRUE(logits.ok()) << logits.status().message();
   for (const PoolWorker* w : pool_->pipeline_workers(0))
     EXPECT_NE(w->address, workers_[1]->address());
+  net_.Thaw("w2");
+}
+
+// The same in virtual time: while the clock stands still a frozen worker is not declared lost
+// however long the test waits; advanced in 50 ms steps it is named within the detection time of
+// the head's clock, and the test takes a fraction of that in real time.
+TEST_F(FakePoolTest, AFrozenWorkerIsNamedWithinTheDetectionTimeInVirtualTime) {
+  OpenPool();
+  ASSERT_TRUE(Step(1, 0, 5).ok());
+  net_.Freeze("w2");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // past 1 s of real time
+  EXPECT_EQ(pool_->pipeline(0).broken(), "");
+  const auto t0 = clock_.Now();
+  for (int i = 0; i < 200 && pool_->pipeline(0).broken().empty(); ++i) {
+    manual_.Advance(0.05);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const double virtual_seconds = clock_.SecondsSince(t0);
+  const std::string why = pool_->pipeline(0).broken();
+  EXPECT_NE(why.find("worker " + workers_[1]->address() + " (stage 2 of 3)"), std::string::npos)
+      << why;
+  EXPECT_LE(virtual_seconds, 1.0 + 0.1) << why;  // detect_seconds 1 (a heartbeat per 0.25 s)
+  EXPECT_LE(pool_->pipeline(0).detect_seconds(), 1.0 + 0.1);
+  EXPECT_EQ(pool_->pipeline(0).lost_stage(), 1);
   net_.Thaw("w2");
 }
 

@@ -113,6 +113,39 @@ TEST(RealTemplates, SharedTestData) {
   EXPECT_EQ(checked, 8 * static_cast<int>(convs.size()));
 }
 
+// The default step limit leaves real templates a wide margin: every family renders a 400-message
+// conversation of some 400 KB within a tenth of it.
+TEST(RealTemplates, LongConversationsFitATenthOfTheStepLimit) {
+  fs::path dir = SharedTemplates();
+  if (dir.empty()) GTEST_SKIP() << "test data not found";
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  messages.push_back({{"role", "system"}, {"content", "You are a helpful assistant."}});
+  for (int i = 0; i < 400; ++i)
+    messages.push_back({{"role", i % 2 ? "assistant" : "user"},
+                        {"content", std::string(1000, static_cast<char>('a' + i % 26))}});
+  int templates = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() != ".jinja") continue;
+    SCOPED_TRACE(entry.path().filename().string());
+    auto tmpl = ChatTemplate::Load(ReadFile(entry.path()), "<s>", "</s>");
+    ASSERT_TRUE(tmpl.ok()) << tmpl.status().ToString();
+    ChatInputs in;
+    in.messages = messages;
+    in.add_generation_prompt = true;
+    jinja::RenderOptions o = FixedClock();
+    o.limits.max_steps = jinja::Limits().max_steps / 10;
+    ApplyResult r = tmpl->Apply(in, o);
+    // Some templates refuse a system message or alternate roles their own way: only a limit
+    // would be a failure here.
+    if (!r.ok())
+      EXPECT_EQ(r.status().message().find("limit"), std::string::npos) << r.status().message();
+    else
+      EXPECT_GT(r->size(), 400'000u);
+    ++templates;
+  }
+  EXPECT_EQ(templates, 8);
+}
+
 TEST(RealTemplates, CommittedTemplates) {
   fs::path dir = RepoTemplates();
   if (dir.empty()) GTEST_SKIP() << "SUANLI_SOURCE_DIR/tests/data/templates not found";
