@@ -1,6 +1,7 @@
 #include "cluster/fake_transport.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -275,6 +276,10 @@ struct FakeNetwork::Listener {
   std::condition_variable idle;
   size_t calls = 0;    // admitted with a session
   size_t threads = 0;  // handlers running
+  // Handler threads, joined (not detached): a thread's exit frees its thread-local state (e.g.
+  // OpenSSL's per-thread random generator), which must not outlive the server. Finished ones are
+  // joined when the next call starts, the rest at shutdown.
+  std::vector<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> workers;
   bool shut = false;
   std::vector<std::weak_ptr<Call>> live;
 
@@ -309,7 +314,8 @@ struct FakeNetwork::Listener {
                  live.end());
       live.push_back(c);
     }
-    std::thread([this, c, call, m] {
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    std::thread t([this, c, call, m, done] {
       Status s = m->handler(*call);
       if (!call->error().ok()) s = call->error();
       {
@@ -319,7 +325,21 @@ struct FakeNetwork::Listener {
       c->Finish(s);
       std::lock_guard<std::mutex> lock(mu);
       if (--threads == 0) idle.notify_all();
-    }).detach();
+      *done = true;
+    });
+    std::vector<std::thread> finished;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto it = workers.begin(); it != workers.end();)
+        if (*it->second) {
+          finished.push_back(std::move(it->first));
+          it = workers.erase(it);
+        } else {
+          ++it;
+        }
+      workers.emplace_back(std::move(t), std::move(done));
+    }
+    for (std::thread& f : finished) f.join();
   }
 };
 
@@ -402,6 +422,11 @@ void FakeServer::Shutdown() {
   }
   std::unique_lock<std::mutex> lock(l_->mu);
   l_->idle.wait(lock, [&] { return l_->threads == 0; });
+  std::vector<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> workers;
+  workers.swap(l_->workers);
+  lock.unlock();
+  for (auto& [t, done] : workers) t.join();
+  lock.lock();
   stopped_ = true;
   l_->idle.notify_all();
 }
