@@ -9,9 +9,6 @@ namespace suanli::cluster {
 
 namespace {
 
-constexpr const char* kSessionKey = "x-suanli-session";
-constexpr const char* kCounterKey = "x-suanli-call";
-constexpr const char* kMacKey = "x-suanli-mac";
 constexpr size_t kNonceBytes = 16;
 constexpr size_t kMaxPending = 1024;   // handshakes begun, not finished
 constexpr size_t kMaxSessions = 1024;  // the least recently used goes beyond

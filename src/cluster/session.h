@@ -54,6 +54,10 @@ inline constexpr std::string_view kRoleHead = "head";
 inline constexpr std::string_view kRolePeer = "peer";  // a worker calling the next stage
 // The header that carries a serialized HelloRequest or AuthenticateRequest ("-bin": raw bytes).
 inline constexpr const char* kHandshakeHeader = "x-suanli-handshake-bin";
+// Every later call's headers: the session, the call's counter and its MAC (ClientSession::Sign).
+inline constexpr const char* kSessionKey = "x-suanli-session";
+inline constexpr const char* kCounterKey = "x-suanli-call";
+inline constexpr const char* kMacKey = "x-suanli-mac";
 
 // The handshake's two calls as sent on the wire (the request in kHandshakeHeader, within
 // `seconds`): ClientSession::Open's steps, and what tests forge.

@@ -210,27 +210,40 @@ StatusOr<WeightStore::Located> WeightStore::Locate(const std::string& sha256, ui
   auto file = GgufFile::Open(sparse);
   std::lock_guard<std::mutex> lock(mu_);
   const Have have = ReadHave(sha256);
-  if (!file.ok() || have.header.empty() || !SecureEquals(have.header, expected.header)) {
-    loc.header_missing = true;  // damaged, or not this head's model: fetch again
+  struct stat now;
+  if (!file.ok() || have.header.empty() || !SecureEquals(have.header, expected.header) ||
+      ::stat(sparse.c_str(), &now) != 0 || now.st_ino != st.st_ino) {
+    loc.header_missing = true;  // damaged, not this head's model, or replaced: fetch again
     return loc;
   }
+  const std::pair<std::string, uint64_t> copy{sha256, static_cast<uint64_t>(st.st_ino)};
+  bool conflict = false;  // a tensor holds other bytes, and a running stage maps them
   for (std::string& n : StageTensorNames(**file, first, last, with_embedding, with_output)) {
     auto want = expected.tensors.find(n);
     if (want == expected.tensors.end())
       return InvalidArgument("LoadStage: no expected SHA-256 for tensor " + n);
     auto got = have.tensors.find(n);
     if (got == have.tensors.end() || !SecureEquals(got->second, want->second) ||
-        writing_.count({sha256, n}))
+        writing_.count({sha256, n})) {
+      if (got != have.tensors.end() && in_use_.count(copy)) conflict = true;
       loc.missing_tensors.push_back(std::move(n));
+    }
+  }
+  if (conflict) {
+    // Those bytes cannot be overwritten under the stage (another head's, or a poisoner's that
+    // it keeps fed): this head pushes a new copy, which the old one's stages never see.
+    loc.missing_tensors.clear();
+    loc.header_missing = true;
+    return loc;
   }
   if (loc.missing_tensors.empty()) {
     loc.path = sparse;
     loc.source = "cache";
-    ++in_use_[sha256];
-    loc.in_use = std::shared_ptr<void>(new char, [this, sha256](void* p) {
+    ++in_use_[copy];
+    loc.in_use = std::shared_ptr<void>(new char, [this, copy](void* p) {
       delete static_cast<char*>(p);
       std::lock_guard<std::mutex> l(mu_);
-      if (--in_use_[sha256] <= 0) in_use_.erase(sha256);
+      if (--in_use_[copy] <= 0) in_use_.erase(copy);
     });
   }
   return loc;
@@ -362,7 +375,8 @@ Status WeightStore::Receive(const std::function<bool(v1::WeightChunk*)>& read,
         result = Unavailable("PushWeights: another push is writing " + c.tensor() + "; retry");
         break;
       }
-      if (in_use_.count(sha) && have.tensors.count(c.tensor())) {
+      if (in_use_.count({sha, static_cast<uint64_t>(fst.st_ino)}) &&
+          have.tensors.count(c.tensor())) {
         result = FailedPrecondition("PushWeights: " + c.tensor() +
                                     " is mapped by a running stage and is not replaced");
         break;

@@ -96,7 +96,9 @@ class WeightStore {
   uint64_t quota_ = 0;
   // Guards the .have files, in_use_ and writing_; never held while a push reads the network.
   mutable std::mutex mu_;
-  std::map<std::string, int> in_use_;  // model sha256 → stages mapping its copy
+  // (model sha256, inode of its copy) → stages mapping that copy. A copy replaced by a new one
+  // (a header push) stays mapped by its stages; only the current one is written.
+  std::map<std::pair<std::string, uint64_t>, int> in_use_;
   // (model sha256, tensor) being pushed; tensor "" is a new copy's header.
   std::set<std::pair<std::string, std::string>> writing_;
 };

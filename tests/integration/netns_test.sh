@@ -105,7 +105,7 @@ if cmp -s "$tmp/local.txt" "$tmp/auto.txt"; then ok "generation across namespace
 rtt=$(sed -n "s/^suanli: worker $phone: .*link \([0-9.]*\) ms RTT.*/\1/p" "$tmp/auto.err")
 if [ -n "$rtt" ] && awk -v r="$rtt" 'BEGIN { exit !(r >= 25 && r <= 45) }'; then
   ok "phone link measured at $rtt ms RTT"; else bad "phone link RTT '$rtt' (want about 30 ms)"; fi
-if grep -A20 "^left out:" "$tmp/auto.err" | grep -q "$phone"; then
+if grep -q "$phone" <<<"$(grep -A20 "^left out:" "$tmp/auto.err")"; then
   ok "latency placement leaves the phone out: $(grep -A20 '^left out:' "$tmp/auto.err" | grep "$phone" | sed 's/^ *//')"
 else
   bad "placement kept the phone despite its link: $(cat "$tmp/auto.err")"

@@ -89,7 +89,7 @@ long='{"messages":[{"role":"user","content":"Go on"}],"stream":true,"max_tokens"
 # wait_small WAITING RUNNING: until the small server shows that many (10 s at most).
 wait_small() {
   for _ in $(seq 1 200); do
-    curl -s --max-time 2 "$small/v1/pool/state" | grep -q "\"queue_depth\":$1,\"running_sequences\":$2" && return 0
+    grep -q "\"queue_depth\":$1,\"running_sequences\":$2" <<<"$(curl -s --max-time 2 "$small/v1/pool/state")" && return 0
     sleep 0.05
   done
   bad "curl: the small server never had $2 request(s) running and $1 waiting"

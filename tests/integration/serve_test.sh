@@ -269,10 +269,11 @@ else
   bad "pool: worker killed mid-stream: finish '$rfin', text $([ "$rgot" = "$rwant" ] && echo same || echo differs): $(grep -E "pool:|error" "$tmp/pool2.log" | tail -2)"
 fi
 for _ in $(seq 1 100); do  # the gauges are sampled once a second (a loaded machine: later)
-  curl -s "$url/metrics" | grep -q '^suanli_recoveries 1' && break
+  grep -q '^suanli_recoveries 1' <<<"$(curl -s "$url/metrics")" && break
   sleep 0.1
 done
-curl -s "$url/metrics" | grep -q '^suanli_recoveries 1' && ok "metrics: suanli_recoveries 1" ||
+# (not `curl | grep -q`: grep quitting at the first match fails curl's write, and pipefail)
+grep -q '^suanli_recoveries 1' <<<"$(curl -s "$url/metrics")" && ok "metrics: suanli_recoveries 1" ||
   bad "metrics: $(curl -s "$url/metrics" | grep '^suanli_recover')"
 ev=$(curl -s "$url/v1/pool/state" | jq -r '.events[] | select(.kind == "recovery") | .message')
 echo "$ev" | grep -q "running again" && echo "$ev" | grep -q "re-placing pipeline 1" &&

@@ -322,6 +322,45 @@ TEST(WeightStore, PoisonedPushIsNeverUsed) {
   EXPECT_TRUE(loc->header_missing);
 }
 
+// A poisoner that holds a stage on its poisoned copy (it named the poison's digests) cannot keep
+// honest heads out: their LoadStage asks for a whole new copy, which the poisoner's stage never
+// sees, instead of tensors the running stage's bytes would have to be overwritten for. Before,
+// the honest push failed ("mapped by a running stage") for as long as the poisoner fed its stage.
+TEST(WeightStore, APoisonersRunningStageDoesNotBlockHonestHeads) {
+  const TinyFile tiny;
+  const GgufFile& f = *tiny.file;
+  const std::string& sha = tiny.sha;
+  const auto names = StageTensorNames(f, 0, 1, false, false);
+  const std::string target = names[0];
+  const std::string zeros(f.FindTensor(target)->size_bytes, '\0');
+  WeightStore store(TempDir("poison-held"), {});
+  ASSERT_TRUE(Push(store, PushOf(f, sha, names, true, {{target, zeros}})).ok());
+  StageDigests poisoned = tiny.want;
+  poisoned.tensors[target] = Sha256Of(zeros);
+  auto held = store.Locate(sha, f.file_size(), 0, 1, false, false, poisoned);
+  ASSERT_TRUE(held.ok());
+  ASSERT_EQ(held->source, "cache");  // the poisoner's own stage maps its copy
+  auto loc = store.Locate(sha, f.file_size(), 0, 1, false, false, tiny.want);
+  ASSERT_TRUE(loc.ok());
+  EXPECT_TRUE(loc->header_missing);  // a new copy, not the tensor under the running stage
+  EXPECT_TRUE(loc->missing_tensors.empty());
+  // Pushing just the tensor is still refused while the stage maps it.
+  EXPECT_EQ(Push(store, PushOf(f, sha, {target}, false)).code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(Push(store, PushOf(f, sha, names, true)).ok());
+  loc = store.Locate(sha, f.file_size(), 0, 1, false, false, tiny.want);
+  ASSERT_TRUE(loc.ok());
+  EXPECT_EQ(loc->source, "cache");
+  auto honest = GgufFile::Open(loc->path);
+  ASSERT_TRUE(honest.ok());
+  const GgufTensorInfo* t = (*honest)->FindTensor(target);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(t->data), t->size_bytes),
+            std::string(reinterpret_cast<const char*>(f.FindTensor(target)->data), t->size_bytes));
+  held->in_use.reset();  // the poisoner's stage ends; the honest copy stays
+  loc = store.Locate(sha, f.file_size(), 0, 1, false, false, tiny.want);
+  ASSERT_TRUE(loc.ok());
+  EXPECT_EQ(loc->source, "cache");
+}
+
 // The head's digests come from its cache after the first time; a damaged cache is recomputed.
 TEST(WeightStore, DigestsCacheMatchesTheFile) {
   auto file = GgufFile::Open(TinyModel());
