@@ -32,8 +32,9 @@ mkdir -p "$artifacts"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-failed=0
-for fuzzer in "${fuzzers[@]}"; do
+# One fuzzer per core at a time (each is single-threaded): the same time per target, sooner.
+run_one() {
+  local fuzzer=$1 name short corpus
   name=$(basename "$fuzzer")
   short=${name%_fuzz}
   corpus="$work/$short"
@@ -41,20 +42,39 @@ for fuzzer in "${fuzzers[@]}"; do
   if [[ -d $here/corpus/$short ]]; then
     cp -R "$here/corpus/$short/." "$corpus/"
   fi
-  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
-        -artifact_prefix="$artifacts/$short-")
+  local args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+              -artifact_prefix="$artifacts/$short-")
   if [[ -f $here/$short.dict ]]; then
     args+=(-dict="$here/$short.dict")
   fi
-  echo "== $name: ${seconds}s over $(ls "$corpus" | wc -l) seed files"
-  if "$fuzzer" "${args[@]}" "$corpus" >"$work/$short.log" 2>&1; then
-    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done)|cov: ' "$work/$short.log" \
-      | tail -n 4 || true
-    echo "== $name: OK ($(ls "$corpus" | wc -l) corpus files after the run)"
-  else
-    tail -n 60 "$work/$short.log"
-    echo "== $name: FAILED (artifacts in $artifacts)" >&2
-    failed=1
-  fi
+  {
+    echo "== $name: ${seconds}s over $(ls "$corpus" | wc -l) seed files"
+    if "$fuzzer" "${args[@]}" "$corpus" >"$work/$short.log" 2>&1; then
+      grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done)|cov: ' "$work/$short.log" \
+        | tail -n 4 || true
+      echo "== $name: OK ($(ls "$corpus" | wc -l) corpus files after the run)"
+    else
+      tail -n 60 "$work/$short.log"
+      echo "== $name: FAILED (artifacts in $artifacts)"
+      return 1
+    fi
+  } >"$work/$short.report" 2>&1
+}
+
+jobs=$(nproc 2>/dev/null || echo 1)
+failed=0
+for ((i = 0; i < ${#fuzzers[@]}; i += jobs)); do
+  batch=("${fuzzers[@]:i:jobs}")
+  pids=()
+  for fuzzer in "${batch[@]}"; do
+    run_one "$fuzzer" &
+    pids+=($!)
+  done
+  for k in "${!pids[@]}"; do
+    wait "${pids[$k]}" || failed=1
+    short=$(basename "${batch[$k]}")
+    cat "$work/${short%_fuzz}.report"
+  done
 done
+[[ $failed -eq 0 ]] || echo "a fuzzer failed (artifacts in $artifacts)" >&2
 exit $failed
