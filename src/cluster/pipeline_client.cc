@@ -255,10 +255,22 @@ void PipelineClient::Send(const StepBatch& batch, std::function<void(StepOutput)
 
 void PipelineClient::Close() {
   closing_ = true;
+  bool broken;
+  {
+    std::lock_guard<std::mutex> lock(pending_mu_);
+    broken = !broken_.ok();
+  }
   {
     std::lock_guard<std::mutex> wlock(write_mu_);
     if (closed_ || !forward_) {
       closed_ = true;
+    } else if (broken) {
+      // Given up on (lost, revoked, or re-placed for speed): nothing to wait for, and a stage that
+      // froze meanwhile would hold a graceful end for kCloseSeconds (the head's re-placement
+      // with it). The stages end when their streams do.
+      closed_ = true;
+      forward_->Cancel();
+      if (results_) results_->Cancel();
     } else {
       closed_ = true;
       v1::ForwardSummary summary;  // a frozen first stage: bounded

@@ -477,6 +477,9 @@ Status Server::Attach(runtime::Runtime* rt) {
   ctx.tool_format = DetectToolFormat(ctx.chat->source());
   ctx.template_thinks = ctx.chat->source().find("<think>") != std::string::npos;
   ctx.events.Add("load", "model " + ctx.model_id + " ready (" + rt->Describe() + ")");
+  // The gauges exist from the first /metrics on, not from the sampler's first tick a second
+  // later (the sampler does not run before `ready`).
+  impl_->live.Tick(*ctx.rt, &ctx.metrics);
   impl_->ready = true;
   return Status::Ok();
 }
