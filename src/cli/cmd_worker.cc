@@ -161,7 +161,7 @@ void AddWorkerCommand(CLI::App& app, RunFn* run) {
                   "Benchmarks: report and allow at most this much memory")
       ->check(CLI::Range(0.01, 1e6));
   sub->add_option("--stage-timeout", a->stage_timeout,
-                  "Free a loaded stage that receives no batch within S seconds (default 60)")
+                  "Free a loaded stage no Forward stream attaches to within S seconds (default 60)")
       ->check(CLI::Range(0.1, 86400.0));
   sub->add_option("--emulate-throttle", a->emulate_throttle,
                   "Benchmarks: after --emulate-throttle-after seconds, compute F times slower "

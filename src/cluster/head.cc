@@ -68,75 +68,129 @@ void ShareHostMemory(std::vector<placement::Device>& devices,
       devices[i].memory_bytes /= static_cast<uint64_t>(count[host_ids[i]]);
 }
 
+StatusOr<PoolWorker> Pool::Meet(const std::string& addr, double handshake_seconds) const {
+  SL_ASSIGN_OR_RETURN(std::shared_ptr<Channel> ch, opts_.transport->Dial(addr));
+  PoolWorker w;
+  w.address = addr;
+  w.channel = std::move(ch);
+  // Mutual: the worker proves the token before the head sends anything but a fresh nonce.
+  v1::AuthenticateReply reply;
+  auto session = ClientSession::Open(*w.channel, *creds_, kRoleHead, handshake_seconds, &reply);
+  if (!session.ok())
+    return session.status().code() == StatusCode::kUnauthenticated
+               ? Status(StatusCode::kUnauthenticated, "rejected: " + session.status().message())
+               : session.status();
+  w.session = *session;
+  auto prof = ProfileFromJson(reply.profile_json());
+  if (!prof.ok()) return InvalidArgument("bad profile: " + prof.status().message());
+  w.profile = std::move(*prof);
+  SL_ASSIGN_OR_RETURN(w.link, ProbeLink(*w.channel, *w.session));
+  return w;
+}
+
+static std::string DescribeWorker(const PoolWorker& w) {
+  return w.profile.cpu_model + ", " + std::to_string(w.profile.threads) + " threads, " +
+         HumanBytes(static_cast<double>(w.profile.available_ram_bytes)) + " free; link " +
+         std::to_string(w.link.rtt_seconds * 1e3).substr(0, 5) + " ms RTT, " +
+         HumanBytes(w.link.bytes_per_second) + "/s";
+}
+
+void Pool::AddWorker(PoolWorker w) {
+  const size_t n = worker_count();
+  workers_[n] = std::move(w);
+  n_workers_.store(n + 1, std::memory_order_release);
+}
+
 Status Pool::Connect() {
   for (const std::string& addr : opts_.workers) {
-    auto fail = [&](const std::string& why) {
-      std::fprintf(stderr, "suanli: worker %s: %s; continuing without it\n", addr.c_str(),
-                   why.c_str());
-    };
-    auto ch = opts_.transport->Dial(addr);
-    if (!ch.ok()) {
-      fail(ch.status().message());
+    if (worker_count() == kMaxWorkers) {
+      std::fprintf(stderr, "suanli: worker %s: the pool holds at most %zu workers; left out\n",
+                   addr.c_str(), kMaxWorkers);
       continue;
     }
-    PoolWorker w;
-    w.address = addr;
-    w.channel = *ch;
-    // Mutual: the worker proves the token before the head sends anything but a fresh nonce.
-    v1::AuthenticateReply reply;
-    auto session = ClientSession::Open(*w.channel, *creds_, kRoleHead, 15, &reply);
-    if (!session.ok()) {
-      fail(session.status().code() == StatusCode::kUnauthenticated
-               ? "rejected: " + session.status().message()
-               : session.status().message());
+    auto w = Meet(addr, 15);
+    if (!w.ok()) {
+      std::fprintf(stderr,
+                   "suanli: worker %s: %s; continuing without it (tried again every 10 s)\n",
+                   addr.c_str(), w.status().message().c_str());
+      absent_.emplace_back(addr, opts_.clock->Now());
       continue;
     }
-    w.session = *session;
-    auto prof = ProfileFromJson(reply.profile_json());
-    if (!prof.ok()) {
-      fail("bad profile: " + prof.status().message());
-      continue;
-    }
-    w.profile = std::move(*prof);
-    auto link = ProbeLink(*w.channel, *w.session);
-    if (!link.ok()) {
-      fail(link.status().message());
-      continue;
-    }
-    w.link = *link;
-    Say(opts_, "worker " + addr + ": " + w.profile.cpu_model + ", " +
-                   std::to_string(w.profile.threads) + " threads, " +
-                   HumanBytes(static_cast<double>(w.profile.available_ram_bytes)) + " free; link " +
-                   std::to_string(w.link.rtt_seconds * 1e3).substr(0, 5) + " ms RTT, " +
-                   HumanBytes(w.link.bytes_per_second) + "/s");
-    workers_.push_back(std::move(w));
+    Say(opts_, "worker " + addr + ": " + DescribeWorker(*w));
+    AddWorker(std::move(*w));
   }
-  if (workers_.empty()) return Unavailable("none of the workers could be used (see above)");
+  if (worker_count() == 0) return Unavailable("none of the workers could be used (see above)");
   return Status::Ok();
 }
 
+// Bytes each worker-to-worker bandwidth probe moves.
+constexpr uint32_t kPeerProbeBytes = 8u << 20;
+
+LinkMeasurement Pool::PeerLink(size_t from, const std::string& to) const {
+  v1::ProbePeerRequest req;
+  req.set_address(to);
+  req.set_bandwidth_bytes(kPeerProbeBytes);
+  v1::ProbePeerReply reply;
+  const PoolWorker& w = workers_[from];
+  Status s =
+      w.channel
+          ->Call("ProbePeer", SessionOf(static_cast<int>(from))->Sign("ProbePeer", 60), req, &reply)
+          .WithContext(w.address + " probing " + to);
+  if (!s.ok()) {
+    // No direct path: mark the link unusable rather than guessing.
+    std::fprintf(stderr, "suanli: %s\n", s.message().c_str());
+    return {10.0, 1.0};
+  }
+  return {reply.rtt_seconds(), reply.bandwidth_bytes_per_second()};
+}
+
 Status Pool::MeasureLinks() {
-  const size_t n = workers_.size();
+  const size_t n = worker_count();
   peer_links_.assign(n, std::vector<LinkMeasurement>(n));
   for (size_t i = 0; i < n; ++i)
-    for (size_t j = 0; j < n; ++j) {
-      if (i == j) continue;
-      v1::ProbePeerRequest req;
-      req.set_address(workers_[j].address);
-      req.set_bandwidth_bytes(8u << 20);
+    for (size_t j = 0; j < n; ++j)
+      if (i != j) peer_links_[i][j] = PeerLink(i, workers_[j].address);
+  return Status::Ok();
+}
+
+Status Pool::Join(const std::string& address) {
+  const size_t n = worker_count();
+  for (size_t k = 0; k < n; ++k)
+    if (workers_[k].address == address) return Status::Ok();
+  if (n == kMaxWorkers)
+    return ResourceExhausted("the pool holds at most " + std::to_string(kMaxWorkers) + " workers");
+  SL_ASSIGN_OR_RETURN(PoolWorker w, Meet(address, ShortDeadline()));
+  // Its links to the others and theirs to it, before anything may place on it. The lost ones
+  // are not asked (a frozen one would hold the join up); their links count as unusable.
+  std::vector<LinkMeasurement> from(n), to(n);
+  {
+    // PeerLink reads the worker from workers_: the newcomer is not there yet.
+    v1::ProbePeerRequest req;
+    req.set_bandwidth_bytes(kPeerProbeBytes);
+    for (size_t k = 0; k < n; ++k) {
+      from[k] = to[k] = {10.0, 1.0};
+      if (Lost(static_cast<int>(k))) continue;
+      to[k] = PeerLink(k, address);
+      req.set_address(workers_[k].address);
       v1::ProbePeerReply reply;
-      Status s =
-          workers_[i]
-              .channel->Call("ProbePeer", workers_[i].session->Sign("ProbePeer", 60), req, &reply)
-              .WithContext(workers_[i].address + " probing " + workers_[j].address);
-      if (!s.ok()) {
-        // No direct path: mark the link unusable rather than guessing.
+      Status s = w.channel->Call("ProbePeer", w.session->Sign("ProbePeer", 60), req, &reply)
+                     .WithContext(address + " probing " + workers_[k].address);
+      if (s.ok())
+        from[k] = {reply.rtt_seconds(), reply.bandwidth_bytes_per_second()};
+      else
         std::fprintf(stderr, "suanli: %s\n", s.message().c_str());
-        peer_links_[i][j] = {10.0, 1.0};
-        continue;
-      }
-      peer_links_[i][j] = {reply.rtt_seconds(), reply.bandwidth_bytes_per_second()};
     }
+  }
+  const std::string what = DescribeWorker(w);
+  {
+    // MakePlan reads peer_links_ and the worker count together, under planning_mu_.
+    std::lock_guard<std::mutex> planning(planning_mu_);
+    for (size_t k = 0; k < n; ++k) peer_links_[k].push_back(to[k]);
+    from.push_back({});  // to itself
+    peer_links_.push_back(std::move(from));
+    AddWorker(std::move(w));
+  }
+  AddEvent("device", "worker " + address + " joined (" + what + "): it can take layers");
   return Status::Ok();
 }
 
@@ -153,7 +207,8 @@ StatusOr<placement::Plan> Pool::MakePlan(const Model& model, const std::vector<b
   head.runs_layers = false;
   cluster_.devices.push_back(head);
   std::vector<std::string> host_ids = {""};  // the head runs no layers
-  for (size_t i = 0; i < workers_.size(); ++i) {
+  const size_t n_workers = worker_count();   // with peer_links_: Join holds planning_mu_ too
+  for (size_t i = 0; i < n_workers; ++i) {
     const PoolWorker& w = workers_[i];
     cluster_.devices.push_back(DeviceFromProfile(w.profile, w.address, main_type));
     const double scale = PlanningScale(i);
@@ -304,8 +359,8 @@ double Pool::PlanningScale(size_t w) const {
   // device's), so a drifted device is compared with the others on equal terms.
   double sum = 0;
   int n = 0;
-  for (const PoolWorker& o : workers_)
-    if (o.baseline_scale > 0) sum += o.baseline_scale, ++n;
+  for (size_t k = 0; k < worker_count(); ++k)
+    if (workers_[k].baseline_scale > 0) sum += workers_[k].baseline_scale, ++n;
   return n > 0 ? sum / n : 1;
 }
 
@@ -396,8 +451,8 @@ std::string Pool::Calibrate(size_t i) {
   // Planning again is only worth it when what the plan would see changed: a worker's speed by
   // 3% or more, or which workers are free.
   const std::vector<bool> usable = UsableFor(i);
-  std::vector<double> scales(workers_.size());
-  for (size_t k = 0; k < workers_.size(); ++k) scales[k] = PlanningScale(k);
+  std::vector<double> scales(worker_count());
+  for (size_t k = 0; k < scales.size(); ++k) scales[k] = PlanningScale(k);
   {
     std::lock_guard<std::mutex> c(calib_mu_);
     Running& r = pipelines_[i];
@@ -453,8 +508,9 @@ StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions
   pool->hp_ = model.hparams();
   pool->model_ = &model;
   pool->kv_blocks_ = KvBlocksFor(opts.kv_tokens > 0 ? opts.kv_tokens : opts.max_seqs * opts.n_ctx);
+  pool->workers_.resize(kMaxWorkers);
   SL_RETURN_IF_ERROR(pool->Connect());
-  if (!opts.split.empty() && pool->workers_.size() != opts.workers.size())
+  if (!opts.split.empty() && pool->worker_count() != opts.workers.size())
     return InvalidArgument(
         "the forced split names a layer count for every worker, but not every worker "
         "could be used (see above)");
@@ -466,10 +522,13 @@ StatusOr<std::unique_ptr<Pool>> Pool::Open(const Model& model, const PoolOptions
     Status s = pool->LoadStages(model, &failed);
     if (s.ok()) break;
     pool->Close();
-    if (failed < 0 || !opts.split.empty() || pool->workers_.size() <= 1) return s;
+    if (failed < 0 || !opts.split.empty() || pool->worker_count() <= 1) return s;
     std::fprintf(stderr, "suanli: %s; placing again without %s\n", s.message().c_str(),
                  pool->workers_[static_cast<size_t>(failed)].address.c_str());
+    // Nothing runs yet: the slots after it move down one.
     pool->workers_.erase(pool->workers_.begin() + failed);
+    pool->workers_.emplace_back();
+    pool->n_workers_.store(pool->worker_count() - 1);
     pool->peer_links_.erase(pool->peer_links_.begin() + failed);
     for (auto& row : pool->peer_links_) row.erase(row.begin() + failed);
     pool->pipelines_.clear();
@@ -496,7 +555,7 @@ int Pool::Rejoin() {
   creds_->Refresh();
   if (const uint64_t n = creds_->crl_number(); n > crl_handed_) {
     // A handshake carries the list (session.h); the session itself is not needed.
-    for (size_t k = 0; k < workers_.size(); ++k) {
+    for (size_t k = 0; k < worker_count(); ++k) {
       if (Lost(static_cast<int>(k))) continue;  // it gets the list when it is greeted again
       auto s = ClientSession::Open(*workers_[k].channel, *creds_, kRoleHead, ShortDeadline());
       if (!s.ok() && s.status().code() == StatusCode::kUnauthenticated)
@@ -506,7 +565,7 @@ int Pool::Rejoin() {
     crl_handed_ = n;
   }
   int back = 0;
-  for (size_t k = 0; k < workers_.size(); ++k) {
+  for (size_t k = 0; k < worker_count(); ++k) {
     {
       std::lock_guard<std::mutex> lock(workers_mu_);
       if (!workers_[k].lost || opts_.clock->SecondsSince(workers_[k].last_greet) < 5) continue;
@@ -514,6 +573,31 @@ int Pool::Rejoin() {
     if (!Greet(k)) continue;
     ++back;
     AddEvent("device", "worker " + workers_[k].address + " answers again: it can take layers");
+  }
+  // Newcomers: listed ones that were down at Open, then what discovery finds.
+  std::vector<std::string> candidates;
+  for (auto& [address, tried] : absent_)
+    if (opts_.clock->SecondsSince(tried) >= 10) {
+      tried = opts_.clock->Now();
+      candidates.push_back(address);
+    }
+  if (opts_.find_workers && opts_.clock->SecondsSince(last_find_) >= opts_.find_every_seconds) {
+    last_find_ = opts_.clock->Now();
+    for (std::string& a : opts_.find_workers()) candidates.push_back(std::move(a));
+  }
+  for (const std::string& address : candidates) {
+    const size_t before = worker_count();
+    Status s = Join(address);
+    if (worker_count() > before) {
+      ++back;
+      std::erase_if(absent_, [&](const auto& a) { return a.first == address; });
+    } else if (!s.ok() && s.code() == StatusCode::kUnauthenticated &&
+               std::find(refused_.begin(), refused_.end(), address) == refused_.end()) {
+      // Once per address: an impostor answering every discovery round is not news each time.
+      AddEvent("device", "worker " + address + " is refused: " + s.message());
+      refused_.push_back(address);
+      if (refused_.size() > 64) refused_.pop_front();
+    }
   }
   return back;
 }
@@ -534,10 +618,10 @@ void Pool::SetLost(int wi, bool lost) {
 }
 
 std::vector<bool> Pool::UsableFor(size_t i) const {
-  std::vector<bool> usable(workers_.size(), true);
+  std::vector<bool> usable(worker_count(), true);
   {
     std::lock_guard<std::mutex> lock(workers_mu_);
-    for (size_t k = 0; k < workers_.size(); ++k) usable[k] = !workers_[k].lost;
+    for (size_t k = 0; k < usable.size(); ++k) usable[k] = !workers_[k].lost;
   }
   std::lock_guard<std::mutex> lock(mu_);
   for (size_t j = 0; j < pipelines_.size(); ++j)
@@ -557,7 +641,12 @@ Status Pool::Recover(size_t i, double timeout_seconds) {
   std::vector<std::pair<int, PipelineKey>> old;  // the survivors drop their old stages
   for (int wi : r.workers)
     if (!Lost(wi) && r.client) old.emplace_back(wi, r.client->key());
-  Unload(old);
+  // The answers free the survivors' memory for the new stages; one that does not answer at
+  // once (cut off, frozen since) must not hold the re-placement for the detection time.
+  double wait = 0.25;
+  for (const auto& [wi, key] : old)
+    wait = std::max(wait, 0.25 + 4 * workers_[static_cast<size_t>(wi)].link.rtt_seconds);
+  Unload(old, std::min(wait, ShortDeadline()));
   {
     std::lock_guard<std::mutex> lock(mu_);
     r.client.reset();
@@ -572,7 +661,7 @@ Status Pool::Recover(size_t i, double timeout_seconds) {
   for (int attempt = 0;; ++attempt) {
     // A lost worker that answers again (restarted at its address) is a candidate once more; not
     // on the first attempt, right after it was found lost (a frozen one would hold it up).
-    for (size_t k = 0; k < workers_.size(); ++k)
+    for (size_t k = 0; k < worker_count(); ++k)
       if (attempt > 0 && Lost(static_cast<int>(k)) && Greet(k))
         AddEvent("device", "worker " + workers_[k].address + " is back");
     auto plan = MakePlan(*model_, UsableFor(i), placement::Objective::kLatency, {});
@@ -628,20 +717,49 @@ std::vector<const PoolWorker*> Pool::pipeline_workers(size_t i) const {
 
 double Pool::ShortDeadline() const { return std::clamp(opts_.detect_seconds, 0.5, 5.0); }
 
-void Pool::Unload(const std::vector<std::pair<int, PipelineKey>>& stages) {
-  // All at once, each within the detection time: a frozen or lost worker delays the caller by
-  // that much at most, once (its stage goes on its side when its stream ends).
-  std::vector<std::thread> unloads;
-  for (const auto& [wi, key] : stages)
-    unloads.emplace_back([this, wi = wi, key = key] {
-      v1::UnloadRequest req;
-      req.set_pipeline_id(key.id);
-      req.set_capability(key.capability);
-      v1::UnloadReply reply;
-      (void)workers_[static_cast<size_t>(wi)].channel->Call(
-          "Unload", SessionOf(wi)->Sign("Unload", ShortDeadline()), req, &reply);
-    });
-  for (std::thread& t : unloads) t.join();
+void Pool::Unload(const std::vector<std::pair<int, PipelineKey>>& stages, double wait_seconds) {
+  // All at once, each within the detection time: a frozen or cut-off worker delays the caller by
+  // wait_seconds at most, once (its stage goes on its side when its stream ends).
+  struct Answers {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t n = 0;
+  };
+  auto answers = std::make_shared<Answers>();
+  std::vector<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> calls;
+  for (const auto& [wi, key] : stages) {
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    calls.emplace_back(std::thread([this, answers, done, wi = wi, key = key] {
+                         v1::UnloadRequest req;
+                         req.set_pipeline_id(key.id);
+                         req.set_capability(key.capability);
+                         v1::UnloadReply reply;
+                         (void)workers_[static_cast<size_t>(wi)].channel->Call(
+                             "Unload", SessionOf(wi)->Sign("Unload", ShortDeadline()), req, &reply);
+                         done->store(true);
+                         std::lock_guard<std::mutex> lock(answers->mu);
+                         ++answers->n;
+                         answers->cv.notify_all();
+                       }),
+                       done);
+  }
+  {
+    std::unique_lock<std::mutex> lock(answers->mu);
+    opts_.clock->Await(answers->cv, lock, opts_.clock->After(wait_seconds),
+                       [&] { return answers->n == stages.size(); });
+  }
+  std::lock_guard<std::mutex> lock(unload_mu_);
+  std::erase_if(unloading_, [](auto& c) {
+    if (!c.second->load()) return false;
+    c.first.join();
+    return true;
+  });
+  for (auto& c : calls) {
+    if (c.second->load())
+      c.first.join();
+    else
+      unloading_.push_back(std::move(c));
+  }
 }
 
 void Pool::Close() {
@@ -654,7 +772,10 @@ void Pool::Close() {
       if (static_cast<int>(s) != lost)  // it would not answer
         stages.emplace_back(r.workers[s], r.client->key());
   }
-  Unload(stages);
+  Unload(stages, ShortDeadline() + 1);
+  std::lock_guard<std::mutex> lock(unload_mu_);
+  for (auto& c : unloading_) c.first.join();
+  unloading_.clear();
 }
 
 Pool::~Pool() { Close(); }

@@ -7,11 +7,14 @@
 // cannot load its layers is reported and left out, and the placement is made again without it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -43,6 +46,11 @@ struct PoolOptions {
   double detect_seconds = 2;     // a worker that froze, died or is cut off is noticed within this
   double recovery_seconds = 30;  // re-placing a lost worker's layers gives up after this
   bool quiet = false;            // no progress lines (the placement is still printed)
+  // Candidates for joining while the pool runs (discovery), asked every find_every_seconds by
+  // Rejoin; each must authenticate like any worker. Null: only the listed workers (those down
+  // at Open are tried again every 10 s).
+  std::function<std::vector<std::string>()> find_workers;
+  double find_every_seconds = 10;
   // Heartbeats, detection, recovery timeouts and re-placement intervals (tests: virtual time).
   const Clock* clock = &Clock::Real();
 };
@@ -85,7 +93,11 @@ class Pool {
   int64_t kv_blocks() const { return kv_blocks_; }
   const HParams& model_hparams() const { return hp_; }
   const PoolOptions& options() const { return opts_; }
-  const std::vector<PoolWorker>& workers() const { return workers_; }
+  // The pool's workers, placed or not (any thread: Join adds to the end, nothing is removed
+  // once the pool runs).
+  size_t worker_count() const { return n_workers_.load(std::memory_order_acquire); }
+  const PoolWorker& worker(size_t i) const { return workers_[i]; }
+  static constexpr size_t kMaxWorkers = 256;
 
   // A copy: Recover may change it from another thread.
   placement::Plan plan() const {
@@ -119,13 +131,26 @@ class Pool {
   // next Calibrate may move layers onto it while requests run. Returns how many came back.
   // Also hands a newer revocation list (pool revoke while the head runs) to every worker, so
   // they refuse the revoked device as a head or a previous stage too.
+  // Also tries the listed workers that were down at Open (each every 10 s) and asks
+  // find_workers for new candidates (every find_every_seconds), joining those that answer.
   int Rejoin();
+  // Admits a worker the pool has not met (started after the head, or found by discovery): the
+  // handshake, its profile, its links to the head and to every other worker, both ways. It is
+  // placeable from then on: Recover may use it, and the next Calibrate moves layers onto it when
+  // that is faster (no request is interrupted for it otherwise). A known address: Ok, nothing
+  // done. Not thread-safe with itself (Rejoin calls it).
+  Status Join(const std::string& address);
   void Close();
 
  private:
   Pool() = default;
   Status Connect();
+  // Dials, authenticates and profiles one worker, measuring the link from the head.
+  StatusOr<PoolWorker> Meet(const std::string& address, double handshake_seconds) const;
   Status MeasureLinks();
+  // Worker `from` measures its link to `to` (ProbePeer); unusable (10 s, 1 B/s) when it fails.
+  LinkMeasurement PeerLink(size_t from, const std::string& to) const;
+  void AddWorker(PoolWorker w);  // publishes it (worker_count) once it is complete
   // usable[i] false: worker i takes no layers (empty: all may).
   StatusOr<placement::Plan> MakePlan(const Model& model, const std::vector<bool>& usable,
                                      placement::Objective objective,
@@ -141,15 +166,26 @@ class Pool {
   // Workers pipeline i may be placed on: not lost, not in another pipeline.
   std::vector<bool> UsableFor(size_t i) const;
   double ShortDeadline() const;  // calls to a worker that may be lost: the detection time
-  // Unloads (worker index, pipeline) stages, all at once, bounded.
-  void Unload(const std::vector<std::pair<int, PipelineKey>>& stages);
+  // Unloads (worker index, pipeline) stages, all at once, each call bounded by the detection
+  // time; returns once all answered or after wait_seconds, leaving the calls to workers that did
+  // not answer yet to finish in the background (joined by Close).
+  void Unload(const std::vector<std::pair<int, PipelineKey>>& stages, double wait_seconds);
+  std::mutex unload_mu_;
+  std::vector<std::pair<std::thread, std::shared_ptr<std::atomic<bool>>>> unloading_;  // done?
 
   PoolOptions opts_;
   std::shared_ptr<Credentials> creds_;  // from opts_.security
   uint64_t crl_handed_ = 0;             // the revocation list every worker was given (Rejoin)
   std::string model_sha256_;
   StageDigests digests_;  // of the head's file: what every stage's bytes must hash to
+  // kMaxWorkers slots, the first worker_count() in use: a join never moves the others, which
+  // other threads read by index and through pipeline_workers' pointers.
   std::vector<PoolWorker> workers_;
+  std::atomic<size_t> n_workers_{0};
+  // Listed addresses that could not be used at Open, with when each was last tried (Rejoin).
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> absent_;
+  std::chrono::steady_clock::time_point last_find_{};
+  std::deque<std::string> refused_;  // candidates that failed the handshake (the last 64)
   std::vector<std::vector<LinkMeasurement>> peer_links_;  // [i][j]: worker i → worker j
   placement::Cluster cluster_;
   placement::Plan plan_;
@@ -174,7 +210,7 @@ class Pool {
   mutable std::mutex mu_;
   mutable std::mutex calib_mu_;    // Running::observed, n_observed, corrected_latency
   mutable std::mutex workers_mu_;  // PoolWorker::session, lost, last_greet
-  std::mutex planning_mu_;         // MakePlan rebuilds cluster_
+  std::mutex planning_mu_;         // MakePlan rebuilds cluster_; Join grows peer_links_
   std::mutex events_mu_;
   std::deque<PoolEvent> events_;
   void AddEvent(std::string kind, std::string message);

@@ -28,6 +28,18 @@ Status PipelineClient::Start() {
   // so a batch cannot reach the last stage before the head listens.
   (void)results_->WaitForHeaders();
   forward_ = stages_.front().channel->Open("Forward", stages_.front().session->Sign("Forward"));
+  {
+    // Attach: a message with nothing to compute names the pipeline, so every stage knows at once
+    // that a Forward feeds it (an idle stage is not freed as abandoned after the worker's
+    // --stage-timeout) and a graceful Close reaches the last stage even if nothing was sent.
+    v1::Batch attach;
+    attach.set_attach(true);
+    attach.set_pipeline_id(key_.id);
+    attach.set_capability(key_.capability);
+    std::lock_guard<std::mutex> wlock(write_mu_);
+    (void)forward_->Write(attach);  // a dead stream shows on the first Send or heartbeat
+    sent_first_ = true;
+  }
   reader_ = std::thread([this] { ReadResults(); });
   watchdog_ = std::thread([this] { Watchdog(); });
   if (shape_.detect_seconds > 0) heartbeat_ = std::thread([this] { Heartbeat(); });

@@ -212,7 +212,7 @@ struct WorkerServer::Impl {
       if (stale.empty()) continue;
       lock.unlock();
       for (auto& st : stale) {
-        Log("pipeline " + st->id + ": no batch within " +
+        Log("pipeline " + st->id + ": no Forward stream within " +
             HumanDuration(opts.stage_timeout_seconds) + " of loading; stage freed");
         StopStage(st);
       }
@@ -476,8 +476,8 @@ struct WorkerServer::Impl {
       std::unique_lock<std::mutex> lock(st->mu);
       st->cv.wait(lock, [&] { return st->stopping || st->in.size() < kMaxQueuedBatches; });
       if (st->stopping) break;
+      n += !r.attach();
       st->in.push_back(std::move(r));
-      ++n;
       lock.unlock();
       st->cv.notify_all();
     } while (call.Read(&r));
@@ -624,7 +624,11 @@ struct WorkerServer::Impl {
         batch = std::move(st.in.front());
         st.in.pop_front();
       }
-      st.cv.notify_all();  // room in the queue
+      st.cv.notify_all();    // room in the queue
+      if (batch.attach()) {  // the head's attach (pipeline_client.cc): passed on as is
+        if (!st.runner->config().with_output) PassOn(st, batch);
+        continue;
+      }
       std::lock_guard<std::mutex> lock(compute_mu);
       const double t0 = NowSeconds();
       v1::Batch next;

@@ -47,8 +47,8 @@ struct WorkerOptions {
   // does not say so.
   double emulate_throttle = 1.0;
   double emulate_throttle_after_seconds = 0;
-  // A stage that receives no batch within this long of its LoadStage is freed (a head that
-  // never came back, or one loading stages it does not use).
+  // A stage no Forward stream attaches to within this long of its LoadStage is freed (a head
+  // that never came back, or one loading stages it does not use).
   double stage_timeout_seconds = 60;
   uint64_t cache_quota_bytes = 0;  // streamed weights on disk; 0: free space less 1 GiB
   // Leave the pool (drain, then stop) when the battery is below this fraction and discharging,

@@ -74,6 +74,14 @@ StatusOr<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
     if (!p.split.empty() && p.split.size() != po.workers.size())
       return InvalidArgument("the split gives " + std::to_string(p.split.size()) +
                              " layer counts for " + std::to_string(po.workers.size()) + " workers");
+    if (p.discover) {
+      // Workers announced later join while the pool runs (they must authenticate like any).
+      const double window = std::min(p.discover_seconds, 0.5);
+      po.find_workers = [window] {
+        auto found = cluster::DiscoverWorkers(window);
+        return found.ok() ? *found : std::vector<std::string>{};
+      };
+    }
     po.security = p.security;
     po.transport = p.transport;
     po.clock = p.clock;

@@ -207,7 +207,8 @@ Json PoolState(const runtime::Runtime* rt, const std::string& model_id, const st
     // The host name a worker reported (its --name), by address.
     std::map<std::string, std::string> hosts;
     if (cluster::Pool* pool = rt->pool())
-      for (const cluster::PoolWorker& w : pool->workers()) hosts[w.address] = w.profile.hostname;
+      for (size_t k = 0; k < pool->worker_count(); ++k)
+        hosts[pool->worker(k).address] = pool->worker(k).profile.hostname;
     for (runtime::DeviceState d : rt->Devices()) {
       std::string host;
       if (!rt->pool() && d.role == "this device") {

@@ -194,7 +194,7 @@ loaded=$(sed -n 's/^\([0-9]*\) of 60 stages loaded.*/\1/p' "$tmp/leak.out")
 counted=$(sed -n 's/.* loaded, \([0-9]*\) MiB counted.*/\1/p' "$tmp/leak.out")
 freed=0
 for _ in $(seq 1 100); do  # 2 s of --stage-timeout, checked once a second: 10 s at most
-  freed=$(grep -c "no batch within .* stage freed" "$tmp/w4.log")
+  freed=$(grep -c "no Forward stream within .* stage freed" "$tmp/w4.log")
   [ "$freed" -ge "${loaded:-1}" ] && break
   sleep 0.1
 done

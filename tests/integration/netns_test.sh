@@ -70,7 +70,7 @@ mkdir -p "$tmp/models"
 m=$tmp/models/m.gguf
 pd=$tmp/pool
 { "$SUANLI" pool init --dir "$pd" && "$SUANLI" pool enroll lan --dir "$pd" &&
-  "$SUANLI" pool enroll phone --dir "$pd"; } >/dev/null 2>&1 || die "suanli pool init/enroll failed"
+  "$SUANLI" pool enroll phone --dir "$pd" && "$SUANLI" pool enroll lan2 --dir "$pd"; } >/dev/null 2>&1 || die "suanli pool init/enroll failed"
 start() {  # start NS NAME ADDR [flags]
   local ns=$1 name=$2 addr=$3
   shift 3
@@ -139,6 +139,33 @@ if grep -q "discovered 1 worker" "$tmp/disc.err" && cmp -s "$tmp/local.txt" "$tm
 else
   bad "--discover: $(head -3 "$tmp/disc.err")"
 fi
+
+# Joining while serving: a head serving with --discover takes in a worker that announces itself
+# after the head started (it looks again every 10 s), and shows the join as an event.
+surl=http://127.0.0.1:7300
+timeout 120 ip netns exec $A "$SUANLI" serve -m "$m" --listen 127.0.0.1:7300 --discover \
+  --pool-dir "$pd" >"$tmp/dserve.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 300); do
+  [ "$(ip netns exec $A curl -s -o /dev/null -w '%{http_code}' "$surl/health")" = 200 ] && break
+  sleep 0.1
+done
+start $A lan2 10.77.1.2:7001 --announce
+joined=
+for _ in $(seq 1 300); do  # the log line, then the event (the dashboard's sampler takes it)
+  grep -q "10.77.1.2:7001 joined" <<<"$(ip netns exec $A curl -s "$surl/v1/pool/state")" &&
+    { joined=1; break; }
+  sleep 0.1
+done
+if [ -n "$joined" ] && grep -q "worker 10.77.1.2:7001 joined" "$tmp/dserve.log"; then
+  ok "serve --discover took in a worker announced after it started (pool event on /v1/pool/state)"
+else
+  bad "no join of the later worker: $(grep -E 'pool:|discover' "$tmp/dserve.log" | tail -3)"
+fi
+reply=$(ip netns exec $A curl -s "$surl/v1/completions" -H 'Content-Type: application/json' \
+  -d '{"prompt": "Once upon a time", "max_tokens": 4, "temperature": 0}')
+grep -q '"completion_tokens":4' <<<"$reply" && ok "serving goes on after the join" ||
+  bad "completion after the join: $reply"
 
 echo "netns_test: $fails failure(s)"
 [ $fails -eq 0 ]

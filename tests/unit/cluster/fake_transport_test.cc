@@ -207,30 +207,37 @@ class FakePoolTest : public ::testing::Test {
   }
   void SetUp() override {
     for (int i = 0; i < 3; ++i) {
-      const std::string name = "w" + std::to_string(i + 1);
-      WorkerOptions o;
-      o.listen = name + ":0";
-      o.threads = 1;
-      o.transport = net_.Node(name);
-      o.security.token = kToken;
-      if (i == 0) o.model_dir = *dir_ + "/models";  // the others are sent the weights
-      o.cache_dir = *dir_ + "/" + name + "-" +
-                    ::testing::UnitTest::GetInstance()->current_test_info()->name();
-      o.profile_cache_dir = *dir_ + "/profile";
-      o.cache_quota_bytes = 256 << 20;
-      o.profile.seconds_per_kernel = 0.005;
-      o.profile.matvec_bytes = 4 << 20;
-      o.profile.bandwidth_bytes = 4 << 20;
-      auto w = WorkerServer::Start(o);
+      auto w = StartWorker("w" + std::to_string(i + 1), i == 0);
       ASSERT_TRUE(w.ok()) << w.status().message();
       workers_.push_back(std::move(*w));
     }
+  }
+  // A worker on node `name` (at `listen`, default name:0) holding the model file or not (then it
+  // is sent the weights).
+  StatusOr<std::unique_ptr<WorkerServer>> StartWorker(const std::string& name, bool has_model,
+                                                      std::string listen = "",
+                                                      std::string token = kToken) {
+    WorkerOptions o;
+    o.listen = listen.empty() ? name + ":0" : listen;
+    o.threads = 1;
+    o.transport = net_.Node(name);
+    o.security.token = token;
+    if (has_model) o.model_dir = *dir_ + "/models";
+    o.cache_dir =
+        *dir_ + "/" + name + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    o.profile_cache_dir = *dir_ + "/profile";
+    o.cache_quota_bytes = 256 << 20;
+    o.profile.seconds_per_kernel = 0.005;
+    o.profile.matvec_bytes = 4 << 20;
+    o.profile.bandwidth_bytes = 4 << 20;
+    if (TestNameHas("PastTheStageTimeout")) o.stage_timeout_seconds = 0.5;
+    return WorkerServer::Start(o);
   }
   void TearDown() override {
     pool_.reset();
     workers_.clear();
   }
-  void OpenPool() {
+  PoolOptions Options() {
     PoolOptions o;
     for (auto& w : workers_) o.workers.push_back(w->address());
     o.security.token = kToken;
@@ -242,10 +249,19 @@ class FakePoolTest : public ::testing::Test {
     o.cache_dir = *dir_ + "/head";
     o.quiet = true;
     o.clock = &clock_;
+    return o;
+  }
+  void OpenPool() { OpenPool(Options()); }
+  void OpenPool(const PoolOptions& o) {
     auto p = Pool::Open(*model_, o);
     ASSERT_TRUE(p.ok()) << p.status().message();
     pool_ = std::move(*p);
     ASSERT_EQ(pool_->pipelines(), 1u);
+  }
+  bool HasEvent(const std::vector<PoolEvent>& events, const std::string& text) {
+    for (const PoolEvent& e : events)
+      if (e.message.find(text) != std::string::npos) return true;
+    return false;
   }
   // One token through pipeline 0: its last logits, or the batch's error.
   StatusOr<std::vector<float>> Step(uint64_t id, int64_t pos, int32_t token) {
@@ -280,10 +296,11 @@ class FakePoolTest : public ::testing::Test {
   static std::string* dir_;
   static Model* model_;
   // Tests named ...InVirtualTime run the head and the network on a ManualClock.
-  static bool Virtual() {
+  static bool TestNameHas(const std::string& text) {
     return std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())
-               .find("InVirtualTime") != std::string::npos;
+               .find(text) != std::string::npos;
   }
+  static bool Virtual() { return TestNameHas("InVirtualTime"); }
   ManualClock manual_;
   const Clock& clock_ = Virtual() ? static_cast<const Clock&>(manual_) : Clock::Real();
   FakeNetwork net_{1, clock_};
@@ -374,6 +391,94 @@ TEST_F(FakePoolTest, ACutBetweenTwoStagesIsFound) {
             std::string::npos)
       << why;
   net_.Heal("w1", "w2");
+}
+
+// A pipeline that waits for its first request keeps its stages: the head's attach tells every
+// stage a Forward feeds it. Before, each worker freed its stages as abandoned after
+// --stage-timeout (60 s), so an idle `suanli serve` pool broke and was placed again every minute.
+TEST_F(FakePoolTest, AnIdlePipelineKeepsItsStagesPastTheStageTimeout) {
+  OpenPool();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // 3 stage timeouts
+  EXPECT_TRUE(pool_->pipeline_up(0)) << pool_->pipeline(0).broken();
+  auto logits = Step(1, 0, 5);
+  EXPECT_TRUE(logits.ok()) << logits.status().message();
+}
+
+// A worker the head never met (started after it) is found by discovery, authenticates, and is
+// placeable: when every worker of the pipeline is gone, the layers go to it. An impostor that
+// answers discovery too is refused, and said so once.
+TEST_F(FakePoolTest, AWorkerFoundWhileThePoolRunsJoinsAndTakesTheLayers) {
+  auto w4 = StartWorker("w4", false);
+  ASSERT_TRUE(w4.ok()) << w4.status().message();
+  auto fake = StartWorker("w5", false, "", "not-the-pool-token-0123");
+  ASSERT_TRUE(fake.ok()) << fake.status().message();
+  std::atomic<int> asked{0};
+  PoolOptions o = Options();
+  o.find_workers = [&] {
+    ++asked;
+    return std::vector<std::string>{(*w4)->address(), (*fake)->address()};
+  };
+  o.find_every_seconds = 0;
+  OpenPool(o);
+  ASSERT_TRUE(Step(1, 0, 5).ok());
+  EXPECT_EQ(pool_->worker_count(), 3u);
+  EXPECT_EQ(pool_->Rejoin(), 1);
+  ASSERT_EQ(pool_->worker_count(), 4u);
+  EXPECT_EQ(pool_->worker(3).address, (*w4)->address());
+  EXPECT_EQ(pool_->Rejoin(), 0);  // known: not joined twice
+  EXPECT_EQ(pool_->worker_count(), 4u);
+  EXPECT_EQ(asked.load(), 2);
+  const std::vector<PoolEvent> events = pool_->TakeEvents();
+  EXPECT_TRUE(HasEvent(events, "worker " + (*w4)->address() + " joined")) << events.size();
+  int refused = 0;
+  for (const PoolEvent& e : events)
+    refused += e.message.find("worker " + (*fake)->address() + " is refused") != std::string::npos;
+  EXPECT_EQ(refused, 1);
+  // The running pipeline was not touched by the join.
+  EXPECT_EQ(pool_->pipeline_workers(0).size(), 3u);
+  ASSERT_TRUE(Step(2, 1, 6).ok());
+  // Only the newcomer is left: the layers go to it (the head sends it the weights).
+  for (const char* n : {"w1", "w2", "w3"}) net_.Kill(n);
+  double seconds = 0;
+  EXPECT_FALSE(Step(3, 2, 7).ok());
+  EXPECT_FALSE(WaitBroken(&seconds).empty());
+  Status s = pool_->Recover(0, 20);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const auto placed = pool_->pipeline_workers(0);
+  ASSERT_EQ(placed.size(), 1u);
+  EXPECT_EQ(placed[0]->address, (*w4)->address());
+  auto logits = Step(4, 0, 5);
+  EXPECT_TRUE(logits.ok()) << logits.status().message();
+  pool_.reset();  // before w4 and the impostor go
+}
+
+// A listed worker that is down when the head starts is tried again every 10 s of the head's
+// clock, and joins once it answers.
+TEST_F(FakePoolTest, AListedWorkerDownAtOpenJoinsWhenItComesUpInVirtualTime) {
+  PoolOptions o = Options();
+  o.split.clear();
+  o.workers.push_back("w4:7000");  // nothing listens there yet
+  OpenPool(o);
+  EXPECT_EQ(pool_->worker_count(), 3u);
+  auto w4 = StartWorker("w4", false, "w4:7000");
+  ASSERT_TRUE(w4.ok()) << w4.status().message();
+  // In 50 ms steps, so the pipeline's heartbeats keep up with the clock.
+  int joined_at = -1;
+  for (int step = 1; step <= 240 && joined_at < 0; ++step) {
+    manual_.Advance(0.05);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (step % 20 == 0 && pool_->Rejoin() > 0) joined_at = step;
+  }
+  ASSERT_GT(joined_at, 0) << "not joined within 12 s of virtual time";
+  EXPECT_GE(joined_at * 0.05, 10.0 - 1e-6);  // not before the retry interval
+  ASSERT_EQ(pool_->worker_count(), 4u);
+  EXPECT_EQ(pool_->worker(3).address, "w4:7000");
+  EXPECT_TRUE(pool_->pipeline_up(0));
+  // Closes at once (it waited 10 s for a results stream the first stage could not end, not
+  // knowing the pipeline of a Forward stream nothing was sent on).
+  const double t0 = NowSeconds();
+  pool_.reset();
+  EXPECT_LT(NowSeconds() - t0, 2.0);
 }
 
 }  // namespace
