@@ -97,6 +97,7 @@ class Pool {
   // once the pool runs).
   size_t worker_count() const { return n_workers_.load(std::memory_order_acquire); }
   const PoolWorker& worker(size_t i) const { return workers_[i]; }
+  bool worker_lost(size_t i) const { return Lost(static_cast<int>(i)); }
   static constexpr size_t kMaxWorkers = 256;
 
   // A copy: Recover may change it from another thread.

@@ -48,8 +48,8 @@ struct Stage {
   std::unique_ptr<StageRunner> runner;
   std::shared_ptr<void> weights_in_use;  // the cached copy it maps (stage_weights.h)
   uint64_t memory_bytes = 0;             // weights + KV pool + buffers, counted in the budget
-  std::chrono::steady_clock::time_point loaded_at;
-  std::atomic<bool> fed{false};  // a Forward stream has reached it
+  Clock::TimePoint loaded_at;            // WorkerOptions::clock's
+  std::atomic<bool> fed{false};          // a Forward stream has reached it
 
   std::mutex mu;
   std::condition_variable cv;  // in / stopping / results
@@ -85,7 +85,7 @@ struct WorkerServer::Impl {
   std::string profile_json;
   std::shared_ptr<Credentials> creds;
   std::unique_ptr<SessionTable> sessions;
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  Clock::TimePoint started;                    // opts.clock's
   std::atomic<int64_t> last_reject_log_ms{0};  // rejections are logged once a second at most
   std::string address;
   std::unique_ptr<ThreadPool> pool;
@@ -175,10 +175,9 @@ struct WorkerServer::Impl {
   }
 
   // Battery and heat, every 5 s when a threshold is set: below or above it, the worker leaves.
-  void CheckLeave(std::chrono::steady_clock::time_point now,
-                  std::chrono::steady_clock::time_point* next) {
+  void CheckLeave(Clock::TimePoint now, Clock::TimePoint* next) {
     if ((opts.leave_battery <= 0 && opts.leave_temp_c <= 0) || now < *next) return;
-    *next = now + std::chrono::seconds(5);
+    *next = now + Clock::ToDuration(5);
     if (opts.leave_battery > 0) {
       const BatteryState b = ReadBattery(opts.profile.sys_root);
       if (b.present && !b.charging && b.level < opts.leave_battery)
@@ -197,10 +196,10 @@ struct WorkerServer::Impl {
   // Frees stages that no Forward reached within the timeout.
   void Reap() {
     std::unique_lock<std::mutex> lock(stages_mu);
-    auto next_leave_check = std::chrono::steady_clock::now();
+    auto next_leave_check = opts.clock->Now();
     while (!quitting) {
-      reaper_cv.wait_for(lock, std::chrono::milliseconds(250));
-      const auto now = std::chrono::steady_clock::now();
+      opts.clock->WaitFor(reaper_cv, lock, 0.25);
+      const auto now = opts.clock->Now();
       lock.unlock();
       CheckLeave(now, &next_leave_check);
       lock.lock();
@@ -439,7 +438,7 @@ struct WorkerServer::Impl {
     {
       std::lock_guard<std::mutex> lock(stages_mu);
       --loading;
-      st->loaded_at = std::chrono::steady_clock::now();
+      st->loaded_at = opts.clock->Now();
       stages[st->id] = st;
     }
     st->compute = std::thread([this, st] { RunStage(*st); });
@@ -668,8 +667,7 @@ struct WorkerServer::Impl {
   double SlowdownNow() const {
     double f = std::max(1.0, opts.emulate_slowdown);
     if (opts.emulate_throttle > 1 &&
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >=
-            opts.emulate_throttle_after_seconds)
+        opts.clock->SecondsSince(started) >= opts.emulate_throttle_after_seconds)
       f *= opts.emulate_throttle;
     return f;
   }
@@ -734,11 +732,12 @@ void WorkerServer::Drain(const std::string& why) {
       (n == 0 ? std::string("no stage to hand over")
               : "waiting up to " + HumanDuration(m.opts.drain_seconds) + " for the head to move " +
                     std::to_string(n) + " stage(s)"));
-  const auto t0 = std::chrono::steady_clock::now();
-  const bool done =
-      m.drain_cv.wait_for(lock, std::chrono::duration<double>(m.opts.drain_seconds),
-                          [&] { return (m.stages.empty() && m.loading == 0) || m.end_drain; });
-  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const Clock& clock = *m.opts.clock;
+  const auto t0 = clock.Now();
+  const bool done = clock.Await(m.drain_cv, lock, clock.After(m.opts.drain_seconds), [&] {
+    return (m.stages.empty() && m.loading == 0) || m.end_drain;
+  });
+  const double took = clock.SecondsSince(t0);
   if (n > 0 && done && m.stages.empty())
     Log("drained in " + HumanDuration(took) + ": every stage was moved");
   else if (n > 0)
@@ -775,9 +774,11 @@ void WorkerServer::Shutdown() {
 StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const WorkerOptions& o) {
   auto impl = std::make_unique<Impl>();
   impl->opts = o;
+  if (!impl->opts.clock) impl->opts.clock = &Clock::Real();
   if (o.security.token.empty()) return InvalidArgument("a pool token is required");
   SL_ASSIGN_OR_RETURN(impl->creds, Credentials::Load(o.security));
-  impl->sessions = std::make_unique<SessionTable>(impl->creds);
+  impl->sessions = std::make_unique<SessionTable>(impl->creds, *impl->opts.clock);
+  impl->started = impl->opts.clock->Now();
   ProfileOptions po = o.profile;
   po.threads = o.threads;
   SL_ASSIGN_OR_RETURN(

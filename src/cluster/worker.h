@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "base/clock.h"
 #include "cluster/device_profile.h"
 #include "cluster/transport.h"
 
@@ -32,6 +33,9 @@ struct WorkerOptions {
   SecurityOptions security;
   // How the worker listens and reaches its next stage; null: the network (GrpcTransport).
   std::shared_ptr<Transport> transport;
+  // Sessions' ages, unfed stages' timeout, the battery and heat checks, the emulated throttle's
+  // onset and the drain's wait (tests: ManualClock, with the FakeNetwork on the same clock).
+  const Clock* clock = &Clock::Real();
   ProfileOptions profile;
   double profile_max_age_s = 7 * 24 * 3600;
   std::string name;  // shown in the head's placement; default host:port

@@ -29,11 +29,11 @@ struct LaneInfo {
 // Live figures of one device for the dashboard and the metrics.
 struct DeviceState {
   std::string name;
-  std::string role;  // "this device", "worker"
+  std::string role;  // "this device", "worker", or "spare" (a pool worker running no layers now)
   bool up = true;
   int64_t first_layer = 0, last_layer = 0;  // layers it runs [first, last)
-  int lane = 0;
-  uint64_t memory_bytes = 0;  // weights + KV it holds for this job
+  int lane = 0;                             // -1: a spare
+  uint64_t memory_bytes = 0;                // weights + KV it holds for this job
   uint64_t total_memory_bytes = 0;
   double busy_seconds = 0;  // compute time so far
   uint64_t tokens = 0;      // rows computed so far

@@ -105,6 +105,25 @@ void PoolExecutor::Shutdown() {
   if (pool_) pool_->Close();
 }
 
+namespace {
+
+// What a worker's profile says of it.
+DeviceState FromWorker(const cluster::PoolWorker& w, const char* role, int lane) {
+  DeviceState d;
+  d.name = w.address;
+  d.role = role;
+  d.lane = lane;
+  d.total_memory_bytes = w.profile.total_ram_bytes;
+  d.battery = w.profile.battery.present ? w.profile.battery.level : -1;
+  d.charging = w.profile.battery.charging;
+  d.throttled = w.profile.thermal.throttled;
+  d.cpu = w.profile.cpu_model;
+  d.threads = w.profile.threads;
+  return d;
+}
+
+}  // namespace
+
 std::vector<DeviceState> PoolExecutor::Devices() const {
   std::vector<DeviceState> out;
   const placement::Plan& plan = pool_->plan();
@@ -112,20 +131,10 @@ std::vector<DeviceState> PoolExecutor::Devices() const {
     const auto workers = pool_->pipeline_workers(i);
     const placement::Pipeline& p = plan.pipelines[i];
     for (size_t s = 0; s < p.stages.size() && s < workers.size(); ++s) {
-      const cluster::PoolWorker& w = *workers[s];
-      DeviceState d;
-      d.name = w.address;
-      d.role = "worker";
-      d.lane = static_cast<int>(i);
+      DeviceState d = FromWorker(*workers[s], "worker", static_cast<int>(i));
       d.first_layer = p.stages[s].first_layer;
       d.last_layer = p.stages[s].last_layer;
       d.memory_bytes = p.stages[s].memory_bytes;
-      d.total_memory_bytes = w.profile.total_ram_bytes;
-      d.battery = w.profile.battery.present ? w.profile.battery.level : -1;
-      d.charging = w.profile.battery.charging;
-      d.throttled = w.profile.thermal.throttled;
-      d.cpu = w.profile.cpu_model;
-      d.threads = w.profile.threads;
       d.up = pool_->pipeline_up(i);
       {
         std::lock_guard<std::mutex> lock(live_[i]->mu);
@@ -134,6 +143,17 @@ std::vector<DeviceState> PoolExecutor::Devices() const {
       }
       out.push_back(d);
     }
+  }
+  // The rest of the pool: joined, back after a loss, or left out by the placement.
+  std::vector<bool> placed(pool_->worker_count(), false);
+  for (size_t i = 0; i < pool_->pipelines(); ++i)
+    for (const cluster::PoolWorker* w : pool_->pipeline_workers(i))
+      for (size_t k = 0; k < placed.size(); ++k) placed[k] = placed[k] || &pool_->worker(k) == w;
+  for (size_t k = 0; k < placed.size(); ++k) {
+    if (placed[k]) continue;
+    DeviceState d = FromWorker(pool_->worker(k), "spare", -1);
+    d.up = !pool_->worker_lost(k);
+    out.push_back(d);
   }
   return out;
 }

@@ -162,6 +162,10 @@ if [ -n "$joined" ] && grep -q "worker 10.77.1.2:7001 joined" "$tmp/dserve.log";
 else
   bad "no join of the later worker: $(grep -E 'pool:|discover' "$tmp/dserve.log" | tail -3)"
 fi
+role=$(ip netns exec $A curl -s "$surl/v1/pool/state" |
+  jq -r '.devices[] | select(.name == "10.77.1.2:7001") | "\(.role) \(.lane) \(.up)"')
+[ "$role" = "spare -1 true" ] && ok "the joined worker is on the dashboard as a spare until layers move to it" ||
+  bad "joined worker on /v1/pool/state: '$role'"
 reply=$(ip netns exec $A curl -s "$surl/v1/completions" -H 'Content-Type: application/json' \
   -d '{"prompt": "Once upon a time", "max_tokens": 4, "temperature": 0}')
 grep -q '"completion_tokens":4' <<<"$reply" && ok "serving goes on after the join" ||

@@ -284,7 +284,7 @@
       setText(c.health, up ? "up" : "down");
       c.health.dataset.kind = up ? "ok" : "bad";
       const role = d.role && String(d.role) !== name ? String(d.role) : "";
-      const lane = hasManyLanes(state) ? "pipeline " + (num(d.lane) + 1) : "";
+      const lane = hasManyLanes(state) && num(d.lane) >= 0 ? "pipeline " + (num(d.lane) + 1) : "";
       setText(c.role, [role, lane].filter(Boolean).join(" · "));
       c.role.hidden = !role && !lane;
       const host = d.host ? String(d.host) : "";
@@ -348,6 +348,7 @@
     const lanes = new Map();
     for (const d of state.devices || []) {
       const lane = num(d.lane);
+      if (lane < 0) continue;  // a spare runs no layers
       if (!lanes.has(lane)) lanes.set(lane, {lane, stages: []});
       lanes.get(lane).stages.push({device: d.name, first_layer: num(d.layers && d.layers.first),
         last_layer: num(d.layers && d.layers.last)});

@@ -221,6 +221,7 @@ class FakePoolTest : public ::testing::Test {
     o.listen = listen.empty() ? name + ":0" : listen;
     o.threads = 1;
     o.transport = net_.Node(name);
+    o.clock = &clock_;
     o.security.token = token;
     if (has_model) o.model_dir = *dir_ + "/models";
     o.cache_dir =
@@ -450,6 +451,51 @@ TEST_F(FakePoolTest, AWorkerFoundWhileThePoolRunsJoinsAndTakesTheLayers) {
   auto logits = Step(4, 0, 5);
   EXPECT_TRUE(logits.ok()) << logits.status().message();
   pool_.reset();  // before w4 and the impostor go
+}
+
+// A spare that froze since it joined (no heartbeat watches a spare) does not hold a recovery for
+// its load deadline (120 s): it must answer a ping within the detection time first. With every
+// other worker dead too, the recovery gives up at its own timeout.
+TEST_F(FakePoolTest, AFrozenSpareDoesNotHoldARecovery) {
+  auto w4 = StartWorker("w4", false);
+  ASSERT_TRUE(w4.ok()) << w4.status().message();
+  OpenPool();
+  ASSERT_TRUE(pool_->Join((*w4)->address()).ok());
+  ASSERT_TRUE(Step(1, 0, 5).ok());
+  net_.Freeze("w4");
+  for (const char* n : {"w1", "w2", "w3"}) net_.Kill(n);
+  double seconds = 0;
+  EXPECT_FALSE(Step(2, 1, 6).ok());
+  EXPECT_FALSE(WaitBroken(&seconds).empty());
+  const double t0 = NowSeconds();
+  Status s = pool_->Recover(0, 3);
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.message();
+  EXPECT_LT(NowSeconds() - t0, 8.0) << s.message();
+  net_.Thaw("w4");
+  pool_.reset();
+}
+
+// The worker reads time from its clock too: a drain (SIGTERM, low battery) whose stages the head
+// does not move waits --drain-timeout (30 s) of the worker's clock, not of the wall's.
+TEST_F(FakePoolTest, ADrainWaitsOnTheWorkersClockInVirtualTime) {
+  OpenPool();
+  std::atomic<bool> drained{false};
+  std::thread drain([&] {
+    workers_[1]->Drain("a test");
+    drained = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(drained.load());               // the clock stands still
+  for (int i = 0; i < 62 && !drained; ++i) {  // 31 s, in 0.5 s steps
+    manual_.Advance(0.5);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const double t0 = NowSeconds();
+  while (!drained && NowSeconds() - t0 < 5)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_TRUE(drained.load()) << "the drain waited on the wall clock";
+  workers_[1]->EndDrain();
+  drain.join();
 }
 
 // A listed worker that is down when the head starts is tried again every 10 s of the head's
