@@ -293,18 +293,8 @@ StatusOr<Pool::Running> Pool::LoadPipeline(const Model& model, const placement::
         d->set_sha256(digests_.tensors.at(name));
       }
       const uint64_t bytes = TensorBytes(f, stage_tensors);
-      // A worker that froze or was cut off since it last answered (a spare nobody heartbeats)
-      // would hold the load for its whole deadline: it must answer a ping within the detection
-      // time first.
       Status st = Status::Ok();
-      {
-        v1::PingRequest preq;
-        v1::PingReply preply;
-        st =
-            w.channel->Call("Ping", session->Sign("Ping", ShortDeadline()), preq, &preply)
-                .WithContext("worker " + w.address + " did not answer before its stage was loaded");
-      }
-      for (int attempt = 0; attempt < 2 && st.ok(); ++attempt) {
+      for (int attempt = 0; attempt < 2; ++attempt) {
         v1::LoadStageReply reply;
         st = w.channel
                  ->Call("LoadStage",

@@ -454,8 +454,9 @@ TEST_F(FakePoolTest, AWorkerFoundWhileThePoolRunsJoinsAndTakesTheLayers) {
 }
 
 // A spare that froze since it joined (no heartbeat watches a spare) does not hold a recovery for
-// its load deadline (120 s): it must answer a ping within the detection time first. With every
-// other worker dead too, the recovery gives up at its own timeout.
+// its load deadline (120 s): the link's keepalive (1 s, and 1 s for the answer, as on gRPC)
+// breaks the LoadStage. With every other worker dead too, the recovery gives up at its own
+// timeout.
 TEST_F(FakePoolTest, AFrozenSpareDoesNotHoldARecovery) {
   auto w4 = StartWorker("w4", false);
   ASSERT_TRUE(w4.ok()) << w4.status().message();
