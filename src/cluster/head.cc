@@ -126,22 +126,26 @@ Status Pool::Connect() {
 // Bytes each worker-to-worker bandwidth probe moves.
 constexpr uint32_t kPeerProbeBytes = 8u << 20;
 
-LinkMeasurement Pool::PeerLink(size_t from, const std::string& to) const {
+// `from` (over its channel and session) measures its link to `to` with ProbePeer; unusable
+// (10 s, 1 B/s) when that fails: no direct path, rather than a guess.
+static LinkMeasurement ProbePeerLink(Channel& ch, ClientSession& session, const std::string& from,
+                                     const std::string& to) {
   v1::ProbePeerRequest req;
   req.set_address(to);
   req.set_bandwidth_bytes(kPeerProbeBytes);
   v1::ProbePeerReply reply;
-  const PoolWorker& w = workers_[from];
-  Status s =
-      w.channel
-          ->Call("ProbePeer", SessionOf(static_cast<int>(from))->Sign("ProbePeer", 60), req, &reply)
-          .WithContext(w.address + " probing " + to);
+  Status s = ch.Call("ProbePeer", session.Sign("ProbePeer", 60), req, &reply)
+                 .WithContext(from + " probing " + to);
   if (!s.ok()) {
-    // No direct path: mark the link unusable rather than guessing.
     std::fprintf(stderr, "suanli: %s\n", s.message().c_str());
     return {10.0, 1.0};
   }
   return {reply.rtt_seconds(), reply.bandwidth_bytes_per_second()};
+}
+
+LinkMeasurement Pool::PeerLink(size_t from, const std::string& to) const {
+  const PoolWorker& w = workers_[from];
+  return ProbePeerLink(*w.channel, *SessionOf(static_cast<int>(from)), w.address, to);
 }
 
 Status Pool::MeasureLinks() {
@@ -162,24 +166,11 @@ Status Pool::Join(const std::string& address) {
   SL_ASSIGN_OR_RETURN(PoolWorker w, Meet(address, ShortDeadline()));
   // Its links to the others and theirs to it, before anything may place on it. The lost ones
   // are not asked (a frozen one would hold the join up); their links count as unusable.
-  std::vector<LinkMeasurement> from(n), to(n);
-  {
-    // PeerLink reads the worker from workers_: the newcomer is not there yet.
-    v1::ProbePeerRequest req;
-    req.set_bandwidth_bytes(kPeerProbeBytes);
-    for (size_t k = 0; k < n; ++k) {
-      from[k] = to[k] = {10.0, 1.0};
-      if (Lost(static_cast<int>(k))) continue;
-      to[k] = PeerLink(k, address);
-      req.set_address(workers_[k].address);
-      v1::ProbePeerReply reply;
-      Status s = w.channel->Call("ProbePeer", w.session->Sign("ProbePeer", 60), req, &reply)
-                     .WithContext(address + " probing " + workers_[k].address);
-      if (s.ok())
-        from[k] = {reply.rtt_seconds(), reply.bandwidth_bytes_per_second()};
-      else
-        std::fprintf(stderr, "suanli: %s\n", s.message().c_str());
-    }
+  std::vector<LinkMeasurement> from(n, {10.0, 1.0}), to(n, {10.0, 1.0});
+  for (size_t k = 0; k < n; ++k) {
+    if (Lost(static_cast<int>(k))) continue;
+    to[k] = PeerLink(k, address);
+    from[k] = ProbePeerLink(*w.channel, *w.session, address, workers_[k].address);
   }
   const std::string what = DescribeWorker(w);
   {
