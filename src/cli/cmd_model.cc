@@ -4,6 +4,7 @@
 
 #include "base/progress.h"
 #include "cli/common.h"
+#include "model/arch.h"
 #include "model/default_model.h"
 #include "model/synth.h"
 
@@ -16,7 +17,8 @@ struct SynthArgs {
   std::string vocab;
   std::string shape = "tiny";
   // Explicit dimensions override the shape preset; -1 = not given.
-  int64_t dim = -1, layers = -1, heads = -1, kv_heads = -1, ffn = -1, ctx = -1, n_vocab = -1;
+  int64_t dim = -1, layers = -1, heads = -1, kv_heads = -1, ffn = -1, ctx = -1, n_vocab = -1,
+          head_dim = -1;
   std::string preset = "q8_0";
   std::string matrix_type, embd_type, output_type;
   bool separate_output = false;
@@ -36,10 +38,10 @@ Status ParseType(const std::string& s, const char* flag, TensorType* t) {
 int RunSynth(SynthArgs a) {
   SynthSpec& s = a.spec;
   if (Status st = ApplyShapePreset(a.shape, &s); !st.ok()) return Fail(st);
-  for (auto [given, field] :
-       {std::pair{a.dim, &s.dim}, std::pair{a.layers, &s.n_layers}, std::pair{a.heads, &s.n_heads},
-        std::pair{a.kv_heads, &s.n_kv_heads}, std::pair{a.ffn, &s.ffn_dim},
-        std::pair{a.ctx, &s.n_ctx}, std::pair{a.n_vocab, &s.n_vocab}})
+  for (auto [given, field] : {std::pair{a.dim, &s.dim}, std::pair{a.layers, &s.n_layers},
+                              std::pair{a.heads, &s.n_heads}, std::pair{a.kv_heads, &s.n_kv_heads},
+                              std::pair{a.ffn, &s.ffn_dim}, std::pair{a.ctx, &s.n_ctx},
+                              std::pair{a.n_vocab, &s.n_vocab}, std::pair{a.head_dim, &s.head_dim}})
     if (given >= 0) *field = given;
   if (Status st = ApplyTypePreset(a.preset, &s); !st.ok()) return Fail(st);
   for (auto [str, flag, t] : {std::tuple{&a.matrix_type, "--matrix-type", &s.matrix_type},
@@ -76,7 +78,7 @@ void AddModelCommand(CLI::App& app, RunFn* run) {
   model->require_subcommand(1);
   auto a = std::make_shared<SynthArgs>();
   CLI::App* sub =
-      model->add_subcommand("synth", "Write a random-weight GGUF model of any llama/qwen2 shape");
+      model->add_subcommand("synth", "Write a random-weight GGUF model of any supported shape");
   SynthSpec& s = a->spec;
   sub->add_option("-o,--output", a->out, "Output GGUF path")->required();
   sub->add_option("--vocab", a->vocab,
@@ -86,8 +88,10 @@ void AddModelCommand(CLI::App& app, RunFn* run) {
                   "Shape preset: tiny (default), 1b (Llama-3.2-1B); flags below override it");
   sub->add_option("--type", a->preset,
                   "Type preset: q4_0, q8_0, q4_k_m, q5_k_m, f16, f32 (default q8_0)");
-  sub->add_option("--arch", s.arch, "Architecture: llama or qwen2")
-      ->check(CLI::IsMember({"llama", "qwen2"}));
+  std::vector<std::string> archs;
+  for (const ArchSpec& arch : SupportedArchs()) archs.emplace_back(arch.name);
+  sub->add_option("--arch", s.arch, "Architecture: " + SupportedArchNames() + " (default llama)")
+      ->check(CLI::IsMember(archs));
   sub->add_option("--dim", a->dim, "Embedding width")
       ->check(CLI::Range(int64_t{2}, int64_t{1} << 16));
   sub->add_option("--layers", a->layers, "Layers")->check(CLI::Range(int64_t{1}, int64_t{1024}));
@@ -95,11 +99,16 @@ void AddModelCommand(CLI::App& app, RunFn* run) {
       ->check(CLI::Range(int64_t{1}, int64_t{1024}));
   sub->add_option("--kv-heads", a->kv_heads, "Key/value heads")
       ->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  sub->add_option("--head-dim", a->head_dim,
+                  "Width of one attention head (default dim / heads; qwen3 files use 128)")
+      ->check(CLI::Range(int64_t{2}, int64_t{4096}));
   sub->add_option("--ffn", a->ffn, "Feed-forward width")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   sub->add_option("--ctx", a->ctx, "Training context length")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
-  sub->add_option("--n-vocab", a->n_vocab, "Vocabulary size (pads the given vocabulary)")
+  sub->add_option(
+         "--n-vocab", a->n_vocab,
+         "Vocabulary size (pads the given vocabulary; a SentencePiece one may be cut shorter)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
   sub->add_flag("--separate-output", a->separate_output, "Write an output.weight (default: tied)");
   sub->add_option("--seed", s.seed, "Random seed (default 1)");

@@ -15,6 +15,7 @@
 #include "cluster/stage_weights.h"
 #include "gguf/tensor_type.h"
 #include "model/footprint.h"
+#include "model/tensor_names.h"
 
 namespace suanli::cluster {
 
@@ -28,7 +29,8 @@ void Say(const PoolOptions& o, const std::string& msg) {
 std::string MainTensorType(const GgufFile& f) {
   std::map<std::string, uint64_t> bytes;
   for (const GgufTensorInfo& t : f.tensors())
-    if (t.name.starts_with("blk.")) bytes[std::string(TensorTypeName(t.type))] += t.size_bytes;
+    if (tensor_names::LayerOf(t.name) >= 0)
+      bytes[std::string(TensorTypeName(t.type))] += t.size_bytes;
   std::string best;
   uint64_t most = 0;
   for (auto& [type, b] : bytes)

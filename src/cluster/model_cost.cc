@@ -2,19 +2,11 @@
 
 #include <string>
 
+#include "model/tensor_names.h"
+
 namespace suanli::cluster {
 
-int64_t TensorLayer(std::string_view name) {
-  if (name.substr(0, 4) != "blk.") return -1;
-  int64_t n = 0;
-  size_t i = 4;
-  if (i >= name.size() || name[i] < '0' || name[i] > '9') return -1;
-  for (; i < name.size() && name[i] >= '0' && name[i] <= '9'; ++i) {
-    n = n * 10 + (name[i] - '0');
-    if (n > (int64_t{1} << 30)) return -1;
-  }
-  return i < name.size() && name[i] == '.' ? n : -1;
-}
+namespace tn = tensor_names;
 
 // Per-layer weight bytes, embedding and output sizes from the tensor table.
 StatusOr<placement::ModelCost> ModelCostFromFile(const GgufFile& f, const HParams& hp,
@@ -24,21 +16,22 @@ StatusOr<placement::ModelCost> ModelCostFromFile(const GgufFile& f, const HParam
   bool has_embd = false, has_output = false;
   for (const GgufTensorInfo& t : f.tensors()) {
     if (t.name.starts_with("blk.")) {
-      const int64_t n = TensorLayer(t.name);
+      const int64_t n = tn::LayerOf(t.name);
       if (n < 0 || n >= hp.n_layers)
         return InvalidArgument(f.name() + ": tensor '" + std::string(t.name) +
                                "' is not in a layer below block_count " +
                                std::to_string(hp.n_layers));
       layer[static_cast<size_t>(n)] += t.size_bytes;
-    } else if (t.name == "token_embd.weight") {
+    } else if (t.name == tn::kTokenEmbd) {
       embd = t.size_bytes, has_embd = true;
-    } else if (t.name == "output.weight") {
+    } else if (t.name == tn::kOutput) {
       output = t.size_bytes, has_output = true;
-    } else if (t.name == "output_norm.weight") {
+    } else if (t.name == tn::kOutputNorm) {
       output_norm = t.size_bytes;
     }
   }
-  if (!has_embd) return NotFound(f.name() + ": tensor 'token_embd.weight' not found");
+  if (!has_embd)
+    return NotFound(f.name() + ": tensor '" + std::string(tn::kTokenEmbd) + "' not found");
   const uint64_t out_bytes = output_norm + (has_output ? output : embd);
   return placement::MakeModelCost(hp, std::move(layer), embd, out_bytes, !has_output, act);
 }

@@ -19,7 +19,7 @@
 #include "base/mapped_file.h"
 #include "base/progress.h"
 #include "cluster/auth.h"
-#include "cluster/model_cost.h"
+#include "model/tensor_names.h"
 
 namespace suanli::cluster {
 
@@ -48,20 +48,11 @@ struct Sha256 {
 
 std::vector<std::string> StageTensorNames(const GgufFile& file, int64_t first, int64_t last,
                                           bool with_embedding, bool with_output) {
-  const bool has_output = file.FindTensor("output.weight") != nullptr;
+  const bool tied = tensor_names::OutputTied(file);
   std::vector<std::string> names;
   for (const GgufTensorInfo& t : file.tensors()) {
     const std::string_view n = t.name;
-    const int64_t b = TensorLayer(n);
-    bool need = false;
-    if (b >= 0)
-      need = b >= first && b < last;
-    else if (n == "token_embd.weight")
-      need = with_embedding || (with_output && !has_output);
-    else if (n == "output_norm.weight" || n == "output.weight")
-      need = with_output;
-    else if (n == "rope_freqs.weight")
-      need = true;
+    const bool need = tensor_names::StageNeeds(n, tied, first, last, with_embedding, with_output);
     if (need) names.emplace_back(n);
   }
   return names;

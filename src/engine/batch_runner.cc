@@ -13,7 +13,7 @@ BatchRunner::BatchRunner(const Model& model, const BatchRunnerConfig& cfg, Threa
     : model_(model),
       cfg_(cfg),
       dim_(model.hparams().dim),
-      fwd_(model.hparams(), model.weights(), pool, cfg.max_batch),
+      fwd_(model.hparams(), model.weights(), pool, cfg.max_batch, cfg.n_ctx),
       cache_(model.hparams(), cfg.n_blocks, cfg.first_layer, cfg.last_layer),
       filled_(static_cast<size_t>(cfg.n_blocks), 0),
       x_(static_cast<size_t>(cfg.max_batch * model.hparams().dim)) {

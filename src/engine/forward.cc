@@ -11,7 +11,8 @@
 
 namespace suanli {
 
-Forward::Forward(const HParams& hp, const ModelWeights& w, ThreadPool& pool, int64_t max_batch)
+Forward::Forward(const HParams& hp, const ModelWeights& w, ThreadPool& pool, int64_t max_batch,
+                 int64_t n_ctx)
     : hp_(hp), w_(w), pool_(pool), max_batch_(max_batch) {
   const size_t nb = static_cast<size_t>(max_batch);
   h_.resize(nb * hp.dim);
@@ -24,12 +25,14 @@ Forward::Forward(const HParams& hp, const ModelWeights& w, ThreadPool& pool, int
   scores_.resize(static_cast<size_t>(pool.size()));
   // θ_i = pos · freq_scale · base^(-2i/rope_dims) / freq_factor_i
   const int64_t half = hp.rope_dims / 2;
+  const float* factors =
+      w.rope_freqs ? w.rope_freqs : (n_ctx > hp.n_ctx_orig ? w.rope_long : w.rope_short);
   rope_inv_freq_.resize(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
     double f = det::Pow(static_cast<double>(hp.rope_base),
                         -2.0 * static_cast<double>(i) / static_cast<double>(hp.rope_dims));
     f *= hp.rope_freq_scale;
-    if (w.rope_freqs) f /= w.rope_freqs[i];
+    if (factors) f /= factors[i];
     rope_inv_freq_[static_cast<size_t>(i)] = static_cast<float>(f);
   }
 }
@@ -40,6 +43,7 @@ void Forward::Embed(const int32_t* tokens, int64_t n, float* x) {
     const uint8_t* row =
         static_cast<const uint8_t*>(e.data) + static_cast<size_t>(tokens[t]) * e.row_bytes;
     kernels::DequantizeRow(e.type, row, x + t * hp_.dim, hp_.dim);
+    if (hp_.embedding_scale != 1.0f) vec::Scale(x + t * hp_.dim, hp_.embedding_scale, hp_.dim);
   }
 }
 
@@ -95,7 +99,8 @@ void Forward::Rope(float* v, int64_t n, int64_t n_heads, int64_t pos) {
       const float theta = p * rope_inv_freq_[static_cast<size_t>(i)];
       double sd, cd;
       det::SinCos(theta, &sd, &cd);
-      const float c = static_cast<float>(cd), s = static_cast<float>(sd);
+      float c = static_cast<float>(cd), s = static_cast<float>(sd);
+      if (hp_.rope_attn_factor != 1.0f) c *= hp_.rope_attn_factor, s *= hp_.rope_attn_factor;
       for (int64_t h = 0; h < n_heads; ++h) {
         float* x = v + (t * n_heads + h) * hd;
         const int64_t a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
@@ -111,7 +116,8 @@ void Forward::Attention(const KvCache& cache, int64_t layer, int64_t n) {
   static_assert(kKvBlockTokens == vec::kBlockKeys, "BlockScores reads whole KV blocks");
   const int64_t hd = hp_.head_dim, n_kv = hp_.n_kv_heads, group = hp_.n_heads / hp_.n_kv_heads;
   const int64_t q_dim = hp_.q_dim();
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float scale =
+      hp_.attention_scale > 0 ? hp_.attention_scale : 1.0f / std::sqrt(static_cast<float>(hd));
   // One item is a token and a KV head with the `group` query heads that read it (GQA), so the
   // block's keys and values are loaded once for all of them.
   const int64_t items = n * n_kv;
@@ -193,9 +199,23 @@ void Forward::RunLayersBatch(float* x, std::span<const Slice> slices, KvCache& c
         vec::Add(L.bv, &v_[static_cast<size_t>(t * kv_dim)], kv_dim);
       }
     }
+    if (L.q_norm) {
+      // qwen3: each head of q and k normalized on its own, one weight vector for all heads.
+      ParallelRows(n, [&](int64_t t) {
+        float* q = &q_[static_cast<size_t>(t * q_dim)];
+        for (int64_t h = 0; h < hp_.n_heads; ++h)
+          vec::RmsNorm(q + h * hd, L.q_norm, q + h * hd, hd, hp_.rms_eps);
+        float* k = &k_[static_cast<size_t>(t * kv_dim)];
+        for (int64_t h = 0; h < hp_.n_kv_heads; ++h)
+          vec::RmsNorm(k + h * hd, L.k_norm, k + h * hd, hd, hp_.rms_eps);
+      });
+    }
+    const bool rope = hp_.rope_at(l);
     for (int64_t row = 0; const Slice& s : slices) {
-      Rope(&q_[static_cast<size_t>(row * q_dim)], s.n, hp_.n_heads, s.pos);
-      Rope(&k_[static_cast<size_t>(row * kv_dim)], s.n, hp_.n_kv_heads, s.pos);
+      if (rope) {
+        Rope(&q_[static_cast<size_t>(row * q_dim)], s.n, hp_.n_heads, s.pos);
+        Rope(&k_[static_cast<size_t>(row * kv_dim)], s.n, hp_.n_kv_heads, s.pos);
+      }
       for (int64_t t = 0; t < s.n; ++t) {
         const int64_t p = s.pos + t;
         const int32_t block = s.blocks[p / kKvBlockTokens];
@@ -212,6 +232,7 @@ void Forward::RunLayersBatch(float* x, std::span<const Slice> slices, KvCache& c
     }
     Attention(cache, l, n);
     Linear(L.wo, att_.data(), n, h_.data());
+    if (hp_.residual_scale != 1.0f) vec::Scale(h_.data(), hp_.residual_scale, n * dim);
     vec::Add(h_.data(), x, n * dim);
 
     RmsNormRows(x, L.ffn_norm, h_.data(), n);
@@ -220,6 +241,7 @@ void Forward::RunLayersBatch(float* x, std::span<const Slice> slices, KvCache& c
       vec::SiluMul(&gate_[static_cast<size_t>(t * ffn)], &up_[static_cast<size_t>(t * ffn)], ffn);
     });
     Linear(L.w_down, gate_.data(), n, h_.data());
+    if (hp_.residual_scale != 1.0f) vec::Scale(h_.data(), hp_.residual_scale, n * dim);
     vec::Add(h_.data(), x, n * dim);
   }
 }
@@ -230,6 +252,8 @@ void Forward::Logits(const float* x, int64_t n, int64_t rows, float* logits) {
   const float* xs = x + (n - rows) * dim;
   RmsNormRows(xs, w_.output_norm, h_.data(), rows);
   Linear(w_.output, h_.data(), rows, logits);
+  // As the reference does: a multiplication by the reciprocal, not a division.
+  if (hp_.logit_scale != 1.0f) vec::Scale(logits, 1.0f / hp_.logit_scale, rows * hp_.n_vocab);
 }
 
 }  // namespace suanli

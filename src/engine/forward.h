@@ -29,7 +29,10 @@ namespace suanli {
 class Forward {
  public:
   // max_batch: the most tokens one call processes (longer prompts are split by the caller).
-  Forward(const HParams& hp, const ModelWeights& w, ThreadPool& pool, int64_t max_batch);
+  // n_ctx: the most positions of one sequence (it picks LongRoPE's long or short factors, as the
+  // reference implementation does).
+  Forward(const HParams& hp, const ModelWeights& w, ThreadPool& pool, int64_t max_batch,
+          int64_t n_ctx);
 
   int64_t max_batch() const { return max_batch_; }
 

@@ -10,8 +10,8 @@ Session::Session(const Model& model, ThreadPool& pool, int64_t n_ctx, int64_t ma
     : model_(model),
       cache_(model.hparams(), KvBlocksFor(n_ctx)),
       table_(IdentityBlockTable(KvBlocksFor(n_ctx))),
-      fwd_(model.hparams(), model.weights(), pool,
-           std::max<int64_t>(1, std::min(max_batch, n_ctx))),
+      fwd_(model.hparams(), model.weights(), pool, std::max<int64_t>(1, std::min(max_batch, n_ctx)),
+           n_ctx),
       x_(static_cast<size_t>(fwd_.max_batch() * model.hparams().dim)),
       n_ctx_(n_ctx) {}
 

@@ -115,6 +115,10 @@ SL_MULTIVERSION void Add(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
+SL_MULTIVERSION void Scale(float* x, float s, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+
 SL_MULTIVERSION float ExpSum(const float* x, int64_t n, float shift) {
   float acc[16] = {};
   int64_t i = 0;

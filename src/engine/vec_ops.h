@@ -13,6 +13,8 @@ void RmsNorm(const float* x, const float* w, float* y, int64_t n, float eps);
 void SiluMul(float* g, const float* u, int64_t n);
 // y += x
 void Add(const float* x, float* y, int64_t n);
+// x *= s (one rounding per element, as the reference's scale operation)
+void Scale(float* x, float s, int64_t n);
 // Σ e^(x[i] - shift) (16 partial sums in a fixed order, then a fixed tree: the same bits
 // everywhere).
 float ExpSum(const float* x, int64_t n, float shift);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "gguf/gguf.h"
+#include "model/tensor_names.h"
 
 namespace suanli {
 namespace {
@@ -26,8 +27,10 @@ Status CheckRange(const std::string& key, int64_t v, int64_t lo, int64_t hi) {
 StatusOr<HParams> ReadHParams(const GgufFile& f) {
   HParams hp;
   SL_ASSIGN_OR_RETURN(hp.arch, f.GetString("general.architecture"));
-  if (hp.arch != "llama" && hp.arch != "qwen2")
-    return Unimplemented("unsupported architecture '" + hp.arch + "' (supported: llama, qwen2)");
+  const ArchSpec* spec = FindArch(hp.arch);
+  if (!spec)
+    return Unimplemented("unsupported architecture '" + hp.arch +
+                         "' (supported: " + SupportedArchNames() + ")");
   const std::string a = hp.arch + ".";
   auto get_int = [&](const std::string& key, int64_t* out, int64_t lo, int64_t hi) -> Status {
     auto v = f.GetUint(a + key);
@@ -84,19 +87,46 @@ StatusOr<HParams> ReadHParams(const GgufFile& f) {
   if (f.Find(a + "rope.scaling.factor")) {
     SL_ASSIGN_OR_RETURN(factor, f.GetFloat(a + "rope.scaling.factor"));
   }
-  if (scaling == "linear") {
+  hp.n_ctx_orig = hp.n_ctx_train;
+  if (f.Find(a + "rope.scaling.original_context_length"))
+    SL_RETURN_IF_ERROR(get_int("rope.scaling.original_context_length", &hp.n_ctx_orig, 1, kMaxCtx));
+  if (f.Find(a + "rope.scaling.attn_factor")) {
+    SL_ASSIGN_OR_RETURN(double af, f.GetFloat(a + "rope.scaling.attn_factor"));
+    if (!(af > 0 && af < 100)) return InvalidArgument(a + "rope.scaling.attn_factor out of range");
+    hp.rope_attn_factor = static_cast<float>(af);
+  }
+  if (scaling == "longrope") {
+    // The factors are tensors (rope_factors_long / _short), bound with the weights.
+  } else if (scaling == "linear") {
     if (!(factor > 0 && std::isfinite(factor)))
       return InvalidArgument(a + "rope.scaling.factor out of range");
     hp.rope_freq_scale = static_cast<float>(1.0 / factor);
   } else if (scaling != "none" && !(scaling == "yarn" && factor <= 1.0)) {
     return Unimplemented("rope scaling type '" + scaling + "' is not supported");
   }
-  hp.rope_order = hp.arch == "qwen2" ? RopeOrder::kNeox : RopeOrder::kNormal;
-  hp.qkv_bias = hp.arch == "qwen2";
+  hp.rope_order = spec->rope_order;
+  hp.qkv_bias = spec->qkv_bias;
+  hp.qk_norm = spec->qk_norm;
+  hp.no_rope_layer_step = spec->no_rope_layer_step;
+  hp.fused_gate_up = spec->fused_gate_up;
+  if (spec->multipliers) {
+    // Positive and finite, as a hostile file could make them anything.
+    auto get_scale = [&](const std::string& key, bool required, float* out) -> Status {
+      if (!required && !f.Find(a + key)) return Status::Ok();
+      SL_ASSIGN_OR_RETURN(double v, f.GetFloat(a + key));
+      if (!(v > 0 && v < 1e6)) return InvalidArgument("metadata " + a + key + " out of range");
+      *out = static_cast<float>(v);
+      return Status::Ok();
+    };
+    SL_RETURN_IF_ERROR(get_scale("embedding_scale", false, &hp.embedding_scale));
+    SL_RETURN_IF_ERROR(get_scale("residual_scale", false, &hp.residual_scale));
+    SL_RETURN_IF_ERROR(get_scale("attention.scale", false, &hp.attention_scale));
+    SL_RETURN_IF_ERROR(get_scale("logit_scale", true, &hp.logit_scale));
+  }
 
   if (f.Find(a + "vocab_size")) {
     SL_RETURN_IF_ERROR(get_int("vocab_size", &hp.n_vocab, 1, 1 << 24));
-  } else if (const GgufTensorInfo* t = f.FindTensor("token_embd.weight");
+  } else if (const GgufTensorInfo* t = f.FindTensor(tensor_names::kTokenEmbd);
              t && t->dims.size() == 2) {
     hp.n_vocab = t->dims[1];
   } else {

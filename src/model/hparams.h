@@ -5,19 +5,15 @@
 #include <cstdint>
 #include <string>
 
+#include "model/arch.h"
 #include "suanli/status.h"
 
 namespace suanli {
 
 class GgufFile;
 
-enum class RopeOrder {
-  kNormal,  // rotate adjacent pairs (x[2i], x[2i+1]): llama
-  kNeox,    // rotate halves (x[i], x[i + d/2]): qwen2, gpt-neox
-};
-
 struct HParams {
-  std::string arch;  // "llama" or "qwen2"
+  std::string arch;  // general.architecture: a row of SupportedArchs()
   int64_t n_vocab = 0;
   int64_t n_ctx_train = 0;
   int64_t dim = 0;  // embedding width
@@ -31,7 +27,26 @@ struct HParams {
   float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
   int64_t rope_dims = 0;         // leading dims of each head that rotate (usually head_dim)
   RopeOrder rope_order = RopeOrder::kNormal;
-  bool qkv_bias = false;  // qwen2
+  bool qkv_bias = false;           // ArchSpec::qkv_bias
+  bool qk_norm = false;            // ArchSpec::qk_norm
+  int64_t no_rope_layer_step = 0;  // ArchSpec::no_rope_layer_step
+  bool fused_gate_up = false;      // ArchSpec::fused_gate_up
+  // rope.scaling.attn_factor: multiplies the rotation's cos and sin (LongRoPE's magnitude fix).
+  float rope_attn_factor = 1.0f;
+  // rope.scaling.original_context_length (default: context_length): a context longer than this
+  // selects LongRoPE's long factors.
+  int64_t n_ctx_orig = 0;
+  // granite's multipliers (1 elsewhere): the embedding rows, each residual branch (attention and
+  // FFN outputs) and the logits (divided) are scaled; attention_scale replaces 1/√head_dim.
+  float embedding_scale = 1.0f;
+  float residual_scale = 1.0f;
+  float attention_scale = 0.0f;  // 0: 1/√head_dim
+  float logit_scale = 1.0f;
+
+  // Whether layer l rotates q and k.
+  bool rope_at(int64_t l) const {
+    return no_rope_layer_step <= 0 || (l + 1) % no_rope_layer_step != 0;
+  }
 
   int64_t q_dim() const { return n_heads * head_dim; }
   int64_t kv_dim() const { return n_kv_heads * head_dim; }

@@ -1,5 +1,6 @@
 #include "model/synth.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -7,6 +8,8 @@
 #include "base/thread_pool.h"
 #include "gguf/gguf_writer.h"
 #include "kernels/kernels.h"
+#include "model/arch.h"
+#include "model/tensor_names.h"
 
 namespace suanli {
 namespace {
@@ -36,6 +39,7 @@ struct TensorPlan {
   bool vector;
   float stddev;    // random values ~ N(0, stddev²) approximately
   float constant;  // for vectors filled with a constant (norms): value, else NaN
+  float mean = 0;  // added to the random values
 };
 
 void FillTensor(const TensorPlan& p, uint64_t seed, uint64_t index, ThreadPool& pool,
@@ -56,7 +60,7 @@ void FillTensor(const TensorPlan& p, uint64_t seed, uint64_t index, ThreadPool& 
         float u = static_cast<float>(a & 0xffffffff) + static_cast<float>(a >> 32) +
                   static_cast<float>(b & 0xffffffff) + static_cast<float>(b >> 32);
         u = u / 4294967296.0f - 2.0f;  // mean 0, variance 1/3
-        row[static_cast<size_t>(j)] = u * 1.7320508f * p.stddev;
+        row[static_cast<size_t>(j)] = p.mean + u * 1.7320508f * p.stddev;
       }
       kernels::QuantizeRow(p.type, row.data(), dst + static_cast<size_t>(i) * row_bytes, p.cols);
     }
@@ -104,26 +108,35 @@ Status ApplyShapePreset(const std::string& preset, SynthSpec* s) {
 
 Status SynthesizeModel(const SynthSpec& spec, const GgufFile& vocab, const std::string& path,
                        const std::function<void(uint64_t, uint64_t)>& progress) {
-  if (spec.arch != "llama" && spec.arch != "qwen2")
-    return InvalidArgument("arch must be llama or qwen2, not '" + spec.arch + "'");
+  const ArchSpec* arch = FindArch(spec.arch);
+  if (!arch)
+    return InvalidArgument("arch must be one of " + SupportedArchNames() + ", not '" + spec.arch +
+                           "'");
   if (spec.dim <= 0 || spec.n_layers <= 0 || spec.n_heads <= 0 || spec.n_kv_heads <= 0 ||
       spec.ffn_dim <= 0 || spec.n_ctx <= 0)
     return InvalidArgument("every dimension must be positive");
-  if (spec.dim % spec.n_heads != 0)
+  if (spec.head_dim < 0 || (spec.head_dim == 0 && spec.dim % spec.n_heads != 0))
     return InvalidArgument("dim " + std::to_string(spec.dim) + " is not a multiple of heads " +
-                           std::to_string(spec.n_heads));
+                           std::to_string(spec.n_heads) + " (or give the head width)");
   if (spec.n_heads % spec.n_kv_heads != 0)
     return InvalidArgument("heads must be a multiple of kv heads");
-  const int64_t head_dim = spec.dim / spec.n_heads;
-  if (head_dim % 2 != 0) return InvalidArgument("head dimension (dim / heads) must be even");
+  const int64_t head_dim = spec.head_dim > 0 ? spec.head_dim : spec.dim / spec.n_heads;
+  if (head_dim % 2 != 0) return InvalidArgument("head dimension must be even");
 
   auto tokens = vocab.GetStringArray("tokenizer.ggml.tokens");
   if (!tokens.ok()) return tokens.status().WithContext(vocab.name() + ": no tokenizer");
   const int64_t vocab_tokens = static_cast<int64_t>(tokens->size());
   const int64_t n_vocab = spec.n_vocab > 0 ? spec.n_vocab : vocab_tokens;
-  if (n_vocab < vocab_tokens)
+  // A SentencePiece vocabulary may be cut to its first n_vocab pieces (small test models): what
+  // is left still tokenizes any text, through shorter pieces and the byte fallback. A BPE one
+  // cannot (its merges name the pieces cut).
+  auto model = vocab.GetString("tokenizer.ggml.model");
+  const bool spm = model.ok() && *model == "llama";
+  if (n_vocab < vocab_tokens && (!spm || n_vocab < 259))
     return InvalidArgument("n_vocab " + std::to_string(n_vocab) + " is smaller than the " +
-                           std::to_string(vocab_tokens) + " tokens of " + vocab.name());
+                           std::to_string(vocab_tokens) + " tokens of " + vocab.name() +
+                           (spm ? " and below the 259 ids that hold the byte pieces"
+                                : ", which only a SentencePiece vocabulary can be cut to"));
 
   GgufWriter w;
   const std::string a = spec.arch + ".";
@@ -135,12 +148,51 @@ Status SynthesizeModel(const SynthSpec& spec, const GgufFile& vocab, const std::
   w.SetUint32(a + "feed_forward_length", static_cast<uint32_t>(spec.ffn_dim));
   w.SetUint32(a + "attention.head_count", static_cast<uint32_t>(spec.n_heads));
   w.SetUint32(a + "attention.head_count_kv", static_cast<uint32_t>(spec.n_kv_heads));
+  if (spec.head_dim > 0) {
+    w.SetUint32(a + "attention.key_length", static_cast<uint32_t>(head_dim));
+    w.SetUint32(a + "attention.value_length", static_cast<uint32_t>(head_dim));
+  }
   w.SetUint32(a + "rope.dimension_count", static_cast<uint32_t>(head_dim));
   w.SetFloat32(a + "rope.freq_base", spec.rope_base);
   w.SetFloat32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
   w.SetUint32(a + "vocab_size", static_cast<uint32_t>(n_vocab));
-  for (const GgufKV& kv : vocab.metadata())
-    if (kv.key.starts_with("tokenizer.")) w.SetValue(kv.key, kv.value);
+  if (arch->fused_gate_up) {
+    // LongRoPE: the long factors apply to contexts over half the training one.
+    w.SetString(a + "rope.scaling.type", "longrope");
+    w.SetUint32(a + "rope.scaling.original_context_length",
+                static_cast<uint32_t>(std::max<int64_t>(1, spec.n_ctx / 2)));
+    w.SetFloat32(a + "rope.scaling.attn_factor", 1.19f);
+  }
+  if (arch->multipliers) {
+    // granite-3.x's values, but for the attention scale, which differs from 1/√head_dim here
+    // so that using the default instead shows.
+    w.SetFloat32(a + "embedding_scale", 12.0f);
+    w.SetFloat32(a + "residual_scale", 0.22f);
+    w.SetFloat32(a + "attention.scale", 0.15f);
+    w.SetFloat32(a + "logit_scale", 8.0f);
+  }
+  for (const GgufKV& kv : vocab.metadata()) {
+    if (!kv.key.starts_with("tokenizer.")) continue;
+    // A special token cut from the vocabulary is left out rather than pointing past its end.
+    if (n_vocab < vocab_tokens && kv.key.ends_with("_token_id")) {
+      auto id = vocab.GetUint(kv.key);
+      if (!id.ok() || *id >= static_cast<uint64_t>(n_vocab)) continue;
+    }
+    w.SetValue(kv.key, kv.value);
+  }
+  if (n_vocab < vocab_tokens) {
+    const size_t n = static_cast<size_t>(n_vocab);
+    w.SetStringArray("tokenizer.ggml.tokens",
+                     std::vector<std::string>(tokens->begin(), tokens->begin() + n));
+    if (auto sc = vocab.GetFloatArray("tokenizer.ggml.scores"); sc.ok() && sc->size() >= n) {
+      sc->resize(n);
+      w.SetFloat32Array("tokenizer.ggml.scores", *sc);
+    }
+    if (auto ty = vocab.GetIntArray("tokenizer.ggml.token_type"); ty.ok() && ty->size() >= n) {
+      std::vector<int32_t> t32(ty->begin(), ty->begin() + static_cast<ptrdiff_t>(n));
+      w.SetInt32Array("tokenizer.ggml.token_type", t32);
+    }
+  }
   if (n_vocab > vocab_tokens) {
     // Pad the vocabulary with control tokens no text produces.
     std::vector<std::string> toks(tokens->begin(), tokens->end());
@@ -163,35 +215,56 @@ Status SynthesizeModel(const SynthSpec& spec, const GgufFile& vocab, const std::
   auto matrix = [&](std::string name, TensorType t, int64_t rows, int64_t cols, float sd) {
     plan.push_back({std::move(name), Fit(t, cols), rows, cols, false, sd, nan});
   };
-  auto vector = [&](std::string name, int64_t n, float constant, float sd) {
-    plan.push_back({std::move(name), spec.norm_type, 1, n, true, sd, constant});
+  auto vector = [&](std::string name, int64_t n, float constant, float sd, float mean = 0) {
+    plan.push_back({std::move(name), spec.norm_type, 1, n, true, sd, constant, mean});
   };
-  const int64_t q_dim = spec.dim, kv_dim = spec.n_kv_heads * head_dim;
+  namespace tn = tensor_names;
+  const int64_t q_dim = spec.n_heads * head_dim, kv_dim = spec.n_kv_heads * head_dim;
   const float sd_in = 1.0f / std::sqrt(static_cast<float>(spec.dim));
   const float sd_ffn = 1.0f / std::sqrt(static_cast<float>(spec.ffn_dim));
-  matrix("token_embd.weight", spec.embd_type, n_vocab, spec.dim, 1.0f);
-  vector("output_norm.weight", spec.dim, 1.0f, 0);
-  if (!spec.tied_output) matrix("output.weight", spec.output_type, n_vocab, spec.dim, sd_in);
+  matrix(std::string(tn::kTokenEmbd), spec.embd_type, n_vocab, spec.dim, 1.0f);
+  vector(std::string(tn::kOutputNorm), spec.dim, 1.0f, 0);
+  if (!spec.tied_output)
+    matrix(std::string(tn::kOutput), spec.output_type, n_vocab, spec.dim, sd_in);
+  if (arch->fused_gate_up) {
+    // phi3's LongRoPE factors (positive: around 1 within the original context, larger beyond).
+    vector(std::string(tn::kRopeLong), head_dim / 2, nan, 1.0f, 4.0f);
+    vector(std::string(tn::kRopeShort), head_dim / 2, nan, 0.1f, 1.0f);
+  }
+  const float sd_q = 1.0f / std::sqrt(static_cast<float>(q_dim));
   for (int64_t l = 0; l < spec.n_layers; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
+    auto name = [l](std::string_view suffix) { return tn::Layer(l, suffix); };
     const int64_t L = spec.n_layers;
     const bool more_bits =
         spec.mixed_v_down && (l < L / 8 || l >= 7 * L / 8 || (l - L / 8) % 3 == 2);
     const TensorType vd = more_bits ? spec.v_down_type : spec.matrix_type;
-    vector(p + "attn_norm.weight", spec.dim, 1.0f, 0);
-    matrix(p + "attn_q.weight", spec.matrix_type, q_dim, spec.dim, sd_in);
-    matrix(p + "attn_k.weight", spec.matrix_type, kv_dim, spec.dim, sd_in);
-    matrix(p + "attn_v.weight", vd, kv_dim, spec.dim, sd_in);
-    matrix(p + "attn_output.weight", spec.matrix_type, spec.dim, q_dim, sd_in);
-    if (spec.arch == "qwen2") {
-      vector(p + "attn_q.bias", q_dim, nan, 0.1f);
-      vector(p + "attn_k.bias", kv_dim, nan, 0.1f);
-      vector(p + "attn_v.bias", kv_dim, nan, 0.1f);
+    vector(name(tn::kAttnNorm), spec.dim, 1.0f, 0);
+    if (arch->fused_gate_up) {  // phi3 files fuse both
+      matrix(name(tn::kAttnQkv), spec.matrix_type, q_dim + 2 * kv_dim, spec.dim, sd_in);
+    } else {
+      matrix(name(tn::kAttnQ), spec.matrix_type, q_dim, spec.dim, sd_in);
+      matrix(name(tn::kAttnK), spec.matrix_type, kv_dim, spec.dim, sd_in);
+      matrix(name(tn::kAttnV), vd, kv_dim, spec.dim, sd_in);
     }
-    vector(p + "ffn_norm.weight", spec.dim, 1.0f, 0);
-    matrix(p + "ffn_gate.weight", spec.matrix_type, spec.ffn_dim, spec.dim, sd_in);
-    matrix(p + "ffn_up.weight", spec.matrix_type, spec.ffn_dim, spec.dim, sd_in);
-    matrix(p + "ffn_down.weight", vd, spec.dim, spec.ffn_dim, sd_ffn);
+    matrix(name(tn::kAttnOut), spec.matrix_type, spec.dim, q_dim, sd_q);
+    if (arch->qkv_bias) {
+      vector(name(tn::kAttnQBias), q_dim, nan, 0.1f);
+      vector(name(tn::kAttnKBias), kv_dim, nan, 0.1f);
+      vector(name(tn::kAttnVBias), kv_dim, nan, 0.1f);
+    }
+    if (arch->qk_norm) {
+      // Around 1 with some spread, so a norm applied to the wrong head or dimension shows.
+      vector(name(tn::kAttnQNorm), head_dim, nan, 0.3f, 1.0f);
+      vector(name(tn::kAttnKNorm), head_dim, nan, 0.3f, 1.0f);
+    }
+    vector(name(tn::kFfnNorm), spec.dim, 1.0f, 0);
+    if (arch->fused_gate_up) {
+      matrix(name(tn::kFfnUp), spec.matrix_type, 2 * spec.ffn_dim, spec.dim, sd_in);
+    } else {
+      matrix(name(tn::kFfnGate), spec.matrix_type, spec.ffn_dim, spec.dim, sd_in);
+      matrix(name(tn::kFfnUp), spec.matrix_type, spec.ffn_dim, spec.dim, sd_in);
+    }
+    matrix(name(tn::kFfnDown), vd, spec.dim, spec.ffn_dim, sd_ffn);
   }
 
   ThreadPool pool(ThreadPool::HardwareThreads());

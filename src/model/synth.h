@@ -1,6 +1,6 @@
-// Synthesizes random-weight GGUF models of any llama/qwen2 shape (`suanli model synth`), for
-// tests, benchmarks and the quick start. Weights are random (seeded), so the text they produce
-// is gibberish; the shapes, tensor types and tokenizer are real.
+// Synthesizes random-weight GGUF models of any supported architecture and shape (`suanli model
+// synth`), for tests, benchmarks and the quick start. Weights are random (seeded), so the text they
+// produce is gibberish; the shapes, tensor types and tokenizer are real.
 #pragma once
 
 #include <cstdint>
@@ -14,15 +14,17 @@
 namespace suanli {
 
 struct SynthSpec {
-  std::string arch = "llama";  // llama | qwen2
+  std::string arch = "llama";  // a row of SupportedArchs() (model/arch.h)
   std::string name = "suanli-synth";
   int64_t dim = 256;
   int64_t n_layers = 4;
   int64_t n_heads = 8;
   int64_t n_kv_heads = 4;
   int64_t ffn_dim = 768;
+  int64_t head_dim = 0;  // 0: dim / n_heads; else written as attention.key_length (qwen3: 128)
   int64_t n_ctx = 2048;
-  int64_t n_vocab = 0;  // 0: the vocabulary's own size; larger: padded with unused tokens
+  int64_t n_vocab = 0;  // 0: the vocabulary's own size; larger: padded with unused tokens;
+                        // smaller: a SentencePiece vocabulary cut to its first n_vocab pieces
   bool tied_output = true;
   uint64_t seed = 1;
   float rope_base = 10000.0f;
@@ -43,6 +45,9 @@ Status ApplyTypePreset(const std::string& preset, SynthSpec* spec);
 // 32 heads, 8 kv heads, 8192 ffn, 128256 vocab, tied).
 Status ApplyShapePreset(const std::string& preset, SynthSpec* spec);
 
+// granite files get granite-3.x's multipliers (embedding 12, residual 0.22, logits 8) and an
+// attention scale of 0.15; phi3 files fuse q/k/v and gate/up and carry LongRoPE factors (long
+// ones beyond half of n_ctx) with an attn_factor of 1.19.
 // Writes the model to `path`, copying every tokenizer.* key from `vocab`. Errors for a shape the
 // chosen types cannot hold (a width that is not a multiple of a K-quant's 256 falls back to
 // Q8_0 / Q5_0 rows, as real quantizers do). progress(bytes done, total).

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "base/fp16.h"
+#include "model/tensor_names.h"
 
 namespace suanli {
 namespace {
@@ -18,7 +19,8 @@ class Binder {
   Binder(const GgufFile& f, ModelWeights* w) : f_(f), w_(w) {}
 
   // A matrix of `rows` rows of `cols` elements: GGUF dims {cols, rows}.
-  Status Matrix(const std::string& name, int64_t rows, int64_t cols, kernels::Matrix* out) {
+  Status Matrix(std::string_view name_view, int64_t rows, int64_t cols, kernels::Matrix* out) {
+    const std::string name(name_view);
     const GgufTensorInfo* t = f_.FindTensor(name);
     if (!t) return NotFound("missing tensor '" + name + "'");
     if (t->dims.size() != 2 || t->dims[0] != cols || t->dims[1] != rows)
@@ -35,8 +37,18 @@ class Binder {
     return Status::Ok();
   }
 
+  // Rows [first, first + n) of a bound matrix, as a matrix of its own (no copy): the parts of a
+  // fused tensor.
+  static kernels::Matrix Rows(const kernels::Matrix& m, int64_t first, int64_t n) {
+    kernels::Matrix r = m;
+    r.data = static_cast<const uint8_t*>(m.data) + static_cast<size_t>(first) * m.row_bytes;
+    r.rows = n;
+    return r;
+  }
+
   // A vector of n floats; converted to f32 if stored otherwise.
-  Status Vector(const std::string& name, int64_t n, const float** out) {
+  Status Vector(std::string_view name_view, int64_t n, const float** out) {
+    const std::string name(name_view);
     const GgufTensorInfo* t = f_.FindTensor(name);
     if (!t) return NotFound("missing tensor '" + name + "'");
     if (t->n_elements() != n || t->dims[0] != n)
@@ -70,40 +82,63 @@ StatusOr<ModelWeights> BindWeights(const GgufFile& f, const HParams& hp, const B
   if (first < 0 || first > last || last > hp.n_layers)
     return InvalidArgument("layer range [" + std::to_string(first) + ", " + std::to_string(last) +
                            ") is outside the model's " + std::to_string(hp.n_layers) + " layers");
+  namespace tn = tensor_names;
   // The last stage needs the embedding only when the output is tied to it.
-  const bool has_output = f.FindTensor("output.weight") != nullptr;
-  if (opts.with_embedding || (opts.with_output && !has_output)) {
-    SL_RETURN_IF_ERROR(b.Matrix("token_embd.weight", hp.n_vocab, hp.dim, &w.token_embd));
+  w.tied_output = tn::OutputTied(f);
+  if (opts.with_embedding || (opts.with_output && w.tied_output)) {
+    SL_RETURN_IF_ERROR(b.Matrix(tn::kTokenEmbd, hp.n_vocab, hp.dim, &w.token_embd));
   }
   if (opts.with_output) {
-    SL_RETURN_IF_ERROR(b.Vector("output_norm.weight", hp.dim, &w.output_norm));
-    if (has_output) {
-      SL_RETURN_IF_ERROR(b.Matrix("output.weight", hp.n_vocab, hp.dim, &w.output));
-    } else {
+    SL_RETURN_IF_ERROR(b.Vector(tn::kOutputNorm, hp.dim, &w.output_norm));
+    if (w.tied_output) {
       w.output = w.token_embd;
-      w.tied_output = true;
+    } else {
+      SL_RETURN_IF_ERROR(b.Matrix(tn::kOutput, hp.n_vocab, hp.dim, &w.output));
     }
   }
-  if (f.FindTensor("rope_freqs.weight")) {
-    SL_RETURN_IF_ERROR(b.Vector("rope_freqs.weight", hp.rope_dims / 2, &w.rope_freqs));
-  }
+  for (auto [name, out] :
+       {std::pair{tn::kRopeFreqs, &w.rope_freqs}, std::pair{tn::kRopeLong, &w.rope_long},
+        std::pair{tn::kRopeShort, &w.rope_short}})
+    if (f.FindTensor(name)) SL_RETURN_IF_ERROR(b.Vector(name, hp.rope_dims / 2, out));
+  if (!w.rope_long != !w.rope_short)
+    return InvalidArgument("LongRoPE needs both " + std::string(tn::kRopeLong) + " and " +
+                           std::string(tn::kRopeShort));
   w.layers.resize(static_cast<size_t>(hp.n_layers));
   for (int64_t l = first; l < last; ++l) {
     LayerWeights& L = w.layers[static_cast<size_t>(l)];
-    const std::string p = "blk." + std::to_string(l) + ".";
-    SL_RETURN_IF_ERROR(b.Vector(p + "attn_norm.weight", hp.dim, &L.attn_norm));
-    SL_RETURN_IF_ERROR(b.Matrix(p + "attn_q.weight", hp.q_dim(), hp.dim, &L.wq));
-    SL_RETURN_IF_ERROR(b.Matrix(p + "attn_k.weight", hp.kv_dim(), hp.dim, &L.wk));
-    SL_RETURN_IF_ERROR(b.Matrix(p + "attn_v.weight", hp.kv_dim(), hp.dim, &L.wv));
-    SL_RETURN_IF_ERROR(b.Matrix(p + "attn_output.weight", hp.dim, hp.q_dim(), &L.wo));
-    SL_RETURN_IF_ERROR(b.Vector(p + "ffn_norm.weight", hp.dim, &L.ffn_norm));
-    SL_RETURN_IF_ERROR(b.Matrix(p + "ffn_gate.weight", hp.ffn_dim, hp.dim, &L.w_gate));
-    SL_RETURN_IF_ERROR(b.Matrix(p + "ffn_up.weight", hp.ffn_dim, hp.dim, &L.w_up));
-    SL_RETURN_IF_ERROR(b.Matrix(p + "ffn_down.weight", hp.dim, hp.ffn_dim, &L.w_down));
+    auto name = [l](std::string_view suffix) { return tn::Layer(l, suffix); };
+    SL_RETURN_IF_ERROR(b.Vector(name(tn::kAttnNorm), hp.dim, &L.attn_norm));
+    if (f.FindTensor(name(tn::kAttnQkv))) {
+      kernels::Matrix qkv;
+      SL_RETURN_IF_ERROR(b.Matrix(name(tn::kAttnQkv), hp.q_dim() + 2 * hp.kv_dim(), hp.dim, &qkv));
+      L.wq = Binder::Rows(qkv, 0, hp.q_dim());
+      L.wk = Binder::Rows(qkv, hp.q_dim(), hp.kv_dim());
+      L.wv = Binder::Rows(qkv, hp.q_dim() + hp.kv_dim(), hp.kv_dim());
+    } else {
+      SL_RETURN_IF_ERROR(b.Matrix(name(tn::kAttnQ), hp.q_dim(), hp.dim, &L.wq));
+      SL_RETURN_IF_ERROR(b.Matrix(name(tn::kAttnK), hp.kv_dim(), hp.dim, &L.wk));
+      SL_RETURN_IF_ERROR(b.Matrix(name(tn::kAttnV), hp.kv_dim(), hp.dim, &L.wv));
+    }
+    SL_RETURN_IF_ERROR(b.Matrix(name(tn::kAttnOut), hp.dim, hp.q_dim(), &L.wo));
+    SL_RETURN_IF_ERROR(b.Vector(name(tn::kFfnNorm), hp.dim, &L.ffn_norm));
+    if (hp.fused_gate_up) {
+      kernels::Matrix gate_up;
+      SL_RETURN_IF_ERROR(b.Matrix(name(tn::kFfnUp), 2 * hp.ffn_dim, hp.dim, &gate_up));
+      L.w_gate = Binder::Rows(gate_up, 0, hp.ffn_dim);
+      L.w_up = Binder::Rows(gate_up, hp.ffn_dim, hp.ffn_dim);
+    } else {
+      SL_RETURN_IF_ERROR(b.Matrix(name(tn::kFfnGate), hp.ffn_dim, hp.dim, &L.w_gate));
+      SL_RETURN_IF_ERROR(b.Matrix(name(tn::kFfnUp), hp.ffn_dim, hp.dim, &L.w_up));
+    }
+    SL_RETURN_IF_ERROR(b.Matrix(name(tn::kFfnDown), hp.dim, hp.ffn_dim, &L.w_down));
     if (hp.qkv_bias) {
-      SL_RETURN_IF_ERROR(b.Vector(p + "attn_q.bias", hp.q_dim(), &L.bq));
-      SL_RETURN_IF_ERROR(b.Vector(p + "attn_k.bias", hp.kv_dim(), &L.bk));
-      SL_RETURN_IF_ERROR(b.Vector(p + "attn_v.bias", hp.kv_dim(), &L.bv));
+      SL_RETURN_IF_ERROR(b.Vector(name(tn::kAttnQBias), hp.q_dim(), &L.bq));
+      SL_RETURN_IF_ERROR(b.Vector(name(tn::kAttnKBias), hp.kv_dim(), &L.bk));
+      SL_RETURN_IF_ERROR(b.Vector(name(tn::kAttnVBias), hp.kv_dim(), &L.bv));
+    }
+    if (hp.qk_norm) {
+      SL_RETURN_IF_ERROR(b.Vector(name(tn::kAttnQNorm), hp.head_dim, &L.q_norm));
+      SL_RETURN_IF_ERROR(b.Vector(name(tn::kAttnKNorm), hp.head_dim, &L.k_norm));
     }
   }
   return w;

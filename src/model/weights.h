@@ -1,4 +1,5 @@
-// Binds a GGUF file's tensors to the transformer's weights, checking every shape.
+// Binds a GGUF file's tensors (named in model/tensor_names.h) to the transformer's weights,
+// checking every shape.
 //
 // Matrices stay in the mmapped file (zero copy); only small vectors (norm weights, biases,
 // RoPE frequency factors) are converted to f32 when the file stores them in another type.
@@ -7,7 +8,11 @@
 //   attn_q [q × dim]  attn_k [kv × dim]  attn_v [kv × dim]  attn_output [dim × q]
 //   ffn_gate [ffn × dim]  ffn_up [ffn × dim]  ffn_down [dim × ffn]
 //   attn_norm, ffn_norm, output_norm [dim]; qwen2 biases attn_q.bias [q], attn_k/v.bias [kv]
+//   qwen3 attn_q_norm, attn_k_norm [head_dim] (one RMSNorm weight shared by every head)
 //   rope_freqs [rope_dims / 2] (Llama 3 frequency factors, optional)
+//   rope_factors_long, rope_factors_short [rope_dims / 2] (LongRoPE, optional)
+// A fused attn_qkv [(q + 2kv) × dim] and phi3's fused ffn_up [2·ffn × dim] (gate rows first) are
+// bound as views of their rows, so the forward pass sees separate matrices.
 #pragma once
 
 #include <functional>
@@ -28,6 +33,8 @@ struct LayerWeights {
   const float* bq = nullptr;  // qwen2 only
   const float* bk = nullptr;
   const float* bv = nullptr;
+  const float* q_norm = nullptr;  // qwen3 only
+  const float* k_norm = nullptr;
 };
 
 struct ModelWeights {
@@ -36,6 +43,8 @@ struct ModelWeights {
   bool tied_output = false;
   const float* output_norm = nullptr;
   const float* rope_freqs = nullptr;  // nullptr when absent
+  const float* rope_long = nullptr;   // LongRoPE (phi3): both or neither
+  const float* rope_short = nullptr;
   std::vector<LayerWeights> layers;
   // Owns f32 copies of vectors the file stored as F16/BF16.
   std::vector<std::unique_ptr<std::vector<float>>> owned;

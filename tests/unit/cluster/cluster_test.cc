@@ -481,7 +481,7 @@ TEST(ForwardBatch, SequencesBatchedMatchSequencesAlone) {
   ASSERT_TRUE(model.ok());
   const HParams& hp = (*model)->hparams();
   ThreadPool pool(2);
-  Forward fwd(hp, (*model)->weights(), pool, 16);
+  Forward fwd(hp, (*model)->weights(), pool, 16, 64);
   const int64_t dim = hp.dim, L = hp.n_layers;
   // Two sequences with different histories (3 and 5 tokens), then one step each, batched.
   // One block pool; each sequence owns one block (its positions fit in 16).

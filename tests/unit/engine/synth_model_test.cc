@@ -1,4 +1,4 @@
-// Synthesized models of every type preset and both architectures load, run, and give finite
+// Synthesized models of every type preset and every architecture load, run, and give finite
 // logits that do not depend on the thread count or on how the prompt is batched.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -79,12 +79,53 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Case{"llama", "q4_0", 256}, Case{"llama", "q8_0", 256},
                       Case{"llama", "q4_k_m", 256}, Case{"llama", "q5_k_m", 256},
                       Case{"llama", "f16", 128}, Case{"qwen2", "q8_0", 128},
+                      Case{"qwen3", "q8_0", 128}, Case{"qwen3", "f32", 64},
+                      Case{"smollm3", "q4_0", 128}, Case{"granite", "q8_0", 128},
+                      Case{"phi3", "q4_k_m", 256},
                       // 320 is not a multiple of 256: K-quant rows fall back to Q5_0/Q8_0.
                       Case{"llama", "q4_k_m", 320}),
     [](const auto& info) {
       return std::string(info.param.arch) + "_" + info.param.preset + "_" +
              std::to_string(info.param.dim);
     });
+
+// A SentencePiece vocabulary cut short still tokenizes (the byte pieces stay); qwen3's per-head
+// norms are bound at a head width other than dim / heads, and a file without them is refused
+// naming the tensor.
+TEST(Synth, CutVocabularyAndQwen3HeadWidth) {
+  auto vocab = EmbeddedVocab();
+  ASSERT_TRUE(vocab.ok());
+  SynthSpec spec;
+  spec.arch = "qwen3";
+  spec.dim = 64, spec.n_layers = 1, spec.n_heads = 4, spec.n_kv_heads = 2, spec.ffn_dim = 64;
+  spec.head_dim = 32, spec.n_vocab = 300, spec.n_ctx = 64;
+  ASSERT_TRUE(ApplyTypePreset("f32", &spec).ok());
+  const std::string path =
+      ::testing::TempDir() + "/synth-cut-" + std::to_string(getpid()) + ".gguf";
+  ASSERT_TRUE(SynthesizeModel(spec, **vocab, path).ok());
+  auto model = Model::Load(path);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  EXPECT_EQ((*model)->hparams().n_vocab, 300);
+  EXPECT_EQ((*model)->hparams().head_dim, 32);
+  EXPECT_EQ((*model)->hparams().q_dim(), 128);
+  EXPECT_TRUE((*model)->hparams().qk_norm);
+  EXPECT_NE((*model)->weights().layers[0].q_norm, nullptr);
+  ThreadPool pool(1);
+  Session s(**model, pool, 32);
+  std::vector<float> logits;
+  const int32_t prompt[3] = {1, 299, 42};
+  ASSERT_TRUE(s.Feed(prompt, true, &logits).ok());
+  for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+
+  // Under 259 ids the byte pieces would go.
+  spec.n_vocab = 200;
+  Status st = SynthesizeModel(spec, **vocab, path);
+  EXPECT_NE(st.message().find("byte pieces"), std::string::npos) << st.ToString();
+  spec.n_vocab = 0, spec.arch = "mamba";
+  st = SynthesizeModel(spec, **vocab, path);
+  EXPECT_NE(st.message().find("llama, qwen2, qwen3"), std::string::npos) << st.ToString();
+  std::remove(path.c_str());
+}
 
 TEST(Session, RejectsOutOfVocabularyAndOverflow) {
   auto vocab = EmbeddedVocab();

@@ -15,19 +15,21 @@ namespace {
 // A minimal valid llama: dim 32, 1 layer, 2 heads, 1 kv head, ffn 64, vocab 8, all F32.
 struct Builder {
   std::function<void(GgufWriter&)> edit_meta = [](GgufWriter&) {};
+  std::string arch = "llama";
   std::string skip_tensor;
   std::string reshape_tensor;
+  std::string extra_tensor;  // a [head_dim / 2] vector added (e.g. one LongRoPE factor table)
 
   std::string Write() {
     GgufWriter w;
-    w.SetString("general.architecture", "llama");
-    w.SetUint32("llama.context_length", 128);
-    w.SetUint32("llama.embedding_length", 32);
-    w.SetUint32("llama.block_count", 1);
-    w.SetUint32("llama.feed_forward_length", 64);
-    w.SetUint32("llama.attention.head_count", 2);
-    w.SetUint32("llama.attention.head_count_kv", 1);
-    w.SetFloat32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    w.SetString("general.architecture", arch);
+    w.SetUint32(arch + ".context_length", 128);
+    w.SetUint32(arch + ".embedding_length", 32);
+    w.SetUint32(arch + ".block_count", 1);
+    w.SetUint32(arch + ".feed_forward_length", 64);
+    w.SetUint32(arch + ".attention.head_count", 2);
+    w.SetUint32(arch + ".attention.head_count_kv", 1);
+    w.SetFloat32(arch + ".attention.layer_norm_rms_epsilon", 1e-5f);
     edit_meta(w);
     auto add = [&](const std::string& name, std::vector<int64_t> dims) {
       if (name == skip_tensor) return;
@@ -49,6 +51,7 @@ struct Builder {
     add("blk.0.ffn_gate.weight", {32, 64});
     add("blk.0.ffn_up.weight", {32, 64});
     add("blk.0.ffn_down.weight", {64, 32});
+    if (!extra_tensor.empty()) add(extra_tensor, {8});
     std::string path = ::testing::TempDir() + "/model-test-" + std::to_string(getpid()) + ".gguf";
     EXPECT_TRUE(w.WriteFile(path).ok());
     return path;
@@ -87,7 +90,23 @@ TEST(Model, LoadsMinimalModelWithTiedOutput) {
 TEST(Model, RejectsHostileMetadataAndShapes) {
   Builder arch;
   arch.edit_meta = [](GgufWriter& w) { w.SetString("general.architecture", "mamba"); };
-  ExpectError(arch, "unsupported architecture 'mamba'");
+  ExpectError(
+      arch,
+      "unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, smollm3, granite, phi3)");
+
+  // qwen3 binds per-head q/k norms: a llama-shaped file labelled qwen3 names the one missing.
+  Builder qwen3;
+  qwen3.arch = "qwen3";
+  ExpectError(qwen3, "missing tensor 'blk.0.attn_q_norm.weight'");
+  // granite's logit multiplier is required, and every multiplier must be positive and finite.
+  Builder granite;
+  granite.arch = "granite";
+  ExpectError(granite, "granite.logit_scale");
+  granite.edit_meta = [](GgufWriter& w) {
+    w.SetFloat32("granite.logit_scale", 8.0f);
+    w.SetFloat32("granite.residual_scale", -1.0f);
+  };
+  ExpectError(granite, "metadata granite.residual_scale out of range");
 
   Builder heads;
   heads.edit_meta = [](GgufWriter& w) { w.SetUint32("llama.attention.head_count_kv", 3); };
@@ -114,8 +133,16 @@ TEST(Model, RejectsHostileMetadataAndShapes) {
   ExpectError(shape, "tensor 'blk.0.attn_k.weight' has shape [33, 16], expected [32, 16]");
 
   Builder rope;
-  rope.edit_meta = [](GgufWriter& w) { w.SetString("llama.rope.scaling.type", "longrope"); };
-  ExpectError(rope, "rope scaling type 'longrope'");
+  // YaRN that stretches the context is not implemented: refused rather than run unscaled.
+  rope.edit_meta = [](GgufWriter& w) {
+    w.SetString("llama.rope.scaling.type", "yarn");
+    w.SetFloat32("llama.rope.scaling.factor", 4.0f);
+  };
+  ExpectError(rope, "rope scaling type 'yarn'");
+  // LongRoPE's factors come as a pair.
+  Builder half_longrope;
+  half_longrope.extra_tensor = "rope_factors_long.weight";
+  ExpectError(half_longrope, "LongRoPE needs both");
 }
 
 }  // namespace

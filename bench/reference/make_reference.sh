@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Makes the reference logits of tests/data/models: synthesizes each small model with `suanli
+# model synth`, then dumps its logits through the reference implementation's library (llama.cpp
+# built from the node-llama-cpp 3.21.1 bundle by build_llama_cpp.sh; dump_logits.cc). The outputs
+# (GGUF, .json, .logits.f32) are committed; this script only has to run again when a model is
+# added or the synthesizer changes what it writes.
+#   bench/reference/make_reference.sh SUANLI_BINARY [OUT_DIR]   (default tests/data/models)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+suanli=$(realpath "$1")
+out=$(realpath -m "${2:-$here/../../tests/data/models}")
+bin=$("$here/build_llama_cpp.sh" llama)
+root=$(dirname "$(dirname "$bin")")
+tool=$root/dump_logits
+if [ ! -x "$tool" ] || [ "$here/dump_logits.cc" -nt "$tool" ]; then
+  g++ -std=c++17 -O2 -I "$root/src/include" -I "$root/src/ggml/include" "$here/dump_logits.cc" \
+    -L "$bin" -lllama -lggml -lggml-base -Wl,-rpath,"$bin" -o "$tool"
+fi
+mkdir -p "$out"
+prompt="The quick brown fox jumps over the lazy dog. 1234"
+# name | synth flags | context (a 2048-piece cut of the Llama-2 SentencePiece vocabulary keeps
+# the files small; phi3's LongRoPE takes its long factors over 256 positions, short ones up to)
+models=(
+  "tiny-qwen3-f32|--arch qwen3 --type f32 --layers 2 --head-dim 32|512"
+  "tiny-qwen3-q8_0|--arch qwen3 --type q8_0 --layers 2 --head-dim 32|512"
+  "tiny-smollm3-f32|--arch smollm3 --type f32 --layers 4|512"
+  "tiny-granite-f32|--arch granite --type f32 --layers 2|512"
+  "tiny-phi3-f32|--arch phi3 --type f32 --layers 2|512"
+  "tiny-phi3-q8_0|--arch phi3 --type q8_0 --layers 2|256"
+)
+for m in "${models[@]}"; do
+  IFS='|' read -r name flags ctx <<<"$m"
+  # shellcheck disable=SC2086
+  "$suanli" model synth -o "$out/$name.gguf" --dim 64 --heads 4 --kv-heads 2 \
+    --ffn 192 --ctx 512 --n-vocab 2048 --seed 7 $flags 2>/dev/null
+  "$tool" "$out/$name.gguf" "$prompt" 8 "$out/$name" "$ctx" 2>"$out/$name.log" ||
+    { cat "$out/$name.log" >&2; exit 1; }
+  rm -f "$out/$name.log"
+  echo "$name: $(stat -c %s "$out/$name.gguf") + $(stat -c %s "$out/$name.logits.f32") bytes"
+done
