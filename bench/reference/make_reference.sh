@@ -27,6 +27,12 @@ models=(
   "tiny-granite-f32|--arch granite --type f32 --layers 2|512"
   "tiny-phi3-f32|--arch phi3 --type f32 --layers 2|512"
   "tiny-phi3-q8_0|--arch phi3 --type q8_0 --layers 2|256"
+  # gemma: a window of 8 positions (the prompt and its decode rows run past it), head width 32
+  # (not dim / heads); gemma2 with a strong attention cap and its default final one; gemma3 with
+  # 6 layers (5 sliding, 1 global: separate RoPE bases, linear scaling on the global one only).
+  "tiny-gemma2-f32|--arch gemma2 --type f32 --layers 4 --head-dim 32 --sliding-window 8 --attn-softcap 2.5|512"
+  "tiny-gemma3-f32|--arch gemma3 --type f32 --layers 6 --head-dim 32 --sliding-window 8 --rope-base 1000000 --rope-linear 8|512"
+  "tiny-gemma3-q8_0|--arch gemma3 --type q8_0 --layers 6 --head-dim 32 --sliding-window 8 --rope-base 1000000 --final-softcap 10|512"
 )
 for m in "${models[@]}"; do
   IFS='|' read -r name flags ctx <<<"$m"

@@ -110,7 +110,20 @@ void AddModelCommand(CLI::App& app, RunFn* run) {
          "--n-vocab", a->n_vocab,
          "Vocabulary size (pads the given vocabulary; a SentencePiece one may be cut shorter)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
-  sub->add_flag("--separate-output", a->separate_output, "Write an output.weight (default: tied)");
+  sub->add_flag("--separate-output", a->separate_output,
+                "Write an output.weight (default: tied; gemma2 is always tied)");
+  sub->add_option("--rope-base", s.rope_base, "RoPE frequency base (default 10000)")
+      ->check(CLI::Range(1.0f, 1e9f));
+  sub->add_option("--rope-linear", s.rope_linear, "Linear RoPE scaling factor (default none)")
+      ->check(CLI::Range(1.0f, 1e3f));
+  sub->add_option("--sliding-window", s.sliding_window,
+                  "gemma: positions a sliding layer attends (default 4096 gemma2, 512 gemma3)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  sub->add_option("--attn-softcap", s.attn_softcap, "gemma2: attention score soft cap (default 50)")
+      ->check(CLI::Range(1e-3f, 1e5f));
+  sub->add_option("--final-softcap", s.final_softcap,
+                  "gemma: final logit soft cap (default 30 on gemma2, none on gemma3)")
+      ->check(CLI::Range(1e-3f, 1e5f));
   sub->add_option("--seed", s.seed, "Random seed (default 1)");
   sub->add_option("--matrix-type", a->matrix_type, "Type of the layer matrices (overrides --type)");
   sub->add_option("--embd-type", a->embd_type, "Type of token_embd (overrides --type)");

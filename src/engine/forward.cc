@@ -23,18 +23,24 @@ Forward::Forward(const HParams& hp, const ModelWeights& w, ThreadPool& pool, int
   gate_.resize(nb * hp.ffn_dim);
   up_.resize(nb * hp.ffn_dim);
   scores_.resize(static_cast<size_t>(pool.size()));
-  // θ_i = pos · freq_scale · base^(-2i/rope_dims) / freq_factor_i
+  // θ_i = pos · freq_scale · base^(-2i/rope_dims) / freq_factor_i; sliding-window layers have
+  // their own base and scale.
   const int64_t half = hp.rope_dims / 2;
   const float* factors =
       w.rope_freqs ? w.rope_freqs : (n_ctx > hp.n_ctx_orig ? w.rope_long : w.rope_short);
-  rope_inv_freq_.resize(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; ++i) {
-    double f = det::Pow(static_cast<double>(hp.rope_base),
-                        -2.0 * static_cast<double>(i) / static_cast<double>(hp.rope_dims));
-    f *= hp.rope_freq_scale;
-    if (factors) f /= factors[i];
-    rope_inv_freq_[static_cast<size_t>(i)] = static_cast<float>(f);
-  }
+  auto table = [&](float base, float scale) {
+    std::vector<float> t(static_cast<size_t>(half));
+    for (int64_t i = 0; i < half; ++i) {
+      double f = det::Pow(static_cast<double>(base),
+                          -2.0 * static_cast<double>(i) / static_cast<double>(hp.rope_dims));
+      f *= scale;
+      if (factors) f /= factors[i];
+      t[static_cast<size_t>(i)] = static_cast<float>(f);
+    }
+    return t;
+  };
+  rope_inv_freq_ = table(hp.rope_base, hp.rope_freq_scale);
+  if (hp.n_swa > 0) rope_inv_freq_swa_ = table(hp.rope_base_swa, hp.rope_freq_scale_swa);
 }
 
 void Forward::Embed(const int32_t* tokens, int64_t n, float* x) {
@@ -90,13 +96,13 @@ void Forward::RmsNormRows(const float* x, const float* w, float* y, int64_t n) {
   ParallelRows(n, [&](int64_t t) { vec::RmsNorm(x + t * dim, w, y + t * dim, dim, hp_.rms_eps); });
 }
 
-void Forward::Rope(float* v, int64_t n, int64_t n_heads, int64_t pos) {
+void Forward::Rope(float* v, int64_t n, int64_t n_heads, int64_t pos, const float* inv_freq) {
   const int64_t hd = hp_.head_dim, half = hp_.rope_dims / 2;
   const bool neox = hp_.rope_order == RopeOrder::kNeox;
   for (int64_t t = 0; t < n; ++t) {
     const float p = static_cast<float>(pos + t);
     for (int64_t i = 0; i < half; ++i) {
-      const float theta = p * rope_inv_freq_[static_cast<size_t>(i)];
+      const float theta = p * inv_freq[i];
       double sd, cd;
       det::SinCos(theta, &sd, &cd);
       float c = static_cast<float>(cd), s = static_cast<float>(sd);
@@ -118,6 +124,8 @@ void Forward::Attention(const KvCache& cache, int64_t layer, int64_t n) {
   const int64_t q_dim = hp_.q_dim();
   const float scale =
       hp_.attention_scale > 0 ? hp_.attention_scale : 1.0f / std::sqrt(static_cast<float>(hd));
+  // A sliding-window layer attends the last n_swa positions only (this one included).
+  const int64_t window = hp_.is_swa(layer) ? hp_.n_swa : 0;
   // One item is a token and a KV head with the `group` query heads that read it (GQA), so the
   // block's keys and values are loaded once for all of them.
   const int64_t items = n * n_kv;
@@ -132,6 +140,9 @@ void Forward::Attention(const KvCache& cache, int64_t layer, int64_t n) {
     for (int64_t it = tid; it < items; it += nth) {
       const int64_t t = it / n_kv, kvh = it % n_kv;
       const int64_t n_keys = row_pos_[t] + 1;  // causal: this token sees itself and the past
+      // Positions [lo, n_keys) are attended; blocks before lo's are never read.
+      const int64_t lo = window > 0 ? std::max<int64_t>(0, n_keys - window) : 0;
+      const int64_t b_lo = lo / kKvBlockTokens;
       const int32_t* blocks = row_blocks_[static_cast<size_t>(t)];
       const float* q = &q_[static_cast<size_t>(t * q_dim + kvh * group * hd)];
       float* out = &att_[static_cast<size_t>(t * q_dim + kvh * group * hd)];
@@ -143,22 +154,25 @@ void Forward::Attention(const KvCache& cache, int64_t layer, int64_t n) {
       const auto prefetch = [&](const float* p) {
         for (int64_t i = 0; i < head_run; i += 16) __builtin_prefetch(p + i);
       };
-      for (int64_t p0 = 0; p0 < n_keys; p0 += kKvBlockTokens) {
+      for (int64_t p0 = b_lo * kKvBlockTokens; p0 < n_keys; p0 += kKvBlockTokens) {
         const int64_t b = p0 / kKvBlockTokens;
         if (p0 + kKvBlockTokens < n_keys) prefetch(cache.k(layer, blocks[b + 1]) + kvh * head_run);
         const float* kt = cache.k(layer, blocks[b]) + kvh * head_run;
         vec::BlockScores(q, group, kt, hd, scale, scores.data() + p0, row_len);
       }
       for (int64_t g = 0; g < group; ++g) {
-        vec::SoftmaxInPlace(scores.data() + g * row_len, n_keys);
+        float* sg = scores.data() + g * row_len + lo;
+        if (hp_.attn_softcap > 0) vec::SoftCap(sg, hp_.attn_softcap, n_keys - lo);
+        vec::SoftmaxInPlace(sg, n_keys - lo);
         for (int64_t i = 0; i < hd; ++i) out[g * hd + i] = 0;
       }
-      prefetch(cache.v(layer, blocks[0]) + kvh * head_run);
-      for (int64_t p0 = 0; p0 < n_keys; p0 += kKvBlockTokens) {
-        const int64_t m = std::min(kKvBlockTokens, n_keys - p0), b = p0 / kKvBlockTokens;
+      prefetch(cache.v(layer, blocks[b_lo]) + kvh * head_run);
+      for (int64_t p0 = b_lo * kKvBlockTokens; p0 < n_keys; p0 += kKvBlockTokens) {
+        const int64_t b = p0 / kKvBlockTokens, j0 = std::max<int64_t>(lo - p0, 0);
+        const int64_t m = std::min(kKvBlockTokens, n_keys - p0) - j0;
         if (p0 + kKvBlockTokens < n_keys) prefetch(cache.v(layer, blocks[b + 1]) + kvh * head_run);
-        const float* v = cache.v(layer, blocks[b]) + kvh * head_run;
-        vec::AccumulateRows(scores.data() + p0, row_len, group, v, hd, m, hd, out);
+        const float* v = cache.v(layer, blocks[b]) + kvh * head_run + j0 * hd;
+        vec::AccumulateRows(scores.data() + p0 + j0, row_len, group, v, hd, m, hd, out);
       }
     }
   });
@@ -211,10 +225,11 @@ void Forward::RunLayersBatch(float* x, std::span<const Slice> slices, KvCache& c
       });
     }
     const bool rope = hp_.rope_at(l);
+    const float* inv_freq = (hp_.is_swa(l) ? rope_inv_freq_swa_ : rope_inv_freq_).data();
     for (int64_t row = 0; const Slice& s : slices) {
       if (rope) {
-        Rope(&q_[static_cast<size_t>(row * q_dim)], s.n, hp_.n_heads, s.pos);
-        Rope(&k_[static_cast<size_t>(row * kv_dim)], s.n, hp_.n_kv_heads, s.pos);
+        Rope(&q_[static_cast<size_t>(row * q_dim)], s.n, hp_.n_heads, s.pos, inv_freq);
+        Rope(&k_[static_cast<size_t>(row * kv_dim)], s.n, hp_.n_kv_heads, s.pos, inv_freq);
       }
       for (int64_t t = 0; t < s.n; ++t) {
         const int64_t p = s.pos + t;
@@ -232,15 +247,20 @@ void Forward::RunLayersBatch(float* x, std::span<const Slice> slices, KvCache& c
     }
     Attention(cache, l, n);
     Linear(L.wo, att_.data(), n, h_.data());
+    if (L.attn_post_norm) RmsNormRows(h_.data(), L.attn_post_norm, h_.data(), n);
     if (hp_.residual_scale != 1.0f) vec::Scale(h_.data(), hp_.residual_scale, n * dim);
     vec::Add(h_.data(), x, n * dim);
 
     RmsNormRows(x, L.ffn_norm, h_.data(), n);
     LinearShared({&L.w_gate, &L.w_up}, h_.data(), n, {gate_.data(), up_.data()});
+    const bool gelu = hp_.ffn_act == FfnAct::kGeluTanh;
     ParallelRows(n, [&](int64_t t) {
-      vec::SiluMul(&gate_[static_cast<size_t>(t * ffn)], &up_[static_cast<size_t>(t * ffn)], ffn);
+      float* g = &gate_[static_cast<size_t>(t * ffn)];
+      const float* u = &up_[static_cast<size_t>(t * ffn)];
+      gelu ? vec::GeluMul(g, u, ffn) : vec::SiluMul(g, u, ffn);
     });
     Linear(L.w_down, gate_.data(), n, h_.data());
+    if (L.ffn_post_norm) RmsNormRows(h_.data(), L.ffn_post_norm, h_.data(), n);
     if (hp_.residual_scale != 1.0f) vec::Scale(h_.data(), hp_.residual_scale, n * dim);
     vec::Add(h_.data(), x, n * dim);
   }
@@ -254,6 +274,7 @@ void Forward::Logits(const float* x, int64_t n, int64_t rows, float* logits) {
   Linear(w_.output, h_.data(), rows, logits);
   // As the reference does: a multiplication by the reciprocal, not a division.
   if (hp_.logit_scale != 1.0f) vec::Scale(logits, 1.0f / hp_.logit_scale, rows * hp_.n_vocab);
+  if (hp_.final_softcap > 0) vec::SoftCap(logits, hp_.final_softcap, rows * hp_.n_vocab);
 }
 
 }  // namespace suanli

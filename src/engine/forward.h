@@ -5,6 +5,10 @@
 //   rope(q, k);  cache k, v;  a = softmax(q·kᵀ/√head_dim, causal)·v  [n × q_dim]
 //   x += a·Woᵀ;  h = rmsnorm(x)·ffn_norm;  x += (silu(h·Wgateᵀ) ⊙ h·Wupᵀ)·Wdownᵀ
 // then logits = rmsnorm(x)·output_norm·Woutᵀ [n × n_vocab] for the rows asked for.
+// The architecture table (model/arch.h) varies it: biases, per-head q/k norms, unrotated
+// layers, multipliers; gemma's GeGLU, norms of each branch before its residual add
+// (x += rmsnorm(a·Woᵀ)·post_attention_norm), soft-capped scores and logits, and sliding-window
+// layers whose rows attend only the last n_swa positions (blocks before them are never read).
 // The three stages (Embed, RunLayers, Logits) are separate so a pipeline stage can run only its
 // own layers.
 //
@@ -64,7 +68,7 @@ class Forward {
   template <typename F>
   void ParallelRows(int64_t n, F&& fn);
   void RmsNormRows(const float* x, const float* w, float* y, int64_t n);
-  void Rope(float* v, int64_t n, int64_t n_heads, int64_t pos);
+  void Rope(float* v, int64_t n, int64_t n_heads, int64_t pos, const float* inv_freq);
   void Linear(const kernels::Matrix& w, const float* x, int64_t n, float* y);
   // Several matrices reading the same input x (Q/K/V, gate/up): quantizes x once.
   void LinearShared(std::initializer_list<const kernels::Matrix*> ws, const float* x, int64_t n,
@@ -74,7 +78,8 @@ class Forward {
   const ModelWeights& w_;
   ThreadPool& pool_;
   int64_t max_batch_;
-  std::vector<float> rope_inv_freq_;  // [rope_dims / 2]
+  std::vector<float> rope_inv_freq_;      // [rope_dims / 2]
+  std::vector<float> rope_inv_freq_swa_;  // [rope_dims / 2] sliding-window layers (if any)
   // Scratch, sized for max_batch rows (model/footprint.h ScratchBytes counts them).
   std::vector<float> h_;     // [max_batch × dim] normed input, then a product's output
   std::vector<float> q_;     // [max_batch × q_dim]

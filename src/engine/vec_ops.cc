@@ -111,6 +111,45 @@ SL_MULTIVERSION void SiluMul(float* g, const float* u, int64_t n) {
   for (; i < n; ++i) g[i] = g[i] / (1.0f + ExpApprox(-g[i])) * u[i];
 }
 
+SL_MULTIVERSION void GeluMul(float* g, const float* u, int64_t n) {
+  constexpr float kA = -2.0f * 0.7978845608f, kB = 0.044715f;  // -2·√(2/π)
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const VF x = LoadV(g + i);
+    StoreV(g + i, x / (1.0f + ExpV(kA * (x + kB * x * x * x))) * LoadV(u + i));
+  }
+  for (; i < n; ++i) {
+    const float x = g[i];
+    g[i] = x / (1.0f + ExpApprox(kA * (x + kB * x * x * x))) * u[i];
+  }
+}
+
+// tanh(y): 2 / (1 + e^(-2y)) - 1, which cancels near 0, so |y| < 1/4 takes the odd Taylor series
+// to y⁹ instead (its first omitted term is below 2e-9 there).
+inline float TanhApprox(float y) {
+  if (y > -0.25f && y < 0.25f) {
+    const float y2 = y * y;
+    return y *
+           (1.0f + y2 * (-1.0f / 3 + y2 * (2.0f / 15 + y2 * (-17.0f / 315 + y2 * 62.0f / 2835))));
+  }
+  return 2.0f / (1.0f + ExpApprox(-2.0f * y)) - 1.0f;
+}
+inline VF TanhV(VF y) {
+  const VF y2 = y * y;
+  const VF series =
+      y * (1.0f + y2 * (-1.0f / 3 + y2 * (2.0f / 15 + y2 * (-17.0f / 315 + y2 * 62.0f / 2835))));
+  const VF exp_form = 2.0f / (1.0f + ExpV(-2.0f * y)) - 1.0f;
+  return (y > -0.25f && y < 0.25f) ? series : exp_form;
+}
+
+SL_MULTIVERSION void SoftCap(float* x, float c, int64_t n) {
+  // As the reference: x · (1/c), tanh, · c.
+  const float inv = 1.0f / c;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) StoreV(x + i, TanhV(LoadV(x + i) * inv) * c);
+  for (; i < n; ++i) x[i] = TanhApprox(x[i] * inv) * c;
+}
+
 SL_MULTIVERSION void Add(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }

@@ -11,6 +11,11 @@ namespace suanli::vec {
 void RmsNorm(const float* x, const float* w, float* y, int64_t n, float eps);
 // g = silu(g) * u, silu(v) = v / (1 + e^-v)
 void SiluMul(float* g, const float* u, int64_t n);
+// g = gelu(g) * u with gelu's tanh form: gelu(v) = v/2 · (1 + tanh(√(2/π)·(v + 0.044715·v³))),
+// computed as v / (1 + e^(-2·√(2/π)·(v + 0.044715·v³))) (the same value, no cancellation).
+void GeluMul(float* g, const float* u, int64_t n);
+// x = c · tanh(x / c), tanh(y) = 2 / (1 + e^(-2y)) - 1 (soft-capping; c > 0).
+void SoftCap(float* x, float c, int64_t n);
 // y += x
 void Add(const float* x, float* y, int64_t n);
 // x *= s (one rounding per element, as the reference's scale operation)

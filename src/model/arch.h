@@ -13,6 +13,11 @@ enum class RopeOrder {
   kNeox,    // rotate halves (x[i], x[i + d/2]): qwen2, qwen3, gpt-neox
 };
 
+enum class FfnAct {
+  kSilu,      // silu(gate) ⊙ up (SwiGLU)
+  kGeluTanh,  // gelu(gate) ⊙ up, tanh approximation (GeGLU: gemma)
+};
+
 struct ArchSpec {
   std::string_view name;
   RopeOrder rope_order;
@@ -25,6 +30,28 @@ struct ArchSpec {
   bool multipliers;
   // ffn_up holds gate and up stacked, without an ffn_gate (phi3).
   bool fused_gate_up;
+  FfnAct ffn_act = FfnAct::kSilu;
+  // gemma: the embedding rows are multiplied by √dim; post_attention_norm and post_ffw_norm
+  // normalize each branch's output before it joins the residual stream.
+  bool embed_sqrt_dim = false;
+  bool output_tied = false;  // the output projection is always token_embd (gemma2)
+  bool post_norms = false;
+  // Soft-capping, c·tanh(x / c), of the attention scores and of the final logits: the default
+  // cap when <arch>.attn_logit_softcapping / .final_logit_softcapping is absent (0: off unless
+  // the file sets it), or -1: this architecture has none and reads no key.
+  float attn_softcap = -1;
+  float final_softcap = -1;
+  // Sliding-window attention: layers where l % swa_period < swa_period - 1 attend only the
+  // last <arch>.attention.sliding_window positions (the rest are global). 0: no such layers.
+  // swa_window: the window when the key is absent (0: without the key no layer slides).
+  // The sliding layers rotate with <arch>.rope.freq_base_swa, by default the global base and
+  // scale (swa_base_global) or 10000 unscaled.
+  int64_t swa_period = 0;
+  int64_t swa_window = 0;
+  bool swa_base_global = false;
+  // A model of this many layers scales queries by 1/√(dim / heads), not 1/√head_dim (gemma's
+  // 27B, whose query_pre_attn_scalar the files do not carry). 0: never.
+  int64_t query_scale_dim_layers = 0;
 };
 
 std::span<const ArchSpec> SupportedArchs();

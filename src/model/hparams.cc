@@ -124,6 +124,44 @@ StatusOr<HParams> ReadHParams(const GgufFile& f) {
     SL_RETURN_IF_ERROR(get_scale("logit_scale", true, &hp.logit_scale));
   }
 
+  hp.ffn_act = spec->ffn_act;
+  hp.post_norms = spec->post_norms;
+  if (spec->embed_sqrt_dim) hp.embedding_scale = std::sqrt(static_cast<float>(hp.dim));
+  // A cap must be positive and finite: the reference divides by it.
+  auto get_cap = [&](const std::string& key, float dflt, float* out) -> Status {
+    if (dflt < 0) return Status::Ok();
+    *out = dflt;
+    if (!f.Find(a + key)) return Status::Ok();
+    SL_ASSIGN_OR_RETURN(double v, f.GetFloat(a + key));
+    if (v == 0 && dflt == 0) return Status::Ok();  // gemma3 writes 0 for "none" too
+    if (!(v > 0 && v < 1e6)) return InvalidArgument("metadata " + a + key + " out of range");
+    *out = static_cast<float>(v);
+    return Status::Ok();
+  };
+  SL_RETURN_IF_ERROR(get_cap("attn_logit_softcapping", spec->attn_softcap, &hp.attn_softcap));
+  SL_RETURN_IF_ERROR(get_cap("final_logit_softcapping", spec->final_softcap, &hp.final_softcap));
+  if (spec->swa_period > 0) {
+    hp.swa_period = spec->swa_period;
+    hp.n_swa = spec->swa_window;
+    if (f.Find(a + "attention.sliding_window"))
+      SL_RETURN_IF_ERROR(get_int("attention.sliding_window", &hp.n_swa, 1, kMaxCtx));
+    // A per-layer array is not read, as the reference reads only a period here.
+    if (const GgufValue* v = f.Find(a + "attention.sliding_window_pattern");
+        v && v->type != GgufValueType::kArray)
+      SL_RETURN_IF_ERROR(
+          get_int("attention.sliding_window_pattern", &hp.swa_period, 0, kMaxLayers));
+    hp.rope_base_swa = spec->swa_base_global ? hp.rope_base : 10000.0f;
+    hp.rope_freq_scale_swa = spec->swa_base_global ? hp.rope_freq_scale : 1.0f;
+    if (f.Find(a + "rope.freq_base_swa")) {
+      SL_ASSIGN_OR_RETURN(double base, f.GetFloat(a + "rope.freq_base_swa"));
+      if (!(base > 1 && std::isfinite(base)))
+        return InvalidArgument(a + "rope.freq_base_swa out of range");
+      hp.rope_base_swa = static_cast<float>(base);
+    }
+  }
+  if (spec->query_scale_dim_layers > 0 && hp.n_layers == spec->query_scale_dim_layers)
+    hp.attention_scale = 1.0f / std::sqrt(static_cast<float>(hp.dim / hp.n_heads));
+
   if (f.Find(a + "vocab_size")) {
     SL_RETURN_IF_ERROR(get_int("vocab_size", &hp.n_vocab, 1, 1 << 24));
   } else if (const GgufTensorInfo* t = f.FindTensor(tensor_names::kTokenEmbd);

@@ -42,10 +42,26 @@ struct HParams {
   float residual_scale = 1.0f;
   float attention_scale = 0.0f;  // 0: 1/√head_dim
   float logit_scale = 1.0f;
+  // gemma (ArchSpec): GeGLU, branch post-norms, soft caps (0: none).
+  FfnAct ffn_act = FfnAct::kSilu;
+  bool post_norms = false;
+  float attn_softcap = 0.0f;
+  float final_softcap = 0.0f;
+  // Sliding-window layers (ArchSpec::swa_period; n_swa 0: none) attend positions
+  // p - n_swa + 1 .. p only, and rotate with their own base and scale.
+  int64_t n_swa = 0;
+  int64_t swa_period = 0;
+  float rope_base_swa = 10000.0f;
+  float rope_freq_scale_swa = 1.0f;
 
   // Whether layer l rotates q and k.
   bool rope_at(int64_t l) const {
     return no_rope_layer_step <= 0 || (l + 1) % no_rope_layer_step != 0;
+  }
+
+  // Whether layer l attends a sliding window rather than every earlier position.
+  bool is_swa(int64_t l) const {
+    return n_swa > 0 && (swa_period <= 0 || l % swa_period < swa_period - 1);
   }
 
   int64_t q_dim() const { return n_heads * head_dim; }

@@ -171,6 +171,21 @@ Status SynthesizeModel(const SynthSpec& spec, const GgufFile& vocab, const std::
     w.SetFloat32(a + "attention.scale", 0.15f);
     w.SetFloat32(a + "logit_scale", 8.0f);
   }
+  if (spec.rope_linear > 0) {
+    w.SetString(a + "rope.scaling.type", "linear");
+    w.SetFloat32(a + "rope.scaling.factor", spec.rope_linear);
+  }
+  if (arch->swa_period > 0) {
+    const int64_t window = spec.sliding_window > 0 ? spec.sliding_window
+                           : arch->swa_window > 0  ? arch->swa_window
+                                                   : 512;
+    w.SetUint32(a + "attention.sliding_window", static_cast<uint32_t>(window));
+  }
+  // A cap is written when given, or when the architecture has a default one (gemma2's).
+  for (auto [key, given, dflt] :
+       {std::tuple{"attn_logit_softcapping", spec.attn_softcap, arch->attn_softcap},
+        std::tuple{"final_logit_softcapping", spec.final_softcap, arch->final_softcap}})
+    if (dflt >= 0 && (given > 0 || dflt > 0)) w.SetFloat32(a + key, given > 0 ? given : dflt);
   for (const GgufKV& kv : vocab.metadata()) {
     if (!kv.key.starts_with("tokenizer.")) continue;
     // A special token cut from the vocabulary is left out rather than pointing past its end.
@@ -224,7 +239,7 @@ Status SynthesizeModel(const SynthSpec& spec, const GgufFile& vocab, const std::
   const float sd_ffn = 1.0f / std::sqrt(static_cast<float>(spec.ffn_dim));
   matrix(std::string(tn::kTokenEmbd), spec.embd_type, n_vocab, spec.dim, 1.0f);
   vector(std::string(tn::kOutputNorm), spec.dim, 1.0f, 0);
-  if (!spec.tied_output)
+  if (!spec.tied_output && !arch->output_tied)
     matrix(std::string(tn::kOutput), spec.output_type, n_vocab, spec.dim, sd_in);
   if (arch->fused_gate_up) {
     // phi3's LongRoPE factors (positive: around 1 within the original context, larger beyond).
@@ -256,6 +271,10 @@ Status SynthesizeModel(const SynthSpec& spec, const GgufFile& vocab, const std::
       // Around 1 with some spread, so a norm applied to the wrong head or dimension shows.
       vector(name(tn::kAttnQNorm), head_dim, nan, 0.3f, 1.0f);
       vector(name(tn::kAttnKNorm), head_dim, nan, 0.3f, 1.0f);
+    }
+    if (arch->post_norms) {
+      vector(name(tn::kAttnPostNorm), spec.dim, nan, 0.3f, 1.0f);
+      vector(name(tn::kFfnPostNorm), spec.dim, nan, 0.3f, 1.0f);
     }
     vector(name(tn::kFfnNorm), spec.dim, 1.0f, 0);
     if (arch->fused_gate_up) {

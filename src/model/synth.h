@@ -28,6 +28,13 @@ struct SynthSpec {
   bool tied_output = true;
   uint64_t seed = 1;
   float rope_base = 10000.0f;
+  float rope_linear = 0;  // > 0: rope.scaling.type linear with this factor
+  // gemma: the window of the sliding layers (0: the architecture's, gemma2 4096, gemma3 512) and
+  // the soft caps (0: gemma2's 50 and 30; gemma3 has no attention cap and a final one only
+  // when given).
+  int64_t sliding_window = 0;
+  float attn_softcap = 0;
+  float final_softcap = 0;
   TensorType matrix_type = TensorType::kQ8_0;  // layer matrices
   TensorType embd_type = TensorType::kQ8_0;    // token_embd
   TensorType output_type = TensorType::kQ8_0;  // output.weight when not tied
@@ -47,7 +54,8 @@ Status ApplyShapePreset(const std::string& preset, SynthSpec* spec);
 
 // granite files get granite-3.x's multipliers (embedding 12, residual 0.22, logits 8) and an
 // attention scale of 0.15; phi3 files fuse q/k/v and gate/up and carry LongRoPE factors (long
-// ones beyond half of n_ctx) with an attn_factor of 1.19.
+// ones beyond half of n_ctx) with an attn_factor of 1.19; gemma files get post-norms and (gemma3)
+// q/k norms around 1, gemma2's always tied output, the sliding window and the soft caps.
 // Writes the model to `path`, copying every tokenizer.* key from `vocab`. Errors for a shape the
 // chosen types cannot hold (a width that is not a multiple of a K-quant's 256 falls back to
 // Q8_0 / Q5_0 rows, as real quantizers do). progress(bytes done, total).

@@ -1,6 +1,7 @@
 #include "model/tensor_names.h"
 
 #include "gguf/gguf.h"
+#include "model/arch.h"
 
 namespace suanli::tensor_names {
 
@@ -22,7 +23,11 @@ int64_t LayerOf(std::string_view name) {
   return i < name.size() && name[i] == '.' ? n : -1;
 }
 
-bool OutputTied(const GgufFile& f) { return f.FindTensor(kOutput) == nullptr; }
+bool OutputTied(const GgufFile& f) {
+  auto arch = f.GetString("general.architecture");
+  if (const ArchSpec* a = arch.ok() ? FindArch(*arch) : nullptr; a && a->output_tied) return true;
+  return f.FindTensor(kOutput) == nullptr;
+}
 
 bool StageNeeds(std::string_view name, bool output_tied, int64_t first, int64_t last,
                 bool with_embedding, bool with_output) {

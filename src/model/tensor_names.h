@@ -42,13 +42,17 @@ inline constexpr std::string_view kFfnUp = "ffn_up.weight";           // [ffn ×
                                                                       // fused (no ffn_gate, phi3):
                                                              // gate then up, [2·ffn × dim]
 inline constexpr std::string_view kFfnDown = "ffn_down.weight";  // [dim × ffn]
+// gemma: RMSNorm weights of the attention and FFN outputs, before the residual add.
+inline constexpr std::string_view kAttnPostNorm = "post_attention_norm.weight";  // [dim]
+inline constexpr std::string_view kFfnPostNorm = "post_ffw_norm.weight";         // [dim]
 
 // "blk.<layer>.<suffix>"
 std::string Layer(int64_t layer, std::string_view suffix);
 // N for a tensor named "blk.N.<anything>", else -1.
 int64_t LayerOf(std::string_view name);
 
-// The tied-output rule: without its own output.weight, the output projection is token_embd.
+// The tied-output rule: without its own output.weight, the output projection is token_embd;
+// an architecture whose output is always the embedding (gemma2) ignores an output.weight.
 bool OutputTied(const GgufFile& f);
 
 // Whether a pipeline stage running layers [first, last) with the chosen ends needs a tensor.

@@ -140,6 +140,10 @@ StatusOr<ModelWeights> BindWeights(const GgufFile& f, const HParams& hp, const B
       SL_RETURN_IF_ERROR(b.Vector(name(tn::kAttnQNorm), hp.head_dim, &L.q_norm));
       SL_RETURN_IF_ERROR(b.Vector(name(tn::kAttnKNorm), hp.head_dim, &L.k_norm));
     }
+    if (hp.post_norms) {
+      SL_RETURN_IF_ERROR(b.Vector(name(tn::kAttnPostNorm), hp.dim, &L.attn_post_norm));
+      SL_RETURN_IF_ERROR(b.Vector(name(tn::kFfnPostNorm), hp.dim, &L.ffn_post_norm));
+    }
   }
   return w;
 }

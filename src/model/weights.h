@@ -9,6 +9,7 @@
 //   ffn_gate [ffn × dim]  ffn_up [ffn × dim]  ffn_down [dim × ffn]
 //   attn_norm, ffn_norm, output_norm [dim]; qwen2 biases attn_q.bias [q], attn_k/v.bias [kv]
 //   qwen3 attn_q_norm, attn_k_norm [head_dim] (one RMSNorm weight shared by every head)
+//   gemma post_attention_norm, post_ffw_norm [dim]
 //   rope_freqs [rope_dims / 2] (Llama 3 frequency factors, optional)
 //   rope_factors_long, rope_factors_short [rope_dims / 2] (LongRoPE, optional)
 // A fused attn_qkv [(q + 2kv) × dim] and phi3's fused ffn_up [2·ffn × dim] (gate rows first) are
@@ -35,6 +36,8 @@ struct LayerWeights {
   const float* bv = nullptr;
   const float* q_norm = nullptr;  // qwen3 only
   const float* k_norm = nullptr;
+  const float* attn_post_norm = nullptr;  // gemma only
+  const float* ffn_post_norm = nullptr;
 };
 
 struct ModelWeights {

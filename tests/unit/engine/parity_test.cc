@@ -31,6 +31,10 @@ struct Tolerance {
 };
 
 Tolerance ToleranceFor(const std::string& name) {
+  // The reference's CPU GELU reads an f16 table (about 2-3e-3 std from the exact function), so
+  // f32 gemma files are held to the f16 tolerance.
+  if (name.find("gemma") != std::string::npos && name.find("-f32") != std::string::npos)
+    return {2e-2, 0.99999, false};
   if (name.find("-f32") != std::string::npos) return {1e-3, 0.0, true};
   if (name.find("-f16") != std::string::npos) return {2e-2, 0.99999, false};
   if (name.find("fortune") != std::string::npos) return {0.1, 0.9999, true};  // trained weights
@@ -126,19 +130,19 @@ TEST_P(ParityTest, MatchesReferenceLogits) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ParityTest,
-                         ::testing::Values("tiny-llama-f32", "tiny-llama-f16", "tiny-llama-q8_0",
-                                           "tiny-llama-q4_0", "small-llama-q4_k_m",
-                                           "tiny-qwen2-q8_0", "tiny-llama3-q8_0",
-                                           "fortune-llama-q8_0", "tiny-qwen3-f32",
-                                           "tiny-qwen3-q8_0", "tiny-smollm3-f32",
-                                           "tiny-granite-f32", "tiny-phi3-f32", "tiny-phi3-q8_0"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& c : n)
-                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Models, ParityTest,
+    ::testing::Values("tiny-llama-f32", "tiny-llama-f16", "tiny-llama-q8_0", "tiny-llama-q4_0",
+                      "small-llama-q4_k_m", "tiny-qwen2-q8_0", "tiny-llama3-q8_0",
+                      "fortune-llama-q8_0", "tiny-qwen3-f32", "tiny-qwen3-q8_0", "tiny-smollm3-f32",
+                      "tiny-granite-f32", "tiny-phi3-f32", "tiny-phi3-q8_0", "tiny-gemma2-f32",
+                      "tiny-gemma3-f32", "tiny-gemma3-q8_0"),
+    [](const auto& info) {
+      std::string n = info.param;
+      for (char& c : n)
+        if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+      return n;
+    });
 
 }  // namespace
 }  // namespace suanli

@@ -42,6 +42,49 @@ TEST(VecOps, SiluMulIncludingExtremes) {
   }
 }
 
+TEST(VecOps, GeluMulMatchesTanhFormIncludingExtremes) {
+  auto g = Random(1000, 13, 6.0f), u = Random(1000, 14);
+  g[0] = -200.0f, g[1] = 200.0f, g[2] = 0.0f, g[3] = -1e20f, g[4] = 1e20f, g[5] = -3.0f;
+  auto out = g;
+  GeluMul(out.data(), u.data(), static_cast<int64_t>(out.size()));
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double x = g[i];
+    const double want =
+        0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x))) * u[i];
+    EXPECT_NEAR(out[i], want, 1e-6 * (1 + std::fabs(want))) << "g=" << g[i];
+  }
+  // The vector body and the scalar tail compute the same bits.
+  std::vector<float> one(17, 1.0f), tail(g.begin(), g.begin() + 17), body = tail;
+  GeluMul(body.data(), one.data(), 16);
+  for (int i = 0; i < 16; ++i) {
+    float t = tail[i];
+    GeluMul(&t, one.data(), 1);
+    EXPECT_EQ(body[i], t) << i;
+  }
+}
+
+TEST(VecOps, SoftCapMatchesTanh) {
+  auto x = Random(1000, 15, 100.0f);
+  x[0] = 0.0f, x[1] = 1e30f, x[2] = -1e30f, x[3] = 1e-3f;
+  for (float c : {50.0f, 30.0f, 2.5f}) {
+    auto out = x;
+    SoftCap(out.data(), c, static_cast<int64_t>(out.size()));
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double want = c * std::tanh(double(x[i]) / c);
+      EXPECT_NEAR(out[i], want, 6e-7 * (1e-2 * c + std::fabs(want))) << "x=" << x[i] << " c=" << c;
+      EXPECT_LE(std::fabs(out[i]), c);
+    }
+    // The vector body and the scalar tail compute the same bits.
+    std::vector<float> body(x.begin(), x.begin() + 16);
+    SoftCap(body.data(), c, 16);
+    for (int i = 0; i < 16; ++i) {
+      float t = x[i];
+      SoftCap(&t, c, 1);
+      EXPECT_EQ(body[i], t) << i;
+    }
+  }
+}
+
 TEST(VecOps, AttendHeadMatchesSoftmaxAttention) {
   const int64_t hd = 64, stride = 3 * hd, n_keys = 37, n_blocks = 3;
   auto q = Random(hd, 5), k = Random(n_keys * stride, 6), v = Random(n_keys * stride, 7);

@@ -1,6 +1,8 @@
 // Hyper-parameter and weight binding checks on hostile metadata: each error names what is wrong.
 #include <gtest/gtest.h>
+
 #include <unistd.h>
+#include <cmath>
 
 #include <functional>
 
@@ -92,7 +94,8 @@ TEST(Model, RejectsHostileMetadataAndShapes) {
   arch.edit_meta = [](GgufWriter& w) { w.SetString("general.architecture", "mamba"); };
   ExpectError(
       arch,
-      "unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, smollm3, granite, phi3)");
+      "unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, smollm3, granite, phi3, "
+      "gemma2, gemma3)");
 
   // qwen3 binds per-head q/k norms: a llama-shaped file labelled qwen3 names the one missing.
   Builder qwen3;
@@ -107,6 +110,23 @@ TEST(Model, RejectsHostileMetadataAndShapes) {
     w.SetFloat32("granite.residual_scale", -1.0f);
   };
   ExpectError(granite, "metadata granite.residual_scale out of range");
+
+  // gemma binds the norms after each branch; its window and soft caps must be usable.
+  Builder gemma2;
+  gemma2.arch = "gemma2";
+  ExpectError(gemma2, "missing tensor 'blk.0.post_attention_norm.weight'");
+  gemma2.edit_meta = [](GgufWriter& w) { w.SetUint32("gemma2.attention.sliding_window", 0); };
+  ExpectError(gemma2, "gemma2.attention.sliding_window");
+  gemma2.edit_meta = [](GgufWriter& w) { w.SetFloat32("gemma2.attn_logit_softcapping", 0.0f); };
+  ExpectError(gemma2, "metadata gemma2.attn_logit_softcapping out of range");
+  gemma2.edit_meta = [](GgufWriter& w) {
+    w.SetFloat32("gemma2.final_logit_softcapping", std::nanf(""));
+  };
+  ExpectError(gemma2, "metadata gemma2.final_logit_softcapping out of range");
+  Builder gemma3;
+  gemma3.arch = "gemma3";
+  gemma3.edit_meta = [](GgufWriter& w) { w.SetFloat32("gemma3.rope.freq_base_swa", -5.0f); };
+  ExpectError(gemma3, "gemma3.rope.freq_base_swa out of range");
 
   Builder heads;
   heads.edit_meta = [](GgufWriter& w) { w.SetUint32("llama.attention.head_count_kv", 3); };
