@@ -32,8 +32,10 @@ StatusOr<placement::ModelCost> ModelCostFromFile(const GgufFile& f, const HParam
   }
   if (!has_embd)
     return NotFound(f.name() + ": tensor '" + std::string(tn::kTokenEmbd) + "' not found");
-  const uint64_t out_bytes = output_norm + (has_output ? output : embd);
-  return placement::MakeModelCost(hp, std::move(layer), embd, out_bytes, !has_output, act);
+  // The one tied-output rule: gemma2 projects through token_embd even beside an output.weight.
+  const bool tied = tn::OutputTied(f) || !has_output;
+  const uint64_t out_bytes = output_norm + (tied ? embd : output);
+  return placement::MakeModelCost(hp, std::move(layer), embd, out_bytes, tied, act);
 }
 
 }  // namespace suanli::cluster

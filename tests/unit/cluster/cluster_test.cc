@@ -14,8 +14,10 @@
 #include "cluster/auth.h"
 #include "cluster/batch_codec.h"
 #include "cluster/head.h"
+#include "cluster/model_cost.h"
 #include "cluster/stage_weights.h"
 #include "engine/forward.h"
+#include "gguf/gguf_writer.h"
 #include "model/default_model.h"
 #include "model/model.h"
 #include "model/synth.h"
@@ -474,6 +476,45 @@ TEST(Head, WorkersOnOneHostShareItsMemory) {
   EXPECT_EQ(d[1].memory_bytes, 6ull << 30);
   EXPECT_EQ(d[2].memory_bytes, 6ull << 30);
   EXPECT_EQ(d[3].memory_bytes, 12ull << 30);
+}
+
+TEST(ModelCost, OutputFollowsTheTiedRuleOfTheArchitecture) {
+  // A gemma2 file that also carries an (unused, larger) output.weight: placement must count
+  // token_embd as the output projection, as the forward pass binds it.
+  const std::string dir = TempDir("model-cost");
+  auto vocab = EmbeddedVocab();
+  ASSERT_TRUE(vocab.ok());
+  SynthSpec spec;
+  ASSERT_TRUE(ApplyShapePreset("tiny", &spec).ok());
+  ASSERT_TRUE(ApplyTypePreset("q8_0", &spec).ok());
+  spec.arch = "gemma2";
+  ASSERT_TRUE(SynthesizeModel(spec, **vocab, dir + "/g.gguf").ok());
+  auto src = GgufFile::Open(dir + "/g.gguf");
+  ASSERT_TRUE(src.ok());
+  GgufWriter w;
+  for (const GgufKV& kv : (*src)->metadata())
+    if (kv.key != "general.alignment") w.SetValue(kv.key, kv.value);
+  uint64_t embd = 0, norm = 0;
+  int64_t dim = 0, vocab_n = 0;
+  for (const GgufTensorInfo& t : (*src)->tensors()) {
+    ASSERT_TRUE(w.AddTensorBytes(t.name, t.type, t.dims, t.data, t.size_bytes).ok());
+    if (t.name == "token_embd.weight") embd = t.size_bytes, dim = t.dims[0], vocab_n = t.dims[1];
+    if (t.name == "output_norm.weight") norm = t.size_bytes;
+  }
+  std::vector<float> out(static_cast<size_t>(dim * vocab_n), 0.01f);
+  ASSERT_TRUE(w.AddTensorBytes("output.weight", TensorType::kF32, {dim, vocab_n}, out.data(),
+                               out.size() * 4)
+                  .ok());
+  ASSERT_TRUE(w.WriteFile(dir + "/g2.gguf").ok());
+  auto f = GgufFile::Open(dir + "/g2.gguf");
+  ASSERT_TRUE(f.ok());
+  auto hp = ReadHParams(**f);
+  ASSERT_TRUE(hp.ok()) << hp.status().ToString();
+  auto cost = ModelCostFromFile(**f, *hp, placement::ActFormat::kF32);
+  ASSERT_TRUE(cost.ok()) << cost.status().ToString();
+  EXPECT_TRUE(cost->tied_output);
+  EXPECT_EQ(cost->output_bytes, norm + embd);
+  fs::remove_all(dir);
 }
 
 TEST(ForwardBatch, SequencesBatchedMatchSequencesAlone) {
