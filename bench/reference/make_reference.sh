@@ -33,6 +33,9 @@ models=(
   "tiny-gemma2-f32|--arch gemma2 --type f32 --layers 4 --head-dim 32 --sliding-window 8 --attn-softcap 2.5|512"
   "tiny-gemma3-f32|--arch gemma3 --type f32 --layers 6 --head-dim 32 --sliding-window 8 --rope-base 1000000 --rope-linear 8|512"
   "tiny-gemma3-q8_0|--arch gemma3 --type q8_0 --layers 6 --head-dim 32 --sliding-window 8 --rope-base 1000000 --final-softcap 10|512"
+  # qwen3moe: 4 experts, 2 per token, 64 wide (f32); 16 experts, 4 per token, 32 wide (q8_0).
+  "tiny-qwen3moe-f32|--arch qwen3moe --type f32 --layers 2 --head-dim 32 --experts 4 --experts-used 2 --expert-ffn 64|512"
+  "tiny-qwen3moe-q8_0|--arch qwen3moe --type q8_0 --layers 3 --head-dim 32 --experts 16 --experts-used 4 --expert-ffn 32|512"
 )
 for m in "${models[@]}"; do
   IFS='|' read -r name flags ctx <<<"$m"

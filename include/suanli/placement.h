@@ -59,6 +59,9 @@ uint64_t ActivationBytes(ActFormat f, int64_t dim);
 // What running the model costs, independent of devices.
 struct ModelCost {
   std::vector<uint64_t> layer_bytes;  // weights of each layer
+  // Weight bytes one decoded token reads in each layer (an MoE layer: the router and the active
+  // experts' share); empty: all of layer_bytes.
+  std::vector<uint64_t> layer_read_bytes;
   std::vector<double> layer_flops;    // per token, ≈ 2 × parameters
   int64_t kv_dim = 0;                 // width of one layer's K (and V) row
   KvType kv_type = KvType::kF32;      // KV bytes: model/footprint.h KvBytesPerLayer
@@ -75,9 +78,11 @@ struct ModelCost {
 };
 
 // From a model's shape and the byte sizes read from its file (layer_bytes: every tensor of
-// blk.N; output_bytes: output_norm + output, or output_norm + token_embd when tied).
+// blk.N; output_bytes: output_norm + output, or output_norm + token_embd when tied;
+// layer_read_bytes as in ModelCost).
 ModelCost MakeModelCost(const HParams& hp, std::vector<uint64_t> layer_bytes, uint64_t embd_bytes,
-                        uint64_t output_bytes, bool tied_output, ActFormat act);
+                        uint64_t output_bytes, bool tied_output, ActFormat act,
+                        std::vector<uint64_t> layer_read_bytes = {});
 // Every matrix of one type with `bytes_per_weight` (Q4_0: 18/32, Q8_0: 34/32, F16: 2), norms
 // f32. For benchmarks, tests and what-if planning without a file.
 ModelCost UniformModelCost(const HParams& hp, double bytes_per_weight, ActFormat act,

@@ -124,6 +124,14 @@ void AddModelCommand(CLI::App& app, RunFn* run) {
   sub->add_option("--final-softcap", s.final_softcap,
                   "gemma: final logit soft cap (default 30 on gemma2, none on gemma3)")
       ->check(CLI::Range(1e-3f, 1e5f));
+  sub->add_option("--experts", s.n_expert, "qwen3moe: experts per layer (default 8)")
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  sub->add_option("--experts-used", s.n_expert_used,
+                  "qwen3moe: experts each token runs (default 2)")
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  sub->add_option("--expert-ffn", s.expert_ffn_dim,
+                  "qwen3moe: feed-forward width of one expert (default ffn / experts-used)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   sub->add_option("--seed", s.seed, "Random seed (default 1)");
   sub->add_option("--matrix-type", a->matrix_type, "Type of the layer matrices (overrides --type)");
   sub->add_option("--embd-type", a->embd_type, "Type of token_embd (overrides --type)");

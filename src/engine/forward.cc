@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
+#include <limits>
+#include <numeric>
 
 #include "base/check.h"
 #include "base/det_math.h"
@@ -20,8 +22,19 @@ Forward::Forward(const HParams& hp, const ModelWeights& w, ThreadPool& pool, int
   k_.resize(nb * hp.kv_dim());
   v_.resize(nb * hp.kv_dim());
   att_.resize(nb * hp.q_dim());
-  gate_.resize(nb * hp.ffn_dim);
-  up_.resize(nb * hp.ffn_dim);
+  const int64_t ffn_rows =
+      std::max(hp.ffn_dim, hp.moe() ? hp.n_expert_used * hp.expert_ffn_dim : 0);
+  gate_.resize(nb * ffn_rows);
+  up_.resize(nb * ffn_rows);
+  if (hp.moe()) {
+    const size_t slots = nb * static_cast<size_t>(hp.n_expert_used);
+    router_.resize(nb * hp.n_expert);
+    chosen_.resize(slots);
+    chosen_w_.resize(slots);
+    grouped_.resize(slots);
+    grouped_row_.resize(slots);
+    moe_out_.resize(slots * hp.dim);
+  }
   scores_.resize(static_cast<size_t>(pool.size()));
   // θ_i = pos · freq_scale · base^(-2i/rope_dims) / freq_factor_i; sliding-window layers have
   // their own base and scale.
@@ -89,6 +102,99 @@ void Forward::LinearShared(std::initializer_list<const kernels::Matrix*> ws, con
   });
   auto y = ys.begin();
   for (const kernels::Matrix* w : ws) kernels::MatMulQuantized(pool_, *w, actq_.data(), n, *y++);
+}
+
+void Forward::MoeFfn(const LayerWeights& L, int64_t n) {
+  const int64_t dim = hp_.dim, ne = hp_.n_expert, k = hp_.n_expert_used, eff = hp_.expert_ffn_dim;
+  Linear(L.router, h_.data(), n, router_.data());
+  // Route each row: softmax, the k most probable experts (NaN ranks last), their weights.
+  ParallelRows(n, [&](int64_t t) {
+    float* p = &router_[static_cast<size_t>(t * ne)];
+    vec::SoftmaxInPlace(p, ne);
+    int32_t* e = &chosen_[static_cast<size_t>(t * k)];
+    float* w = &chosen_w_[static_cast<size_t>(t * k)];
+    std::vector<int32_t> idx(static_cast<size_t>(ne));
+    std::iota(idx.begin(), idx.end(), 0);
+    const auto key = [&](int32_t i) {
+      return std::isnan(p[i]) ? -std::numeric_limits<float>::infinity() : p[i];
+    };
+    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
+      return key(a) > key(b) || (key(a) == key(b) && a < b);
+    });
+    float sum = 0;
+    for (int64_t j = 0; j < k; ++j) e[j] = idx[static_cast<size_t>(j)], w[j] = p[e[j]], sum += w[j];
+    if (hp_.moe_norm_topk) {
+      // As the reference: the sum is kept away from 0 (the smallest normal f16).
+      sum = std::max(sum, 6.103515625e-5f);
+      for (int64_t j = 0; j < k; ++j) w[j] /= sum;
+    }
+  });
+  // Group the n·k (row, slot) pairs by expert, rows ascending within one.
+  std::vector<int64_t> count(static_cast<size_t>(ne) + 1, 0);
+  for (int64_t s = 0; s < n * k; ++s) ++count[static_cast<size_t>(chosen_[s]) + 1];
+  std::vector<int64_t> start(count);
+  for (int64_t e = 0; e < ne; ++e) start[e + 1] += start[e];
+  std::vector<int64_t> fill(start.begin(), start.end() - 1);
+  for (int64_t s = 0; s < n * k; ++s) {
+    const int64_t g = fill[static_cast<size_t>(chosen_[s])]++;
+    grouped_[s] = static_cast<int32_t>(g);
+    grouped_row_[g] = static_cast<int32_t>(s / k);
+  }
+  // Each grouped row's input quantized once per activation format; one dispatch for every
+  // chosen expert's gate and up.
+  const int64_t m = n * k;
+  const TensorType gt = L.gate_exps.type, ut = L.up_exps.type;
+  const bool same = kernels::ActFormatFor(gt) == kernels::ActFormatFor(ut);
+  const size_t rb_g = kernels::ActRowBytes(gt, dim), rb_u = kernels::ActRowBytes(ut, dim);
+  if (moe_xq_.size() < rb_g * m) moe_xq_.resize(rb_g * m);
+  if (!same && moe_xq2_.size() < rb_u * m) moe_xq2_.resize(rb_u * m);
+  ParallelRows(m, [&](int64_t g) {
+    const float* x = h_.data() + grouped_row_[g] * dim;
+    kernels::QuantizeActRow(gt, x, moe_xq_.data() + g * rb_g, dim);
+    if (!same) kernels::QuantizeActRow(ut, x, moe_xq2_.data() + g * rb_u, dim);
+  });
+  const uint8_t* xq_u = same ? moe_xq_.data() : moe_xq2_.data();
+  std::vector<kernels::Matrix> mats;
+  mats.reserve(static_cast<size_t>(2 * ne));
+  std::vector<kernels::GemmJob> jobs;
+  jobs.reserve(static_cast<size_t>(2 * ne));
+  for (int64_t e = 0; e < ne; ++e) {
+    const int64_t g0 = start[e], cnt = start[e + 1] - g0;
+    if (cnt == 0) continue;
+    mats.push_back(Expert(L.gate_exps, ne, e));
+    jobs.push_back({&mats.back(), moe_xq_.data() + g0 * rb_g, cnt, gate_.data() + g0 * eff});
+    mats.push_back(Expert(L.up_exps, ne, e));
+    jobs.push_back({&mats.back(), xq_u + g0 * rb_u, cnt, up_.data() + g0 * eff});
+  }
+  kernels::MatMulQuantizedMany(pool_, jobs.data(), jobs.size());
+  const bool gelu = hp_.ffn_act == FfnAct::kGeluTanh;
+  const TensorType dt = L.down_exps.type;
+  const size_t rb_d = kernels::ActRowBytes(dt, eff);
+  if (actq_.size() < rb_d * m) actq_.resize(rb_d * m);
+  ParallelRows(m, [&](int64_t g) {
+    float* a = &gate_[static_cast<size_t>(g * eff)];
+    const float* u = &up_[static_cast<size_t>(g * eff)];
+    gelu ? vec::GeluMul(a, u, eff) : vec::SiluMul(a, u, eff);
+    kernels::QuantizeActRow(dt, a, actq_.data() + g * rb_d, eff);
+  });
+  mats.clear();
+  jobs.clear();
+  for (int64_t e = 0; e < ne; ++e) {
+    const int64_t g0 = start[e], cnt = start[e + 1] - g0;
+    if (cnt == 0) continue;
+    mats.push_back(Expert(L.down_exps, ne, e));
+    jobs.push_back({&mats.back(), actq_.data() + g0 * rb_d, cnt, moe_out_.data() + g0 * dim});
+  }
+  kernels::MatMulQuantizedMany(pool_, jobs.data(), jobs.size());
+  // Each row's experts weighted and summed in slot order (best first), as the reference adds them.
+  ParallelRows(n, [&](int64_t t) {
+    float* out = h_.data() + t * dim;
+    for (int64_t j = 0; j < k; ++j) {
+      const float w = chosen_w_[static_cast<size_t>(t * k + j)];
+      const float* y = moe_out_.data() + static_cast<int64_t>(grouped_[t * k + j]) * dim;
+      for (int64_t i = 0; i < dim; ++i) out[i] = j == 0 ? y[i] * w : out[i] + y[i] * w;
+    }
+  });
 }
 
 void Forward::RmsNormRows(const float* x, const float* w, float* y, int64_t n) {
@@ -252,14 +358,18 @@ void Forward::RunLayersBatch(float* x, std::span<const Slice> slices, KvCache& c
     vec::Add(h_.data(), x, n * dim);
 
     RmsNormRows(x, L.ffn_norm, h_.data(), n);
-    LinearShared({&L.w_gate, &L.w_up}, h_.data(), n, {gate_.data(), up_.data()});
-    const bool gelu = hp_.ffn_act == FfnAct::kGeluTanh;
-    ParallelRows(n, [&](int64_t t) {
-      float* g = &gate_[static_cast<size_t>(t * ffn)];
-      const float* u = &up_[static_cast<size_t>(t * ffn)];
-      gelu ? vec::GeluMul(g, u, ffn) : vec::SiluMul(g, u, ffn);
-    });
-    Linear(L.w_down, gate_.data(), n, h_.data());
+    if (hp_.moe()) {
+      MoeFfn(L, n);
+    } else {
+      LinearShared({&L.w_gate, &L.w_up}, h_.data(), n, {gate_.data(), up_.data()});
+      const bool gelu = hp_.ffn_act == FfnAct::kGeluTanh;
+      ParallelRows(n, [&](int64_t t) {
+        float* g = &gate_[static_cast<size_t>(t * ffn)];
+        const float* u = &up_[static_cast<size_t>(t * ffn)];
+        gelu ? vec::GeluMul(g, u, ffn) : vec::SiluMul(g, u, ffn);
+      });
+      Linear(L.w_down, gate_.data(), n, h_.data());
+    }
     if (L.ffn_post_norm) RmsNormRows(h_.data(), L.ffn_post_norm, h_.data(), n);
     if (hp_.residual_scale != 1.0f) vec::Scale(h_.data(), hp_.residual_scale, n * dim);
     vec::Add(h_.data(), x, n * dim);

@@ -4,6 +4,10 @@
 //   h = rmsnorm(x)·attn_norm;  q = h·Wqᵀ(+bq) [n × q_dim];  k, v = h·Wk,vᵀ(+b) [n × kv_dim]
 //   rope(q, k);  cache k, v;  a = softmax(q·kᵀ/√head_dim, causal)·v  [n × q_dim]
 //   x += a·Woᵀ;  h = rmsnorm(x)·ffn_norm;  x += (silu(h·Wgateᵀ) ⊙ h·Wupᵀ)·Wdownᵀ
+// A mixture-of-experts FFN (qwen3moe) routes each row instead: p = softmax(h·Wrouterᵀ)
+// [n × n_expert], the n_expert_used largest (ties: the lower expert) with weights p_e (divided by
+// their sum with moe_norm_topk), and x += Σ_j p_j·FFN_{e_j}(h) summed in that order. Rows are
+// grouped by expert so each chosen expert's matrices are read once per call.
 // then logits = rmsnorm(x)·output_norm·Woutᵀ [n × n_vocab] for the rows asked for.
 // The architecture table (model/arch.h) varies it: biases, per-head q/k norms, unrotated
 // layers, multipliers; gemma's GeGLU, norms of each branch before its residual add
@@ -73,6 +77,8 @@ class Forward {
   // Several matrices reading the same input x (Q/K/V, gate/up): quantizes x once.
   void LinearShared(std::initializer_list<const kernels::Matrix*> ws, const float* x, int64_t n,
                     std::initializer_list<float*> ys);
+  // The mixture-of-experts FFN of h_[n × dim] (already normed), written back into h_.
+  void MoeFfn(const LayerWeights& L, int64_t n);
 
   const HParams& hp_;
   const ModelWeights& w_;
@@ -92,6 +98,15 @@ class Forward {
   std::vector<uint8_t> actq_;               // quantized activations of one product's input
   std::vector<const int32_t*> row_blocks_;  // [max_batch] block table of each row's sequence
   std::vector<int64_t> row_pos_;            // [max_batch] position of each row
+  // Mixture of experts (k = n_expert_used; gate_ and up_ then hold k rows per token, grouped by
+  // expert).
+  std::vector<float> router_;         // [max_batch × n_expert] router logits, then probabilities
+  std::vector<int32_t> chosen_;       // [max_batch × k] expert of each slot, best first
+  std::vector<float> chosen_w_;       // [max_batch × k] its weight
+  std::vector<int32_t> grouped_;      // [max_batch × k] where slot (t, j) sits in expert order
+  std::vector<int32_t> grouped_row_;  // [max_batch × k] the token of each grouped row
+  std::vector<float> moe_out_;        // [max_batch × k × dim] each grouped row's expert output
+  std::vector<uint8_t> moe_xq_, moe_xq2_;  // grouped rows quantized for gate (and up if it differs)
 };
 
 }  // namespace suanli

@@ -203,6 +203,23 @@ void MatMulQuantized(ThreadPool& pool, const Matrix& w, const void* xq, int64_t 
   });
 }
 
+void MatMulQuantizedMany(ThreadPool& pool, const GemmJob* jobs, size_t n_jobs) {
+  const Variant& v = Active();
+  const int64_t align = v.row_align > 0 ? v.row_align : 1;
+  for (size_t j = 0; j < n_jobs; ++j) KTypeChecked(jobs[j].w->type);
+  pool.Run([&](int tid, int nth) {
+    for (size_t j = 0; j < n_jobs; ++j) {
+      const GemmJob& job = jobs[j];
+      const Matrix& w = *job.w;
+      const int i = KTypeChecked(w.type);
+      GemmFn f = v.gemm[i] != nullptr ? v.gemm[i] : ref::GetVariant().gemm[i];
+      const Range r = SplitRange(w.rows, tid, nth, align);
+      if (r.end > r.begin && job.n_tok > 0)
+        f(w.data, w.row_bytes, w.cols, job.xq, job.n_tok, job.y, w.rows, r.begin, r.end);
+    }
+  });
+}
+
 std::string ActiveVariant() { return Active().name; }
 
 std::vector<std::string> AvailableVariantNames() {

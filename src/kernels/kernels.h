@@ -78,6 +78,17 @@ void MatMul(ThreadPool& pool, const Matrix& w, const float* x, int64_t n_tok, fl
 // serves several matrices that read the same input, e.g. Q, K and V).
 void MatMulQuantized(ThreadPool& pool, const Matrix& w, const void* xq, int64_t n_tok, float* y);
 
+// Several products in one dispatch (the experts of an MoE layer): job j is
+// y_j[n_tok_j][w_j.rows] = xq_j · w_jᵀ, with xq_j quantized for w_j's type; every thread takes its
+// share of every job's rows. Each output is the same bytes MatMulQuantized gives.
+struct GemmJob {
+  const Matrix* w = nullptr;
+  const void* xq = nullptr;
+  int64_t n_tok = 0;
+  float* y = nullptr;
+};
+void MatMulQuantizedMany(ThreadPool& pool, const GemmJob* jobs, size_t n_jobs);
+
 // Which variant the dispatcher picked: "avx512-vnni", "avx2", "neon-dotprod", "scalar"...
 std::string ActiveVariant();
 // Every variant this CPU can run, the scalar reference first ("scalar", then e.g. "avx2",

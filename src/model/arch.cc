@@ -11,6 +11,7 @@ namespace {
 // attention scores and logits, and every other layer attending a sliding window; gemma3 drops
 // the attention cap, makes the final one optional, adds qwen3's q/k norms and slides 5 layers
 // of every 6, rotated with their own base.
+// qwen3moe is qwen3 whose FFN is a mixture of experts.
 // Any of them may store q, k and v fused (attn_qkv).
 constexpr ArchSpec kArchs[] = {
     // name     RoPE               qkv_bias qk_norm no_rope_step multipliers fused_gate_up
@@ -54,6 +55,15 @@ constexpr ArchSpec kArchs[] = {
      .swa_window = 0,
      .swa_base_global = false,
      .query_scale_dim_layers = 62},
+    {.name = "qwen3moe",
+     .rope_order = RopeOrder::kNeox,
+     .qkv_bias = false,
+     .qk_norm = true,
+     .no_rope_layer_step = 0,
+     .multipliers = false,
+     .fused_gate_up = false,
+     .moe = true,
+     .moe_norm_topk = true},
 };
 
 }  // namespace

@@ -52,6 +52,12 @@ struct ArchSpec {
   // A model of this many layers scales queries by 1/√(dim / heads), not 1/√head_dim (gemma's
   // 27B, whose query_pre_attn_scalar the files do not carry). 0: never.
   int64_t query_scale_dim_layers = 0;
+  // Mixture-of-experts FFN (qwen3moe): a router ffn_gate_inp picks <arch>.expert_used_count of
+  // <arch>.expert_count experts per token (softmax, then top-k), whose stacked
+  // ffn_gate/up/down_exps replace ffn_gate/up/down; moe_norm_topk renormalizes the k chosen
+  // probabilities to sum to 1 (qwen3moe always does, as the reference does).
+  bool moe = false;
+  bool moe_norm_topk = false;
 };
 
 std::span<const ArchSpec> SupportedArchs();

@@ -38,14 +38,22 @@ inline uint64_t KvBytes(const HParams& hp, int64_t tokens, int64_t n_layers, KvT
 }
 
 // Scratch of one forward pass over at most max_batch rows (engine/forward.h's buffers: h, q, k,
-// v, att, gate, up, quantized activations, per-thread attention scores over n_ctx keys) plus a
-// stage's residual-stream buffers, and the logits of `logits_rows` rows when it computes them.
+// v, att, gate, up, quantized activations, per-thread attention scores over n_ctx keys; an MoE
+// layer's router, routes and its k expert rows per token) plus a stage's residual-stream
+// buffers, and the logits of `logits_rows` rows when it computes them.
 inline uint64_t ScratchBytes(const HParams& hp, int64_t max_batch, int64_t n_ctx, int threads,
                              int64_t logits_rows) {
   const uint64_t b = static_cast<uint64_t>(std::max<int64_t>(max_batch, 1));
-  const uint64_t per_row =
-      static_cast<uint64_t>(4 * hp.dim + 2 * hp.q_dim() + 2 * hp.kv_dim() + 2 * hp.ffn_dim) * 4 +
-      static_cast<uint64_t>(std::max(hp.dim, hp.ffn_dim)) * 2;
+  const int64_t ffn = std::max(hp.ffn_dim, hp.active_ffn_dim());
+  uint64_t per_row =
+      static_cast<uint64_t>(4 * hp.dim + 2 * hp.q_dim() + 2 * hp.kv_dim() + 2 * ffn) * 4 +
+      static_cast<uint64_t>(std::max(hp.dim, ffn)) * 2;
+  // An MoE token's k expert rows: route (id, weight, place), output, and the quantized inputs of
+  // gate/up and down (at most f32's 4 bytes per element, two formats for gate and up).
+  if (hp.moe())
+    per_row += static_cast<uint64_t>(hp.n_expert) * 4 +
+               static_cast<uint64_t>(hp.n_expert_used) *
+                   static_cast<uint64_t>(16 + 4 * hp.dim + 8 * hp.dim + 4 * hp.expert_ffn_dim);
   const uint64_t scores = static_cast<uint64_t>(std::max(threads, 1)) *
                           static_cast<uint64_t>(std::max<int64_t>(n_ctx, 1)) * 4;
   const uint64_t logits = static_cast<uint64_t>(std::max<int64_t>(logits_rows, 0)) *

@@ -14,6 +14,7 @@ constexpr int64_t kMaxDim = 1 << 16;
 constexpr int64_t kMaxLayers = 1024;
 constexpr int64_t kMaxHeads = 1024;
 constexpr int64_t kMaxCtx = 1 << 24;
+constexpr int64_t kMaxExperts = 1 << 12;
 
 Status CheckRange(const std::string& key, int64_t v, int64_t lo, int64_t hi) {
   if (v < lo || v > hi)
@@ -158,6 +159,24 @@ StatusOr<HParams> ReadHParams(const GgufFile& f) {
         return InvalidArgument(a + "rope.freq_base_swa out of range");
       hp.rope_base_swa = static_cast<float>(base);
     }
+  }
+  if (spec->moe) {
+    SL_RETURN_IF_ERROR(get_int("expert_count", &hp.n_expert, 1, kMaxExperts));
+    SL_RETURN_IF_ERROR(get_int("expert_used_count", &hp.n_expert_used, 1, hp.n_expert));
+    // Without its own key an expert is ffn_dim / n_expert_used wide, as the reference reads it.
+    hp.expert_ffn_dim = hp.ffn_dim / hp.n_expert_used;
+    if (const GgufValue* v = f.Find(a + "expert_feed_forward_length");
+        v && v->type == GgufValueType::kArray)
+      return Unimplemented("metadata " + a +
+                           "expert_feed_forward_length: per-layer expert widths are not supported");
+    else if (v)
+      SL_RETURN_IF_ERROR(get_int("expert_feed_forward_length", &hp.expert_ffn_dim, 1, 1 << 20));
+    if (hp.expert_ffn_dim < 1)
+      return InvalidArgument("metadata " + a + "feed_forward_length (" +
+                             std::to_string(hp.ffn_dim) + ") is narrower than expert_used_count (" +
+                             std::to_string(hp.n_expert_used) +
+                             ") and no expert_feed_forward_length is given");
+    hp.moe_norm_topk = spec->moe_norm_topk;
   }
   if (spec->query_scale_dim_layers > 0 && hp.n_layers == spec->query_scale_dim_layers)
     hp.attention_scale = 1.0f / std::sqrt(static_cast<float>(hp.dim / hp.n_heads));

@@ -53,6 +53,13 @@ struct HParams {
   int64_t swa_period = 0;
   float rope_base_swa = 10000.0f;
   float rope_freq_scale_swa = 1.0f;
+  // Mixture of experts (ArchSpec::moe; n_expert 0: a dense FFN): each token runs
+  // n_expert_used of n_expert experts, each an FFN expert_ffn_dim wide; moe_norm_topk
+  // renormalizes the chosen experts' weights.
+  int64_t n_expert = 0;
+  int64_t n_expert_used = 0;
+  int64_t expert_ffn_dim = 0;
+  bool moe_norm_topk = false;
 
   // Whether layer l rotates q and k.
   bool rope_at(int64_t l) const {
@@ -66,8 +73,19 @@ struct HParams {
 
   int64_t q_dim() const { return n_heads * head_dim; }
   int64_t kv_dim() const { return n_kv_heads * head_dim; }
+  bool moe() const { return n_expert > 0; }
+  // Width of the FFN one token runs: ffn_dim, or its experts' together.
+  int64_t active_ffn_dim() const { return moe() ? n_expert_used * expert_ffn_dim : ffn_dim; }
+  // Parameters one token multiplies with in a layer (an MoE layer: the router and the active
+  // experts), so ≈ half a layer's FLOPs per token.
   int64_t n_params_per_layer() const {
-    return dim * q_dim() + 2 * dim * kv_dim() + q_dim() * dim + 3 * dim * ffn_dim;
+    return dim * q_dim() + 2 * dim * kv_dim() + q_dim() * dim + 3 * dim * active_ffn_dim() +
+           (moe() ? dim * n_expert : 0);
+  }
+  // Parameters a layer stores (an MoE layer: every expert).
+  int64_t n_params_per_layer_stored() const {
+    return n_params_per_layer() +
+           (moe() ? 3 * dim * (n_expert - n_expert_used) * expert_ffn_dim : 0);
   }
 };
 

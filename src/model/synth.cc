@@ -35,11 +35,12 @@ TensorType Fit(TensorType t, int64_t cols) {
 struct TensorPlan {
   std::string name;
   TensorType type;
-  int64_t rows, cols;  // rows == 1 for vectors
+  int64_t rows, cols;  // rows == 1 for vectors; of one expert for stacked experts
   bool vector;
   float stddev;    // random values ~ N(0, stddev²) approximately
   float constant;  // for vectors filled with a constant (norms): value, else NaN
   float mean = 0;  // added to the random values
+  int64_t experts = 0;  // > 0: this many rows × cols matrices stacked (dims {cols, rows, experts})
 };
 
 void FillTensor(const TensorPlan& p, uint64_t seed, uint64_t index, ThreadPool& pool,
@@ -47,7 +48,7 @@ void FillTensor(const TensorPlan& p, uint64_t seed, uint64_t index, ThreadPool& 
   const size_t row_bytes = RowBytes(p.type, p.cols);
   pool.Run([&](int tid, int nth) {
     std::vector<float> row(static_cast<size_t>(p.cols));
-    Range r = SplitRange(p.rows, tid, nth);
+    Range r = SplitRange(p.rows * std::max<int64_t>(p.experts, 1), tid, nth);
     for (int64_t i = r.begin; i < r.end; ++i) {
       uint64_t s = seed * 0x100000001b3ull ^ (index << 40) ^ static_cast<uint64_t>(i);
       for (int64_t j = 0; j < p.cols; ++j) {
@@ -115,6 +116,9 @@ Status SynthesizeModel(const SynthSpec& spec, const GgufFile& vocab, const std::
   if (spec.dim <= 0 || spec.n_layers <= 0 || spec.n_heads <= 0 || spec.n_kv_heads <= 0 ||
       spec.ffn_dim <= 0 || spec.n_ctx <= 0)
     return InvalidArgument("every dimension must be positive");
+  if (arch->moe && (spec.n_expert < 1 || spec.n_expert_used < 1 ||
+                    spec.n_expert_used > spec.n_expert || spec.expert_ffn_dim < 0))
+    return InvalidArgument("a mixture of experts needs 1 <= experts-used <= experts");
   if (spec.head_dim < 0 || (spec.head_dim == 0 && spec.dim % spec.n_heads != 0))
     return InvalidArgument("dim " + std::to_string(spec.dim) + " is not a multiple of heads " +
                            std::to_string(spec.n_heads) + " (or give the head width)");
@@ -162,6 +166,15 @@ Status SynthesizeModel(const SynthSpec& spec, const GgufFile& vocab, const std::
     w.SetUint32(a + "rope.scaling.original_context_length",
                 static_cast<uint32_t>(std::max<int64_t>(1, spec.n_ctx / 2)));
     w.SetFloat32(a + "rope.scaling.attn_factor", 1.19f);
+  }
+  const int64_t expert_ffn =
+      spec.expert_ffn_dim > 0
+          ? spec.expert_ffn_dim
+          : std::max<int64_t>(1, spec.ffn_dim / std::max<int64_t>(spec.n_expert_used, 1));
+  if (arch->moe) {
+    w.SetUint32(a + "expert_count", static_cast<uint32_t>(spec.n_expert));
+    w.SetUint32(a + "expert_used_count", static_cast<uint32_t>(spec.n_expert_used));
+    w.SetUint32(a + "expert_feed_forward_length", static_cast<uint32_t>(expert_ffn));
   }
   if (arch->multipliers) {
     // granite-3.x's values, but for the attention scale, which differs from 1/√head_dim here
@@ -277,6 +290,19 @@ Status SynthesizeModel(const SynthSpec& spec, const GgufFile& vocab, const std::
       vector(name(tn::kFfnPostNorm), spec.dim, nan, 0.3f, 1.0f);
     }
     vector(name(tn::kFfnNorm), spec.dim, 1.0f, 0);
+    if (arch->moe) {
+      // The router stays f32, as the reference's quantizer leaves it.
+      plan.push_back(
+          {name(tn::kFfnGateInp), TensorType::kF32, spec.n_expert, spec.dim, false, sd_in, nan});
+      const float sd_eff = 1.0f / std::sqrt(static_cast<float>(expert_ffn));
+      for (auto [suffix, t, rows, cols, sd] :
+           {std::tuple{tn::kFfnGateExps, spec.matrix_type, expert_ffn, spec.dim, sd_in},
+            std::tuple{tn::kFfnUpExps, spec.matrix_type, expert_ffn, spec.dim, sd_in},
+            std::tuple{tn::kFfnDownExps, vd, spec.dim, expert_ffn, sd_eff}})
+        plan.push_back(
+            {name(suffix), Fit(t, cols), rows, cols, false, sd, nan, 0.0f, spec.n_expert});
+      continue;
+    }
     if (arch->fused_gate_up) {
       matrix(name(tn::kFfnUp), spec.matrix_type, 2 * spec.ffn_dim, spec.dim, sd_in);
     } else {
@@ -291,6 +317,7 @@ Status SynthesizeModel(const SynthSpec& spec, const GgufFile& vocab, const std::
     const TensorPlan& p = plan[i];
     std::vector<int64_t> dims =
         p.vector ? std::vector<int64_t>{p.cols} : std::vector<int64_t>{p.cols, p.rows};
+    if (p.experts > 0) dims.push_back(p.experts);
     SL_RETURN_IF_ERROR(w.AddTensor(
         p.name, p.type, dims,
         [&p, &pool, &spec, i](uint8_t* dst, size_t) { FillTensor(p, spec.seed, i, pool, dst); }));

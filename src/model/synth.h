@@ -35,6 +35,10 @@ struct SynthSpec {
   int64_t sliding_window = 0;
   float attn_softcap = 0;
   float final_softcap = 0;
+  // qwen3moe: experts per layer, chosen per token, and one expert's width (0: ffn_dim / used).
+  int64_t n_expert = 8;
+  int64_t n_expert_used = 2;
+  int64_t expert_ffn_dim = 0;
   TensorType matrix_type = TensorType::kQ8_0;  // layer matrices
   TensorType embd_type = TensorType::kQ8_0;    // token_embd
   TensorType output_type = TensorType::kQ8_0;  // output.weight when not tied
@@ -55,7 +59,8 @@ Status ApplyShapePreset(const std::string& preset, SynthSpec* spec);
 // granite files get granite-3.x's multipliers (embedding 12, residual 0.22, logits 8) and an
 // attention scale of 0.15; phi3 files fuse q/k/v and gate/up and carry LongRoPE factors (long
 // ones beyond half of n_ctx) with an attn_factor of 1.19; gemma files get post-norms and (gemma3)
-// q/k norms around 1, gemma2's always tied output, the sliding window and the soft caps.
+// q/k norms around 1, gemma2's always tied output, the sliding window and the soft caps;
+// qwen3moe files an f32 router and stacked experts.
 // Writes the model to `path`, copying every tokenizer.* key from `vocab`. Errors for a shape the
 // chosen types cannot hold (a width that is not a multiple of a K-quant's 256 falls back to
 // Q8_0 / Q5_0 rows, as real quantizers do). progress(bytes done, total).

@@ -23,6 +23,12 @@ int64_t LayerOf(std::string_view name) {
   return i < name.size() && name[i] == '.' ? n : -1;
 }
 
+bool IsExperts(std::string_view name) {
+  if (LayerOf(name) < 0) return false;
+  const std::string_view suffix = name.substr(name.find('.', 4) + 1);
+  return suffix == kFfnGateExps || suffix == kFfnUpExps || suffix == kFfnDownExps;
+}
+
 bool OutputTied(const GgufFile& f) {
   auto arch = f.GetString("general.architecture");
   if (const ArchSpec* a = arch.ok() ? FindArch(*arch) : nullptr; a && a->output_tied) return true;

@@ -45,11 +45,20 @@ inline constexpr std::string_view kFfnDown = "ffn_down.weight";  // [dim × ffn]
 // gemma: RMSNorm weights of the attention and FFN outputs, before the residual add.
 inline constexpr std::string_view kAttnPostNorm = "post_attention_norm.weight";  // [dim]
 inline constexpr std::string_view kFfnPostNorm = "post_ffw_norm.weight";         // [dim]
+// Mixture of experts (qwen3moe): the router, and every expert's FFN matrices stacked (expert e's
+// rows are the e-th slice).
+inline constexpr std::string_view kFfnGateInp = "ffn_gate_inp.weight";    // [n_expert × dim]
+inline constexpr std::string_view kFfnGateExps = "ffn_gate_exps.weight";  // [n_expert × eff × dim]
+inline constexpr std::string_view kFfnUpExps = "ffn_up_exps.weight";  // [n_expert × eff × dim]
+inline constexpr std::string_view kFfnDownExps = "ffn_down_exps.weight";  // [n_expert × dim × eff]
 
 // "blk.<layer>.<suffix>"
 std::string Layer(int64_t layer, std::string_view suffix);
 // N for a tensor named "blk.N.<anything>", else -1.
 int64_t LayerOf(std::string_view name);
+
+// Whether a tensor holds stacked experts (one decode step reads only the chosen ones).
+bool IsExperts(std::string_view name);
 
 // The tied-output rule: without its own output.weight, the output projection is token_embd;
 // an architecture whose output is always the embedding (gemma2) ignores an output.weight.

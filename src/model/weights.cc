@@ -37,6 +37,26 @@ class Binder {
     return Status::Ok();
   }
 
+  // n_expert stacked matrices of `rows` × `cols` each: GGUF dims {cols, rows, n_expert}.
+  Status Experts(std::string_view name_view, int64_t n_expert, int64_t rows, int64_t cols,
+                 kernels::Matrix* out) {
+    const std::string name(name_view);
+    const GgufTensorInfo* t = f_.FindTensor(name);
+    if (!t) return NotFound("missing tensor '" + name + "'");
+    if (t->dims.size() != 3 || t->dims[0] != cols || t->dims[1] != rows || t->dims[2] != n_expert)
+      return InvalidArgument("tensor '" + name + "' has shape " + ShapeString(t->dims) +
+                             ", expected " + ShapeString({cols, rows, n_expert}));
+    if (!GetTensorTypeInfo(t->type).supported)
+      return Unimplemented("tensor '" + name + "' has unsupported type " +
+                           std::string(TensorTypeName(t->type)));
+    out->type = t->type;
+    out->data = t->data;
+    out->rows = rows * n_expert;
+    out->cols = cols;
+    out->row_bytes = t->row_bytes();
+    return Status::Ok();
+  }
+
   // Rows [first, first + n) of a bound matrix, as a matrix of its own (no copy): the parts of a
   // fused tensor.
   static kernels::Matrix Rows(const kernels::Matrix& m, int64_t first, int64_t n) {
@@ -121,7 +141,13 @@ StatusOr<ModelWeights> BindWeights(const GgufFile& f, const HParams& hp, const B
     }
     SL_RETURN_IF_ERROR(b.Matrix(name(tn::kAttnOut), hp.dim, hp.q_dim(), &L.wo));
     SL_RETURN_IF_ERROR(b.Vector(name(tn::kFfnNorm), hp.dim, &L.ffn_norm));
-    if (hp.fused_gate_up) {
+    if (hp.moe()) {
+      SL_RETURN_IF_ERROR(b.Matrix(name(tn::kFfnGateInp), hp.n_expert, hp.dim, &L.router));
+      const int64_t eff = hp.expert_ffn_dim;
+      SL_RETURN_IF_ERROR(b.Experts(name(tn::kFfnGateExps), hp.n_expert, eff, hp.dim, &L.gate_exps));
+      SL_RETURN_IF_ERROR(b.Experts(name(tn::kFfnUpExps), hp.n_expert, eff, hp.dim, &L.up_exps));
+      SL_RETURN_IF_ERROR(b.Experts(name(tn::kFfnDownExps), hp.n_expert, hp.dim, eff, &L.down_exps));
+    } else if (hp.fused_gate_up) {
       kernels::Matrix gate_up;
       SL_RETURN_IF_ERROR(b.Matrix(name(tn::kFfnUp), 2 * hp.ffn_dim, hp.dim, &gate_up));
       L.w_gate = Binder::Rows(gate_up, 0, hp.ffn_dim);
@@ -130,7 +156,7 @@ StatusOr<ModelWeights> BindWeights(const GgufFile& f, const HParams& hp, const B
       SL_RETURN_IF_ERROR(b.Matrix(name(tn::kFfnGate), hp.ffn_dim, hp.dim, &L.w_gate));
       SL_RETURN_IF_ERROR(b.Matrix(name(tn::kFfnUp), hp.ffn_dim, hp.dim, &L.w_up));
     }
-    SL_RETURN_IF_ERROR(b.Matrix(name(tn::kFfnDown), hp.dim, hp.ffn_dim, &L.w_down));
+    if (!hp.moe()) SL_RETURN_IF_ERROR(b.Matrix(name(tn::kFfnDown), hp.dim, hp.ffn_dim, &L.w_down));
     if (hp.qkv_bias) {
       SL_RETURN_IF_ERROR(b.Vector(name(tn::kAttnQBias), hp.q_dim(), &L.bq));
       SL_RETURN_IF_ERROR(b.Vector(name(tn::kAttnKBias), hp.kv_dim(), &L.bk));
@@ -145,34 +171,50 @@ StatusOr<ModelWeights> BindWeights(const GgufFile& f, const HParams& hp, const B
       SL_RETURN_IF_ERROR(b.Vector(name(tn::kFfnPostNorm), hp.dim, &L.ffn_post_norm));
     }
   }
+  if (hp.moe())
+    w.expert_share = static_cast<double>(hp.n_expert_used) / static_cast<double>(hp.n_expert);
   return w;
+}
+
+kernels::Matrix Expert(const kernels::Matrix& stacked, int64_t n_expert, int64_t e) {
+  kernels::Matrix m = stacked;
+  m.rows = stacked.rows / n_expert;
+  m.data =
+      static_cast<const uint8_t*>(stacked.data) + static_cast<size_t>(e * m.rows) * m.row_bytes;
+  return m;
 }
 
 namespace {
 uint64_t Bytes(const kernels::Matrix& m) { return m.data ? m.row_bytes * m.rows : 0; }
-uint64_t LayerBytes(const std::vector<LayerWeights>& layers) {
+// Every matrix of the layers, the experts' counted at `expert_share` of their size.
+uint64_t LayerBytes(const std::vector<LayerWeights>& layers, double expert_share) {
   uint64_t b = 0;
-  for (const LayerWeights& L : layers)
+  for (const LayerWeights& L : layers) {
     b += Bytes(L.wq) + Bytes(L.wk) + Bytes(L.wv) + Bytes(L.wo) + Bytes(L.w_gate) + Bytes(L.w_up) +
-         Bytes(L.w_down);
+         Bytes(L.w_down) + Bytes(L.router);
+    b += static_cast<uint64_t>(
+        static_cast<double>(Bytes(L.gate_exps) + Bytes(L.up_exps) + Bytes(L.down_exps)) *
+        expert_share);
+  }
   return b;
 }
 }  // namespace
 
 uint64_t ModelWeights::DecodeBytesPerToken() const {
-  return LayerBytes(layers) + Bytes(output) + token_embd.row_bytes;
+  return LayerBytes(layers, expert_share) + Bytes(output) + token_embd.row_bytes;
 }
 
 void ModelWeights::ForEachMatrix(const std::function<void(const kernels::Matrix&)>& fn) const {
   for (const LayerWeights& L : layers)
-    for (const kernels::Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+    for (const kernels::Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down,
+                                     &L.router, &L.gate_exps, &L.up_exps, &L.down_exps})
       if (m->data) fn(*m);
   if (token_embd.data) fn(token_embd);
   if (output.data && !(tied_output && token_embd.data)) fn(output);
 }
 
 uint64_t ModelWeights::TotalMatrixBytes() const {
-  return LayerBytes(layers) + Bytes(token_embd) + (tied_output ? 0 : Bytes(output));
+  return LayerBytes(layers, 1.0) + Bytes(token_embd) + (tied_output ? 0 : Bytes(output));
 }
 
 }  // namespace suanli

@@ -10,6 +10,8 @@
 //   attn_norm, ffn_norm, output_norm [dim]; qwen2 biases attn_q.bias [q], attn_k/v.bias [kv]
 //   qwen3 attn_q_norm, attn_k_norm [head_dim] (one RMSNorm weight shared by every head)
 //   gemma post_attention_norm, post_ffw_norm [dim]
+//   qwen3moe, in place of ffn_gate/up/down (eff = expert_ffn_dim): ffn_gate_inp [n_expert × dim],
+//   ffn_gate_exps, ffn_up_exps [n_expert × eff × dim], ffn_down_exps [n_expert × dim × eff]
 //   rope_freqs [rope_dims / 2] (Llama 3 frequency factors, optional)
 //   rope_factors_long, rope_factors_short [rope_dims / 2] (LongRoPE, optional)
 // A fused attn_qkv [(q + 2kv) × dim] and phi3's fused ffn_up [2·ffn × dim] (gate rows first) are
@@ -38,7 +40,13 @@ struct LayerWeights {
   const float* k_norm = nullptr;
   const float* attn_post_norm = nullptr;  // gemma only
   const float* ffn_post_norm = nullptr;
+  // Mixture of experts: the router and the experts stacked, each `rows` = n_expert × the rows of
+  // one expert (Expert() views one); w_gate, w_up and w_down stay unbound.
+  kernels::Matrix router, gate_exps, up_exps, down_exps;
 };
+
+// Expert e of a stacked matrix of n_expert experts (a view, no copy).
+kernels::Matrix Expert(const kernels::Matrix& stacked, int64_t n_expert, int64_t e);
 
 struct ModelWeights {
   kernels::Matrix token_embd;
@@ -52,9 +60,11 @@ struct ModelWeights {
   // Owns f32 copies of vectors the file stored as F16/BF16.
   std::vector<std::unique_ptr<std::vector<float>>> owned;
 
-  // Bytes of weights one decode step reads: every layer matrix, the output matrix and one
-  // embedding row (the roofline's denominator).
+  // Bytes of weights one decode step reads: every layer matrix (of an MoE layer the router and
+  // n_expert_used / n_expert of the experts), the output matrix and one embedding row (the
+  // roofline's denominator).
   uint64_t DecodeBytesPerToken() const;
+  double expert_share = 1.0;  // n_expert_used / n_expert (1: dense)
   uint64_t TotalMatrixBytes() const;
   // Every bound matrix once (a tied output is the embedding, visited once).
   void ForEachMatrix(const std::function<void(const kernels::Matrix&)>& fn) const;

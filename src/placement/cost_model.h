@@ -44,6 +44,7 @@ class CostModel {
   uint64_t kv_per_layer_;  // KV bytes of one layer for the stage's KV tokens
   uint64_t scratch_;
   std::vector<uint64_t> wsum_;  // prefix sums of layer_bytes
+  std::vector<uint64_t> rsum_;  // prefix sums of the bytes a decoded token reads
   std::vector<double> fsum_;    // prefix sums of layer_flops
 };
 

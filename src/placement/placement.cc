@@ -69,6 +69,10 @@ Status ModelCost::Validate() const {
                            " entries for " + std::to_string(n_layers()) + " layers");
   for (double f : layer_flops)
     if (!Finite(f) || f < 0) return InvalidArgument("model: layer_flops must be finite and >= 0");
+  if (!layer_read_bytes.empty() && layer_read_bytes.size() != layer_bytes.size())
+    return InvalidArgument("model: layer_read_bytes has " +
+                           std::to_string(layer_read_bytes.size()) + " entries for " +
+                           std::to_string(n_layers()) + " layers");
   if (!Finite(output_flops) || output_flops < 0)
     return InvalidArgument("model: output_flops must be finite and >= 0");
   if (act_bytes == 0) return InvalidArgument("model: act_bytes must be positive");
@@ -76,8 +80,10 @@ Status ModelCost::Validate() const {
 }
 
 ModelCost MakeModelCost(const HParams& hp, std::vector<uint64_t> layer_bytes, uint64_t embd_bytes,
-                        uint64_t output_bytes, bool tied_output, ActFormat act) {
+                        uint64_t output_bytes, bool tied_output, ActFormat act,
+                        std::vector<uint64_t> layer_read_bytes) {
   ModelCost m;
+  m.layer_read_bytes = std::move(layer_read_bytes);
   m.layer_flops.assign(layer_bytes.size(), 2.0 * static_cast<double>(hp.n_params_per_layer()));
   m.layer_bytes = std::move(layer_bytes);
   m.kv_dim = hp.kv_dim();
@@ -94,12 +100,15 @@ ModelCost UniformModelCost(const HParams& hp, double bytes_per_weight, ActFormat
                            bool tied_output) {
   const double norms = 2.0 * static_cast<double>(hp.dim) * 4;  // attn_norm + ffn_norm, f32
   const auto layer = static_cast<uint64_t>(
+      static_cast<double>(hp.n_params_per_layer_stored()) * bytes_per_weight + norms);
+  const auto read = static_cast<uint64_t>(
       static_cast<double>(hp.n_params_per_layer()) * bytes_per_weight + norms);
   const auto embd = static_cast<uint64_t>(static_cast<double>(hp.n_vocab) *
                                           static_cast<double>(hp.dim) * bytes_per_weight);
   const uint64_t out = static_cast<uint64_t>(hp.dim) * 4 + embd;  // output_norm + output
-  return MakeModelCost(hp, std::vector<uint64_t>(static_cast<size_t>(hp.n_layers), layer), embd,
-                       out, tied_output, act);
+  const size_t n = static_cast<size_t>(hp.n_layers);
+  return MakeModelCost(hp, std::vector<uint64_t>(n, layer), embd, out, tied_output, act,
+                       hp.moe() ? std::vector<uint64_t>(n, read) : std::vector<uint64_t>{});
 }
 
 int Cluster::head() const {
@@ -162,16 +171,20 @@ CostModel::CostModel(const ModelCost& m, const Cluster& c, const PlanOptions& o)
   kv_per_layer_ = KvBytesPerLayer(m.kv_dim, kv_tokens, m.kv_type);
   scratch_ = o.scratch_bytes;
   wsum_.assign(static_cast<size_t>(L_) + 1, 0);
+  rsum_.assign(static_cast<size_t>(L_) + 1, 0);
   fsum_.assign(static_cast<size_t>(L_) + 1, 0);
+  const std::vector<uint64_t>& read =
+      m.layer_read_bytes.empty() ? m.layer_bytes : m.layer_read_bytes;
   for (int64_t l = 0; l < L_; ++l) {
     wsum_[l + 1] = SatAdd(wsum_[l], m.layer_bytes[l]);
+    rsum_[l + 1] = SatAdd(rsum_[l], read[l]);
     fsum_[l + 1] = fsum_[l] + m.layer_flops[l];
   }
 }
 
 double CostModel::StageSeconds(int d, int64_t a, int64_t b) const {
   const Device& dev = c_.devices[static_cast<size_t>(d)];
-  double bytes = static_cast<double>(wsum_[b] - wsum_[a]);
+  double bytes = static_cast<double>(rsum_[b] - rsum_[a]);
   if (a == 0) bytes += static_cast<double>(m_.embd_row_bytes);
   if (b == L_) bytes += static_cast<double>(m_.output_bytes);
   if (dev.measured_layer_seconds > 0)

@@ -478,6 +478,12 @@ TEST(Head, WorkersOnOneHostShareItsMemory) {
   EXPECT_EQ(d[3].memory_bytes, 12ull << 30);
 }
 
+StatusOr<placement::ModelCost> CostOfFile(const std::string& path) {
+  SL_ASSIGN_OR_RETURN(auto f, GgufFile::Open(path));
+  SL_ASSIGN_OR_RETURN(HParams hp, ReadHParams(*f));
+  return ModelCostFromFile(*f, hp, placement::ActFormat::kF32);
+}
+
 TEST(ModelCost, OutputFollowsTheTiedRuleOfTheArchitecture) {
   // A gemma2 file that also carries an (unused, larger) output.weight: placement must count
   // token_embd as the output projection, as the forward pass binds it.
@@ -506,14 +512,36 @@ TEST(ModelCost, OutputFollowsTheTiedRuleOfTheArchitecture) {
                                out.size() * 4)
                   .ok());
   ASSERT_TRUE(w.WriteFile(dir + "/g2.gguf").ok());
-  auto f = GgufFile::Open(dir + "/g2.gguf");
-  ASSERT_TRUE(f.ok());
-  auto hp = ReadHParams(**f);
-  ASSERT_TRUE(hp.ok()) << hp.status().ToString();
-  auto cost = ModelCostFromFile(**f, *hp, placement::ActFormat::kF32);
+  auto cost = CostOfFile(dir + "/g2.gguf");
   ASSERT_TRUE(cost.ok()) << cost.status().ToString();
   EXPECT_TRUE(cost->tied_output);
   EXPECT_EQ(cost->output_bytes, norm + embd);
+  fs::remove_all(dir);
+}
+
+TEST(ModelCost, MixtureOfExpertsReadsTheActiveShareOfItsExperts) {
+  const std::string dir = TempDir("model-cost-moe");
+  auto vocab = EmbeddedVocab();
+  ASSERT_TRUE(vocab.ok());
+  SynthSpec spec;
+  ASSERT_TRUE(ApplyShapePreset("tiny", &spec).ok());
+  ASSERT_TRUE(ApplyTypePreset("q8_0", &spec).ok());
+  spec.arch = "qwen3moe", spec.n_layers = 2;
+  spec.n_expert = 8, spec.n_expert_used = 2, spec.expert_ffn_dim = 64;
+  ASSERT_TRUE(SynthesizeModel(spec, **vocab, dir + "/m.gguf").ok());
+  auto cost = CostOfFile(dir + "/m.gguf");
+  ASSERT_TRUE(cost.ok()) << cost.status().ToString();
+  auto f = GgufFile::Open(dir + "/m.gguf");
+  ASSERT_TRUE(f.ok());
+  uint64_t experts = 0, all = 0;
+  for (const GgufTensorInfo& t : (*f)->tensors()) {
+    if (!t.name.starts_with("blk.0.")) continue;
+    all += t.size_bytes;
+    if (t.name.find("_exps.") != std::string_view::npos) experts += t.size_bytes;
+  }
+  ASSERT_GT(experts, 0u);
+  EXPECT_EQ(cost->layer_bytes[0], all);
+  EXPECT_EQ(cost->layer_read_bytes.at(0), all - experts + experts / 8 * 2);
   fs::remove_all(dir);
 }
 

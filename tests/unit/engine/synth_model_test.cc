@@ -81,7 +81,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"llama", "f16", 128}, Case{"qwen2", "q8_0", 128},
                       Case{"qwen3", "q8_0", 128}, Case{"qwen3", "f32", 64},
                       Case{"smollm3", "q4_0", 128}, Case{"granite", "q8_0", 128},
-                      Case{"phi3", "q4_k_m", 256},
+                      Case{"phi3", "q4_k_m", 256}, Case{"qwen3moe", "q8_0", 128},
+                      Case{"qwen3moe", "q4_k_m", 256},
                       // 320 is not a multiple of 256: K-quant rows fall back to Q5_0/Q8_0.
                       Case{"llama", "q4_k_m", 320}),
     [](const auto& info) {

@@ -21,6 +21,7 @@ struct Builder {
   std::string skip_tensor;
   std::string reshape_tensor;
   std::string extra_tensor;  // a [head_dim / 2] vector added (e.g. one LongRoPE factor table)
+  std::vector<std::pair<std::string, std::vector<int64_t>>> extra_tensors;  // any shape
 
   std::string Write() {
     GgufWriter w;
@@ -54,6 +55,7 @@ struct Builder {
     add("blk.0.ffn_up.weight", {32, 64});
     add("blk.0.ffn_down.weight", {64, 32});
     if (!extra_tensor.empty()) add(extra_tensor, {8});
+    for (const auto& [name, dims] : extra_tensors) add(name, dims);
     std::string path = ::testing::TempDir() + "/model-test-" + std::to_string(getpid()) + ".gguf";
     EXPECT_TRUE(w.WriteFile(path).ok());
     return path;
@@ -95,7 +97,7 @@ TEST(Model, RejectsHostileMetadataAndShapes) {
   ExpectError(
       arch,
       "unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, smollm3, granite, phi3, "
-      "gemma2, gemma3)");
+      "gemma2, gemma3, qwen3moe)");
 
   // qwen3 binds per-head q/k norms: a llama-shaped file labelled qwen3 names the one missing.
   Builder qwen3;
@@ -127,6 +129,38 @@ TEST(Model, RejectsHostileMetadataAndShapes) {
   gemma3.arch = "gemma3";
   gemma3.edit_meta = [](GgufWriter& w) { w.SetFloat32("gemma3.rope.freq_base_swa", -5.0f); };
   ExpectError(gemma3, "gemma3.rope.freq_base_swa out of range");
+
+  // qwen3moe: the expert counts are required and consistent, and the stacked experts' shapes
+  // are checked (dims {cols, rows, n_expert}).
+  Builder moe;
+  moe.arch = "qwen3moe";
+  ExpectError(moe, "qwen3moe.expert_count");
+  moe.edit_meta = [](GgufWriter& w) {
+    w.SetUint32("qwen3moe.expert_count", 4);
+    w.SetUint32("qwen3moe.expert_used_count", 5);
+  };
+  ExpectError(moe, "metadata qwen3moe.expert_used_count = 5 is out of range [1, 4]");
+  moe.edit_meta = [](GgufWriter& w) {
+    w.SetUint32("qwen3moe.expert_count", 4);
+    w.SetUint32("qwen3moe.expert_used_count", 2);
+    w.SetUint32("qwen3moe.expert_feed_forward_length", 16);
+  };
+  ExpectError(moe, "missing tensor 'blk.0.ffn_gate_inp.weight'");
+  moe.extra_tensors = {{"blk.0.ffn_gate_inp.weight", {32, 4}},
+                       {"blk.0.ffn_gate_exps.weight", {32, 16, 3}}};
+  ExpectError(moe,
+              "tensor 'blk.0.ffn_gate_exps.weight' has shape [32, 16, 3], expected [32, 16, 4]");
+  moe.extra_tensors = {
+      {"blk.0.ffn_gate_inp.weight", {32, 4}},    {"blk.0.ffn_gate_exps.weight", {32, 16, 4}},
+      {"blk.0.ffn_up_exps.weight", {32, 16, 4}}, {"blk.0.ffn_down_exps.weight", {16, 32, 4}},
+      {"blk.0.attn_q_norm.weight", {16}},        {"blk.0.attn_k_norm.weight", {16}}};
+  EXPECT_TRUE(LoadStatus(moe).ok()) << LoadStatus(moe).ToString();
+  moe.edit_meta = [](GgufWriter& w) {
+    w.SetUint32("qwen3moe.expert_count", 4);
+    w.SetUint32("qwen3moe.expert_used_count", 2);
+    w.SetInt32Array("qwen3moe.expert_feed_forward_length", {16});
+  };
+  ExpectError(moe, "per-layer expert widths are not supported");
 
   Builder heads;
   heads.edit_meta = [](GgufWriter& w) { w.SetUint32("llama.attention.head_count_kv", 3); };

@@ -377,6 +377,35 @@ TEST(Placement, MemoryIsRespectedAndTinyDevicesExplained) {
   EXPECT_NE(w->reason.find("cannot hold one layer"), std::string::npos) << w->reason;
 }
 
+// A mixture of experts holds every expert but a decoded token reads only the active ones: memory
+// at full size, compute time from the read bytes (Qwen3-30B-A3B's shape: 128 experts, 8 used).
+TEST(Placement, MixtureOfExpertsHoldsAllExpertsButReadsTheActiveOnes) {
+  HParams hp;
+  hp.dim = 2048, hp.n_layers = 48, hp.n_heads = 32, hp.n_kv_heads = 4, hp.head_dim = 128;
+  hp.ffn_dim = 6144, hp.n_vocab = 151936;
+  hp.n_expert = 128, hp.n_expert_used = 8, hp.expert_ffn_dim = 768;
+  const ModelCost m = UniformModelCost(hp, 18.0 / 32, ActFormat::kF16);
+  ASSERT_EQ(m.layer_read_bytes.size(), m.layer_bytes.size());
+  const double ratio =
+      static_cast<double>(m.layer_read_bytes[0]) / static_cast<double>(m.layer_bytes[0]);
+  EXPECT_GT(ratio, 0.05);
+  EXPECT_LT(ratio, 0.15);
+  Cluster c;
+  c.devices = {Dev("head", 24, 10, true)};
+  Links(&c);
+  PlanOptions o;
+  o.n_ctx = 2048;
+  auto plan = PlanPlacement(m, c, o);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  const Stage& s = plan->pipelines[0].stages.at(0);
+  uint64_t held = 0, read = 0;
+  for (size_t l = 0; l < m.layer_bytes.size(); ++l)
+    held += m.layer_bytes[l], read += m.layer_read_bytes[l];
+  EXPECT_GE(s.memory_bytes, held);
+  const double want = static_cast<double>(read + m.embd_row_bytes + m.output_bytes) / 10e9;
+  EXPECT_NEAR(s.compute_seconds, want, want * 1e-6);
+}
+
 TEST(Placement, ThroughputUsesPipelinesSideBySide) {
   const ModelCost m = UniformModelCost(Shape1B(), 18.0 / 32, ActFormat::kF16);
   Cluster c;

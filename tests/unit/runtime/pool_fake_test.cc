@@ -34,6 +34,9 @@ class PoolFakeTest : public ::testing::Test {
     ASSERT_TRUE(ApplyShapePreset("tiny", &spec).ok());
     ASSERT_TRUE(ApplyTypePreset("q8_0", &spec).ok());
     ASSERT_TRUE(SynthesizeModel(spec, **vocab, *dir_ + "/models/m.gguf").ok());
+    spec.arch = "qwen3moe";
+    spec.n_expert = 8, spec.n_expert_used = 2, spec.expert_ffn_dim = 128;
+    ASSERT_TRUE(SynthesizeModel(spec, **vocab, *dir_ + "/models/moe.gguf").ok());
   }
   static void TearDownTestSuite() { fs::remove_all(*dir_); }
   void SetUp() override {
@@ -55,11 +58,16 @@ class PoolFakeTest : public ::testing::Test {
       workers_.push_back(std::move(*w));
     }
   }
-  std::unique_ptr<Runtime> Open() {
+  std::unique_ptr<Runtime> Open(const std::string& model = "m", bool pool = true) {
     RuntimeOptions o;
-    o.model.path = *dir_ + "/models/m.gguf";
+    o.model.path = *dir_ + "/models/" + model + ".gguf";
     o.n_ctx = 256;
     o.max_seqs = 2;
+    if (!pool) {
+      auto rt = Runtime::Open(o);
+      EXPECT_TRUE(rt.ok()) << rt.status().message();
+      return rt.ok() ? std::move(*rt) : nullptr;
+    }
     PoolOptions p;
     for (auto& w : workers_) p.workers.push_back(w->address());
     p.split = {2, 1, 1};
@@ -108,6 +116,24 @@ class PoolFakeTest : public ::testing::Test {
   std::vector<std::unique_ptr<cluster::WorkerServer>> workers_;
 };
 std::string* PoolFakeTest::dir_ = nullptr;
+
+// A mixture of experts split over three workers computes what one device does (each stage binds
+// its layers' stacked experts), here through a killed stage's recovery too.
+TEST_F(PoolFakeTest, MixtureOfExpertsThroughThePoolGivesTheLocalTokens) {
+  std::vector<std::vector<int32_t>> want;
+  {
+    auto rt = Open("moe", /*pool=*/false);
+    ASSERT_TRUE(rt);
+    want = Run(*rt, [] {});
+    ASSERT_EQ(want[0].size(), 60u);
+  }
+  auto rt = Open("moe");
+  ASSERT_TRUE(rt);
+  EXPECT_EQ(Run(*rt, [&] { net_.Kill("w2"); }), want);
+  rt->Shutdown();
+  rt.reset();
+  net_.Revive("w2");
+}
 
 TEST_F(PoolFakeTest, EveryFaultGivesTheUndisturbedTokens) {
   std::vector<std::vector<int32_t>> want;

@@ -17,26 +17,41 @@
 namespace suanli::runtime {
 namespace {
 
+// A 2-layer tiny Q8_0 model, `edit` applied to its spec, synthesized once per process.
+std::string SynthTiny(const std::string& file, void (*edit)(SynthSpec&)) {
+  const std::string dir = std::filesystem::temp_directory_path() / "suanli-runtime-test";
+  std::filesystem::create_directories(dir);
+  const std::string p = dir + "/" + file;
+  auto vocab = EmbeddedVocab();
+  EXPECT_TRUE(vocab.ok());
+  SynthSpec spec;
+  EXPECT_TRUE(ApplyShapePreset("tiny", &spec).ok());
+  EXPECT_TRUE(ApplyTypePreset("q8_0", &spec).ok());
+  spec.n_layers = 2;
+  edit(spec);
+  EXPECT_TRUE(SynthesizeModel(spec, **vocab, p).ok());
+  return p;
+}
+
 const std::string& TinyModel() {
-  static const std::string path = [] {
-    const std::string dir = std::filesystem::temp_directory_path() / "suanli-runtime-test";
-    std::filesystem::create_directories(dir);
-    const std::string p = dir + "/tiny-q8_0.gguf";
-    auto vocab = EmbeddedVocab();
-    EXPECT_TRUE(vocab.ok());
-    SynthSpec spec;
-    EXPECT_TRUE(ApplyShapePreset("tiny", &spec).ok());
-    EXPECT_TRUE(ApplyTypePreset("q8_0", &spec).ok());
-    spec.n_layers = 2;
-    EXPECT_TRUE(SynthesizeModel(spec, **vocab, p).ok());
-    return p;
-  }();
+  static const std::string path = SynthTiny("tiny-q8_0.gguf", [](SynthSpec&) {});
   return path;
 }
 
-std::unique_ptr<Runtime> Open(int64_t step_tokens, int64_t max_seqs, bool prefix = true) {
+// A mixture of experts: 8 experts of which each token runs 2 (rows of one step pick different
+// ones, so the grouped expert products mix sequences).
+const std::string& TinyMoeModel() {
+  static const std::string path = SynthTiny("tiny-moe-q8_0.gguf", [](SynthSpec& s) {
+    s.arch = "qwen3moe";
+    s.n_expert = 8, s.n_expert_used = 2, s.expert_ffn_dim = 128;
+  });
+  return path;
+}
+
+std::unique_ptr<Runtime> Open(int64_t step_tokens, int64_t max_seqs, bool prefix = true,
+                              const std::string& model = TinyModel()) {
   RuntimeOptions o;
-  o.model.path = TinyModel();
+  o.model.path = model;
   o.threads = 2;
   o.n_ctx = 256;
   o.max_seqs = max_seqs;
@@ -97,16 +112,16 @@ INSTANTIATE_TEST_SUITE_P(Variants, Invariance,
                            return n;
                          });
 
-TEST_P(Invariance, AloneChunkedAndInAMixedBatchGiveTheSameLogits) {
+void ExpectAloneChunkedAndMixedAgree(const std::string& model) {
   const auto prompt = Prompt(45, 1);
   Rows alone;
   {
-    auto rt = Open(512, 4);
+    auto rt = Open(512, 4, true, model);
     alone = Drain(*rt->Submit(EvalRequest(prompt, 6)));
   }
   ASSERT_EQ(alone.logits.size(), (45u + 5u) * 32000u);
   // Prompt chunks of 7 tokens, three other sequences prefilling and decoding beside it.
-  auto rt = Open(7, 4);
+  auto rt = Open(7, 4, true, model);
   std::vector<RequestHandle> others;
   for (int i = 2; i < 5; ++i) others.push_back(*rt->Submit(EvalRequest(Prompt(20 + i * 9, i), 9)));
   Rows mixed = Drain(*rt->Submit(EvalRequest(prompt, 6)));
@@ -116,6 +131,13 @@ TEST_P(Invariance, AloneChunkedAndInAMixedBatchGiveTheSameLogits) {
   EXPECT_EQ(
       std::memcmp(mixed.logits.data(), alone.logits.data(), alone.logits.size() * sizeof(float)),
       0);
+}
+
+TEST_P(Invariance, AloneChunkedAndInAMixedBatchGiveTheSameLogits) {
+  ExpectAloneChunkedAndMixedAgree(TinyModel());
+}
+TEST_P(Invariance, MixtureOfExpertsAloneChunkedAndMixedGiveTheSameLogits) {
+  ExpectAloneChunkedAndMixedAgree(TinyMoeModel());
 }
 
 TEST_P(Invariance, PrefixCacheGivesTheSameLogitsAsComputing) {
@@ -145,14 +167,14 @@ TEST_P(Invariance, PrefixCacheGivesTheSameLogitsAsComputing) {
 
 // Device invariance: a forward pass on every variant gives the scalar reference's bytes (so a pool
 // of an AVX2 laptop and an AVX-512 desktop computes exactly what one device would).
-TEST(DeviceInvariance, EveryVariantGivesTheReferenceLogits) {
+void ExpectVariantsAgree(const std::string& model) {
   const auto prompt = Prompt(37, 7);
   std::vector<Rows> got;
   const auto names = kernels::AvailableVariantNames();
   for (const auto& name : names) {
     const std::string old = kernels::UseVariant(name);
     {
-      auto rt = Open(16, 2);
+      auto rt = Open(16, 2, true, model);
       got.push_back(Drain(*rt->Submit(EvalRequest(prompt, 5))));
     }
     kernels::UseVariant(old);
@@ -167,6 +189,10 @@ TEST(DeviceInvariance, EveryVariantGivesTheReferenceLogits) {
               0)
         << names[i] << " differs from the scalar reference";
   }
+}
+
+TEST(DeviceInvariance, EveryVariantGivesTheReferenceLogits) {
+  for (const std::string& model : {TinyModel(), TinyMoeModel()}) ExpectVariantsAgree(model);
 }
 
 // Greedy generation through the runtime is exactly what the one-sequence Session generates.
