@@ -65,6 +65,10 @@ struct ModelCost {
   std::vector<double> layer_flops;    // per token, ≈ 2 × parameters
   int64_t kv_dim = 0;                 // width of one layer's K (and V) row
   KvType kv_type = KvType::kF32;      // KV bytes: model/footprint.h KvBytesPerLayer
+  // Sliding-window layers (1 each; empty: none) of window swa_window, whose KV a stage keeps in
+  // per-sequence rings when they are smaller (model/footprint.h KvLayoutFor).
+  std::vector<uint8_t> layer_sliding;
+  int64_t swa_window = 0;
   uint64_t embd_bytes = 0;            // whole embedding table (held by the first stage)
   uint64_t embd_row_bytes = 0;        // read per token by the first stage
   uint64_t output_bytes = 0;          // output norm + matrix (held, read per token by the last)
@@ -131,6 +135,7 @@ struct PlanOptions {
   int64_t n_ctx = 4096;   // KV cache positions per sequence
   int64_t n_seqs = 1;     // sequences whose KV cache each stage holds
   int64_t kv_tokens = 0;  // KV positions each stage holds (a shared block pool); 0: n_seqs·n_ctx
+  int64_t max_batch = 512;                // rows per batch (sizes the sliding-window rings)
   uint64_t scratch_bytes = 256ull << 20;  // per stage: activations, buffers, runtime
   double min_battery = 0.2;               // on battery, not charging, below this: left out
   bool allow_throttled = false;           // keep thermally throttled devices

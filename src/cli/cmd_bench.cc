@@ -199,8 +199,7 @@ int RunBench(const BenchArgs& a) {
     const MemoryUsage mem = ReadMemoryUsage();
     const double roofline = bw > 0 ? bw * 1e9 / bytes : 0;
     const double fraction = roofline > 0 ? decode / roofline : 0;
-    const uint64_t kv_bytes =
-        KvBytes(hp, rt.executor().lane(0).n_blocks * kKvBlockTokens, hp.n_layers, KvType::kF32);
+    const uint64_t kv_bytes = KvBytes(hp, rt.executor().lane(0).kv, 0, hp.n_layers, KvType::kF32);
     if (a.json) {
       nlohmann::json j;
       j["model"] = path;

@@ -24,6 +24,7 @@ struct ServeArgs {
   int64_t batch_tokens = 64;
   int64_t queue = 64;
   bool no_prefix_cache = false;
+  bool swa_full = false;
   std::string api_key_file;
   bool no_auth = false;
   std::string cors_origin;
@@ -104,6 +105,7 @@ int RunServe(const ServeArgs& a) {
   ro->kv_tokens = a.kv_size;
   ro->step_tokens = a.batch_tokens;
   ro->prefix_cache = !a.no_prefix_cache;
+  ro->swa_full = a.swa_full;
   ro->max_queue = static_cast<size_t>(a.queue);
 
   so.model_id = a.alias;
@@ -172,6 +174,10 @@ void AddServeCommand(CLI::App& app, RunFn* run) {
       ->check(CLI::Range(int64_t{0}, int64_t{100000}));
   sub->add_flag("--no-prefix-cache", a->no_prefix_cache,
                 "Do not reuse the KV of earlier requests that share a prefix");
+  sub->add_flag("--swa-full", a->swa_full,
+                "Sliding-window models (gemma): keep every position's KV, not a ring of the "
+                "window, so prompts share prefixes through the cache (more memory; this device "
+                "only)");
   sub->add_option("--api-key-file", a->api_key_file,
                   "Require this key (first line of the file; or SUANLI_API_KEY) on every request");
   sub->add_flag("--no-auth", a->no_auth,

@@ -232,6 +232,7 @@ StatusOr<placement::Plan> Pool::MakePlan(const Model& model, const std::vector<b
   po.n_ctx = opts_.n_ctx;
   po.n_seqs = opts_.max_seqs;
   po.kv_tokens = kv_blocks_ * kKvBlockTokens;
+  po.max_batch = opts_.max_batch;
   // A stage's buffers: one batch of rows, attention scores, and the last stage's logits (counted
   // on every stage: the placement does not know yet which one is last).
   po.scratch_bytes = ScratchBytes(model.hparams(), opts_.max_batch, opts_.n_ctx, 8, opts_.max_seqs);

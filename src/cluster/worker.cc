@@ -380,8 +380,9 @@ struct WorkerServer::Impl {
     const auto names = StageTensorNames((*model)->file(), req->first_layer(), req->last_layer(),
                                         req->with_embedding(), req->with_output());
     const uint64_t weights = TensorBytes((*model)->file(), names);
-    const uint64_t kv = KvBytes(hp, req->kv_blocks() * kKvBlockTokens,
-                                req->last_layer() - req->first_layer(), KvType::kF32);
+    const KvLayout layout =
+        KvLayoutFor(hp, req->kv_blocks(), req->n_ctx(), req->max_seqs(), req->max_batch());
+    const uint64_t kv = KvBytes(hp, layout, req->first_layer(), req->last_layer(), KvType::kF32);
     const uint64_t scratch = ScratchBytes(hp, req->max_batch(), req->n_ctx(), pool->size(),
                                           req->with_output() ? req->max_seqs() : 0);
     const uint64_t need = weights + kv + scratch + kStageOverheadBytes;

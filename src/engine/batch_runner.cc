@@ -14,10 +14,49 @@ BatchRunner::BatchRunner(const Model& model, const BatchRunnerConfig& cfg, Threa
       cfg_(cfg),
       dim_(model.hparams().dim),
       fwd_(model.hparams(), model.weights(), pool, cfg.max_batch, cfg.n_ctx),
-      cache_(model.hparams(), cfg.n_blocks, cfg.first_layer, cfg.last_layer),
+      cache_(model.hparams(),
+             KvLayoutFor(model.hparams(), cfg.n_blocks, cfg.n_ctx, cfg.max_seqs, cfg.max_batch,
+                         cfg.kv_ring),
+             cfg.first_layer, cfg.last_layer),
       filled_(static_cast<size_t>(cfg.n_blocks), 0),
       x_(static_cast<size_t>(cfg.max_batch * model.hparams().dim)) {
   if (cfg_.with_output) last_rows_.resize(static_cast<size_t>(cfg.max_seqs * dim_));
+  const KvLayout& kv = cache_.layout();
+  for (int64_t slot = 0; slot < (kv.ring() ? kv.ring_seqs : 0); ++slot) {
+    free_slots_.push_back(static_cast<int>(kv.ring_seqs - 1 - slot));
+    std::vector<int32_t> t(static_cast<size_t>(kv.ring_blocks));
+    for (int64_t i = 0; i < kv.ring_blocks; ++i)
+      t[static_cast<size_t>(i)] = static_cast<int32_t>(slot * kv.ring_blocks + i);
+    ring_tables_.push_back(std::move(t));
+    ring_pos_.emplace_back(static_cast<size_t>(kv.ring_blocks * kKvBlockTokens), -1);
+  }
+}
+
+Status BatchRunner::CheckRing(const SeqStep& s, int slot) const {
+  const HParams& hp = model_.hparams();
+  const int64_t rows = cache_.layout().ring_blocks * kKvBlockTokens;
+  const int64_t n = static_cast<int64_t>(s.tokens.size());
+  const int64_t lo = std::max<int64_t>(0, s.pos - hp.n_swa + 1);
+  if (s.pos + n - lo > rows)
+    return InvalidArgument("a step of " + std::to_string(n) + " tokens at position " +
+                           std::to_string(s.pos) + " overruns the sliding-window ring of " +
+                           std::to_string(rows) + " positions");
+  for (int64_t q = lo; q < s.pos; ++q)
+    if (slot < 0 || ring_pos_[static_cast<size_t>(slot)][static_cast<size_t>(q % rows)] != q)
+      return InvalidArgument("position " + std::to_string(q) +
+                             " is not in the sequence's sliding-window ring (a sequence with "
+                             "rings starts at position 0)");
+  return Status::Ok();
+}
+
+void BatchRunner::FreeRing(uint64_t seq) {
+  auto it = ring_slot_.find(seq);
+  if (it == ring_slot_.end()) return;
+  // Nothing the next owner could mistake for its own positions.
+  std::vector<int64_t>& pos = ring_pos_[static_cast<size_t>(it->second)];
+  std::fill(pos.begin(), pos.end(), -1);
+  free_slots_.push_back(it->second);
+  ring_slot_.erase(it);
 }
 
 Status BatchRunner::Check(const SeqStep& s) const {
@@ -70,7 +109,7 @@ void BatchRunner::Run(const StepBatch& batch, std::span<const Status> upstream,
   rows_out_ = 0;
   // Sequences that ended go first (whatever else the batch holds): a new sequence in this batch
   // may need their room.
-  for (uint64_t id : batch.ended) samplers_.erase(id);
+  for (uint64_t id : batch.ended) samplers_.erase(id), FreeRing(id);
   auto fail_all = [&](Status s) {
     out->status = s.WithContext(cfg_.label);
     for (size_t i = 0; i < ns; ++i) out->outputs[i].status = out->status;
@@ -116,16 +155,33 @@ void BatchRunner::Run(const StepBatch& batch, std::span<const Status> upstream,
     if (st.ok() && cfg_.with_output && s.sampler && !samplers_.count(s.seq) &&
         static_cast<int64_t>(samplers_.size()) >= cfg_.max_seqs)
       st = ResourceExhausted("more than " + std::to_string(cfg_.max_seqs) + " sequences in flight");
+    const bool ring = cache_.layout().ring();
+    int slot = -1;
+    if (ring && st.ok()) {
+      auto it = ring_slot_.find(s.seq);
+      slot = it == ring_slot_.end() ? -1 : it->second;
+      st = CheckRing(s, slot);
+      if (st.ok() && slot < 0 && free_slots_.empty())
+        st = ResourceExhausted("more than " + std::to_string(cache_.layout().ring_seqs) +
+                               " sequences hold sliding-window rings");
+    }
     if (!st.ok()) {
       o.status = st.WithContext(cfg_.label);
       continue;
+    }
+    if (ring && slot < 0) {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+      ring_slot_[s.seq] = slot;
     }
     float* x = x_.data() + row * dim_;
     if (cfg_.with_embedding)
       fwd_.Embed(s.tokens.data(), n, x);
     else
       std::memcpy(x, x_in.data() + my_in * dim_, static_cast<size_t>(n * dim_) * sizeof(float));
-    slices.push_back({s.blocks.data(), s.pos, n});
+    const std::vector<int32_t>* rt = ring ? &ring_tables_[static_cast<size_t>(slot)] : nullptr;
+    slices.push_back({s.blocks.data(), s.pos, n, rt ? rt->data() : nullptr,
+                      rt ? static_cast<int64_t>(rt->size()) : 0});
     ran[i] = true;
     row += n;
   }
@@ -142,6 +198,10 @@ void BatchRunner::Run(const StepBatch& batch, std::span<const Status> upstream,
       for (int64_t b = s.pos / kKvBlockTokens; b < KvBlocksFor(end); ++b) {
         const int64_t upto = std::min(kKvBlockTokens, end - b * kKvBlockTokens);
         filled_[static_cast<size_t>(s.blocks[static_cast<size_t>(b)])] = static_cast<uint8_t>(upto);
+      }
+      if (cache_.layout().ring()) {
+        std::vector<int64_t>& pos = ring_pos_[static_cast<size_t>(ring_slot_.at(s.seq))];
+        for (int64_t p = s.pos; p < end; ++p) pos[static_cast<size_t>(p) % pos.size()] = p;
       }
     }
   }

@@ -40,7 +40,12 @@ struct BatchRunnerConfig {
   int64_t n_blocks = 0;   // the KV pool
   int64_t max_seqs = 1;   // steps per batch, and sequences with sampler state
   int64_t max_batch = 1;  // rows (tokens) per batch
-  std::string label;      // names this runner in errors ("host:port (layers 0-7)")
+  // Sliding-window layers keep each sequence's positions in a ring of its own when that is
+  // smaller (model/footprint.h KvLayoutFor); the runner gives each sequence a ring on its first
+  // step and takes it back when the sequence ends. A ring sequence can only start at position 0:
+  // the window before a later start is in nobody's ring.
+  bool kv_ring = true;
+  std::string label;  // names this runner in errors ("host:port (layers 0-7)")
 };
 
 class BatchRunner {
@@ -67,6 +72,10 @@ class BatchRunner {
 
  private:
   Status Check(const SeqStep& s) const;
+  // The sliding layers' view of a step: every position its rows attend before pos is in the
+  // sequence's ring (slot < 0: the sequence has none yet).
+  Status CheckRing(const SeqStep& s, int slot) const;
+  void FreeRing(uint64_t seq);
 
   const Model& model_;
   BatchRunnerConfig cfg_;
@@ -74,6 +83,12 @@ class BatchRunner {
   Forward fwd_;
   KvCache cache_;
   std::vector<uint8_t> filled_;  // [n_blocks] positions written from the block's first row
+  // Rings: slot s owns ring blocks [s·R, (s+1)·R), R·kKvBlockTokens rows; ring_pos_[s][i] is the
+  // position ring row i holds (-1: none).
+  std::map<uint64_t, int> ring_slot_;
+  std::vector<int> free_slots_;
+  std::vector<std::vector<int32_t>> ring_tables_;
+  std::vector<std::vector<int64_t>> ring_pos_;
   std::map<uint64_t, Sampler> samplers_;
   Stats stats_;
   std::vector<float> x_;          // [max_batch × dim] residual stream

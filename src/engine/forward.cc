@@ -232,6 +232,7 @@ void Forward::Attention(const KvCache& cache, int64_t layer, int64_t n) {
       hp_.attention_scale > 0 ? hp_.attention_scale : 1.0f / std::sqrt(static_cast<float>(hd));
   // A sliding-window layer attends the last n_swa positions only (this one included).
   const int64_t window = hp_.is_swa(layer) ? hp_.n_swa : 0;
+  const bool in_ring = window > 0 && cache.layout().ring();
   // One item is a token and a KV head with the `group` query heads that read it (GQA), so the
   // block's keys and values are loaded once for all of them.
   const int64_t items = n * n_kv;
@@ -249,7 +250,11 @@ void Forward::Attention(const KvCache& cache, int64_t layer, int64_t n) {
       // Positions [lo, n_keys) are attended; blocks before lo's are never read.
       const int64_t lo = window > 0 ? std::max<int64_t>(0, n_keys - window) : 0;
       const int64_t b_lo = lo / kKvBlockTokens;
-      const int32_t* blocks = row_blocks_[static_cast<size_t>(t)];
+      // Block b of this row's positions: its table's, or in a ring its slot b mod the ring.
+      const int32_t* table =
+          in_ring ? row_ring_[static_cast<size_t>(t)] : row_blocks_[static_cast<size_t>(t)];
+      const int64_t ring_len = in_ring ? row_ring_len_[static_cast<size_t>(t)] : 0;
+      const auto block_at = [&](int64_t b) { return in_ring ? table[b % ring_len] : table[b]; };
       const float* q = &q_[static_cast<size_t>(t * q_dim + kvh * group * hd)];
       float* out = &att_[static_cast<size_t>(t * q_dim + kvh * group * hd)];
       // Scores block by block, one softmax over all of them, then values block by block: the
@@ -262,8 +267,9 @@ void Forward::Attention(const KvCache& cache, int64_t layer, int64_t n) {
       };
       for (int64_t p0 = b_lo * kKvBlockTokens; p0 < n_keys; p0 += kKvBlockTokens) {
         const int64_t b = p0 / kKvBlockTokens;
-        if (p0 + kKvBlockTokens < n_keys) prefetch(cache.k(layer, blocks[b + 1]) + kvh * head_run);
-        const float* kt = cache.k(layer, blocks[b]) + kvh * head_run;
+        if (p0 + kKvBlockTokens < n_keys)
+          prefetch(cache.k(layer, block_at(b + 1)) + kvh * head_run);
+        const float* kt = cache.k(layer, block_at(b)) + kvh * head_run;
         vec::BlockScores(q, group, kt, hd, scale, scores.data() + p0, row_len);
       }
       for (int64_t g = 0; g < group; ++g) {
@@ -272,12 +278,13 @@ void Forward::Attention(const KvCache& cache, int64_t layer, int64_t n) {
         vec::SoftmaxInPlace(sg, n_keys - lo);
         for (int64_t i = 0; i < hd; ++i) out[g * hd + i] = 0;
       }
-      prefetch(cache.v(layer, blocks[b_lo]) + kvh * head_run);
+      prefetch(cache.v(layer, block_at(b_lo)) + kvh * head_run);
       for (int64_t p0 = b_lo * kKvBlockTokens; p0 < n_keys; p0 += kKvBlockTokens) {
         const int64_t b = p0 / kKvBlockTokens, j0 = std::max<int64_t>(lo - p0, 0);
         const int64_t m = std::min(kKvBlockTokens, n_keys - p0) - j0;
-        if (p0 + kKvBlockTokens < n_keys) prefetch(cache.v(layer, blocks[b + 1]) + kvh * head_run);
-        const float* v = cache.v(layer, blocks[b]) + kvh * head_run + j0 * hd;
+        if (p0 + kKvBlockTokens < n_keys)
+          prefetch(cache.v(layer, block_at(b + 1)) + kvh * head_run);
+        const float* v = cache.v(layer, block_at(b)) + kvh * head_run + j0 * hd;
         vec::AccumulateRows(scores.data() + p0 + j0, row_len, group, v, hd, m, hd, out);
       }
     }
@@ -285,8 +292,8 @@ void Forward::Attention(const KvCache& cache, int64_t layer, int64_t n) {
 }
 
 void Forward::RunLayers(float* x, int64_t n, int64_t pos, const int32_t* blocks, int64_t first,
-                        int64_t last, KvCache& cache) {
-  const Slice one[1] = {{blocks, pos, n}};
+                        int64_t last, KvCache& cache, const int32_t* ring, int64_t ring_len) {
+  const Slice one[1] = {{blocks, pos, n, ring, ring_len}};
   RunLayersBatch(x, one, cache, first, last);
 }
 
@@ -299,13 +306,20 @@ void Forward::RunLayersBatch(float* x, std::span<const Slice> slices, KvCache& c
   }
   SL_CHECK(n >= 1 && n <= max_batch_);
   SL_CHECK(first >= cache.first_layer() && last <= cache.last_layer());
+  const bool rings = cache.layout().ring();
   row_blocks_.resize(static_cast<size_t>(max_batch_));
   row_pos_.resize(static_cast<size_t>(max_batch_));
-  for (int64_t t = 0; const Slice& s : slices)
+  row_ring_.resize(static_cast<size_t>(max_batch_));
+  row_ring_len_.resize(static_cast<size_t>(max_batch_));
+  for (int64_t t = 0; const Slice& s : slices) {
+    SL_CHECK(!rings || (s.ring != nullptr && s.ring_len >= 1));
     for (int64_t i = 0; i < s.n; ++i, ++t) {
       row_blocks_[static_cast<size_t>(t)] = s.blocks;
       row_pos_[static_cast<size_t>(t)] = s.pos + i;
+      row_ring_[static_cast<size_t>(t)] = s.ring;
+      row_ring_len_[static_cast<size_t>(t)] = s.ring_len;
     }
+  }
   const int64_t dim = hp_.dim, q_dim = hp_.q_dim(), kv_dim = hp_.kv_dim(), ffn = hp_.ffn_dim;
   const int64_t hd = hp_.head_dim;
   for (int64_t l = first; l < last; ++l) {
@@ -337,9 +351,11 @@ void Forward::RunLayersBatch(float* x, std::span<const Slice> slices, KvCache& c
         Rope(&q_[static_cast<size_t>(row * q_dim)], s.n, hp_.n_heads, s.pos, inv_freq);
         Rope(&k_[static_cast<size_t>(row * kv_dim)], s.n, hp_.n_kv_heads, s.pos, inv_freq);
       }
+      const bool in_ring = rings && hp_.is_swa(l);
       for (int64_t t = 0; t < s.n; ++t) {
         const int64_t p = s.pos + t;
-        const int32_t block = s.blocks[p / kKvBlockTokens];
+        const int64_t b = p / kKvBlockTokens;
+        const int32_t block = in_ring ? s.ring[b % s.ring_len] : s.blocks[b];
         const int64_t j = p % kKvBlockTokens;
         const float* kr = &k_[static_cast<size_t>((row + t) * kv_dim)];
         float* kt = cache.k(l, block);  // keys transposed within the block (kv_cache.h)

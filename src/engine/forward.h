@@ -52,16 +52,21 @@ class Forward {
   // matrix products run once over all Σn_i ≤ max_batch rows (weights are read once for the
   // batch); attention stays per sequence. K and V of the new positions are written into their
   // blocks before any row attends, so two slices must not write the same (block, row).
+  // With rings (cache.layout().ring()), `ring` names the sequence's ring_len ring blocks, and
+  // its sliding-window layers keep position p in ring[(p / kKvBlockTokens) % ring_len] (ids
+  // below the ring pool; ring_len big enough for the step: checked by the caller).
   struct Slice {
     const int32_t* blocks = nullptr;
     int64_t pos = 0;
     int64_t n = 0;
+    const int32_t* ring = nullptr;
+    int64_t ring_len = 0;
   };
   void RunLayersBatch(float* x, std::span<const Slice> slices, KvCache& cache, int64_t first,
                       int64_t last);
   // One sequence: layers [first, last) on x[n × dim] in place, for positions pos..pos+n-1.
   void RunLayers(float* x, int64_t n, int64_t pos, const int32_t* blocks, int64_t first,
-                 int64_t last, KvCache& cache);
+                 int64_t last, KvCache& cache, const int32_t* ring = nullptr, int64_t ring_len = 0);
   // logits[rows × n_vocab] for the last `rows` of the n rows of x (x is not modified).
   void Logits(const float* x, int64_t n, int64_t rows, float* logits);
 
@@ -98,6 +103,8 @@ class Forward {
   std::vector<uint8_t> actq_;               // quantized activations of one product's input
   std::vector<const int32_t*> row_blocks_;  // [max_batch] block table of each row's sequence
   std::vector<int64_t> row_pos_;            // [max_batch] position of each row
+  std::vector<const int32_t*> row_ring_;    // [max_batch] ring of each row's sequence (or null)
+  std::vector<int64_t> row_ring_len_;       // [max_batch]
   // Mixture of experts (k = n_expert_used; gate_ and up_ then hold k rows per token, grouped by
   // expert).
   std::vector<float> router_;         // [max_batch × n_expert] router logits, then probabilities

@@ -6,12 +6,20 @@
 
 namespace suanli {
 
-Session::Session(const Model& model, ThreadPool& pool, int64_t n_ctx, int64_t max_batch)
+namespace {
+int64_t SessionBatch(int64_t max_batch, int64_t n_ctx) {
+  return std::max<int64_t>(1, std::min(max_batch, n_ctx));
+}
+}  // namespace
+
+Session::Session(const Model& model, ThreadPool& pool, int64_t n_ctx, int64_t max_batch,
+                 bool kv_ring)
     : model_(model),
-      cache_(model.hparams(), KvBlocksFor(n_ctx)),
+      cache_(model.hparams(), KvLayoutFor(model.hparams(), KvBlocksFor(n_ctx), n_ctx, 1,
+                                          SessionBatch(max_batch, n_ctx), kv_ring)),
       table_(IdentityBlockTable(KvBlocksFor(n_ctx))),
-      fwd_(model.hparams(), model.weights(), pool, std::max<int64_t>(1, std::min(max_batch, n_ctx)),
-           n_ctx),
+      ring_(IdentityBlockTable(cache_.layout().ring_blocks)),
+      fwd_(model.hparams(), model.weights(), pool, SessionBatch(max_batch, n_ctx), n_ctx),
       x_(static_cast<size_t>(fwd_.max_batch() * model.hparams().dim)),
       n_ctx_(n_ctx) {}
 
@@ -26,7 +34,8 @@ Status Session::Feed(std::span<const int32_t> tokens, bool all_logits, std::vect
   for (int64_t done = 0; done < n;) {
     const int64_t chunk = std::min(fwd_.max_batch(), n - done);
     fwd_.Embed(tokens.data() + done, chunk, x_.data());
-    fwd_.RunLayers(x_.data(), chunk, n_past_, table_.data(), 0, layers, cache_);
+    fwd_.RunLayers(x_.data(), chunk, n_past_, table_.data(), 0, layers, cache_, ring_.data(),
+                   static_cast<int64_t>(ring_.size()));
     if (logits && all_logits) {
       fwd_.Logits(x_.data(), chunk, chunk, logits->data() + done * n_vocab);
     } else if (logits && done + chunk == n) {

@@ -20,7 +20,9 @@ namespace suanli {
 class Session {
  public:
   // n_ctx: positions the KV cache holds; max_batch: tokens per forward call (prompts are split).
-  Session(const Model& model, ThreadPool& pool, int64_t n_ctx, int64_t max_batch = 512);
+  // kv_ring false keeps sliding-window layers' KV for the whole context (tests compare both).
+  Session(const Model& model, ThreadPool& pool, int64_t n_ctx, int64_t max_batch = 512,
+          bool kv_ring = true);
 
   // Feeds `tokens` at the current position. With all_logits, `logits` receives one row per
   // token ([n × n_vocab]); otherwise only the last token's row ([n_vocab]). Errors: a token id
@@ -43,8 +45,11 @@ class Session {
 
  private:
   const Model& model_;
-  KvCache cache_;               // KvBlocksFor(n_ctx) blocks, all this sequence's
+  // KvBlocksFor(n_ctx) blocks, all this sequence's, and a ring for sliding-window layers when it
+  // is smaller (model/footprint.h KvLayoutFor).
+  KvCache cache_;
   std::vector<int32_t> table_;  // identity block table
+  std::vector<int32_t> ring_;   // identity ring table (empty: no ring)
   Forward fwd_;
   std::vector<float> x_;  // residual stream [max_batch × dim]
   int64_t n_ctx_ = 0;

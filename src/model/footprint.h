@@ -33,8 +33,58 @@ inline uint64_t KvBytesPerLayer(int64_t kv_dim, int64_t tokens, KvType type) {
 inline uint64_t KvBytesPerLayer(const HParams& hp, int64_t tokens, KvType type) {
   return KvBytesPerLayer(hp.kv_dim(), tokens, type);
 }
-inline uint64_t KvBytes(const HParams& hp, int64_t tokens, int64_t n_layers, KvType type) {
-  return KvBytesPerLayer(hp, tokens, type) * static_cast<uint64_t>(std::max<int64_t>(n_layers, 0));
+
+// Where a KV pool keeps each layer's positions. Global layers: n_blocks blocks shared by every
+// sequence through block tables. Sliding-window layers (HParams::is_swa) read only the last n_swa
+// positions, so each sequence keeps them in a ring of ring_blocks blocks of its own (position p
+// in ring block (p / kKvBlockTokens) % ring_blocks), ring_seqs rings in all; ring_blocks 0: no
+// ring, those layers use the shared pool like the others.
+struct KvLayout {
+  int64_t n_blocks = 0;
+  int64_t ring_blocks = 0;
+  int64_t ring_seqs = 0;
+  bool ring() const { return ring_blocks > 0; }
+  // Blocks one layer holds.
+  int64_t BlocksOf(bool sliding) const {
+    return ring() && sliding ? ring_blocks * ring_seqs : n_blocks;
+  }
+  int64_t BlocksOf(const HParams& hp, int64_t layer) const { return BlocksOf(hp.is_swa(layer)); }
+};
+
+// The ring a sequence needs so that one step of up to max_batch positions never overwrites a
+// position one of its rows still attends: a ring of R blocks holds any R·kKvBlockTokens
+// consecutive positions, and a step's rows attend the n_swa - 1 before its first row and the
+// step itself.
+inline int64_t KvRingBlocks(int64_t n_swa, int64_t max_batch) {
+  if (n_swa <= 0) return 0;
+  return KvBlocksFor(n_swa + std::max<int64_t>(max_batch, 1) - 1);
+}
+
+// The layout of a pool of n_blocks for up to max_seqs sequences of at most n_ctx positions, fed
+// at most max_batch rows a step: rings for the sliding layers when the model has them, `ring` is
+// allowed and they take fewer blocks than the shared pool.
+inline KvLayout KvLayoutFor(int64_t n_swa, int64_t n_blocks, int64_t n_ctx, int64_t max_seqs,
+                            int64_t max_batch, bool ring = true) {
+  KvLayout kv;
+  kv.n_blocks = n_blocks;
+  const int64_t r = std::min(KvRingBlocks(n_swa, max_batch), KvBlocksFor(n_ctx));
+  const int64_t seqs = std::max<int64_t>(max_seqs, 1);
+  if (ring && r > 0 && r * seqs < n_blocks) kv.ring_blocks = r, kv.ring_seqs = seqs;
+  return kv;
+}
+inline KvLayout KvLayoutFor(const HParams& hp, int64_t n_blocks, int64_t n_ctx, int64_t max_seqs,
+                            int64_t max_batch, bool ring = true) {
+  return KvLayoutFor(hp.n_swa, n_blocks, n_ctx, max_seqs, max_batch, ring);
+}
+
+// KV bytes of layers [first, last) under a layout: the one formula placement, admission, the
+// cache and the reports use.
+inline uint64_t KvBytes(const HParams& hp, const KvLayout& kv, int64_t first, int64_t last,
+                        KvType type) {
+  uint64_t total = 0;
+  for (int64_t l = std::max<int64_t>(first, 0); l < last; ++l)
+    total += KvBytesPerLayer(hp, kv.BlocksOf(hp, l) * kKvBlockTokens, type);
+  return total;
 }
 
 // Scratch of one forward pass over at most max_batch rows (engine/forward.h's buffers: h, q, k,

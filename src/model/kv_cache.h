@@ -9,7 +9,8 @@
 // position p to row p % kKvBlockTokens of block table[p / kKvBlockTokens]; sequences that share a
 // prefix point at the same blocks, so the prefix is stored once. Who owns which block is the
 // caller's business (runtime/kv_blocks.h); this class only stores them. Only layers [first, last)
-// are allocated, so a pipeline stage holds just its own.
+// are allocated, so a pipeline stage holds just its own. With rings (KvLayout), a sliding-window
+// layer holds the ring pool instead, and its block ids are ring block ids.
 #pragma once
 
 #include <cstdint>
@@ -26,8 +27,11 @@ class KvCache {
  public:
   KvCache(const HParams& hp, int64_t n_blocks, int64_t first_layer = 0, int64_t last_layer = -1,
           KvType type = KvType::kF32);
+  KvCache(const HParams& hp, const KvLayout& layout, int64_t first_layer = 0,
+          int64_t last_layer = -1, KvType type = KvType::kF32);
 
-  int64_t n_blocks() const { return n_blocks_; }
+  int64_t n_blocks() const { return layout_.n_blocks; }
+  const KvLayout& layout() const { return layout_; }
   int64_t kv_dim() const { return kv_dim_; }
   int64_t first_layer() const { return first_; }
   int64_t last_layer() const { return first_ + static_cast<int64_t>(k_.size()); }
@@ -49,7 +53,9 @@ class KvCache {
   size_t Offset(int32_t block) const {
     return static_cast<size_t>(block) * static_cast<size_t>(kKvBlockTokens * kv_dim_);
   }
-  int64_t n_blocks_, kv_dim_, first_;
+  HParams hp_;
+  KvLayout layout_;
+  int64_t kv_dim_, first_;
   KvType type_;
   // Allocated without initialization: pages become resident only as positions are written.
   std::vector<std::unique_ptr<float[]>> k_, v_;

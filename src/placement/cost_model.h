@@ -41,7 +41,7 @@ class CostModel {
   const Cluster& c_;
   int64_t L_;
   int head_;
-  uint64_t kv_per_layer_;  // KV bytes of one layer for the stage's KV tokens
+  std::vector<uint64_t> ksum_;  // prefix sums of each layer's KV bytes (rings for sliding ones)
   uint64_t scratch_;
   std::vector<uint64_t> wsum_;  // prefix sums of layer_bytes
   std::vector<uint64_t> rsum_;  // prefix sums of the bytes a decoded token reads

@@ -69,6 +69,10 @@ Status ModelCost::Validate() const {
                            " entries for " + std::to_string(n_layers()) + " layers");
   for (double f : layer_flops)
     if (!Finite(f) || f < 0) return InvalidArgument("model: layer_flops must be finite and >= 0");
+  if (!layer_sliding.empty() && layer_sliding.size() != layer_bytes.size())
+    return InvalidArgument("model: layer_sliding has " + std::to_string(layer_sliding.size()) +
+                           " entries for " + std::to_string(n_layers()) + " layers");
+  if (swa_window < 0) return InvalidArgument("model: swa_window must be >= 0");
   if (!layer_read_bytes.empty() && layer_read_bytes.size() != layer_bytes.size())
     return InvalidArgument("model: layer_read_bytes has " +
                            std::to_string(layer_read_bytes.size()) + " entries for " +
@@ -87,6 +91,10 @@ ModelCost MakeModelCost(const HParams& hp, std::vector<uint64_t> layer_bytes, ui
   m.layer_flops.assign(layer_bytes.size(), 2.0 * static_cast<double>(hp.n_params_per_layer()));
   m.layer_bytes = std::move(layer_bytes);
   m.kv_dim = hp.kv_dim();
+  if (hp.n_swa > 0) {
+    m.swa_window = hp.n_swa;
+    for (int64_t l = 0; l < hp.n_layers; ++l) m.layer_sliding.push_back(hp.is_swa(l) ? 1 : 0);
+  }
   m.embd_bytes = embd_bytes;
   m.embd_row_bytes = hp.n_vocab > 0 ? embd_bytes / static_cast<uint64_t>(hp.n_vocab) : 0;
   m.output_bytes = output_bytes;
@@ -168,7 +176,15 @@ CostModel::CostModel(const ModelCost& m, const Cluster& c, const PlanOptions& o)
                                       SatMul(static_cast<uint64_t>(std::max<int64_t>(o.n_seqs, 0)),
                                              static_cast<uint64_t>(std::max<int64_t>(o.n_ctx, 0))),
                                       uint64_t{1} << 40));
-  kv_per_layer_ = KvBytesPerLayer(m.kv_dim, kv_tokens, m.kv_type);
+  // As every stage lays out its pool: the shared blocks, and rings for sliding layers.
+  const KvLayout kv = KvLayoutFor(m.swa_window, KvBlocksFor(kv_tokens), o.n_ctx,
+                                  std::max<int64_t>(o.n_seqs, 1), o.max_batch);
+  ksum_.assign(static_cast<size_t>(L_) + 1, 0);
+  for (int64_t l = 0; l < L_; ++l) {
+    const bool sliding = static_cast<size_t>(l) < m.layer_sliding.size() && m.layer_sliding[l];
+    ksum_[l + 1] = SatAdd(
+        ksum_[l], KvBytesPerLayer(m.kv_dim, kv.BlocksOf(sliding) * kKvBlockTokens, m.kv_type));
+  }
   scratch_ = o.scratch_bytes;
   wsum_.assign(static_cast<size_t>(L_) + 1, 0);
   rsum_.assign(static_cast<size_t>(L_) + 1, 0);
@@ -199,7 +215,7 @@ double CostModel::StageSeconds(int d, int64_t a, int64_t b) const {
 }
 
 uint64_t CostModel::StageMemory(int64_t a, int64_t b) const {
-  uint64_t mem = SatAdd(wsum_[b] - wsum_[a], SatMul(static_cast<uint64_t>(b - a), kv_per_layer_));
+  uint64_t mem = SatAdd(wsum_[b] - wsum_[a], ksum_[b] - ksum_[a]);
   mem = SatAdd(mem, scratch_);
   if (a == 0) mem = SatAdd(mem, m_.embd_bytes);
   if (b == L_ && !(m_.tied_output && a == 0)) mem = SatAdd(mem, m_.output_bytes);

@@ -13,12 +13,16 @@
 #include <vector>
 
 #include "engine/batch.h"
+#include "model/footprint.h"
 
 namespace suanli::runtime {
 
 struct LaneInfo {
   std::string name;                   // "this device", "pipeline 1 (3 workers)"
   int64_t n_blocks = 0;               // KV pool (model/footprint.h kKvBlockTokens positions each)
+  // Where the executor keeps each layer's KV (its n_blocks is n_blocks): with rings for
+  // sliding-window layers, sequences cannot share prefixes (their windows are in nobody's ring).
+  KvLayout kv;
   int64_t max_batch = 512;            // rows (tokens) per batch
   int64_t max_seqs = 1;               // sequences per batch and with sampler state
   int depth = 1;                      // batches in flight

@@ -7,7 +7,7 @@
 namespace suanli::runtime {
 
 LocalExecutor::LocalExecutor(const Model& model, int threads, int64_t n_ctx, int64_t n_blocks,
-                             int64_t max_batch, int64_t max_seqs)
+                             int64_t max_batch, int64_t max_seqs, bool kv_ring)
     : model_(model), pool_(std::make_unique<ThreadPool>(threads)) {
   BatchRunnerConfig c;
   c.first_layer = 0;
@@ -17,17 +17,18 @@ LocalExecutor::LocalExecutor(const Model& model, int threads, int64_t n_ctx, int
   c.n_blocks = n_blocks;
   c.max_seqs = max_seqs;
   c.max_batch = max_batch;
+  c.kv_ring = kv_ring;
   c.label = "this device";
   runner_ = std::make_unique<BatchRunner>(model, c, *pool_);
   info_.name = "this device";
   info_.n_blocks = n_blocks;
+  info_.kv = runner_->cache().layout();
   info_.max_batch = max_batch;
   info_.max_seqs = max_seqs;
   info_.depth = 1;
   // What this device holds for the model: its tensors and the KV pool at full size.
   for (const GgufTensorInfo& t : model.file().tensors()) memory_bytes_ += t.size_bytes;
-  memory_bytes_ +=
-      KvBytes(model.hparams(), n_blocks * kKvBlockTokens, model.hparams().n_layers, KvType::kF32);
+  memory_bytes_ += runner_->cache().bytes();
   if (auto text = ReadFileToString("/proc/meminfo"); text.ok()) {
     uint64_t avail = 0;
     (void)ParseMeminfo(*text, &total_memory_bytes_, &avail);

@@ -19,8 +19,9 @@ namespace suanli::runtime {
 class LocalExecutor : public Executor {
  public:
   // n_blocks: the KV pool; max_batch: rows per batch; max_seqs: sequences per batch.
+  // kv_ring: sliding-window layers keep rings (BatchRunnerConfig::kv_ring).
   LocalExecutor(const Model& model, int threads, int64_t n_ctx, int64_t n_blocks, int64_t max_batch,
-                int64_t max_seqs);
+                int64_t max_seqs, bool kv_ring = true);
   ~LocalExecutor() override;
 
   int lanes() const override { return 1; }

@@ -45,6 +45,10 @@ struct RuntimeOptions {
   int64_t kv_tokens = 0;      // KV cache positions shared by all sequences; 0: max_seqs · n_ctx
   int64_t step_tokens = 512;  // tokens per batch: decode tokens first, then prompt chunks
   bool prefix_cache = true;
+  // Sliding-window layers' KV for every position, not a ring of the window (model/footprint.h
+  // KvLayout): more memory, but prompts can share prefixes through the cache. On this device
+  // only; a pool's workers always keep rings.
+  bool swa_full = false;
   size_t max_queue = 64;  // requests waiting for room before new ones are refused
   std::optional<PoolOptions> pool;
 };

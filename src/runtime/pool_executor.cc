@@ -39,6 +39,8 @@ LaneInfo PoolExecutor::MakeLaneInfo(size_t i) const {
     l.name = "pipeline " + std::to_string(i + 1) + " (" + std::to_string(p.stages.size()) +
              " stage" + (p.stages.size() == 1 ? "" : "s") + ")";
     l.n_blocks = pool_->kv_blocks();
+    // As every worker lays out its stage's pool (cluster/worker.cc).
+    l.kv = KvLayoutFor(pool_->model_hparams(), l.n_blocks, o.n_ctx, o.max_seqs, o.max_batch);
     l.max_batch = o.max_batch;
     l.max_seqs = o.max_seqs;
     l.depth = static_cast<int>(p.stages.size());

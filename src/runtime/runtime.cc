@@ -54,8 +54,9 @@ StatusOr<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& o) {
   // A batch holds every running sequence's decode token plus prompt chunks up to the budget.
   const int64_t max_batch = o.step_tokens + o.max_seqs;
   if (!o.pool) {
-    rt->executor_ = std::make_unique<LocalExecutor>(*rt->loaded_.model, rt->threads_, rt->n_ctx_,
-                                                    KvBlocksFor(kv_tokens), max_batch, o.max_seqs);
+    rt->executor_ =
+        std::make_unique<LocalExecutor>(*rt->loaded_.model, rt->threads_, rt->n_ctx_,
+                                        KvBlocksFor(kv_tokens), max_batch, o.max_seqs, !o.swa_full);
   } else {
     const PoolOptions& p = *o.pool;
     cluster::PoolOptions po;

@@ -71,7 +71,9 @@ struct Scheduler::Lane {
   // from before it (a success racing the failure) must not count for the replayed sequences.
   uint64_t epoch = 0;
   std::map<uint64_t, std::pair<uint64_t, std::vector<Sent>>> batches;
-  Lane(const LaneInfo& i, bool prefix) : info(i), blocks(i.n_blocks, prefix) {}
+  // A lane with sliding-window rings shares no prefixes: the window before a shared prefix's end
+  // is in no sequence's ring (engine/batch_runner.h).
+  Lane(const LaneInfo& i, bool prefix) : info(i), blocks(i.n_blocks, prefix && !i.kv.ring()) {}
 };
 
 struct Scheduler::ReqInfo {
@@ -395,8 +397,10 @@ bool Scheduler::TryAdmit(const std::shared_ptr<RequestState>& st) {
       parent = s->id;
     } else {
       s->reserved = per_seq;
-      s->parent = parent;
-      s->share = shareable_blocks * kKvBlockTokens;
+      if (!lane.info.kv.ring()) {
+        s->parent = parent;
+        s->share = shareable_blocks * kKvBlockTokens;
+      }
     }
     info->seqs.push_back(s->id);
     ++lane.running;

@@ -219,8 +219,10 @@ Json PoolState(const runtime::Runtime* rt, const std::string& model_id, const st
         if (d.memory_bytes == 0) {  // weights + the KV cache
           std::error_code ec;
           const auto file = std::filesystem::file_size(rt->model().path(), ec);
-          d.memory_bytes = (ec ? 0 : file) + KvBytes(hp, st.kv_blocks_total * kKvBlockTokens,
-                                                     hp.n_layers, KvType::kF32);
+          uint64_t kv = 0;
+          for (int i = 0; i < rt->executor().lanes(); ++i)
+            kv += KvBytes(hp, rt->executor().lane(i).kv, 0, hp.n_layers, KvType::kF32);
+          d.memory_bytes = (ec ? 0 : file) + kv;
         }
         if (h.battery.present) {
           d.battery = h.battery.level;

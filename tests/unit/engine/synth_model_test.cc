@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "base/thread_pool.h"
+#include "engine/batch_runner.h"
 #include "engine/session.h"
 #include "model/default_model.h"
 #include "model/model.h"
@@ -149,6 +150,103 @@ TEST(Session, RejectsOutOfVocabularyAndOverflow) {
   EXPECT_EQ(st.code(), StatusCode::kOutOfRange);
   EXPECT_NE(st.message().find("context"), std::string::npos);
   std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace suanli
+
+namespace suanli {
+namespace {
+
+// gemma3 with a window of 8 positions: 5 of its 6 layers slide.
+std::unique_ptr<Model> SlidingModel(const char* preset) {
+  auto vocab = EmbeddedVocab();
+  EXPECT_TRUE(vocab.ok());
+  SynthSpec spec;
+  spec.arch = "gemma3";
+  spec.dim = 64, spec.n_layers = 6, spec.n_heads = 4, spec.n_kv_heads = 2, spec.ffn_dim = 128;
+  spec.head_dim = 32, spec.n_ctx = 512, spec.sliding_window = 8;
+  EXPECT_TRUE(ApplyTypePreset(preset, &spec).ok());
+  const std::string path =
+      ::testing::TempDir() + "/synth-swa-" + preset + "-" + std::to_string(getpid()) + ".gguf";
+  EXPECT_TRUE(SynthesizeModel(spec, **vocab, path).ok());
+  auto model = Model::Load(path);
+  std::remove(path.c_str());
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return model.ok() ? std::move(*model) : nullptr;
+}
+
+// The ring of a sliding layer holds what its rows attend and nothing more: 150 positions fed up
+// to 4 at a time wrap a ring of one block (the window's 7 earlier positions and 4 new ones fit
+// in 16) many times, and every logit is the bytes of the full cache.
+TEST(KvRing, SlidingLayersInARingComputeWhatTheFullCacheDoes) {
+  for (const char* preset : {"f32", "q8_0"}) {
+    SCOPED_TRACE(preset);
+    auto model = SlidingModel(preset);
+    ASSERT_TRUE(model);
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < 150; ++i) prompt.push_back(1 + (i * 131) % 2000);
+    ThreadPool pool(2);
+    auto run = [&](int64_t max_batch, bool ring, uint64_t* kv_bytes) {
+      Session s(*model, pool, 256, max_batch, ring);
+      std::vector<float> logits, all;
+      // The prompt in pieces of 11, then one token at a time: chunks of every length <= 4.
+      for (size_t i = 0; i < prompt.size(); i += 11) {
+        const size_t n = std::min<size_t>(11, prompt.size() - i);
+        EXPECT_TRUE(s.Feed({prompt.data() + i, n}, true, &logits).ok());
+        all.insert(all.end(), logits.begin(), logits.end());
+      }
+      *kv_bytes = s.kv_bytes();
+      return all;
+    };
+    uint64_t ring_bytes = 0, full_bytes = 0, one_bytes = 0;
+    const auto ring = run(4, true, &ring_bytes);
+    const auto full = run(4, false, &full_bytes);
+    const auto one_batch = run(512, false, &one_bytes);
+    ASSERT_EQ(ring.size(), full.size());
+    EXPECT_EQ(0, std::memcmp(ring.data(), full.data(), ring.size() * sizeof(float)));
+    EXPECT_EQ(0, std::memcmp(ring.data(), one_batch.data(), ring.size() * sizeof(float)));
+    // 5 sliding layers of 1 block and 1 global layer of 16, against 6 × 16.
+    EXPECT_EQ(full_bytes, 6 * KvBytesPerLayer(model->hparams(), 256, KvType::kF32));
+    EXPECT_EQ(ring_bytes, KvBytesPerLayer(model->hparams(), 256, KvType::kF32) +
+                              5 * KvBytesPerLayer(model->hparams(), 16, KvType::kF32));
+  }
+}
+
+// A ring sequence can start only at position 0, and a ring taken back from an ended sequence
+// holds nothing its next owner could read as its own.
+TEST(KvRing, RingsStartEmptyAndAreNotInherited) {
+  auto model = SlidingModel("q8_0");
+  ASSERT_TRUE(model);
+  ThreadPool pool(1);
+  BatchRunnerConfig c;
+  c.last_layer = model->hparams().n_layers;
+  c.n_ctx = 256, c.n_blocks = 32, c.max_seqs = 2, c.max_batch = 40;
+  BatchRunner runner(*model, c, pool);
+  ASSERT_TRUE(runner.cache().layout().ring());
+  auto step = [](uint64_t seq, int64_t pos, int64_t n, std::vector<int32_t> blocks) {
+    SeqStep s;
+    s.seq = seq, s.pos = pos, s.blocks = std::move(blocks);
+    for (int64_t i = 0; i < n; ++i) s.tokens.push_back(static_cast<int32_t>(10 + pos + i));
+    return s;
+  };
+  auto run = [&](std::vector<SeqStep> steps, std::vector<uint64_t> ended = {}) {
+    StepBatch b;
+    b.steps = std::move(steps);
+    b.ended = std::move(ended);
+    StepOutput out;
+    runner.Run(b, {}, {}, &out);
+    return out.outputs.at(0).status;
+  };
+  // Sequence 1 fills positions 0..39 (blocks 0-2).
+  ASSERT_TRUE(run({step(1, 0, 40, {0, 1, 2})}).ok());
+  // Sequence 2 starts at 32 on sequence 1's blocks: its window is in no ring of its own.
+  Status st = run({step(2, 32, 1, {0, 1, 2})});
+  EXPECT_NE(st.message().find("sliding-window ring"), std::string::npos) << st.ToString();
+  // Sequence 1 ends; sequence 3 takes its ring with one token at 0, then claims position 32.
+  ASSERT_TRUE(run({step(3, 0, 1, {5})}, {1}).ok());
+  st = run({step(3, 32, 1, {0, 1, 2})});
+  EXPECT_NE(st.message().find("sliding-window ring"), std::string::npos) << st.ToString();
 }
 
 }  // namespace

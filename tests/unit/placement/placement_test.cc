@@ -406,6 +406,36 @@ TEST(Placement, MixtureOfExpertsHoldsAllExpertsButReadsTheActiveOnes) {
   EXPECT_NEAR(s.compute_seconds, want, want * 1e-6);
 }
 
+// Sliding-window layers are counted at their rings (the one KV-bytes function of
+// model/footprint.h): Gemma-3-1B's shape at a 32768 context, 22 of its 26 layers sliding over
+// 512 positions.
+TEST(Placement, SlidingWindowLayersCountTheirRings) {
+  HParams hp;
+  hp.dim = 1152, hp.n_layers = 26, hp.n_heads = 4, hp.n_kv_heads = 1, hp.head_dim = 256;
+  hp.ffn_dim = 6912, hp.n_vocab = 262144, hp.n_swa = 512, hp.swa_period = 6;
+  ModelCost m = UniformModelCost(hp, 18.0 / 32, ActFormat::kF16);
+  ASSERT_EQ(m.layer_sliding.size(), 26u);
+  Cluster c;
+  c.devices = {Dev("head", 24, 10, true)};
+  Links(&c);
+  PlanOptions o;
+  o.n_ctx = 32768;
+  auto ring = PlanPlacement(m, c, o);
+  ASSERT_TRUE(ring.ok()) << ring.status().ToString();
+  m.layer_sliding.clear();
+  auto full = PlanPlacement(m, c, o);
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  const KvLayout kv = KvLayoutFor(hp, KvBlocksFor(32768), 32768, 1, o.max_batch);
+  ASSERT_TRUE(kv.ring());
+  const uint64_t saved =
+      KvBytes(hp, KvLayout{.n_blocks = KvBlocksFor(32768)}, 0, 26, KvType::kF32) -
+      KvBytes(hp, kv, 0, 26, KvType::kF32);
+  EXPECT_EQ(
+      full->pipelines[0].stages.at(0).memory_bytes - ring->pipelines[0].stages.at(0).memory_bytes,
+      saved);
+  EXPECT_GT(saved, 22ull * 32768 * 256 * 2 * 4 * 9 / 10);  // ~22 layers' full KV
+}
+
 TEST(Placement, ThroughputUsesPipelinesSideBySide) {
   const ModelCost m = UniformModelCost(Shape1B(), 18.0 / 32, ActFormat::kF16);
   Cluster c;

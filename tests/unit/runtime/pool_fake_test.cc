@@ -37,6 +37,9 @@ class PoolFakeTest : public ::testing::Test {
     spec.arch = "qwen3moe";
     spec.n_expert = 8, spec.n_expert_used = 2, spec.expert_ffn_dim = 128;
     ASSERT_TRUE(SynthesizeModel(spec, **vocab, *dir_ + "/models/moe.gguf").ok());
+    spec.arch = "gemma3";  // 5 sliding layers of 6, a window of 8
+    spec.n_layers = 6, spec.sliding_window = 8, spec.head_dim = 32;
+    ASSERT_TRUE(SynthesizeModel(spec, **vocab, *dir_ + "/models/swa.gguf").ok());
   }
   static void TearDownTestSuite() { fs::remove_all(*dir_); }
   void SetUp() override {
@@ -58,11 +61,13 @@ class PoolFakeTest : public ::testing::Test {
       workers_.push_back(std::move(*w));
     }
   }
-  std::unique_ptr<Runtime> Open(const std::string& model = "m", bool pool = true) {
+  std::unique_ptr<Runtime> Open(const std::string& model = "m", bool pool = true,
+                                int64_t step_tokens = 512) {
     RuntimeOptions o;
     o.model.path = *dir_ + "/models/" + model + ".gguf";
     o.n_ctx = 256;
     o.max_seqs = 2;
+    o.step_tokens = step_tokens;
     if (!pool) {
       auto rt = Runtime::Open(o);
       EXPECT_TRUE(rt.ok()) << rt.status().message();
@@ -70,7 +75,7 @@ class PoolFakeTest : public ::testing::Test {
     }
     PoolOptions p;
     for (auto& w : workers_) p.workers.push_back(w->address());
-    p.split = {2, 1, 1};
+    p.split = model == "swa" ? std::vector<int64_t>{2, 2, 2} : std::vector<int64_t>{2, 1, 1};
     p.act = placement::ActFormat::kF32;
     p.security.token = kToken;
     p.detect_seconds = 1;
@@ -129,6 +134,26 @@ TEST_F(PoolFakeTest, MixtureOfExpertsThroughThePoolGivesTheLocalTokens) {
   }
   auto rt = Open("moe");
   ASSERT_TRUE(rt);
+  EXPECT_EQ(Run(*rt, [&] { net_.Kill("w2"); }), want);
+  rt->Shutdown();
+  rt.reset();
+  net_.Revive("w2");
+}
+
+// Sliding-window rings on every stage (steps of 8 tokens make them smaller than the shared
+// pool): the pool computes what one device does with its own rings, through a killed stage too.
+TEST_F(PoolFakeTest, SlidingWindowRingsThroughThePoolGiveTheLocalTokens) {
+  std::vector<std::vector<int32_t>> want;
+  {
+    auto rt = Open("swa", /*pool=*/false, 8);
+    ASSERT_TRUE(rt);
+    ASSERT_TRUE(rt->executor().lane(0).kv.ring());
+    want = Run(*rt, [] {});
+    ASSERT_EQ(want[0].size(), 60u);
+  }
+  auto rt = Open("swa", /*pool=*/true, 8);
+  ASSERT_TRUE(rt);
+  ASSERT_TRUE(rt->executor().lane(0).kv.ring());
   EXPECT_EQ(Run(*rt, [&] { net_.Kill("w2"); }), want);
   rt->Shutdown();
   rt.reset();

@@ -48,6 +48,16 @@ const std::string& TinyMoeModel() {
   return path;
 }
 
+// gemma3 with a window of 8: 5 of its 6 layers slide, in rings when the batch is small enough
+// (model/footprint.h KvLayoutFor): steps of 7 tokens ring, steps of 512 do not.
+const std::string& TinySlidingModel() {
+  static const std::string path = SynthTiny("tiny-swa-q8_0.gguf", [](SynthSpec& s) {
+    s.arch = "gemma3";
+    s.n_layers = 6, s.sliding_window = 8, s.head_dim = 32;
+  });
+  return path;
+}
+
 std::unique_ptr<Runtime> Open(int64_t step_tokens, int64_t max_seqs, bool prefix = true,
                               const std::string& model = TinyModel()) {
   RuntimeOptions o;
@@ -139,6 +149,40 @@ TEST_P(Invariance, AloneChunkedAndInAMixedBatchGiveTheSameLogits) {
 TEST_P(Invariance, MixtureOfExpertsAloneChunkedAndMixedGiveTheSameLogits) {
   ExpectAloneChunkedAndMixedAgree(TinyMoeModel());
 }
+TEST_P(Invariance, SlidingWindowRingsAloneChunkedAndMixedGiveTheSameLogits) {
+  {
+    auto rt = Open(7, 4, true, TinySlidingModel());
+    ASSERT_TRUE(rt->executor().lane(0).kv.ring());
+    auto alone = Open(512, 4, true, TinySlidingModel());
+    ASSERT_FALSE(alone->executor().lane(0).kv.ring());
+  }
+  ExpectAloneChunkedAndMixedAgree(TinySlidingModel());
+}
+
+// A lane with rings shares no prefix (each window is in its own sequence's ring): a repeated
+// prompt is computed again, with the same logits, and n > 1 choices each prefill their own.
+TEST(Runtime, SlidingWindowRingsComputeEveryPrompt) {
+  auto rt = Open(16, 2, true, TinySlidingModel());
+  ASSERT_TRUE(rt->executor().lane(0).kv.ring());
+  const auto prompt = Prompt(70, 3);
+  Rows a = Drain(*rt->Submit(EvalRequest(prompt, 3)));
+  Rows b = Drain(*rt->Submit(EvalRequest(prompt, 3)));
+  EXPECT_EQ(rt->Stats().prefix_hit_blocks, 0u);
+  EXPECT_EQ(a.tokens, b.tokens);
+  ASSERT_EQ(a.logits.size(), b.logits.size());
+  EXPECT_EQ(std::memcmp(a.logits.data(), b.logits.data(), a.logits.size() * sizeof(float)), 0);
+  GenerationRequest two = EvalRequest(prompt, 3);
+  two.n = 2;
+  two.logits = LogitsWant::kNone;
+  RequestHandle h = *rt->Submit(two);
+  int tokens = 0;
+  while (auto e = h.Next(std::chrono::seconds(60))) {
+    if (e->kind == Event::Kind::kToken) ++tokens;
+    EXPECT_TRUE(e->kind != Event::Kind::kFinish || e->status.ok()) << e->status.ToString();
+    if (e->kind == Event::Kind::kDone) break;
+  }
+  EXPECT_EQ(tokens, 6);
+}
 
 TEST_P(Invariance, PrefixCacheGivesTheSameLogitsAsComputing) {
   auto base = Prompt(70, 3);
@@ -192,7 +236,8 @@ void ExpectVariantsAgree(const std::string& model) {
 }
 
 TEST(DeviceInvariance, EveryVariantGivesTheReferenceLogits) {
-  for (const std::string& model : {TinyModel(), TinyMoeModel()}) ExpectVariantsAgree(model);
+  for (const std::string& model : {TinyModel(), TinyMoeModel(), TinySlidingModel()})
+    ExpectVariantsAgree(model);
 }
 
 // Greedy generation through the runtime is exactly what the one-sequence Session generates.
