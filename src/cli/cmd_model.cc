@@ -27,10 +27,10 @@ struct SynthArgs {
 Status ParseType(const std::string& s, const char* flag, TensorType* t) {
   if (s.empty()) return Status::Ok();
   auto parsed = ParseTensorType(s);
-  if (!parsed || !GetTensorTypeInfo(*parsed).supported)
-    return InvalidArgument(std::string(flag) + ": '" + s +
-                           "' is not a supported tensor type (F32, F16, BF16, Q8_0, Q4_0, Q5_0, "
-                           "Q4_K, Q5_K, Q6_K)");
+  if (!parsed || !GetTensorTypeInfo(*parsed).supported) {
+    return InvalidArgument(std::string(flag) + ": '" + s + "' is not a supported tensor type (" +
+                           SupportedTensorTypeNames() + ")");
+  }
   *t = *parsed;
   return Status::Ok();
 }

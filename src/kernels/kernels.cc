@@ -39,6 +39,14 @@ int KTypeOf(TensorType t) {
       return kKQ5_K;
     case TensorType::kQ6_K:
       return kKQ6_K;
+    case TensorType::kQ4_1:
+      return kKQ4_1;
+    case TensorType::kQ5_1:
+      return kKQ5_1;
+    case TensorType::kIQ4_NL:
+      return kKIQ4_NL;
+    case TensorType::kIQ4_XS:
+      return kKIQ4_XS;
     default:
       return -1;
   }
@@ -123,10 +131,14 @@ ActFormat ActFormatFor(TensorType weight_type) {
     case TensorType::kQ4_0:
     case TensorType::kQ5_0:
     case TensorType::kQ8_0:
+    case TensorType::kQ4_1:
+    case TensorType::kQ5_1:
+    case TensorType::kIQ4_NL:
       return ActFormat::kQ8_0;
     case TensorType::kQ4_K:
     case TensorType::kQ5_K:
     case TensorType::kQ6_K:
+    case TensorType::kIQ4_XS:
       return ActFormat::kQ8_K;
     default:
       return ActFormat::kF32;

@@ -10,11 +10,27 @@
 #include <vector>
 
 #include "gguf/tensor_type.h"
+#include "kernels/quant_blocks.h"
 
 namespace suanli::kernels {
 
 // Dense index of the supported weight types.
-enum KType : int { kKF32, kKF16, kKBF16, kKQ4_0, kKQ5_0, kKQ8_0, kKQ4_K, kKQ5_K, kKQ6_K, kKNum };
+enum KType : int {
+  kKF32,
+  kKF16,
+  kKBF16,
+  kKQ4_0,
+  kKQ5_0,
+  kKQ8_0,
+  kKQ4_K,
+  kKQ5_K,
+  kKQ6_K,
+  kKQ4_1,
+  kKQ5_1,
+  kKIQ4_NL,
+  kKIQ4_XS,
+  kKNum
+};
 // -1 for unsupported types.
 int KTypeOf(TensorType t);
 
@@ -56,6 +72,23 @@ static inline float CanonReduce(CanonAcc* c) {
   for (int h = 8; h >= 1; h /= 2)
     for (int i = 0; i < h; ++i) c->a[i] = c->a[i] + c->a[i + h];
   return c->a[0];
+}
+
+// Bytes of one block of a weight type that takes Q8_0 activations (Q4_0, Q5_0, Q8_0, Q4_1, Q5_1,
+// IQ4_NL).
+template <TensorType T>
+constexpr int Q8BlockBytes() {
+  return T == TensorType::kQ4_0     ? sizeof(block_q4_0)
+         : T == TensorType::kQ5_0   ? sizeof(block_q5_0)
+         : T == TensorType::kQ4_1   ? sizeof(block_q4_1)
+         : T == TensorType::kQ5_1   ? sizeof(block_q5_1)
+         : T == TensorType::kIQ4_NL ? sizeof(block_iq4_nl)
+                                    : sizeof(block_q8_0);
+}
+// Q4_1 / Q5_1: blocks with an offset m, whose T_b = Σx term (kernels.h) is a second FMA.
+template <TensorType T>
+constexpr bool HasMin() {
+  return T == TensorType::kQ4_1 || T == TensorType::kQ5_1;
 }
 
 // Every variant this CPU can run, the scalar reference first (tests check each against it).

@@ -9,6 +9,10 @@
 //   Q5_0  (32):  low 4 bits as Q4_0; bit 4 of element i is bit i of the little-endian u32 qh.
 //                x = d * (q - 16)
 //   Q8_0  (32):  x = d * qs[i]
+//   Q4_1  (32):  nibbles as Q4_0.  x = d * q + m   (q in [0, 15]; m is the block's minimum)
+//   Q5_1  (32):  5-bit levels as Q5_0 (qh bit i = bit 4 of element i).  x = d * q + m
+//   IQ4_NL (32): nibbles as Q4_0, each an index into the non-linear table kIq4nlValues.
+//                x = d * kIq4nlValues[q]
 //   Q4_K  (256): 8 sub-blocks of 32, each with a 6-bit scale sc_j and 6-bit min m_j
 //                (packed in scales[12], see UnpackScaleMinK4). Elements 64c..64c+31 are the
 //                low nibbles of qs[32c..32c+31], elements 64c+32..64c+63 their high nibbles.
@@ -22,6 +26,10 @@
 //                  element 128h + 64 + l = ql[64h + l] >> 4      | ((qh[32h + l] >> 4) & 3) << 4
 //                  element 128h + 96 + l = ql[64h + 32 + l] >> 4 | ((qh[32h + l] >> 6) & 3) << 4
 //                x = d * scales[i / 16] * (q - 32)
+//   IQ4_XS (256): 8 sub-blocks of 32; sub-block j has the 6-bit scale
+//                ls_j = (scales_l[j / 2] >> 4 (j mod 2)) & 15 | ((scales_h >> 2j) & 3) << 4,
+//                and its elements 32j + l, 32j + 16 + l (l < 16) are the low and high nibbles of
+//                qs[16j + l].  x = (d * (ls_j - 32)) * kIq4nlValues[q]   (two roundings)
 //   Q8_K  (256): activation format of the K-quants: x = d * qs[i]; bsums[j] = sum of
 //                qs[16j .. 16j + 15].
 #pragma once
@@ -32,6 +40,10 @@ namespace suanli::kernels {
 
 constexpr int kQK = 32;     // block size of Q4_0, Q5_0, Q8_0
 constexpr int kQK_K = 256;  // super-block size of the K-quants
+
+// The 16 levels of IQ4_NL and IQ4_XS (ggml's kvalues_iq4nl), denser near zero.
+inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                            1,    13,   25,  38,  53,  69,  89,  113};
 
 struct block_q4_0 {
   uint16_t d;      // f16 scale
@@ -51,6 +63,40 @@ struct block_q8_0 {
   int8_t qs[32];  // x = d * qs[i]
 };
 static_assert(sizeof(block_q8_0) == 34, "Q8_0 block must be 34 bytes");
+
+struct block_q4_1 {
+  uint16_t d;      // f16 step
+  uint16_t m;      // f16 offset (the block's minimum)
+  uint8_t qs[16];  // nibbles as in Q4_0
+};
+static_assert(sizeof(block_q4_1) == 20, "Q4_1 block must be 20 bytes");
+
+struct block_q5_1 {
+  uint16_t d;      // f16 step
+  uint16_t m;      // f16 offset
+  uint8_t qh[4];   // 5th bits, u32 little-endian, bit i = element i
+  uint8_t qs[16];  // low 4 bits as in Q4_0
+};
+static_assert(sizeof(block_q5_1) == 24, "Q5_1 block must be 24 bytes");
+
+struct block_iq4_nl {
+  uint16_t d;      // f16 scale
+  uint8_t qs[16];  // table indices, nibbles as in Q4_0
+};
+static_assert(sizeof(block_iq4_nl) == 18, "IQ4_NL block must be 18 bytes");
+
+struct block_iq4_xs {
+  uint16_t d;           // f16 super-block scale
+  uint16_t scales_h;    // high 2 bits of the 8 sub-block scales
+  uint8_t scales_l[4];  // low 4 bits, two per byte (sub-block 2i low nibble, 2i + 1 high)
+  uint8_t qs[128];      // table indices: sub-block j at qs[16j .. 16j + 15]
+};
+static_assert(sizeof(block_iq4_xs) == 136, "IQ4_XS block must be 136 bytes");
+
+// 6-bit scale of IQ4_XS sub-block j (0..7), before the −32.
+inline int ScaleIq4Xs(const block_iq4_xs& b, int j) {
+  return ((b.scales_l[j / 2] >> (4 * (j % 2))) & 15) | (((b.scales_h >> (2 * j)) & 3) << 4);
+}
 
 struct block_q4_K {
   uint16_t d;          // f16 super-block scale for the quantized scales

@@ -6,7 +6,10 @@
 //   (block j in lane j), and one convert + FMA with D_b (the gathered f16 weight scales times the
 //   activation scales, prepared once per call) updates A[0..7] or A[8..15] (two accumulators).
 //   Q4_0/Q5_0 multiply the unsigned levels and subtract 8 (16) * Σx per block, also prepared.
-// * K-quants: the exact integer SI (and SM) of each super-block, then the scalar canonical update.
+//   Q4_1/Q5_1 multiply the unsigned levels and add a second FMA of T_b = Σx with m × x.d;
+//   IQ4_NL looks its levels up with vpshufb and multiplies them signed, like Q8_0.
+// * K-quants and IQ4_XS: 8 super-blocks per step, exact integer SI (and SM) of each, then the
+//   canonical update on 8 lanes.
 // * float weights: two 8-lane accumulators are A[0..7] and A[8..15]; the tail touches only its own
 //   lanes.
 // Every Y[t][r] is thus computed identically whatever rows or tokens a call covers. Rows are walked
@@ -157,12 +160,13 @@ inline __m128i Low16(__m256i v) {
   return _mm256_castsi256_si128(_mm256_permute4x64_epi64(lo16, 0x08));
 }
 
-// The f16 scales (the first field) of the n <= 8 blocks of kBs bytes at p, as floats; lanes past n
-// are 0. Scalar loads: a vpgatherdd was 25-50% slower on Zen 4.
-template <int kBs>
+// The f16 field at byte kOff (the scale d at 0; Q4_1/Q5_1's m at 2) of the n <= 8 blocks of kBs
+// bytes at p, as floats; lanes past n are 0. Scalar loads: a vpgatherdd was 25-50% slower on
+// Zen 4.
+template <int kBs, int kOff = 0>
 inline __m256 WeightScales8(const uint8_t* p, int n) {
   uint16_t h[8] = {};
-  for (int j = 0; j < n; ++j) std::memcpy(&h[j], p + j * kBs, 2);
+  for (int j = 0; j < n; ++j) std::memcpy(&h[j], p + j * kBs + kOff, 2);
   return _mm256_cvtph_ps(_mm_setr_epi16(static_cast<int16_t>(h[0]), static_cast<int16_t>(h[1]),
                                         static_cast<int16_t>(h[2]), static_cast<int16_t>(h[3]),
                                         static_cast<int16_t>(h[4]), static_cast<int16_t>(h[5]),
@@ -193,11 +197,15 @@ void PrepAct(const block_q8_0* x, int64_t nb, int64_t n_tok, bool sums, ActPrep*
 
 // ---- dots -----------------------------------------------------------------------------------
 
+// Q4_0 / Q5_0: unsigned levels minus a constant (taken out through Σx).
 template <TensorType T>
-constexpr int BlockBytes() {
-  return T == TensorType::kQ4_0   ? sizeof(block_q4_0)
-         : T == TensorType::kQ5_0 ? sizeof(block_q5_0)
-                                  : sizeof(block_q8_0);
+constexpr int LevelOffset() {
+  return T == TensorType::kQ4_0 ? 8 : T == TensorType::kQ5_0 ? 16 : 0;
+}
+// kIq4nlValues in both 128-bit lanes (vpshufb table).
+inline __m256i Iq4nlTable() {
+  return _mm256_broadcastsi128_si256(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
 }
 
 // 8 int32 partial sums of one block's products: Q8_0 signed levels; Q4_0/Q5_0 the unsigned
@@ -207,14 +215,17 @@ inline __m256i BlockDot(const uint8_t* p, const int8_t* xq) {
   const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
   if constexpr (T == TensorType::kQ8_0) {
     return DotI8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)), xv);
+  } else if constexpr (T == TensorType::kIQ4_NL) {
+    return DotI8(_mm256_shuffle_epi8(Iq4nlTable(), Nibbles(p + 2)), xv);
   } else {
     __m256i q;
-    if constexpr (T == TensorType::kQ4_0) {
-      q = Nibbles(p + 2);
+    if constexpr (T == TensorType::kQ4_0 || T == TensorType::kQ4_1) {
+      q = Nibbles(p + (T == TensorType::kQ4_0 ? 2 : 4));
     } else {
+      constexpr int kQh = T == TensorType::kQ5_0 ? 2 : 4;  // Q5_1: after d and m
       uint32_t qh;
-      std::memcpy(&qh, p + 2, 4);
-      q = _mm256_or_si256(Nibbles(p + 6),
+      std::memcpy(&qh, p + kQh, 4);
+      q = _mm256_or_si256(Nibbles(p + kQh + 4),
                           _mm256_and_si256(BitsToBytes(qh), _mm256_set1_epi8(0x10)));
     }
     return _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), _mm256_set1_epi16(1));
@@ -225,20 +236,26 @@ inline __m256i BlockDot(const uint8_t* p, const int8_t* xq) {
 template <TensorType T, bool kFull>
 inline __m256 Step8(const uint8_t* w, const block_q8_0* x, const float* xd, const int32_t* xs,
                     int64_t b0, int n, __m256 acc) {
-  constexpr int kBs = BlockBytes<T>();
+  constexpr int kBs = Q8BlockBytes<T>();
   __m256i v[8];
   for (int j = 0; j < 8; ++j)
     v[j] = kFull || j < n ? BlockDot<T>(w + (b0 + j) * kBs, x[b0 + j].qs) : _mm256_setzero_si256();
   __m256i si = BlockSums8(v);
-  if constexpr (T != TensorType::kQ8_0) {  // S_b = Σ q x - offset * Σ x
+  if constexpr (LevelOffset<T>() != 0) {  // S_b = Σ q x - offset * Σ x
     constexpr int kShift = T == TensorType::kQ4_0 ? 3 : 4;
     si = _mm256_sub_epi32(
         si,
         _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs + b0)), kShift));
   }
-  const __m256 d =
-      _mm256_mul_ps(WeightScales8<kBs>(w + b0 * kBs, kFull ? 8 : n), _mm256_loadu_ps(xd + b0));
-  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), d, acc);
+  const __m256 xdv = _mm256_loadu_ps(xd + b0);
+  const __m256 d = _mm256_mul_ps(WeightScales8<kBs>(w + b0 * kBs, kFull ? 8 : n), xdv);
+  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), d, acc);
+  if constexpr (HasMin<T>()) {  // then T_b · (m × x.d)
+    const __m256 m = _mm256_mul_ps(WeightScales8<kBs, 2>(w + b0 * kBs, kFull ? 8 : n), xdv);
+    acc = _mm256_fmadd_ps(
+        _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs + b0))), m, acc);
+  }
+  return acc;
 }
 
 template <TensorType T>
@@ -379,6 +396,23 @@ inline __m256i SuperBlockQ6(const uint8_t* blk, const block_q8_K& x) {
   return sumi;
 }
 
+// One IQ4_XS super-block: SI as 8 lanes. Sub-block j's 32 levels are Nibbles(qs + 16j) looked up
+// in kIq4nlValues; the signed products go through vpmaddubsw, the scale ls_j − 32 through
+// vpmaddwd.
+inline __m256i SuperBlockIq4xs(const uint8_t* blk, const block_q8_K& x) {
+  const block_iq4_xs& wb = *reinterpret_cast<const block_iq4_xs*>(blk);
+  const __m256i tab = Iq4nlTable();
+  __m256i sumi = _mm256_setzero_si256();
+  for (int j = 0; j < 8; ++j) {
+    const __m256i w = _mm256_shuffle_epi8(tab, Nibbles(wb.qs + 16 * j));
+    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * j));
+    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
+    const __m256i sc = _mm256_set1_epi16(static_cast<int16_t>(ScaleIq4Xs(wb, j) - 32));
+    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, sc));
+  }
+  return sumi;
+}
+
 // 4-lane vectors of 8 super-blocks → their 8 totals.
 inline __m256i QuadSums8(const __m128i* v) {
   const __m128i a = _mm_hadd_epi32(_mm_hadd_epi32(v[0], v[1]), _mm_hadd_epi32(v[2], v[3]));
@@ -390,9 +424,10 @@ inline __m256i QuadSums8(const __m128i* v) {
 template <TensorType T, bool kFull>
 inline __m256 StepK8(const uint8_t* w, const block_q8_K* x, const float* xd, const int16_t* bpair,
                      int64_t s0, int n, __m256 acc) {
-  constexpr int kBs = T == TensorType::kQ4_K   ? sizeof(block_q4_K)
-                      : T == TensorType::kQ5_K ? sizeof(block_q5_K)
-                                               : sizeof(block_q6_K);
+  constexpr int kBs = T == TensorType::kQ4_K     ? sizeof(block_q4_K)
+                      : T == TensorType::kQ5_K   ? sizeof(block_q5_K)
+                      : T == TensorType::kIQ4_XS ? sizeof(block_iq4_xs)
+                                                 : sizeof(block_q6_K);
   __m256i si[8];
   __m128i sm[8];
   for (int j = 0; j < 8; ++j) {
@@ -404,6 +439,8 @@ inline __m256 StepK8(const uint8_t* w, const block_q8_K* x, const float* xd, con
     const uint8_t* blk = w + (s0 + j) * kBs;
     if constexpr (T == TensorType::kQ6_K)
       si[j] = SuperBlockQ6(blk, x[s0 + j]);
+    else if constexpr (T == TensorType::kIQ4_XS)
+      si[j] = SuperBlockIq4xs(blk, x[s0 + j]);
     else
       SuperBlockQ45<T == TensorType::kQ5_K>(blk, x[s0 + j], bpair + (s0 + j) * 8, &si[j], &sm[j]);
   }
@@ -427,6 +464,8 @@ inline __m256 StepK8(const uint8_t* w, const block_q8_K* x, const float* xd, con
   __m256 v;
   if constexpr (T == TensorType::kQ6_K) {
     v = _mm256_mul_ps(_mm256_cvtph_ps(Low16(_mm256_srli_epi32(g, 16))), fsi);
+  } else if constexpr (T == TensorType::kIQ4_XS) {
+    v = _mm256_mul_ps(_mm256_cvtph_ps(Low16(_mm256_and_si256(g, _mm256_set1_epi32(0xFFFF)))), fsi);
   } else {
     const __m256 d = _mm256_cvtph_ps(Low16(_mm256_and_si256(g, _mm256_set1_epi32(0xFFFF))));
     const __m256 dmin = _mm256_cvtph_ps(Low16(_mm256_srli_epi32(g, 16)));
@@ -525,14 +564,15 @@ void GemmQ8Act(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int
   const int64_t nb = k / kQK, np = (nb + 7) / 8 * 8;
   const block_q8_0* x = static_cast<const block_q8_0*>(xq);
   thread_local ActPrep prep;
-  PrepAct(x, nb, n_tok, T != TensorType::kQ8_0, &prep);
+  constexpr bool kSums = LevelOffset<T>() != 0 || HasMin<T>();
+  PrepAct(x, nb, n_tok, kSums, &prep);
   const uint8_t* wp = static_cast<const uint8_t*>(w);
   const int64_t panel = PanelRows(w_row_bytes);
   for (int64_t p0 = r0; p0 < r1; p0 += panel) {
     const int64_t p1 = p0 + panel < r1 ? p0 + panel : r1;
     for (int64_t t = 0; t < n_tok; ++t) {
       const float* xd = prep.d.data() + t * np;
-      const int32_t* xs = T != TensorType::kQ8_0 ? prep.sum.data() + t * np : nullptr;
+      const int32_t* xs = kSums ? prep.sum.data() + t * np : nullptr;
       for (int64_t r = p0; r < p1; ++r)
         y[t * ldy + r] = DotQ8Act<T>(wp + r * w_row_bytes, x + t * nb, xd, xs, nb);
     }
@@ -548,7 +588,8 @@ const Variant& GetVariant() {
       QuantQ8_K,
       {Gemm<DotFloat<0>>, Gemm<DotFloat<1>>, Gemm<DotFloat<2>>, GemmQ8Act<TensorType::kQ4_0>,
        GemmQ8Act<TensorType::kQ5_0>, GemmQ8Act<TensorType::kQ8_0>, GemmK<TensorType::kQ4_K>,
-       GemmK<TensorType::kQ5_K>, GemmK<TensorType::kQ6_K>},
+       GemmK<TensorType::kQ5_K>, GemmK<TensorType::kQ6_K>, GemmQ8Act<TensorType::kQ4_1>,
+       GemmQ8Act<TensorType::kQ5_1>, GemmQ8Act<TensorType::kIQ4_NL>, GemmK<TensorType::kIQ4_XS>},
       1,
   };
   return v;

@@ -103,11 +103,16 @@ inline void WithTokenCount(int n, F&& f) {
 // inverse: the same map takes a block to its lane).
 constexpr int StepBlock(int e) { return 4 * (e % 4) + e / 4; }
 
+// What the u8 level fed to vpdpbusd exceeds the signed level by (Q8_0 and IQ4_NL: x + 128).
 template <TensorType T>
-constexpr int Q8BlockBytes() {
-  return T == TensorType::kQ4_0   ? sizeof(block_q4_0)
-         : T == TensorType::kQ5_0 ? sizeof(block_q5_0)
-                                  : sizeof(block_q8_0);
+constexpr int LanesOffset() {
+  return T == TensorType::kQ4_0 ? 8 : T == TensorType::kQ5_0 ? 16 : HasMin<T>() ? 0 : 128;
+}
+// kIq4nlValues + 128 (u8) in every 128-bit lane: the vpshufb table of IQ4_NL / IQ4_XS levels.
+inline __m512i Iq4nlTableU8() {
+  alignas(16) uint8_t t[16];
+  for (int i = 0; i < 16; ++i) t[i] = static_cast<uint8_t>(kIq4nlValues[i] + 128);
+  return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
 }
 
 // One token's activations for one step.
@@ -115,15 +120,16 @@ struct ActStep {
   __m512i xlo[4], xhi[4];  // quad q: lane j = x[0..15] (xhi: x[16..31]) of block 4q + j
   __m512i corr[4];         // -offset * Σ x over each int32 lane's 4 bytes of xlo and xhi
   __m512 dx;               // f32(x.d) of block StepBlock(e) in lane e
+  __m512 sx;               // Q4_1/Q5_1: (float)T_b = Σ x of block StepBlock(e) in lane e
 };
 
 template <TensorType T>
 void PrepSteps(const block_q8_0* xb, int64_t nb, ActStep* out) {
-  constexpr int kOff = T == TensorType::kQ4_0 ? 8 : T == TensorType::kQ5_0 ? 16 : 128;
+  constexpr int kOff = LanesOffset<T>();
   const __m512i off = _mm512_set1_epi8(static_cast<char>(kOff == 128 ? 1 : kOff));
   for (int64_t s = 0; s < (nb + 15) / 16; ++s) {
     ActStep& o = out[s];
-    alignas(64) float dx[16] = {};
+    alignas(64) float dx[16] = {}, sx[16] = {};
     for (int q = 0; q < 4; ++q) {
       alignas(64) int8_t lo[64] = {}, hi[64] = {};
       for (int j = 0; j < 4; ++j) {
@@ -132,6 +138,11 @@ void PrepSteps(const block_q8_0* xb, int64_t nb, ActStep* out) {
         std::memcpy(lo + 16 * j, xb[b].qs, 16);
         std::memcpy(hi + 16 * j, xb[b].qs + 16, 16);
         dx[4 * j + q] = H(xb[b].d);
+        if constexpr (HasMin<T>()) {
+          int t = 0;
+          for (int i = 0; i < 32; ++i) t += xb[b].qs[i];
+          sx[4 * j + q] = static_cast<float>(t);
+        }
       }
       o.xlo[q] = _mm512_load_si512(lo);
       o.xhi[q] = _mm512_load_si512(hi);
@@ -141,6 +152,7 @@ void PrepSteps(const block_q8_0* xb, int64_t nb, ActStep* out) {
       o.corr[q] = _mm512_sub_epi32(_mm512_setzero_si512(), c);
     }
     o.dx = _mm512_load_ps(dx);
+    o.sx = _mm512_load_ps(sx);
   }
 }
 
@@ -159,7 +171,12 @@ inline void UnpackStep(const uint8_t* p, __m512i* lo, __m512i* hi) {
       hi[q] = _mm512_shuffle_i64x2(p01, p23, _MM_SHUFFLE(3, 1, 3, 1));
     }
   } else {
-    constexpr int kQs = T == TensorType::kQ4_0 ? 2 : 6;  // offset of qs in the block
+    // Offset of qs (and of qh) in the block.
+    constexpr int kQs = T == TensorType::kQ4_1   ? 4
+                        : T == TensorType::kQ5_0 ? 6
+                        : T == TensorType::kQ5_1 ? 8
+                                                 : 2;  // Q4_0, IQ4_NL
+    constexpr int kQh = T == TensorType::kQ5_0 ? 2 : 4;
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int q = 0; q < 4; ++q) {
       const uint8_t* b = p + 4 * q * kBs;
@@ -169,10 +186,15 @@ inline void UnpackStep(const uint8_t* p, __m512i* lo, __m512i* hi) {
       v = _mm512_inserti32x4(v, Load128(b + 3 * kBs + kQs), 3);
       lo[q] = _mm512_and_si512(v, m4);
       hi[q] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-      if constexpr (T == TensorType::kQ5_0) {
+      if constexpr (T == TensorType::kIQ4_NL) {
+        const __m512i tab = Iq4nlTableU8();
+        lo[q] = _mm512_shuffle_epi8(tab, lo[q]);
+        hi[q] = _mm512_shuffle_epi8(tab, hi[q]);
+      }
+      if constexpr (T == TensorType::kQ5_0 || T == TensorType::kQ5_1) {
         uint64_t mlo = 0, mhi = 0;
         for (int j = 0; j < 4; ++j) {
-          const uint32_t qh = LoadU32(b + j * kBs + 2);
+          const uint32_t qh = LoadU32(b + j * kBs + kQh);
           mlo |= uint64_t{qh & 0xFFFFu} << (16 * j);
           mhi |= uint64_t{qh >> 16} << (16 * j);
         }
@@ -190,21 +212,21 @@ inline void UnpackStep(const uint8_t* p, __m512i* lo, __m512i* hi) {
 template <TensorType T>
 struct ScaleTables {
   static constexpr int kBs = Q8BlockBytes<T>();
-  static constexpr int kWindows = T == TensorType::kQ4_0 ? 2 : T == TensorType::kQ5_0 ? 3 : 4;
+  static constexpr int kWindows = kBs == 18 ? 2 : kBs == 22 ? 3 : 4;
   // Each window ends inside the step, so the last step of a row reads nothing past it.
   static constexpr int kFirst[5] = {0,
-                                    T == TensorType::kQ4_0   ? 8
-                                    : T == TensorType::kQ5_0 ? 6
-                                                             : 4,
-                                    T == TensorType::kQ4_0   ? 16
-                                    : T == TensorType::kQ5_0 ? 12
-                                                             : 8,
-                                    T == TensorType::kQ5_0 ? 16 : 12, 16};
+                                    kBs == 18   ? 8
+                                    : kBs == 22 ? 6
+                                                : 4,
+                                    kBs == 18   ? 16
+                                    : kBs == 22 ? 12
+                                                : 8,
+                                    kBs == 22 ? 16 : 12, 16};
   static constexpr int kStart[4] = {0,
-                                    T == TensorType::kQ4_0   ? 144
-                                    : T == TensorType::kQ5_0 ? 132
-                                                             : 136,
-                                    T == TensorType::kQ5_0 ? 224 : 272, 408};
+                                    kBs == 18   ? 144
+                                    : kBs == 22 ? 132
+                                                : 136,
+                                    kBs == 22 ? 224 : 272, 408};
   struct Tab {
     alignas(64) int32_t idx[4][16];
     alignas(64) int32_t shift[16];
@@ -240,6 +262,21 @@ inline __m512 WeightScales16(const uint8_t* p) {
   }
   d = _mm512_srlv_epi32(d, _mm512_load_si512(S::kTab.shift));
   return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d));
+}
+
+// Q4_1 / Q5_1 (block sizes 0 mod 4): the dword [d | m] of block StepBlock(e) of the step at p, as
+// f32(d) and f32(m) in lane e.
+template <TensorType T>
+inline void WeightScalesMin16(const uint8_t* p, __m512* d, __m512* m) {
+  constexpr int kW = Q8BlockBytes<T>() / 4;  // block size in dwords
+  const __m512i idx = _mm512_setr_epi32(
+      StepBlock(0) * kW, StepBlock(1) * kW, StepBlock(2) * kW, StepBlock(3) * kW, StepBlock(4) * kW,
+      StepBlock(5) * kW, StepBlock(6) * kW, StepBlock(7) * kW, StepBlock(8) * kW, StepBlock(9) * kW,
+      StepBlock(10) * kW, StepBlock(11) * kW, StepBlock(12) * kW, StepBlock(13) * kW,
+      StepBlock(14) * kW, StepBlock(15) * kW);
+  const __m512i v = _mm512_i32gather_epi32(idx, p, 4);
+  *d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
+  *m = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
 }
 
 // The 4 quads' int32 lanes → S_b of block StepBlock(e) in lane e (exact).
@@ -286,7 +323,11 @@ inline void LanesStep(const uint8_t* const* p, const ActStep* const* a, __m512 (
       for (int l = 0; l < kStep; l += 64) _mm_prefetch(pf + r * kStep + l, _MM_HINT_T0);
     __m512i lo[4], hi[4];
     UnpackStep<T>(p[r], lo, hi);
-    const __m512 dw = WeightScales16<T>(p[r]);
+    __m512 dw, mw = _mm512_setzero_ps();
+    if constexpr (HasMin<T>())
+      WeightScalesMin16<T>(p[r], &dw, &mw);
+    else
+      dw = WeightScales16<T>(p[r]);
     for (int t = 0; t < N; ++t) {
       const ActStep& x = *a[t];
       __m512i s[4];
@@ -295,6 +336,8 @@ inline void LanesStep(const uint8_t* const* p, const ActStep* const* a, __m512 (
             _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(x.corr[q], lo[q], x.xlo[q]), hi[q], x.xhi[q]);
       acc[r][t] =
           _mm512_fmadd_ps(_mm512_cvtepi32_ps(Transpose4Sum(s)), _mm512_mul_ps(dw, x.dx), acc[r][t]);
+      if constexpr (HasMin<T>())
+        acc[r][t] = _mm512_fmadd_ps(x.sx, _mm512_mul_ps(mw, x.dx), acc[r][t]);
     }
   }
 }
@@ -627,6 +670,84 @@ void Q6K4Rows(const uint8_t* const* rows, int64_t nsb, const block_q8_K* const* 
   }
 }
 
+// ---- IQ4_XS: 4 rows x N <= 4 tokens ------------------------------------------------------------
+//
+// The 128 index bytes are two 512-bit loads, sub-block 4h + j in 128-bit lane j of load h; low
+// nibbles are its elements 0..15, high nibbles 16..31, looked up (vpshufb) as kIq4nlValues + 128.
+// vpdpbusd against the activations arranged the same way (IqXsAct), starting at −128 × Σx per
+// int32 lane, leaves exact per-lane sums of level·x; vpmulld by the lane's sub-block scale
+// ls − 32 and the lane totals (Totals4) give SI, then v = d·SI and A[s mod 16] += x.d·v.
+struct IqXsAct {
+  __m512i xlo[2], xhi[2];  // lane j of [h]: x[32(4h + j) ..] elements 0..15 / 16..31
+  __m512i corr[2];         // −128 × Σ over each int32 lane's bytes of xlo[h] and xhi[h]
+  __m128 dx;               // broadcast
+};
+
+void PrepIqXs(const block_q8_K* xb, int64_t nsb, IqXsAct* out) {
+  const __m512i one = _mm512_set1_epi8(1);
+  for (int64_t b = 0; b < nsb; ++b) {
+    const int8_t* q = xb[b].qs;
+    IqXsAct& o = out[b];
+    for (int h = 0; h < 2; ++h) {
+      alignas(64) int8_t lo[64], hi[64];
+      for (int j = 0; j < 4; ++j) {
+        std::memcpy(lo + 16 * j, q + 32 * (4 * h + j), 16);
+        std::memcpy(hi + 16 * j, q + 32 * (4 * h + j) + 16, 16);
+      }
+      o.xlo[h] = _mm512_load_si512(lo);
+      o.xhi[h] = _mm512_load_si512(hi);
+      const __m512i c = _mm512_dpbusd_epi32(
+          _mm512_dpbusd_epi32(_mm512_setzero_si512(), one, o.xlo[h]), one, o.xhi[h]);
+      o.corr[h] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(c, 7));
+    }
+    o.dx = _mm_set1_ps(xb[b].d);
+  }
+}
+
+template <int N>
+void IqXs4Rows(const uint8_t* const* rows, int64_t nsb, const IqXsAct* const* act, float* out) {
+  constexpr int kBs = sizeof(block_iq4_xs);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), tab = Iq4nlTableU8();
+  KAcc4 acc[N];  // row r in lane r
+  for (int t = 0; t < N; ++t) KInit(&acc[t]);
+  for (int64_t b = 0; b < nsb; ++b) {
+    PrefetchRows<4 * kBs>(rows[0], b);
+    __m512i si[N][4];
+    alignas(16) int16_t dh[8] = {};
+    for (int r = 0; r < 4; ++r) {
+      const block_iq4_xs& wb = As<block_iq4_xs>(rows[r])[b];
+      alignas(64) int32_t sc[2][16];
+      for (int j = 0; j < 8; ++j)
+        for (int l = 0; l < 4; ++l) sc[j / 4][4 * (j % 4) + l] = ScaleIq4Xs(wb, j) - 32;
+      __m512i ulo[2], uhi[2], scv[2];
+      for (int h = 0; h < 2; ++h) {
+        const __m512i v = _mm512_loadu_si512(wb.qs + 64 * h);
+        ulo[h] = _mm512_shuffle_epi8(tab, _mm512_and_si512(v, m4));
+        uhi[h] = _mm512_shuffle_epi8(tab, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+        scv[h] = _mm512_load_si512(sc[h]);
+      }
+      for (int t = 0; t < N; ++t) {
+        const IqXsAct& a = act[t][b];
+        __m512i sum = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+          const __m512i d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(a.corr[h], ulo[h], a.xlo[h]),
+                                                uhi[h], a.xhi[h]);
+          sum = _mm512_add_epi32(sum, _mm512_mullo_epi32(d, scv[h]));
+        }
+        si[t][r] = sum;
+      }
+      dh[r] = LoadH(reinterpret_cast<const uint8_t*>(&wb.d));
+    }
+    const __m128 d = _mm_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh)));
+    for (int t = 0; t < N; ++t) KUpdate6(&acc[t], b, Totals4(si[t]), d, act[t][b].dx);
+  }
+  for (int t = 0; t < N; ++t) {
+    alignas(16) float r[4];
+    _mm_store_ps(r, KReduce(&acc[t]));
+    for (int i = 0; i < 4; ++i) out[i * N + t] = r[i];
+  }
+}
+
 // 1..7 tokens of a K-quant: tiles of 4 rows (a ragged last tile repeats row r1 - 1 and drops the
 // copies) x up to 4 tokens.
 template <TensorType T>
@@ -635,7 +756,11 @@ void GemmLanesK(const void* w, size_t w_row_bytes, int64_t k, const void* xq, in
   const int64_t nsb = k / kQK_K;
   const block_q8_K* x = As<block_q8_K>(xq);
   thread_local std::vector<GemvKAct> prep;
-  if constexpr (T != TensorType::kQ6_K) {
+  thread_local std::vector<IqXsAct> prep_xs;
+  if constexpr (T == TensorType::kIQ4_XS) {
+    if (prep_xs.size() < static_cast<size_t>(nsb * n_tok)) prep_xs.resize(nsb * n_tok);
+    for (int64_t t = 0; t < n_tok; ++t) PrepIqXs(x + t * nsb, nsb, prep_xs.data() + t * nsb);
+  } else if constexpr (T != TensorType::kQ6_K) {
     if (prep.size() < static_cast<size_t>(nsb * n_tok)) prep.resize(nsb * n_tok);
     for (int64_t t = 0; t < n_tok; ++t) PrepGemvK(x + t * nsb, nsb, prep.data() + t * nsb);
   }
@@ -651,6 +776,10 @@ void GemmLanesK(const void* w, size_t w_row_bytes, int64_t k, const void* xq, in
           const block_q8_K* xs[N()];
           for (int i = 0; i < N(); ++i) xs[i] = x + (t0 + i) * nsb;
           Q6K4Rows<N()>(rows, nsb, xs, out);
+        } else if constexpr (T == TensorType::kIQ4_XS) {
+          const IqXsAct* as[N()];
+          for (int i = 0; i < N(); ++i) as[i] = prep_xs.data() + (t0 + i) * nsb;
+          IqXs4Rows<N()>(rows, nsb, as, out);
         } else {
           const GemvKAct* as[N()];
           for (int i = 0; i < N(); ++i) as[i] = prep.data() + (t0 + i) * nsb;
@@ -741,7 +870,8 @@ constexpr int kNG = 2;  // groups of 16 tokens per tile
 
 template <TensorType T>
 constexpr bool IsKQuant() {
-  return T == TensorType::kQ4_K || T == TensorType::kQ5_K || T == TensorType::kQ6_K;
+  return T == TensorType::kQ4_K || T == TensorType::kQ5_K || T == TensorType::kQ6_K ||
+         T == TensorType::kIQ4_XS;
 }
 
 // unit[p]: the unit at packed position p; pass j is positions start[j] .. start[j + 1] - 1.
@@ -777,11 +907,12 @@ struct WTile {
 
 // What a stored level exceeds the signed level by (see WTile).
 template <TensorType T>
-constexpr int kOffset = T == TensorType::kQ4_0   ? 8
-                        : T == TensorType::kQ5_0 ? 16
-                        : T == TensorType::kQ8_0 ? 128
-                        : T == TensorType::kQ6_K ? 32
-                                                 : 0;
+constexpr int kOffset = T == TensorType::kQ4_0                                 ? 8
+                        : T == TensorType::kQ5_0                               ? 16
+                        : T == TensorType::kQ8_0                               ? 128
+                        : T == TensorType::kQ6_K                               ? 32
+                        : T == TensorType::kIQ4_NL || T == TensorType::kIQ4_XS ? 128
+                                                                               : 0;
 
 // Row r (< kRM) of the tile o from the weight row at w.
 template <TensorType T>
@@ -793,7 +924,39 @@ void UnpackRow(const uint8_t* w, const PassOrder& po, const WTile& o, int r) {
   };
   for (int64_t u = 0; u < nu; ++u) {  // the weight row in order (it streams from memory)
     const int64_t p = po.pos[u];
-    if constexpr (T == TensorType::kQ4_0 || T == TensorType::kQ5_0 || T == TensorType::kQ8_0) {
+    if constexpr (HasMin<T>()) {  // Q4_1, Q5_1: scale [2p] = d, [2p + 1] = m
+      const uint8_t* wb = w + u * Q8BlockBytes<T>();
+      constexpr int kQs = T == TensorType::kQ4_1 ? 4 : 8;
+      const __m128i a = Load128(wb + kQs);
+      __m256i v = _mm256_and_si256(
+          _mm256_inserti128_si256(_mm256_castsi128_si256(a), _mm_srli_epi16(a, 4), 1), m4);
+      if constexpr (T == TensorType::kQ5_1)
+        v = _mm256_mask_add_epi8(v, _cvtu32_mask32(LoadU32(wb + 4)), v, _mm256_set1_epi8(16));
+      store_q(p, v);
+      o.scale[(2 * p) * kRM + r] = H(static_cast<uint16_t>(LoadH(wb)));
+      o.scale[(2 * p + 1) * kRM + r] = H(static_cast<uint16_t>(LoadH(wb + 2)));
+    } else if constexpr (T == TensorType::kIQ4_NL) {
+      const block_iq4_nl& wb = As<block_iq4_nl>(w)[u];
+      const __m128i a = Load128(wb.qs);
+      const __m256i v = _mm256_and_si256(
+          _mm256_inserti128_si256(_mm256_castsi128_si256(a), _mm_srli_epi16(a, 4), 1), m4);
+      store_q(p, _mm256_shuffle_epi8(_mm512_castsi512_si256(Iq4nlTableU8()), v));
+      o.scale[p * kRM + r] = H(wb.d);
+    } else if constexpr (T == TensorType::kIQ4_XS) {  // 8 blocks of 32, one scale group each
+      const block_iq4_xs& wb = As<block_iq4_xs>(w)[u];
+      o.scale[(2 * p) * kRM + r] = H(wb.d);
+      o.scale[(2 * p + 1) * kRM + r] = 0.0f;
+      const __m256i tab = _mm512_castsi512_si256(Iq4nlTableU8());
+      for (int j = 0; j < 8; ++j) {
+        const __m128i a = Load128(wb.qs + 16 * j);
+        const __m256i v = _mm256_and_si256(
+            _mm256_inserti128_si256(_mm256_castsi128_si256(a), _mm_srli_epi16(a, 4), 1), m4);
+        const int64_t b = p * 8 + j;
+        store_q(b, _mm256_shuffle_epi8(tab, v));
+        o.isc[b * kRM + r] = ScaleIq4Xs(wb, j) - 32;
+      }
+    } else if constexpr (T == TensorType::kQ4_0 || T == TensorType::kQ5_0 ||
+                         T == TensorType::kQ8_0) {
       __m256i v;
       float d;
       if constexpr (T == TensorType::kQ8_0) {
@@ -968,13 +1131,17 @@ void PackActGroup(const void* xq, int64_t k, int64_t t0, int64_t n_tok, const Pa
           g.dx[p * 16 + i] = 0.0f;
           for (int j = 0; j < 4; ++j) g.bp[(p * 4 + j) * 16 + i] = 0;
           if constexpr (kOffset<T> != 0)
-            for (int j = 0; j < 16; ++j) g.cx[(p * 16 + j) * 16 + i] = 0;
+            for (int j = 0; j < (T == TensorType::kQ6_K ? 16 : 8); ++j)
+              g.cx[(p * (T == TensorType::kQ6_K ? 16 : 8) + j) * 16 + i] = 0;
           continue;
         }
         const block_q8_K& xb = As<block_q8_K>(rows[i])[u];
         g.dx[p * 16 + i] = xb.d;
-        if constexpr (kOffset<T> != 0)  // Q6_K: a scale group is 16 elements, one bsum
+        if constexpr (T == TensorType::kQ6_K)  // a scale group is 16 elements, one bsum
           for (int j = 0; j < 16; ++j) g.cx[(p * 16 + j) * 16 + i] = -kOffset<T> * xb.bsums[j];
+        if constexpr (T == TensorType::kIQ4_XS)  // a scale group is a 32-block, two bsums
+          for (int j = 0; j < 8; ++j)
+            g.cx[(p * 8 + j) * 16 + i] = -kOffset<T> * (xb.bsums[2 * j] + xb.bsums[2 * j + 1]);
         for (int j = 0; j < 4; ++j) {
           const int lo = xb.bsums[4 * j] + xb.bsums[4 * j + 1];
           const int hi = xb.bsums[4 * j + 2] + xb.bsums[4 * j + 3];
@@ -987,7 +1154,8 @@ void PackActGroup(const void* xq, int64_t k, int64_t t0, int64_t n_tok, const Pa
       } else {
         const block_q8_0& xb = As<block_q8_0>(rows[i])[u];
         g.dx[p * 16 + i] = H(xb.d);
-        g.cx[p * 16 + i] = -kOffset<T> * Sum32(xb.qs);
+        // Q4_1/Q5_1: T_b = Σx itself (the m term); others: the offset's correction.
+        g.cx[p * 16 + i] = HasMin<T>() ? Sum32(xb.qs) : -kOffset<T> * Sum32(xb.qs);
       }
     }
   }
@@ -1037,21 +1205,32 @@ void OuterTile(const WTile& w, const AGroup& g, int64_t gstride, const PassOrder
       for (const int64_t pf_end = (p + 1) * pf_lines / nu; pf_next < pf_end; ++pf_next)
         _mm_prefetch(reinterpret_cast<const char*>(pf + pf_next * 64), _MM_HINT_T0);
       if constexpr (!IsKQuant<T>()) {
+        constexpr bool kMin = HasMin<T>();
         __m512i s[RM][NG];
-        ScaleGroupDot<RM, NG, 8>(w.q, g.xs, gstride, p, 0, g.cx + p * 16, s);
-        __m512 dx[NG];
-        for (int j = 0; j < NG; ++j)
-          dx[j] = _mm512_loadu_ps(
-              reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(g.dx) + j * gstride) +
-              p * 16);
+        ScaleGroupDot<RM, NG, 8>(w.q, g.xs, gstride, p, 0, kMin ? nullptr : g.cx + p * 16, s);
+        __m512 dx[NG], tx[NG];
+        for (int j = 0; j < NG; ++j) {
+          const uint8_t* gj = reinterpret_cast<const uint8_t*>(g.dx) + j * gstride;
+          dx[j] = _mm512_loadu_ps(reinterpret_cast<const float*>(gj) + p * 16);
+          if constexpr (kMin)
+            tx[j] = _mm512_cvtepi32_ps(
+                _mm512_loadu_si512(reinterpret_cast<const uint8_t*>(g.cx + p * 16) + j * gstride));
+        }
         for (int r = 0; r < RM; ++r) {
-          const __m512 ws = _mm512_set1_ps(w.scale[p * kRM + r]);
+          const __m512 ws = _mm512_set1_ps(w.scale[(kMin ? 2 * p : p) * kRM + r]);
           for (int j = 0; j < NG; ++j)
             acc[r][j] =
                 _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r][j]), _mm512_mul_ps(ws, dx[j]), acc[r][j]);
+          if constexpr (kMin) {
+            const __m512 wm = _mm512_set1_ps(w.scale[(2 * p + 1) * kRM + r]);
+            for (int j = 0; j < NG; ++j)
+              acc[r][j] = _mm512_fmadd_ps(tx[j], _mm512_mul_ps(wm, dx[j]), acc[r][j]);
+          }
         }
       } else {
         constexpr bool kQ6 = T == TensorType::kQ6_K;
+        constexpr bool kXs = T == TensorType::kIQ4_XS;
+        constexpr bool kMins = !kQ6 && !kXs;  // Q4_K, Q5_K
         constexpr int kParts = kQ6 ? 2 : 1;  // scale groups per 32-block
         __m512i si[RM][NG];
         for (int r = 0; r < RM; ++r)
@@ -1061,7 +1240,7 @@ void OuterTile(const WTile& w, const AGroup& g, int64_t gstride, const PassOrder
             const int64_t grp = b * kParts + part_i;
             __m512i s[RM][NG];
             ScaleGroupDot<RM, NG, 8 / kParts>(w.q, g.xs, gstride, b, part_i * (8 / kParts),
-                                              kQ6 ? g.cx + grp * 16 : nullptr, s);
+                                              kQ6 || kXs ? g.cx + grp * 16 : nullptr, s);
             for (int r = 0; r < RM; ++r) {
               const __m512i sc = _mm512_set1_epi32(w.isc[grp * kRM + r]);
               for (int j = 0; j < NG; ++j)
@@ -1072,14 +1251,14 @@ void OuterTile(const WTile& w, const AGroup& g, int64_t gstride, const PassOrder
           const uint8_t* gj = reinterpret_cast<const uint8_t*>(g.dx) + j * gstride;
           const __m512 xd = _mm512_loadu_ps(reinterpret_cast<const float*>(gj) + p * 16);
           __m512i bp[4];
-          if constexpr (!kQ6)
+          if constexpr (kMins)
             for (int i = 0; i < 4; ++i)
               bp[i] = _mm512_loadu_si512(reinterpret_cast<const uint8_t*>(g.bp) + j * gstride +
                                          ((p * 4 + i) * 16) * 4);
           for (int r = 0; r < RM; ++r) {
             __m512 v = _mm512_mul_ps(_mm512_set1_ps(w.scale[(2 * p) * kRM + r]),
                                      _mm512_cvtepi32_ps(si[r][j]));
-            if constexpr (!kQ6) {
+            if constexpr (kMins) {
               __m512i sm = _mm512_setzero_si512();
               for (int i = 0; i < 4; ++i)
                 sm = _mm512_dpwssd_epi32(sm, bp[i],
@@ -1199,7 +1378,7 @@ template <TensorType T>
 void GemmQ(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok, float* y,
            int64_t ldy, int64_t r0, int64_t r1) {
   if (n_tok >= kOuterMinTok) return GemmOuter<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
-  if constexpr (T == TensorType::kQ4_K || T == TensorType::kQ5_K || T == TensorType::kQ6_K)
+  if constexpr (IsKQuant<T>())
     GemmLanesK<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
   else
     GemmLanesQ8<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
@@ -1214,7 +1393,8 @@ const Variant& GetVariant() {
       avx2::GetVariant().quant_q8_K,
       {GemmFloat<0>, GemmFloat<1>, GemmFloat<2>, GemmQ<TensorType::kQ4_0>, GemmQ<TensorType::kQ5_0>,
        GemmQ<TensorType::kQ8_0>, GemmQ<TensorType::kQ4_K>, GemmQ<TensorType::kQ5_K>,
-       GemmQ<TensorType::kQ6_K>},
+       GemmQ<TensorType::kQ6_K>, GemmQ<TensorType::kQ4_1>, GemmQ<TensorType::kQ5_1>,
+       GemmQ<TensorType::kIQ4_NL>, GemmQ<TensorType::kIQ4_XS>},
       kRM,
   };
   return v;

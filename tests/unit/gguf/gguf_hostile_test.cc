@@ -234,7 +234,7 @@ TEST(GgufHostile, TensorTypes) {
   r.tensors[0] = {"w", {256}, kQ2_K, 0};
   r.tensors[1].offset = 96;
   r.data.resize(128);
-  ExpectError(r.Build(), "tensor 'w': tensor type Q2_K is not supported",
+  ExpectError(r.Build(), "tensor 'w': tensor type Q2_K is not supported (supported: F32, F16, ",
               StatusCode::kUnimplemented);
   // A structural error elsewhere is reported before the unsupported type.
   r.tensors[1].offset = 97;
