@@ -650,6 +650,63 @@ TEST(KernelDigest, ReferenceIsTheSameOnEveryArchitecture) {
   EXPECT_EQ(ReferenceDigest(kLaterTypes), 0x0085179fd94f21f0ull);
 }
 
+// ---- blocks written by the reference implementation's quantizers ------------------------------
+
+// tests/data/kernels/NAME.blocks: ggml's blocks of a 1,024-element row, then its to_float of them.
+// suanli must dequantize the bytes to the same floats, and every variant's dot over them must be
+// the exact dot of those floats (with the quantized activations) up to float rounding.
+TEST(KernelReferenceBlocks, MatchLlamaCpp) {
+  struct File {
+    const char* name;
+    TensorType t;
+  };
+  const File files[] = {{"q4_1", TensorType::kQ4_1},
+                        {"q5_1", TensorType::kQ5_1},
+                        {"iq4_nl", TensorType::kIQ4_NL},
+                        {"iq4_xs", TensorType::kIQ4_XS}};
+  const int64_t n = 1024;
+  for (const File& f : files) {
+    const std::string path = std::string(SUANLI_REPO_TESTDATA) + "/kernels/" + f.name + ".blocks";
+    FILE* fp = std::fopen(path.c_str(), "rb");
+    ASSERT_NE(fp, nullptr) << path;
+    const size_t rb = RowBytes(f.t, n);
+    std::vector<uint8_t> bytes(rb + 4 * n + 1);
+    const size_t got = std::fread(bytes.data(), 1, bytes.size(), fp);
+    std::fclose(fp);
+    ASSERT_EQ(got, rb + 4 * n) << path;
+    std::vector<float> want(n), mine(n);
+    std::memcpy(want.data(), bytes.data() + rb, 4 * n);
+    DequantizeRow(f.t, bytes.data(), mine.data(), n);
+    int bad = 0;
+    for (int64_t i = 0; i < n && bad < 5; ++i)
+      if (!SameBytes(&mine[i], &want[i], 1))
+        ADD_FAILURE() << f.name << " element " << i << ": " << mine[i] << " vs llama.cpp "
+                      << want[i] << " (" << ++bad << ")";
+    // The dot against a deterministic activation row.
+    const std::vector<float> x = PortableActs(1, n, 4242);
+    const std::vector<uint8_t> xq = QuantActsWith(Ref(), f.t, x, 1, n);
+    std::vector<float> xr(n);
+    if (ActFormatFor(f.t) == ActFormat::kQ8_0) {
+      DequantizeRow(TensorType::kQ8_0, xq.data(), xr.data(), n);
+    } else {
+      for (int64_t j = 0; j < n; ++j) {
+        const block_q8_K& b = reinterpret_cast<const block_q8_K*>(xq.data())[j / kQK_K];
+        xr[j] = b.d * b.qs[j % kQK_K];
+      }
+    }
+    double exact = 0, mag = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      exact += static_cast<double>(want[j]) * xr[j];
+      mag += std::fabs(static_cast<double>(want[j]) * xr[j]);
+    }
+    for (const Variant* v : AvailableVariants()) {
+      float y = 0;
+      GemmOf(*v, f.t)(bytes.data(), rb, n, xq.data(), 1, &y, 1, 0, 1);
+      EXPECT_NEAR(y, exact, 2e-6 * mag) << v->name << " " << f.name;
+    }
+  }
+}
+
 // ---- real llama.cpp files -----------------------------------------------------------------------
 
 std::string ModelPath(const char* name) {
