@@ -21,6 +21,8 @@ types=(
   "q5_1|7|1024"
   "iq4_nl|20|1024"
   "iq4_xs|23|1024"
+  "q3_k|11|1024"
+  "q2_k|10|1024"
 )
 for t in "${types[@]}"; do
   IFS='|' read -r name id n <<<"$t"

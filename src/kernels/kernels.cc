@@ -47,6 +47,10 @@ int KTypeOf(TensorType t) {
       return kKIQ4_NL;
     case TensorType::kIQ4_XS:
       return kKIQ4_XS;
+    case TensorType::kQ3_K:
+      return kKQ3_K;
+    case TensorType::kQ2_K:
+      return kKQ2_K;
     default:
       return -1;
   }
@@ -139,6 +143,8 @@ ActFormat ActFormatFor(TensorType weight_type) {
     case TensorType::kQ5_K:
     case TensorType::kQ6_K:
     case TensorType::kIQ4_XS:
+    case TensorType::kQ3_K:
+    case TensorType::kQ2_K:
       return ActFormat::kQ8_K;
     default:
       return ActFormat::kF32;

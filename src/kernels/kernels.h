@@ -8,8 +8,8 @@
 //
 // Like the reference implementation, quantized weights are multiplied with activations that are
 // themselves quantized to 8 bits per row ("activation format": Q8_0 blocks of 32 for
-// Q4_0/Q5_0/Q8_0/Q4_1/Q5_1/IQ4_NL, Q8_K blocks of 256 for the K-quants and IQ4_XS, plain f32 for
-// F32/F16/BF16).
+// Q4_0/Q5_0/Q8_0/Q4_1/Q5_1/IQ4_NL, Q8_K blocks of 256 for the K-quants (Q2_K .. Q6_K) and IQ4_XS,
+// plain f32 for F32/F16/BF16).
 //
 // Canonical reduction order. Every variant (scalar, AVX2, AVX-512, NEON, NEON dotprod) computes
 // each output with the same float operations in the same order, so Y[t][r] is the same bytes
@@ -31,6 +31,11 @@
 //       exactly, v_s = f32(d)·(float)SI_s − f32(dmin)·(float)SM_s   (each product and the
 //       difference rounded), A[s mod 16] = fma(x.d_s, v_s, A[s mod 16]);
 //   * Q6_K: SI_s = Σ_j sc_j·Σ_{i in group j} (q_i − 32)·xq_i exactly (16 groups of 16),
+//       v_s = f32(d)·(float)SI_s,  A[s mod 16] = fma(x.d_s, v_s, A[s mod 16]);
+//   * Q2_K: as Q4_K over 16 groups of 16: SI_s = Σ_g sc_g·Σ_{i in group g} q_i·xq_i,
+//       SM_s = Σ_g m_g·bsum_g exactly, v_s = f32(d)·(float)SI_s − f32(dmin)·(float)SM_s,
+//       A[s mod 16] = fma(x.d_s, v_s, A[s mod 16]);
+//   * Q3_K: SI_s = Σ_g (sc_g − 32)·Σ_{i in group g} (q_i − 4)·xq_i exactly (16 groups of 16),
 //       v_s = f32(d)·(float)SI_s,  A[s mod 16] = fma(x.d_s, v_s, A[s mod 16]);
 //   * IQ4_XS: SI_s = Σ_j (ls_j − 32)·Σ_{i in sub-block j} kIq4nlValues[q_i]·xq_i exactly (8
 //       sub-blocks of 32), v_s = f32(d)·(float)SI_s,  A[s mod 16] = fma(x.d_s, v_s, A[s mod 16]);

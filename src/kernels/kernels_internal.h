@@ -29,6 +29,8 @@ enum KType : int {
   kKQ5_1,
   kKIQ4_NL,
   kKIQ4_XS,
+  kKQ3_K,
+  kKQ2_K,
   kKNum
 };
 // -1 for unsupported types.

@@ -30,6 +30,14 @@
 //                ls_j = (scales_l[j / 2] >> 4 (j mod 2)) & 15 | ((scales_h >> 2j) & 3) << 4,
 //                and its elements 32j + l, 32j + 16 + l (l < 16) are the low and high nibbles of
 //                qs[16j + l].  x = (d * (ls_j - 32)) * kIq4nlValues[q]   (two roundings)
+//   Q2_K  (256): 16 groups of 16; scales[g] holds the 4-bit scale (low nibble) and 4-bit min
+//                (high nibble) of group g = i / 16. In half h (0, 1) and for j < 4, l < 32,
+//                element 128h + 32j + l is q = (qs[32h + l] >> 2j) & 3.
+//                x = (d * sc_g) * q - dmin * m_g
+//   Q3_K  (256): 16 groups of 16 with signed 6-bit scales sc_g - 32 (UnpackScalesQ3K). In half
+//                h (0, 1) and for j < 4, l < 32, element 128h + 32j + l has the low 2 bits
+//                (qs[32h + l] >> 2j) & 3 and the 3rd bit (hmask[l] >> (4h + j)) & 1; its signed
+//                level is q = low | 3rd << 2, minus 4.  x = (d * (sc_g - 32)) * (q - 4), g = i / 16
 //   Q8_K  (256): activation format of the K-quants: x = d * qs[i]; bsums[j] = sum of
 //                qs[16j .. 16j + 15].
 #pragma once
@@ -96,6 +104,42 @@ static_assert(sizeof(block_iq4_xs) == 136, "IQ4_XS block must be 136 bytes");
 // 6-bit scale of IQ4_XS sub-block j (0..7), before the −32.
 inline int ScaleIq4Xs(const block_iq4_xs& b, int j) {
   return ((b.scales_l[j / 2] >> (4 * (j % 2))) & 15) | (((b.scales_h >> (2 * j)) & 3) << 4);
+}
+
+struct block_q2_K {
+  uint8_t scales[16];  // per group of 16: scale (low nibble), min (high nibble)
+  uint8_t qs[64];      // 2-bit levels
+  uint16_t d;          // f16 super-block scale for the scales
+  uint16_t dmin;       // f16 super-block scale for the mins
+};
+static_assert(sizeof(block_q2_K) == 84, "Q2_K block must be 84 bytes");
+
+struct block_q3_K {
+  uint8_t hmask[32];   // 3rd bits
+  uint8_t qs[64];      // low 2 bits
+  uint8_t scales[12];  // 16 scales, 6 bits each (UnpackScalesQ3K)
+  uint16_t d;          // f16 super-block scale
+};
+static_assert(sizeof(block_q3_K) == 110, "Q3_K block must be 110 bytes");
+
+// The 16 signed scales of a Q3_K block (sc_g - 32 in [-32, 31]): the low 4 bits of scale g are
+// the low (g < 8) or high (g >= 8) nibble of s[g mod 8], its high 2 bits are bits 2(g / 4) and
+// 2(g / 4) + 1 of s[8 + g mod 4].
+inline void UnpackScalesQ3K(const uint8_t* s, int8_t* sc) {
+  for (int g = 0; g < 16; ++g) {
+    const int lo = g < 8 ? (s[g] & 15) : (s[g - 8] >> 4);
+    const int hi = (s[8 + g % 4] >> (2 * (g / 4))) & 3;
+    sc[g] = static_cast<int8_t>((lo | (hi << 4)) - 32);
+  }
+}
+// Inverse of UnpackScalesQ3K for sc[16] in [-32, 31].
+inline void PackScalesQ3K(const int8_t* sc, uint8_t* s) {
+  for (int j = 0; j < 12; ++j) s[j] = 0;
+  for (int g = 0; g < 16; ++g) {
+    const int u = sc[g] + 32;
+    s[g % 8] = static_cast<uint8_t>(s[g % 8] | ((u & 15) << (g < 8 ? 0 : 4)));
+    s[8 + g % 4] = static_cast<uint8_t>(s[8 + g % 4] | ((u >> 4) << (2 * (g / 4))));
+  }
 }
 
 struct block_q4_K {

@@ -351,6 +351,77 @@ inline void SuperBlockQ45(const uint8_t* blk, const block_q8_K& x, const int16_t
   *si = sumi;
 }
 
+// int16 scales of groups 2g (low 128-bit lane) and 2g + 1 (high lane), from sc holding 8 int16
+// scales in each lane: the vpmaddwd operand of 32 elements spanning two 16-groups.
+inline __m256i GroupPairScales(__m256i sc, int g) {
+  const char a = static_cast<char>(4 * g), b = static_cast<char>(4 * g + 2);
+  return _mm256_shuffle_epi8(
+      sc, _mm256_setr_epi8(a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a,
+                           a + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b,
+                           b + 1, b, b + 1));
+}
+
+// One Q2_K super-block: SI as 8 lanes, SM (16 mins x bsums) as 4 lanes.
+inline void SuperBlockQ2(const uint8_t* blk, const block_q8_K& x, __m256i* si, __m128i* sm) {
+  const block_q2_K& wb = *reinterpret_cast<const block_q2_K*>(blk);
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.scales));
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(raw, m4));
+  const __m256i m16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), m4));
+  const __m256i mins =
+      _mm256_madd_epi16(m16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums)));
+  *sm = _mm_add_epi32(_mm256_castsi256_si128(mins), _mm256_extracti128_si256(mins, 1));
+  const __m256i sclo = _mm256_permute2x128_si256(sc16, sc16, 0x00);
+  const __m256i schi = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+  const __m256i m3 = _mm256_set1_epi8(3);
+  __m256i sumi = _mm256_setzero_si256();
+  for (int h = 0; h < 2; ++h) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs + 32 * h));
+    const __m256i& sc = h == 0 ? sclo : schi;
+    for (int j = 0; j < 4; ++j) {
+      const __m256i xv =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 128 * h + 32 * j));
+      const __m256i lv = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
+      sumi = _mm256_add_epi32(
+          sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(lv, xv), GroupPairScales(sc, j)));
+    }
+  }
+  *si = sumi;
+}
+
+// One Q3_K super-block: SI as 8 lanes (levels q + 4 in 0..7, the -4 through the bsums).
+inline __m256i SuperBlockQ3(const uint8_t* blk, const block_q8_K& x) {
+  const block_q3_K& wb = *reinterpret_cast<const block_q3_K*>(blk);
+  alignas(16) int8_t sc8[16];
+  UnpackScalesQ3K(wb.scales, sc8);
+  const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sc8)));
+  const __m256i sclo = _mm256_permute2x128_si256(sc16, sc16, 0x00);
+  const __m256i schi = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+  // -4 Σ sc_g bsum_g
+  __m256i sumi = _mm256_sub_epi32(
+      _mm256_setzero_si256(),
+      _mm256_slli_epi32(
+          _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums))),
+          2));
+  const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
+  const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.hmask));
+  for (int h = 0; h < 2; ++h) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs + 32 * h));
+    const __m256i& sc = h == 0 ? sclo : schi;
+    for (int j = 0; j < 4; ++j) {
+      const __m256i low = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
+      const __m256i hb =
+          _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hm, 4 * h + j), 2), m4);
+      const __m256i xv =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 128 * h + 32 * j));
+      sumi = _mm256_add_epi32(sumi,
+                              _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_or_si256(low, hb), xv),
+                                                GroupPairScales(sc, j)));
+    }
+  }
+  return sumi;
+}
+
 // One Q6_K super-block: SI as 8 lanes (levels 0..63, the -32 through the bsums).
 inline __m256i SuperBlockQ6(const uint8_t* blk, const block_q8_K& x) {
   const block_q6_K& wb = *reinterpret_cast<const block_q6_K*>(blk);
@@ -384,12 +455,7 @@ inline __m256i SuperBlockQ6(const uint8_t* blk, const block_q8_K& x) {
       // 32 elements = groups 2g, 2g + 1 of this half: one scale per 128-bit lane.
       const __m256i xv =
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 128 * h + 32 * g));
-      const __m256i s16 = _mm256_shuffle_epi8(
-          sc, _mm256_setr_epi8(4 * g, 4 * g + 1, 4 * g, 4 * g + 1, 4 * g, 4 * g + 1, 4 * g,
-                               4 * g + 1, 4 * g, 4 * g + 1, 4 * g, 4 * g + 1, 4 * g, 4 * g + 1,
-                               4 * g, 4 * g + 1, 4 * g + 2, 4 * g + 3, 4 * g + 2, 4 * g + 3,
-                               4 * g + 2, 4 * g + 3, 4 * g + 2, 4 * g + 3, 4 * g + 2, 4 * g + 3,
-                               4 * g + 2, 4 * g + 3, 4 * g + 2, 4 * g + 3, 4 * g + 2, 4 * g + 3));
+      const __m256i s16 = GroupPairScales(sc, g);
       sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[g], xv), s16));
     }
   }
@@ -427,6 +493,8 @@ inline __m256 StepK8(const uint8_t* w, const block_q8_K* x, const float* xd, con
   constexpr int kBs = T == TensorType::kQ4_K     ? sizeof(block_q4_K)
                       : T == TensorType::kQ5_K   ? sizeof(block_q5_K)
                       : T == TensorType::kIQ4_XS ? sizeof(block_iq4_xs)
+                      : T == TensorType::kQ3_K   ? sizeof(block_q3_K)
+                      : T == TensorType::kQ2_K   ? sizeof(block_q2_K)
                                                  : sizeof(block_q6_K);
   __m256i si[8];
   __m128i sm[8];
@@ -441,13 +509,19 @@ inline __m256 StepK8(const uint8_t* w, const block_q8_K* x, const float* xd, con
       si[j] = SuperBlockQ6(blk, x[s0 + j]);
     else if constexpr (T == TensorType::kIQ4_XS)
       si[j] = SuperBlockIq4xs(blk, x[s0 + j]);
+    else if constexpr (T == TensorType::kQ3_K)
+      si[j] = SuperBlockQ3(blk, x[s0 + j]);
+    else if constexpr (T == TensorType::kQ2_K)
+      SuperBlockQ2(blk, x[s0 + j], &si[j], &sm[j]);
     else
       SuperBlockQ45<T == TensorType::kQ5_K>(blk, x[s0 + j], bpair + (s0 + j) * 8, &si[j], &sm[j]);
   }
   const __m256 fsi = _mm256_cvtepi32_ps(BlockSums8(si));
   // f16 d and dmin of the 8 blocks (Q6_K: the 32 bits ending with d): here a vpgatherdd beat
   // scalar loads by 10-15% on Zen 4.
-  constexpr int kOff = T == TensorType::kQ6_K ? kBs - 4 : 0;
+  // Q2_K: [d | dmin] at its end.
+  constexpr int kOff =
+      T == TensorType::kQ6_K || T == TensorType::kQ3_K || T == TensorType::kQ2_K ? kBs - 4 : 0;
   const __m256i idx =
       _mm256_setr_epi32(0, kBs, 2 * kBs, 3 * kBs, 4 * kBs, 5 * kBs, 6 * kBs, 7 * kBs);
   const int* base = reinterpret_cast<const int*>(w + s0 * kBs + kOff);
@@ -462,7 +536,7 @@ inline __m256 StepK8(const uint8_t* w, const block_q8_K* x, const float* xd, con
   const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(kFull ? 8 : n),
                                           _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   __m256 v;
-  if constexpr (T == TensorType::kQ6_K) {
+  if constexpr (T == TensorType::kQ6_K || T == TensorType::kQ3_K) {
     v = _mm256_mul_ps(_mm256_cvtph_ps(Low16(_mm256_srli_epi32(g, 16))), fsi);
   } else if constexpr (T == TensorType::kIQ4_XS) {
     v = _mm256_mul_ps(_mm256_cvtph_ps(Low16(_mm256_and_si256(g, _mm256_set1_epi32(0xFFFF)))), fsi);
@@ -589,7 +663,8 @@ const Variant& GetVariant() {
       {Gemm<DotFloat<0>>, Gemm<DotFloat<1>>, Gemm<DotFloat<2>>, GemmQ8Act<TensorType::kQ4_0>,
        GemmQ8Act<TensorType::kQ5_0>, GemmQ8Act<TensorType::kQ8_0>, GemmK<TensorType::kQ4_K>,
        GemmK<TensorType::kQ5_K>, GemmK<TensorType::kQ6_K>, GemmQ8Act<TensorType::kQ4_1>,
-       GemmQ8Act<TensorType::kQ5_1>, GemmQ8Act<TensorType::kIQ4_NL>, GemmK<TensorType::kIQ4_XS>},
+       GemmQ8Act<TensorType::kQ5_1>, GemmQ8Act<TensorType::kIQ4_NL>, GemmK<TensorType::kIQ4_XS>,
+       GemmK<TensorType::kQ3_K>, GemmK<TensorType::kQ2_K>},
       1,
   };
   return v;

@@ -612,8 +612,14 @@ void Q45K4Rows(const uint8_t* const* rows, int64_t nsb, const GemvKAct* const* a
   }
 }
 
-// out[r * N + t] for 4 rows x N tokens of Q6_K.
-template <int N>
+// Q3_K rides on the same kernel: per half h, qs[32h..32h+31] broadcast to both 256-bit halves and
+// shifted by 0|2 (4|6) gives the low bits of elements 128h+0..63 (128h+64..127) in natural order,
+// the 3rd bits come from vptestmb on the broadcast hmask; levels are q + 4 in [0, 7], the -4 goes
+// through the bsums like Q6_K's -32.
+// Q2_K too: the same 2-bit unpacking without 3rd bits or offset, plus the mins term
+// SM = Σ_g m_g·bsum_g (one vpmaddwd per row and token) and v = d·SI − dmin·SM.
+// out[r * N + t] for 4 rows x N tokens of Q6_K (or Q3_K, Q2_K).
+template <int N, TensorType T = TensorType::kQ6_K>
 void Q6K4Rows(const uint8_t* const* rows, int64_t nsb, const block_q8_K* const* x, float* out) {
   const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(0x30);
   const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
@@ -629,24 +635,65 @@ void Q6K4Rows(const uint8_t* const* rows, int64_t nsb, const block_q8_K* const* 
         1);
   KAcc4 acc[N];  // row r in lane r
   for (int t = 0; t < N; ++t) KInit(&acc[t]);
-  constexpr int kBs = sizeof(block_q6_K);
+  constexpr bool kQ3 = T == TensorType::kQ3_K, kQ2 = T == TensorType::kQ2_K;
+  constexpr int kBs = kQ3 ? sizeof(block_q3_K) : kQ2 ? sizeof(block_q2_K) : sizeof(block_q6_K);
+  constexpr int kShift = kQ3 ? 2 : 5;  // the offset 4 (32) as a shift of Σ sc bsum
+  const __m512i sh01 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+  const __m512i sh23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
   for (int64_t b = 0; b < nsb; ++b) {
     PrefetchRows<4 * kBs>(rows[0], b);
-    __m512i si[N][4];
-    alignas(16) int16_t dh[8] = {};
+    __m512i si[N][4], smv[N][4];
+    alignas(16) int16_t dh[8] = {}, mh[8] = {};
     for (int r = 0; r < 4; ++r) {
-      const block_q6_K& wb = As<block_q6_K>(rows[r])[b];
-      const __m256i sc16 = _mm256_cvtepi8_epi16(Load128(wb.scales));
-      const __m512i sc = _mm512_castsi256_si512(sc16);
+      const uint8_t* blk = rows[r] + b * kBs;
+      __m256i sc16, m16 = _mm256_setzero_si256();
       __m512i q[4], scp[4];
-      for (int h = 0; h < 2; ++h) {
-        const __m512i l = _mm512_loadu_si512(wb.ql + 64 * h);
-        const __m512i qh = _mm512_broadcast_i64x4(Load256(wb.qh + 32 * h));
-        q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4),
-                                   _mm512_and_si512(_mm512_sllv_epi16(qh, shl), m3));
-        q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                                       _mm512_and_si512(_mm512_srlv_epi16(qh, shr), m3));
+      if constexpr (kQ2) {
+        const block_q2_K& wb = *reinterpret_cast<const block_q2_K*>(blk);
+        const __m128i raw = Load128(wb.scales), k4 = _mm_set1_epi8(0x0F);
+        sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(raw, k4));
+        m16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), k4));
+        const __m512i m2 = _mm512_set1_epi8(3);
+        for (int h = 0; h < 2; ++h) {
+          const __m512i l = _mm512_broadcast_i64x4(Load256(wb.qs + 32 * h));
+          q[2 * h] = _mm512_and_si512(_mm512_srlv_epi16(l, sh01), m2);
+          q[2 * h + 1] = _mm512_and_si512(_mm512_srlv_epi16(l, sh23), m2);
+        }
+        dh[r] = LoadH(reinterpret_cast<const uint8_t*>(&wb.d));
+        mh[r] = LoadH(reinterpret_cast<const uint8_t*>(&wb.dmin));
+      } else if constexpr (kQ3) {
+        const block_q3_K& wb = *reinterpret_cast<const block_q3_K*>(blk);
+        alignas(16) int8_t sc8[16];
+        UnpackScalesQ3K(wb.scales, sc8);
+        sc16 = _mm256_cvtepi8_epi16(Load128(sc8));
+        const __m512i hm = _mm512_broadcast_i64x4(Load256(wb.hmask));
+        const __m512i m2 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
+        for (int h = 0; h < 2; ++h) {
+          const __m512i l = _mm512_broadcast_i64x4(Load256(wb.qs + 32 * h));
+          for (int c = 0; c < 2; ++c) {
+            const int j = 2 * c;  // bits 4h + j (low half) and 4h + j + 1 (high half)
+            const __m512i bit =
+                _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (4 * h + j))),
+                                   _mm256_set1_epi8(static_cast<char>(1 << (4 * h + j + 1))), 1);
+            const __m512i lo = _mm512_and_si512(_mm512_srlv_epi16(l, c == 0 ? sh01 : sh23), m2);
+            q[2 * h + c] = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(hm, bit), lo, four);
+          }
+        }
+        dh[r] = LoadH(reinterpret_cast<const uint8_t*>(&wb.d));
+      } else {
+        const block_q6_K& wb = *reinterpret_cast<const block_q6_K*>(blk);
+        sc16 = _mm256_cvtepi8_epi16(Load128(wb.scales));
+        for (int h = 0; h < 2; ++h) {
+          const __m512i l = _mm512_loadu_si512(wb.ql + 64 * h);
+          const __m512i qh = _mm512_broadcast_i64x4(Load256(wb.qh + 32 * h));
+          q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4),
+                                     _mm512_and_si512(_mm512_sllv_epi16(qh, shl), m3));
+          q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                         _mm512_and_si512(_mm512_srlv_epi16(qh, shr), m3));
+        }
+        dh[r] = LoadH(reinterpret_cast<const uint8_t*>(&wb.d));
       }
+      const __m512i sc = _mm512_castsi256_si512(sc16);
       for (int c = 0; c < 4; ++c) scp[c] = _mm512_permutexvar_epi16(sidx[c], sc);
       for (int t = 0; t < N; ++t) {
         const block_q8_K& xb = x[t][b];
@@ -654,14 +701,24 @@ void Q6K4Rows(const uint8_t* const* rows, int64_t nsb, const block_q8_K* const* 
         for (int c = 0; c < 4; ++c)
           sumi = _mm512_dpwssd_epi32(
               sumi, _mm512_maddubs_epi16(q[c], _mm512_loadu_si512(xb.qs + 64 * c)), scp[c]);
-        // -32 * Σ sc_j * bsum_j
-        const __m256i corr = _mm256_madd_epi16(sc16, Load256(xb.bsums));
-        si[t][r] = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
+        if constexpr (kQ2) {
+          si[t][r] = sumi;
+          smv[t][r] = _mm512_zextsi256_si512(_mm256_madd_epi16(m16, Load256(xb.bsums)));
+        } else {  // -32 (-4) * Σ sc_j * bsum_j
+          const __m256i corr = _mm256_madd_epi16(sc16, Load256(xb.bsums));
+          si[t][r] =
+              _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, kShift)));
+        }
       }
-      dh[r] = LoadH(reinterpret_cast<const uint8_t*>(&wb.d));
     }
     const __m128 d = _mm_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh)));
-    for (int t = 0; t < N; ++t) KUpdate6(&acc[t], b, Totals4(si[t]), d, _mm_set1_ps(x[t][b].d));
+    if constexpr (kQ2) {
+      const __m128 dmin = _mm_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(mh)));
+      for (int t = 0; t < N; ++t)
+        KUpdate(&acc[t], b, Totals4(si[t]), Totals4(smv[t]), d, dmin, _mm_set1_ps(x[t][b].d));
+    } else {
+      for (int t = 0; t < N; ++t) KUpdate6(&acc[t], b, Totals4(si[t]), d, _mm_set1_ps(x[t][b].d));
+    }
   }
   for (int t = 0; t < N; ++t) {
     alignas(16) float r[4];
@@ -760,7 +817,7 @@ void GemmLanesK(const void* w, size_t w_row_bytes, int64_t k, const void* xq, in
   if constexpr (T == TensorType::kIQ4_XS) {
     if (prep_xs.size() < static_cast<size_t>(nsb * n_tok)) prep_xs.resize(nsb * n_tok);
     for (int64_t t = 0; t < n_tok; ++t) PrepIqXs(x + t * nsb, nsb, prep_xs.data() + t * nsb);
-  } else if constexpr (T != TensorType::kQ6_K) {
+  } else if constexpr (T != TensorType::kQ6_K && T != TensorType::kQ3_K && T != TensorType::kQ2_K) {
     if (prep.size() < static_cast<size_t>(nsb * n_tok)) prep.resize(nsb * n_tok);
     for (int64_t t = 0; t < n_tok; ++t) PrepGemvK(x + t * nsb, nsb, prep.data() + t * nsb);
   }
@@ -772,10 +829,10 @@ void GemmLanesK(const void* w, size_t w_row_bytes, int64_t k, const void* xq, in
       for (int i = 0; i < 4; ++i) rows[i] = wp + std::min(r + i, r1 - 1) * w_row_bytes;
       float out[16];
       WithTokenCount(n, [&](auto N) {
-        if constexpr (T == TensorType::kQ6_K) {
+        if constexpr (T == TensorType::kQ6_K || T == TensorType::kQ3_K || T == TensorType::kQ2_K) {
           const block_q8_K* xs[N()];
           for (int i = 0; i < N(); ++i) xs[i] = x + (t0 + i) * nsb;
-          Q6K4Rows<N()>(rows, nsb, xs, out);
+          Q6K4Rows<N(), T>(rows, nsb, xs, out);
         } else if constexpr (T == TensorType::kIQ4_XS) {
           const IqXsAct* as[N()];
           for (int i = 0; i < N(); ++i) as[i] = prep_xs.data() + (t0 + i) * nsb;
@@ -871,7 +928,7 @@ constexpr int kNG = 2;  // groups of 16 tokens per tile
 template <TensorType T>
 constexpr bool IsKQuant() {
   return T == TensorType::kQ4_K || T == TensorType::kQ5_K || T == TensorType::kQ6_K ||
-         T == TensorType::kIQ4_XS;
+         T == TensorType::kIQ4_XS || T == TensorType::kQ3_K || T == TensorType::kQ2_K;
 }
 
 // unit[p]: the unit at packed position p; pass j is positions start[j] .. start[j + 1] - 1.
@@ -907,12 +964,13 @@ struct WTile {
 
 // What a stored level exceeds the signed level by (see WTile).
 template <TensorType T>
-constexpr int kOffset = T == TensorType::kQ4_0                                 ? 8
-                        : T == TensorType::kQ5_0                               ? 16
-                        : T == TensorType::kQ8_0                               ? 128
-                        : T == TensorType::kQ6_K                               ? 32
-                        : T == TensorType::kIQ4_NL || T == TensorType::kIQ4_XS ? 128
-                                                                               : 0;
+constexpr int kOffset =
+    T == TensorType::kQ4_0                                                           ? 8
+    : T == TensorType::kQ5_0                                                         ? 16
+    : T == TensorType::kQ6_K                                                         ? 32
+    : T == TensorType::kQ3_K                                                         ? 4
+    : T == TensorType::kQ8_0 || T == TensorType::kIQ4_NL || T == TensorType::kIQ4_XS ? 128
+                                                                                     : 0;
 
 // Row r (< kRM) of the tile o from the weight row at w.
 template <TensorType T>
@@ -942,6 +1000,25 @@ void UnpackRow(const uint8_t* w, const PassOrder& po, const WTile& o, int r) {
           _mm256_inserti128_si256(_mm256_castsi128_si256(a), _mm_srli_epi16(a, 4), 1), m4);
       store_q(p, _mm256_shuffle_epi8(_mm512_castsi512_si256(Iq4nlTableU8()), v));
       o.scale[p * kRM + r] = H(wb.d);
+    } else if constexpr (T == TensorType::kQ3_K) {  // 8 blocks of 32, two scale groups each
+      const block_q3_K& wb = As<block_q3_K>(w)[u];
+      o.scale[(2 * p) * kRM + r] = H(wb.d);
+      o.scale[(2 * p + 1) * kRM + r] = 0.0f;
+      int8_t sc[16];
+      UnpackScalesQ3K(wb.scales, sc);
+      const __m256i hm = Load256(wb.hmask), m2 = _mm256_set1_epi8(3);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i l = Load256(wb.qs + 32 * h);
+        for (int j = 0; j < 4; ++j) {
+          const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(l, 2 * j), m2);
+          const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << (4 * h + j)));
+          const int64_t b = p * 8 + 4 * h + j;
+          store_q(
+              b, _mm256_mask_add_epi8(lo, _mm256_test_epi8_mask(hm, bit), lo, _mm256_set1_epi8(4)));
+          o.isc[(2 * b) * kRM + r] = sc[2 * (4 * h + j)];
+          o.isc[(2 * b + 1) * kRM + r] = sc[2 * (4 * h + j) + 1];
+        }
+      }
     } else if constexpr (T == TensorType::kIQ4_XS) {  // 8 blocks of 32, one scale group each
       const block_iq4_xs& wb = As<block_iq4_xs>(w)[u];
       o.scale[(2 * p) * kRM + r] = H(wb.d);
@@ -1131,13 +1208,13 @@ void PackActGroup(const void* xq, int64_t k, int64_t t0, int64_t n_tok, const Pa
           g.dx[p * 16 + i] = 0.0f;
           for (int j = 0; j < 4; ++j) g.bp[(p * 4 + j) * 16 + i] = 0;
           if constexpr (kOffset<T> != 0)
-            for (int j = 0; j < (T == TensorType::kQ6_K ? 16 : 8); ++j)
-              g.cx[(p * (T == TensorType::kQ6_K ? 16 : 8) + j) * 16 + i] = 0;
+            for (int j = 0; j < (T == TensorType::kIQ4_XS ? 8 : 16); ++j)
+              g.cx[(p * (T == TensorType::kIQ4_XS ? 8 : 16) + j) * 16 + i] = 0;
           continue;
         }
         const block_q8_K& xb = As<block_q8_K>(rows[i])[u];
         g.dx[p * 16 + i] = xb.d;
-        if constexpr (T == TensorType::kQ6_K)  // a scale group is 16 elements, one bsum
+        if constexpr (T == TensorType::kQ6_K || T == TensorType::kQ3_K)  // 16 elements, one bsum
           for (int j = 0; j < 16; ++j) g.cx[(p * 16 + j) * 16 + i] = -kOffset<T> * xb.bsums[j];
         if constexpr (T == TensorType::kIQ4_XS)  // a scale group is a 32-block, two bsums
           for (int j = 0; j < 8; ++j)
@@ -1228,7 +1305,7 @@ void OuterTile(const WTile& w, const AGroup& g, int64_t gstride, const PassOrder
           }
         }
       } else {
-        constexpr bool kQ6 = T == TensorType::kQ6_K;
+        constexpr bool kQ6 = T == TensorType::kQ6_K || T == TensorType::kQ3_K;  // 16-groups
         constexpr bool kXs = T == TensorType::kIQ4_XS;
         constexpr bool kMins = !kQ6 && !kXs;  // Q4_K, Q5_K
         constexpr int kParts = kQ6 ? 2 : 1;  // scale groups per 32-block
@@ -1377,7 +1454,10 @@ void GemmOuter(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int
 template <TensorType T>
 void GemmQ(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok, float* y,
            int64_t ldy, int64_t r0, int64_t r1) {
-  if (n_tok >= kOuterMinTok) return GemmOuter<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
+  // Q2_K has no outer-product form yet (its 16 mins per super-block do not fit the tile's mins
+  // layout): its 4-row lanes kernel serves every token count.
+  if constexpr (T != TensorType::kQ2_K)
+    if (n_tok >= kOuterMinTok) return GemmOuter<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
   if constexpr (IsKQuant<T>())
     GemmLanesK<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
   else
@@ -1394,7 +1474,8 @@ const Variant& GetVariant() {
       {GemmFloat<0>, GemmFloat<1>, GemmFloat<2>, GemmQ<TensorType::kQ4_0>, GemmQ<TensorType::kQ5_0>,
        GemmQ<TensorType::kQ8_0>, GemmQ<TensorType::kQ4_K>, GemmQ<TensorType::kQ5_K>,
        GemmQ<TensorType::kQ6_K>, GemmQ<TensorType::kQ4_1>, GemmQ<TensorType::kQ5_1>,
-       GemmQ<TensorType::kIQ4_NL>, GemmQ<TensorType::kIQ4_XS>},
+       GemmQ<TensorType::kIQ4_NL>, GemmQ<TensorType::kIQ4_XS>, GemmQ<TensorType::kQ3_K>,
+       GemmQ<TensorType::kQ2_K>},
       kRM,
   };
   return v;

@@ -26,8 +26,8 @@ namespace {
 const TensorType kFirstTypes[] = {TensorType::kF32,  TensorType::kF16,  TensorType::kBF16,
                                   TensorType::kQ4_0, TensorType::kQ5_0, TensorType::kQ8_0,
                                   TensorType::kQ4_K, TensorType::kQ5_K, TensorType::kQ6_K};
-const TensorType kLaterTypes[] = {TensorType::kQ4_1, TensorType::kQ5_1, TensorType::kIQ4_NL,
-                                  TensorType::kIQ4_XS};
+const TensorType kLaterTypes[] = {TensorType::kQ4_1,   TensorType::kQ5_1, TensorType::kIQ4_NL,
+                                  TensorType::kIQ4_XS, TensorType::kQ3_K, TensorType::kQ2_K};
 const std::vector<TensorType> kAllTypes = [] {
   std::vector<TensorType> v(std::begin(kFirstTypes), std::end(kFirstTypes));
   v.insert(v.end(), std::begin(kLaterTypes), std::end(kLaterTypes));
@@ -240,6 +240,59 @@ TEST(KernelLayout, IQ4_XS) {
   EXPECT_EQ(ScaleIq4Xs(b, 7), 52);
 }
 
+TEST(KernelLayout, Q2_K) {
+  block_q2_K b{};
+  b.d = 0x3800;         // 0.5
+  b.dmin = 0x3C00;      // 1
+  b.scales[0] = 0x23;   // group 0: sc 3, m 2
+  b.scales[9] = 0x51;   // group 9: sc 1, m 5
+  b.scales[15] = 0xF0;  // group 15: sc 0, m 15
+  b.qs[0] = 0xE4;       // elements 0, 32, 64, 96: 0, 1, 2, 3
+  b.qs[3] = 0x03;       // element 3: 3
+  b.qs[48] = 0x02;      // element 128 + 16 (group 9): 2
+  float y[256];
+  DequantizeRow(TensorType::kQ2_K, &b, y, 256);
+  EXPECT_EQ(y[0], -2.0f);    // 1.5 * 0 - 2
+  EXPECT_EQ(y[3], 2.5f);     // 1.5 * 3 - 2
+  EXPECT_EQ(y[32], 0.0f);    // group 2: sc = m = 0
+  EXPECT_EQ(y[144], -4.0f);  // 0.5 * 2 - 5
+  EXPECT_EQ(y[145], -5.0f);  // 0.5 * 0 - 5
+  EXPECT_EQ(y[255], -15.0f);
+}
+
+TEST(KernelLayout, Q3_K) {
+  block_q3_K b{};
+  b.d = 0x3800;  // 0.5
+  // Scales: g = 0 → 32 + 3 = 35 (sc 3); g = 9 → low nibble of s[1] high, high bits of s[9]
+  // bits 4-5: 1 | 2 << 4 = 33 (sc 1); g = 15 → s[7] high nibble 0, s[11] bits 6-7 = 0 → -32.
+  b.scales[0] = 0x03;
+  b.scales[8] = 0x02;  // g = 0: high bits 2 → 35
+  b.scales[1] = 0x10;  // g = 9 low nibble 1
+  b.scales[9] = 0x20;  // g = 9 high bits (bits 4-5) = 2 → 33
+  b.qs[0] = 0x1B;      // element 0: 3, element 32: 2, element 64: 1, element 96: 0
+  b.hmask[0] = 0x03;   // 3rd bit of elements 0 and 32
+  b.qs[48] = 0x00;
+  b.hmask[16] = 0x10;  // element 128 + 16 (g = 9): 3rd bit
+  float y[256];
+  DequantizeRow(TensorType::kQ3_K, &b, y, 256);
+  EXPECT_EQ(y[0], 4.5f);     // 0.5 * 3 * ((3 | 4) - 4)
+  EXPECT_EQ(y[1], -6.0f);    // 0.5 * 3 * (0 - 4)
+  EXPECT_EQ(y[32], -32.0f);  // group 2: scale 0 - 32 = -32; 0.5 * -32 * ((2 | 4) - 4)
+  EXPECT_EQ(y[144], 0.0f);   // group 9: 0.5 * 1 * ((0 | 4) - 4)
+  EXPECT_EQ(y[145], -2.0f);  // 0.5 * 1 * (0 - 4)
+  EXPECT_EQ(y[255], 64.0f);  // group 15: 0.5 * -32 * -4
+  int8_t sc[16], want[16];
+  UnpackScalesQ3K(b.scales, sc);
+  EXPECT_EQ(sc[0], 3);
+  EXPECT_EQ(sc[9], 1);
+  EXPECT_EQ(sc[15], -32);
+  for (int g = 0; g < 16; ++g) want[g] = static_cast<int8_t>(g * 4 - 32 + (g % 3));
+  uint8_t packed[12];
+  PackScalesQ3K(want, packed);
+  UnpackScalesQ3K(packed, sc);
+  EXPECT_EQ(0, std::memcmp(sc, want, 16));
+}
+
 TEST(KernelLayout, FloatTypes) {
   uint16_t h[2] = {0x3C00, 0xC000};
   float y[2];
@@ -260,11 +313,11 @@ TEST(KernelQuant, RoundTripError) {
     double max_rel_rms;
   };
   const Bound bounds[] = {
-      {TensorType::kF32, 0},      {TensorType::kF16, 1e-3},   {TensorType::kBF16, 5e-3},
-      {TensorType::kQ8_0, 0.01},  {TensorType::kQ4_0, 0.13},  {TensorType::kQ5_0, 0.065},
-      {TensorType::kQ4_K, 0.10},  {TensorType::kQ5_K, 0.05},  {TensorType::kQ6_K, 0.03},
-      {TensorType::kQ4_1, 0.11},  {TensorType::kQ5_1, 0.055}, {TensorType::kIQ4_NL, 0.10},
-      {TensorType::kIQ4_XS, 0.10}};
+      {TensorType::kF32, 0},       {TensorType::kF16, 1e-3},   {TensorType::kBF16, 5e-3},
+      {TensorType::kQ8_0, 0.01},   {TensorType::kQ4_0, 0.13},  {TensorType::kQ5_0, 0.065},
+      {TensorType::kQ4_K, 0.10},   {TensorType::kQ5_K, 0.05},  {TensorType::kQ6_K, 0.03},
+      {TensorType::kQ4_1, 0.11},   {TensorType::kQ5_1, 0.055}, {TensorType::kIQ4_NL, 0.10},
+      {TensorType::kIQ4_XS, 0.10}, {TensorType::kQ3_K, 0.17},  {TensorType::kQ2_K, 0.30}};
   const int64_t n = 4096;
   const std::vector<float> x = RandomFloats(n, 1);
   for (const Bound& b : bounds) {
@@ -316,6 +369,10 @@ std::vector<size_t> ScaleFields(TensorType t) {
       return {0, 2};  // d and m (dmin)
     case TensorType::kQ6_K:
       return {offsetof(block_q6_K, d)};
+    case TensorType::kQ3_K:
+      return {offsetof(block_q3_K, d)};
+    case TensorType::kQ2_K:
+      return {offsetof(block_q2_K, d), offsetof(block_q2_K, dmin)};
     default:
       return {0};  // d first
   }
@@ -647,7 +704,7 @@ uint64_t ReferenceDigest(const Types& types) {
 TEST(KernelDigest, ReferenceIsTheSameOnEveryArchitecture) {
   EXPECT_EQ(ReferenceDigest(kFirstTypes), 0x6ea1a6217b7ee501ull);
   // The types added later, pinned separately so the first constant stays as it was.
-  EXPECT_EQ(ReferenceDigest(kLaterTypes), 0x0085179fd94f21f0ull);
+  EXPECT_EQ(ReferenceDigest(kLaterTypes), 0x277d4e5f33c5e661ull);
 }
 
 // ---- blocks written by the reference implementation's quantizers ------------------------------
@@ -660,10 +717,9 @@ TEST(KernelReferenceBlocks, MatchLlamaCpp) {
     const char* name;
     TensorType t;
   };
-  const File files[] = {{"q4_1", TensorType::kQ4_1},
-                        {"q5_1", TensorType::kQ5_1},
-                        {"iq4_nl", TensorType::kIQ4_NL},
-                        {"iq4_xs", TensorType::kIQ4_XS}};
+  const File files[] = {{"q4_1", TensorType::kQ4_1},     {"q5_1", TensorType::kQ5_1},
+                        {"iq4_nl", TensorType::kIQ4_NL}, {"iq4_xs", TensorType::kIQ4_XS},
+                        {"q3_k", TensorType::kQ3_K},     {"q2_k", TensorType::kQ2_K}};
   const int64_t n = 1024;
   for (const File& f : files) {
     const std::string path = std::string(SUANLI_REPO_TESTDATA) + "/kernels/" + f.name + ".blocks";
