@@ -136,7 +136,7 @@ INSTANTIATE_TEST_SUITE_P(
                       "small-llama-q4_k_m", "tiny-qwen2-q8_0", "tiny-llama3-q8_0",
                       "fortune-llama-q8_0", "tiny-qwen3-f32", "tiny-qwen3-q8_0", "tiny-smollm3-f32",
                       "tiny-granite-f32", "tiny-phi3-f32", "tiny-phi3-q8_0", "tiny-gemma2-f32",
-                      "tiny-gemma3-f32", "tiny-gemma3-q8_0"),
+                      "tiny-gemma3-f32", "tiny-gemma3-q8_0", "tiny-llama-q2_k", "tiny-llama-q5_1"),
     [](const auto& info) {
       std::string n = info.param;
       for (char& c : n)
