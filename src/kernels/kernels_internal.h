@@ -7,10 +7,15 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "gguf/tensor_type.h"
 #include "kernels/quant_blocks.h"
+
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 namespace suanli::kernels {
 
@@ -92,6 +97,26 @@ template <TensorType T>
 constexpr bool HasMin() {
   return T == TensorType::kQ4_1 || T == TensorType::kQ5_1;
 }
+
+#if defined(__x86_64__)
+// UnpackScalesQ3K with SSE2 (every x86-64 has it): the 16 signed scales of a Q3_K block as int8
+// bytes. The 12 scale bytes are copied out first, as a 16-byte load would run past the block.
+static inline __m128i UnpackScalesQ3KSse(const uint8_t* s) {
+  uint64_t lo8;
+  uint32_t hi4;
+  std::memcpy(&lo8, s, 8);
+  std::memcpy(&hi4, s + 8, 4);
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m128i v = _mm_cvtsi64_si128(static_cast<long long>(lo8));
+  const __m128i lo =
+      _mm_unpacklo_epi64(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4));
+  const uint32_t k3 = 0x03030303u;
+  const __m128i hi =
+      _mm_setr_epi32(static_cast<int>(hi4 & k3), static_cast<int>((hi4 >> 2) & k3),
+                     static_cast<int>((hi4 >> 4) & k3), static_cast<int>((hi4 >> 6) & k3));
+  return _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+}
+#endif
 
 // Every variant this CPU can run, the scalar reference first (tests check each against it).
 std::vector<const Variant*> AvailableVariants();

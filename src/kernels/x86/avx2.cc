@@ -392,9 +392,7 @@ inline void SuperBlockQ2(const uint8_t* blk, const block_q8_K& x, __m256i* si, _
 // One Q3_K super-block: SI as 8 lanes (levels q + 4 in 0..7, the -4 through the bsums).
 inline __m256i SuperBlockQ3(const uint8_t* blk, const block_q8_K& x) {
   const block_q3_K& wb = *reinterpret_cast<const block_q3_K*>(blk);
-  alignas(16) int8_t sc8[16];
-  UnpackScalesQ3K(wb.scales, sc8);
-  const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sc8)));
+  const __m256i sc16 = _mm256_cvtepi8_epi16(UnpackScalesQ3KSse(wb.scales));
   const __m256i sclo = _mm256_permute2x128_si256(sc16, sc16, 0x00);
   const __m256i schi = _mm256_permute2x128_si256(sc16, sc16, 0x11);
   // -4 Σ sc_g bsum_g

@@ -663,9 +663,7 @@ void Q6K4Rows(const uint8_t* const* rows, int64_t nsb, const block_q8_K* const* 
         mh[r] = LoadH(reinterpret_cast<const uint8_t*>(&wb.dmin));
       } else if constexpr (kQ3) {
         const block_q3_K& wb = *reinterpret_cast<const block_q3_K*>(blk);
-        alignas(16) int8_t sc8[16];
-        UnpackScalesQ3K(wb.scales, sc8);
-        sc16 = _mm256_cvtepi8_epi16(Load128(sc8));
+        sc16 = _mm256_cvtepi8_epi16(UnpackScalesQ3KSse(wb.scales));
         const __m512i hm = _mm512_broadcast_i64x4(Load256(wb.hmask));
         const __m512i m2 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
         for (int h = 0; h < 2; ++h) {
@@ -765,6 +763,13 @@ template <int N>
 void IqXs4Rows(const uint8_t* const* rows, int64_t nsb, const IqXsAct* const* act, float* out) {
   constexpr int kBs = sizeof(block_iq4_xs);
   const __m512i m4 = _mm512_set1_epi8(0x0F), tab = Iq4nlTableU8();
+  __m512i jshift4[2], jshift2[2];  // 4j and 2j, j = 4h + (int32 lane / 4)
+  for (int h = 0; h < 2; ++h) {
+    jshift4[h] = _mm512_setr_epi32(16 * h, 16 * h, 16 * h, 16 * h, 16 * h + 4, 16 * h + 4,
+                                   16 * h + 4, 16 * h + 4, 16 * h + 8, 16 * h + 8, 16 * h + 8,
+                                   16 * h + 8, 16 * h + 12, 16 * h + 12, 16 * h + 12, 16 * h + 12);
+    jshift2[h] = _mm512_srli_epi32(jshift4[h], 1);
+  }
   KAcc4 acc[N];  // row r in lane r
   for (int t = 0; t < N; ++t) KInit(&acc[t]);
   for (int64_t b = 0; b < nsb; ++b) {
@@ -773,15 +778,20 @@ void IqXs4Rows(const uint8_t* const* rows, int64_t nsb, const IqXsAct* const* ac
     alignas(16) int16_t dh[8] = {};
     for (int r = 0; r < 4; ++r) {
       const block_iq4_xs& wb = As<block_iq4_xs>(rows[r])[b];
-      alignas(64) int32_t sc[2][16];
-      for (int j = 0; j < 8; ++j)
-        for (int l = 0; l < 4; ++l) sc[j / 4][4 * (j % 4) + l] = ScaleIq4Xs(wb, j) - 32;
+      // ls_j − 32 in the 4 int32 lanes of 128-bit lane j mod 4 of scv[j / 4]: the low nibble
+      // is bits 4j of scales_l (as a u32), the high bits 2j of scales_h.
+      const __m512i sl = _mm512_set1_epi32(static_cast<int>(LoadU32(wb.scales_l)));
+      const __m512i shb = _mm512_set1_epi32(wb.scales_h);
       __m512i ulo[2], uhi[2], scv[2];
       for (int h = 0; h < 2; ++h) {
         const __m512i v = _mm512_loadu_si512(wb.qs + 64 * h);
         ulo[h] = _mm512_shuffle_epi8(tab, _mm512_and_si512(v, m4));
         uhi[h] = _mm512_shuffle_epi8(tab, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
-        scv[h] = _mm512_load_si512(sc[h]);
+        const __m512i ls = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srlv_epi32(sl, jshift4[h]), _mm512_set1_epi32(15)),
+            _mm512_slli_epi32(
+                _mm512_and_si512(_mm512_srlv_epi32(shb, jshift2[h]), _mm512_set1_epi32(3)), 4));
+        scv[h] = _mm512_sub_epi32(ls, _mm512_set1_epi32(32));
       }
       for (int t = 0; t < N; ++t) {
         const IqXsAct& a = act[t][b];
