@@ -969,7 +969,7 @@ struct WTile {
   uint8_t* q;      // [nb][kRM][32] raw unsigned q (Q8_0: q + 128)
   float* scale;    // Q4_0/Q5_0/Q8_0: [nb][kRM] f32(w.d); K-quants: [nsb][2][kRM] d, dmin
   int32_t* isc;    // K-quants: [groups][kRM] integer scale per group
-  int32_t* mpair;  // Q4_K/Q5_K: [nsb][4][kRM] (m_2i, m_2i+1) as int16 pairs
+  int32_t* mpair;  // Q4_K/Q5_K: [nsb][4][kRM], Q2_K: [nsb][8][kRM] (m_2i, m_2i+1) int16 pairs
 };
 
 // What a stored level exceeds the signed level by (see WTile).
@@ -981,6 +981,10 @@ constexpr int kOffset =
     : T == TensorType::kQ3_K                                                         ? 4
     : T == TensorType::kQ8_0 || T == TensorType::kIQ4_NL || T == TensorType::kIQ4_XS ? 128
                                                                                      : 0;
+
+// int16 pairs of mins per super-block (Q4_K/Q5_K: 8 mins of 32-blocks; Q2_K: 16 of 16-groups).
+template <TensorType T>
+constexpr int kMinPairs = T == TensorType::kQ2_K ? 8 : 4;
 
 // Row r (< kRM) of the tile o from the weight row at w.
 template <TensorType T>
@@ -1010,6 +1014,24 @@ void UnpackRow(const uint8_t* w, const PassOrder& po, const WTile& o, int r) {
           _mm256_inserti128_si256(_mm256_castsi128_si256(a), _mm_srli_epi16(a, 4), 1), m4);
       store_q(p, _mm256_shuffle_epi8(_mm512_castsi512_si256(Iq4nlTableU8()), v));
       o.scale[p * kRM + r] = H(wb.d);
+    } else if constexpr (T == TensorType::kQ2_K) {  // 8 blocks of 32, two scale groups each
+      const block_q2_K& wb = As<block_q2_K>(w)[u];
+      o.scale[(2 * p) * kRM + r] = H(wb.d);
+      o.scale[(2 * p + 1) * kRM + r] = H(wb.dmin);
+      for (int i = 0; i < 8; ++i)
+        o.mpair[(8 * p + i) * kRM + r] =
+            static_cast<int32_t>((wb.scales[2 * i] >> 4) |
+                                 (uint32_t{static_cast<uint8_t>(wb.scales[2 * i + 1] >> 4)} << 16));
+      const __m256i m2 = _mm256_set1_epi8(3);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i l = Load256(wb.qs + 32 * h);
+        for (int j = 0; j < 4; ++j) {
+          const int64_t b = p * 8 + 4 * h + j;
+          store_q(b, _mm256_and_si256(_mm256_srli_epi16(l, 2 * j), m2));
+          o.isc[(2 * b) * kRM + r] = wb.scales[2 * (4 * h + j)] & 15;
+          o.isc[(2 * b + 1) * kRM + r] = wb.scales[2 * (4 * h + j) + 1] & 15;
+        }
+      }
     } else if constexpr (T == TensorType::kQ3_K) {  // 8 blocks of 32, two scale groups each
       const block_q3_K& wb = As<block_q3_K>(w)[u];
       o.scale[(2 * p) * kRM + r] = H(wb.d);
@@ -1138,7 +1160,8 @@ void UnpackRow(const uint8_t* w, const PassOrder& po, const WTile& o, int r) {
 
 // Activations of kNG groups of 16 tokens each, in packed unit order; group j's arrays start
 // j * stride bytes after group 0's. xs [nb][8][16][4] s8 x; Q4_0/Q5_0/Q8_0: dx [nb][16];
-// K-quants: dx [nsb][16] (x.d), bp [nsb][4][16] int32 = (bpair_2i, bpair_2i+1); cx [groups][16]
+// K-quants: dx [nsb][16] (x.d), bp [nsb][4][16] int32 = (bpair_2i, bpair_2i+1) (Q2_K: [nsb][8][16]
+// (bsum_2i, bsum_2i+1), in the cx area, which Q2_K does not use); cx [groups][16]
 // int32 = −kOffset · Σx over each scale group (a 32-block; Q6_K: 16 elements).
 struct AGroup {
   uint8_t* xs;
@@ -1216,7 +1239,7 @@ void PackActGroup(const void* xq, int64_t k, int64_t t0, int64_t n_tok, const Pa
       if constexpr (kK) {
         if (rows[i] == nullptr) {
           g.dx[p * 16 + i] = 0.0f;
-          for (int j = 0; j < 4; ++j) g.bp[(p * 4 + j) * 16 + i] = 0;
+          for (int j = 0; j < kMinPairs<T>; ++j) g.bp[(p * kMinPairs<T> + j) * 16 + i] = 0;
           if constexpr (kOffset<T> != 0)
             for (int j = 0; j < (T == TensorType::kIQ4_XS ? 8 : 16); ++j)
               g.cx[(p * (T == TensorType::kIQ4_XS ? 8 : 16) + j) * 16 + i] = 0;
@@ -1229,11 +1252,17 @@ void PackActGroup(const void* xq, int64_t k, int64_t t0, int64_t n_tok, const Pa
         if constexpr (T == TensorType::kIQ4_XS)  // a scale group is a 32-block, two bsums
           for (int j = 0; j < 8; ++j)
             g.cx[(p * 8 + j) * 16 + i] = -kOffset<T> * (xb.bsums[2 * j] + xb.bsums[2 * j + 1]);
-        for (int j = 0; j < 4; ++j) {
-          const int lo = xb.bsums[4 * j] + xb.bsums[4 * j + 1];
-          const int hi = xb.bsums[4 * j + 2] + xb.bsums[4 * j + 3];
-          g.bp[(p * 4 + j) * 16 + i] =
-              static_cast<int32_t>((lo & 0xFFFF) | (static_cast<uint32_t>(hi) << 16));
+        if constexpr (T == TensorType::kQ2_K) {  // (bsum_2j, bsum_2j+1): the 16 groups' mins
+          for (int j = 0; j < 8; ++j)
+            g.bp[(p * 8 + j) * 16 + i] = static_cast<int32_t>(
+                (xb.bsums[2 * j] & 0xFFFF) | (static_cast<uint32_t>(xb.bsums[2 * j + 1]) << 16));
+        } else {
+          for (int j = 0; j < 4; ++j) {
+            const int lo = xb.bsums[4 * j] + xb.bsums[4 * j + 1];
+            const int hi = xb.bsums[4 * j + 2] + xb.bsums[4 * j + 3];
+            g.bp[(p * 4 + j) * 16 + i] =
+                static_cast<int32_t>((lo & 0xFFFF) | (static_cast<uint32_t>(hi) << 16));
+          }
         }
       } else if (rows[i] == nullptr) {
         g.dx[p * 16 + i] = 0.0f;
@@ -1315,10 +1344,12 @@ void OuterTile(const WTile& w, const AGroup& g, int64_t gstride, const PassOrder
           }
         }
       } else {
-        constexpr bool kQ6 = T == TensorType::kQ6_K || T == TensorType::kQ3_K;  // 16-groups
+        constexpr bool kQ2 = T == TensorType::kQ2_K;
+        constexpr bool kQ6 = T == TensorType::kQ6_K || T == TensorType::kQ3_K;  // offset via cx
         constexpr bool kXs = T == TensorType::kIQ4_XS;
-        constexpr bool kMins = !kQ6 && !kXs;  // Q4_K, Q5_K
-        constexpr int kParts = kQ6 ? 2 : 1;  // scale groups per 32-block
+        constexpr bool kMins = !kQ6 && !kXs;        // Q4_K, Q5_K, Q2_K
+        constexpr int kParts = kQ6 || kQ2 ? 2 : 1;  // scale groups per 32-block
+        constexpr int kPairs = kMinPairs<T>;
         __m512i si[RM][NG];
         for (int r = 0; r < RM; ++r)
           for (int j = 0; j < NG; ++j) si[r][j] = _mm512_setzero_si512();
@@ -1337,19 +1368,19 @@ void OuterTile(const WTile& w, const AGroup& g, int64_t gstride, const PassOrder
         for (int j = 0; j < NG; ++j) {
           const uint8_t* gj = reinterpret_cast<const uint8_t*>(g.dx) + j * gstride;
           const __m512 xd = _mm512_loadu_ps(reinterpret_cast<const float*>(gj) + p * 16);
-          __m512i bp[4];
+          __m512i bp[kPairs];
           if constexpr (kMins)
-            for (int i = 0; i < 4; ++i)
+            for (int i = 0; i < kPairs; ++i)
               bp[i] = _mm512_loadu_si512(reinterpret_cast<const uint8_t*>(g.bp) + j * gstride +
-                                         ((p * 4 + i) * 16) * 4);
+                                         ((p * kPairs + i) * 16) * 4);
           for (int r = 0; r < RM; ++r) {
             __m512 v = _mm512_mul_ps(_mm512_set1_ps(w.scale[(2 * p) * kRM + r]),
                                      _mm512_cvtepi32_ps(si[r][j]));
             if constexpr (kMins) {
               __m512i sm = _mm512_setzero_si512();
-              for (int i = 0; i < 4; ++i)
+              for (int i = 0; i < kPairs; ++i)
                 sm = _mm512_dpwssd_epi32(sm, bp[i],
-                                         _mm512_set1_epi32(w.mpair[(4 * p + i) * kRM + r]));
+                                         _mm512_set1_epi32(w.mpair[(kPairs * p + i) * kRM + r]));
               v = _mm512_sub_ps(v, _mm512_mul_ps(_mm512_set1_ps(w.scale[(2 * p + 1) * kRM + r]),
                                                  _mm512_cvtepi32_ps(sm)));
             }
@@ -1414,7 +1445,7 @@ void GemmOuter(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int
   const int64_t pg = std::min(panel_groups, n_groups_all);
   if (abuf.size() < static_cast<size_t>(pg * group_bytes + 64)) abuf.resize(pg * group_bytes + 64);
   // Per row and 32-block: q 32 B, scale 8 B, isc 8 B; per super-block mpair 16 B.
-  const size_t row_share = nb * (32 + 8 + 8) + nsb * 16;
+  const size_t row_share = nb * (32 + 8 + 8) + nsb * 4 * kMinPairs<T>;
   if (wbuf.size() < kRM * row_share + 64) wbuf.resize(kRM * row_share + 64);
   uint8_t* base = wbuf.data();
   const WTile wt = {base, reinterpret_cast<float*>(base + kRM * nb * 32),
@@ -1427,8 +1458,10 @@ void GemmOuter(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int
     for (int64_t j = 0; j < ng; ++j) {
       uint8_t* gb = abuf.data() + j * group_bytes;
       float* dx = reinterpret_cast<float*>(gb + nb * 512);
-      groups[j] = {gb, dx, reinterpret_cast<int32_t*>(dx + nsb * 16),
-                   reinterpret_cast<int32_t*>(gb + nb * (512 + 64))};
+      int32_t* cx = reinterpret_cast<int32_t*>(gb + nb * (512 + 64));
+      // Q2_K's 8 bsum pairs per super-block do not fit after dx; it has no cx, so they go there.
+      int32_t* bp = T == TensorType::kQ2_K ? cx : reinterpret_cast<int32_t*>(dx + nsb * 16);
+      groups[j] = {gb, dx, bp, cx};
       PackActGroup<T>(xq, k, (g0 + j) * 16, n_tok, po, groups[j]);
     }
     for (int64_t r = r0; r < r1;) {
@@ -1464,10 +1497,7 @@ void GemmOuter(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int
 template <TensorType T>
 void GemmQ(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok, float* y,
            int64_t ldy, int64_t r0, int64_t r1) {
-  // Q2_K has no outer-product form yet (its 16 mins per super-block do not fit the tile's mins
-  // layout): its 4-row lanes kernel serves every token count.
-  if constexpr (T != TensorType::kQ2_K)
-    if (n_tok >= kOuterMinTok) return GemmOuter<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
+  if (n_tok >= kOuterMinTok) return GemmOuter<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
   if constexpr (IsKQuant<T>())
     GemmLanesK<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
   else
