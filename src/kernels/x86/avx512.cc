@@ -1036,8 +1036,8 @@ void UnpackRow(const uint8_t* w, const PassOrder& po, const WTile& o, int r) {
       const block_q3_K& wb = As<block_q3_K>(w)[u];
       o.scale[(2 * p) * kRM + r] = H(wb.d);
       o.scale[(2 * p + 1) * kRM + r] = 0.0f;
-      int8_t sc[16];
-      UnpackScalesQ3K(wb.scales, sc);
+      alignas(16) int8_t sc[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(sc), UnpackScalesQ3KSse(wb.scales));
       const __m256i hm = Load256(wb.hmask), m2 = _mm256_set1_epi8(3);
       for (int h = 0; h < 2; ++h) {
         const __m256i l = Load256(wb.qs + 32 * h);
