@@ -460,19 +460,43 @@ inline __m256i SuperBlockQ6(const uint8_t* blk, const block_q8_K& x) {
   return sumi;
 }
 
-// One IQ4_XS super-block: SI as 8 lanes. Sub-block j's 32 levels are Nibbles(qs + 16j) looked up
-// in kIq4nlValues; the signed products go through vpmaddubsw, the scale ls_j − 32 through
-// vpmaddwd.
+// One IQ4_XS super-block: SI as 8 lanes. 32 index bytes hold sub-blocks 2c and 2c + 1: their low
+// nibbles are elements 0..15 of each (one per 128-bit lane), the high nibbles 16..31, looked up
+// in kIq4nlValues; the activations are regrouped to match. Signed products go through
+// vpmaddubsw, the scales ls − 32 (computed for all 8 sub-blocks with vpsrlvd) through vpmaddwd.
 inline __m256i SuperBlockIq4xs(const uint8_t* blk, const block_q8_K& x) {
   const block_iq4_xs& wb = *reinterpret_cast<const block_iq4_xs*>(blk);
-  const __m256i tab = Iq4nlTable();
+  const __m256i tab = Iq4nlTable(), m4 = _mm256_set1_epi8(0x0F);
+  uint32_t sl;
+  std::memcpy(&sl, wb.scales_l, 4);
+  const __m256i j = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i ls = _mm256_or_si256(
+      _mm256_and_si256(
+          _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(sl)), _mm256_slli_epi32(j, 2)),
+          _mm256_set1_epi32(15)),
+      _mm256_slli_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(wb.scales_h),
+                                                           _mm256_slli_epi32(j, 1)),
+                                         _mm256_set1_epi32(3)),
+                        4));
+  // int16 scales 0..7 in both 128-bit lanes.
+  const __m256i p16 = _mm256_permute4x64_epi64(
+      _mm256_packs_epi32(_mm256_sub_epi32(ls, _mm256_set1_epi32(32)), _mm256_setzero_si256()),
+      0x08);
+  const __m256i sc16 = _mm256_permute2x128_si256(p16, p16, 0x00);
   __m256i sumi = _mm256_setzero_si256();
-  for (int j = 0; j < 8; ++j) {
-    const __m256i w = _mm256_shuffle_epi8(tab, Nibbles(wb.qs + 16 * j));
-    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 32 * j));
-    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
-    const __m256i sc = _mm256_set1_epi16(static_cast<int16_t>(ScaleIq4Xs(wb, j) - 32));
-    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, sc));
+  for (int c = 0; c < 4; ++c) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs + 32 * c));
+    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 64 * c));
+    const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 64 * c + 32));
+    const __m256i sc = GroupPairScales(sc16, c);
+    const __m256i wl = _mm256_shuffle_epi8(tab, _mm256_and_si256(v, m4));
+    const __m256i wh = _mm256_shuffle_epi8(tab, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+    const __m256i xl = _mm256_permute2x128_si256(x0, x1, 0x20);  // elements 0..15 of 2c, 2c + 1
+    const __m256i xh = _mm256_permute2x128_si256(x0, x1, 0x31);  // elements 16..31
+    const __m256i pl = _mm256_maddubs_epi16(_mm256_sign_epi8(wl, wl), _mm256_sign_epi8(xl, wl));
+    const __m256i ph = _mm256_maddubs_epi16(_mm256_sign_epi8(wh, wh), _mm256_sign_epi8(xh, wh));
+    sumi = _mm256_add_epi32(sumi,
+                            _mm256_add_epi32(_mm256_madd_epi16(pl, sc), _mm256_madd_epi16(ph, sc)));
   }
   return sumi;
 }
