@@ -70,7 +70,8 @@ std::vector<std::string> Split(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> types = {"q4_0", "q8_0", "q4_k", "q6_k", "q5_0", "q5_k", "f16"};
+  std::vector<std::string> types = {"q4_0", "q8_0", "q4_k",   "q6_k",   "q5_0", "q5_k", "f16",
+                                    "q4_1", "q5_1", "iq4_nl", "iq4_xs", "q2_k", "q3_k"};
   std::vector<int> threads = {1, 2};
   bool decode = true, prefill = true, batch = true, quick = false, hot = false;
   for (int i = 1; i < argc; ++i) {

@@ -36,12 +36,18 @@ models=(
   # qwen3moe: 4 experts, 2 per token, 64 wide (f32); 16 experts, 4 per token, 32 wide (q8_0).
   "tiny-qwen3moe-f32|--arch qwen3moe --type f32 --layers 2 --head-dim 32 --experts 4 --experts-used 2 --expert-ffn 64|512"
   "tiny-qwen3moe-q8_0|--arch qwen3moe --type q8_0 --layers 3 --head-dim 32 --experts 16 --experts-used 4 --expert-ffn 32|512"
+  # The types after Q4_0/Q5_0/Q8_0/Q4_K/Q5_K/Q6_K, two files kept small (a 512-piece vocabulary):
+  # q2_k's mix (Q2_K matrices, Q3_K attn_v/ffn_down) with an IQ4_XS token_embd (the tied output)
+  # on one layer of width 256, as K-quant rows need; Q5_1 matrices with an IQ4_NL token_embd at
+  # width 64. A 4th field replaces the shape flags.
+  "tiny-llama-q2_k|--type q2_k --embd-type iq4_xs|512|--dim 256 --heads 4 --kv-heads 2 --ffn 256 --layers 1 --n-vocab 512"
+  "tiny-llama-q5_1|--type q5_1 --embd-type iq4_nl|512|--dim 64 --heads 4 --kv-heads 2 --ffn 192 --n-vocab 512"
 )
 for m in "${models[@]}"; do
-  IFS='|' read -r name flags ctx <<<"$m"
+  IFS='|' read -r name flags ctx shape <<<"$m"
+  shape=${shape:---dim 64 --heads 4 --kv-heads 2 --ffn 192 --n-vocab 2048}
   # shellcheck disable=SC2086
-  "$suanli" model synth -o "$out/$name.gguf" --dim 64 --heads 4 --kv-heads 2 \
-    --ffn 192 --ctx 512 --n-vocab 2048 --seed 7 $flags 2>/dev/null
+  "$suanli" model synth -o "$out/$name.gguf" $shape --ctx 512 --seed 7 $flags 2>/dev/null
   "$tool" "$out/$name.gguf" "$prompt" 8 "$out/$name" "$ctx" 2>"$out/$name.log" ||
     { cat "$out/$name.log" >&2; exit 1; }
   rm -f "$out/$name.log"

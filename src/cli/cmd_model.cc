@@ -27,10 +27,10 @@ struct SynthArgs {
 Status ParseType(const std::string& s, const char* flag, TensorType* t) {
   if (s.empty()) return Status::Ok();
   auto parsed = ParseTensorType(s);
-  if (!parsed || !GetTensorTypeInfo(*parsed).supported)
-    return InvalidArgument(std::string(flag) + ": '" + s +
-                           "' is not a supported tensor type (F32, F16, BF16, Q8_0, Q4_0, Q5_0, "
-                           "Q4_K, Q5_K, Q6_K)");
+  if (!parsed || !GetTensorTypeInfo(*parsed).supported) {
+    return InvalidArgument(std::string(flag) + ": '" + s + "' is not a supported tensor type (" +
+                           SupportedTensorTypeNames() + ")");
+  }
   *t = *parsed;
   return Status::Ok();
 }
@@ -86,8 +86,10 @@ void AddModelCommand(CLI::App& app, RunFn* run) {
                   "SentencePiece vocabulary)");
   sub->add_option("--shape", a->shape,
                   "Shape preset: tiny (default), 1b (Llama-3.2-1B); flags below override it");
-  sub->add_option("--type", a->preset,
-                  "Type preset: q4_0, q8_0, q4_k_m, q5_k_m, f16, f32 (default q8_0)");
+  sub->add_option(
+      "--type", a->preset,
+      "Type preset: q4_0, q4_1, q5_1, q8_0, iq4_nl, iq4_xs, q2_k, q3_k_m, q4_k_m, q5_k_m, "
+      "f16, f32 (default q8_0)");
   std::vector<std::string> archs;
   for (const ArchSpec& arch : SupportedArchs()) archs.emplace_back(arch.name);
   sub->add_option("--arch", s.arch, "Architecture: " + SupportedArchNames() + " (default llama)")

@@ -615,7 +615,8 @@ Status GgufFile::ParseAll() {
   if (first_unsupported) {
     return p.Error(StatusCode::kUnimplemented,
                    "tensor " + Quote(first_unsupported->name) + ": tensor type " +
-                       std::string(TensorTypeName(first_unsupported->type)) + " is not supported");
+                       std::string(TensorTypeName(first_unsupported->type)) +
+                       " is not supported (supported: " + SupportedTensorTypeNames() + ")");
   }
   return Status::Ok();
 }

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace suanli {
@@ -26,6 +27,8 @@ enum class TensorType : uint32_t {
   kQ5_K = 13,
   kQ6_K = 14,
   kQ8_K = 15,
+  kIQ4_NL = 20,
+  kIQ4_XS = 23,
   kBF16 = 30,
 };
 
@@ -40,6 +43,8 @@ struct TensorTypeInfo {
 std::optional<TensorTypeInfo> LookupTensorType(uint32_t id);
 const TensorTypeInfo& GetTensorTypeInfo(TensorType t);
 inline std::string_view TensorTypeName(TensorType t) { return GetTensorTypeInfo(t).name; }
+// The names of every type this engine computes with, in GGUF id order: "F32, F16, Q4_0, ...".
+std::string SupportedTensorTypeNames();
 // Parses "q4_k", "Q8_0", "f16" ... (case-insensitive).
 std::optional<TensorType> ParseTensorType(std::string_view name);
 

@@ -39,6 +39,18 @@ int KTypeOf(TensorType t) {
       return kKQ5_K;
     case TensorType::kQ6_K:
       return kKQ6_K;
+    case TensorType::kQ4_1:
+      return kKQ4_1;
+    case TensorType::kQ5_1:
+      return kKQ5_1;
+    case TensorType::kIQ4_NL:
+      return kKIQ4_NL;
+    case TensorType::kIQ4_XS:
+      return kKIQ4_XS;
+    case TensorType::kQ3_K:
+      return kKQ3_K;
+    case TensorType::kQ2_K:
+      return kKQ2_K;
     default:
       return -1;
   }
@@ -123,10 +135,16 @@ ActFormat ActFormatFor(TensorType weight_type) {
     case TensorType::kQ4_0:
     case TensorType::kQ5_0:
     case TensorType::kQ8_0:
+    case TensorType::kQ4_1:
+    case TensorType::kQ5_1:
+    case TensorType::kIQ4_NL:
       return ActFormat::kQ8_0;
     case TensorType::kQ4_K:
     case TensorType::kQ5_K:
     case TensorType::kQ6_K:
+    case TensorType::kIQ4_XS:
+    case TensorType::kQ3_K:
+    case TensorType::kQ2_K:
       return ActFormat::kQ8_K;
     default:
       return ActFormat::kF32;

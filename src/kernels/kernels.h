@@ -8,7 +8,8 @@
 //
 // Like the reference implementation, quantized weights are multiplied with activations that are
 // themselves quantized to 8 bits per row ("activation format": Q8_0 blocks of 32 for
-// Q4_0/Q5_0/Q8_0, Q8_K blocks of 256 for the K-quants, plain f32 for F32/F16/BF16).
+// Q4_0/Q5_0/Q8_0/Q4_1/Q5_1/IQ4_NL, Q8_K blocks of 256 for the K-quants (Q2_K .. Q6_K) and IQ4_XS,
+// plain f32 for F32/F16/BF16).
 //
 // Canonical reduction order. Every variant (scalar, AVX2, AVX-512, NEON, NEON dotprod) computes
 // each output with the same float operations in the same order, so Y[t][r] is the same bytes
@@ -20,12 +21,24 @@
 //       S_b = Σ_i wl_i·xq_i exactly (wl = q − 8 for Q4_0, q − 16 for Q5_0, q for Q8_0),
 //       D_b = f32(w.d_b) × f32(x.d_b)   (exact: a product of two f16 values),
 //       A[b mod 16] = fma((float)S_b, D_b, A[b mod 16]);
+//   * IQ4_NL (Q8_0 activations): as Q8_0 with wl = kIq4nlValues[q];
+//   * Q4_1, Q5_1 (Q8_0 activations), block b: S_b = Σ_i q_i·xq_i and T_b = Σ_i xq_i exactly,
+//       D_b = f32(w.d_b) × f32(x.d_b),  M_b = f32(w.m_b) × f32(x.d_b)   (both exact),
+//       A[b mod 16] = fma((float)S_b, D_b, A[b mod 16]), then
+//       A[b mod 16] = fma((float)T_b, M_b, A[b mod 16]);
 //   * Q4_K, Q5_K (Q8_K activations), 256-element super-block s = 0, 1, ...:
 //       SI_s = Σ_j sc_j·Σ_{i in sub-block j} q_i·xq_i,  SM_s = Σ_j m_j·(bsum_2j + bsum_2j+1)
 //       exactly, v_s = f32(d)·(float)SI_s − f32(dmin)·(float)SM_s   (each product and the
 //       difference rounded), A[s mod 16] = fma(x.d_s, v_s, A[s mod 16]);
 //   * Q6_K: SI_s = Σ_j sc_j·Σ_{i in group j} (q_i − 32)·xq_i exactly (16 groups of 16),
 //       v_s = f32(d)·(float)SI_s,  A[s mod 16] = fma(x.d_s, v_s, A[s mod 16]);
+//   * Q2_K: as Q4_K over 16 groups of 16: SI_s = Σ_g sc_g·Σ_{i in group g} q_i·xq_i,
+//       SM_s = Σ_g m_g·bsum_g exactly, v_s = f32(d)·(float)SI_s − f32(dmin)·(float)SM_s,
+//       A[s mod 16] = fma(x.d_s, v_s, A[s mod 16]);
+//   * Q3_K: SI_s = Σ_g (sc_g − 32)·Σ_{i in group g} (q_i − 4)·xq_i exactly (16 groups of 16),
+//       v_s = f32(d)·(float)SI_s,  A[s mod 16] = fma(x.d_s, v_s, A[s mod 16]);
+//   * IQ4_XS: SI_s = Σ_j (ls_j − 32)·Σ_{i in sub-block j} kIq4nlValues[q_i]·xq_i exactly (8
+//       sub-blocks of 32), v_s = f32(d)·(float)SI_s,  A[s mod 16] = fma(x.d_s, v_s, A[s mod 16]);
 //   * F32, F16, BF16 weights (f32 activations): A[i mod 16] = fma(f32(w_i), x_i, A[i mod 16]),
 //     i = 0, 1, ..., k − 1;
 //   * then for h = 8, 4, 2, 1: A[i] = A[i] + A[i + h] for i < h; y = A[0]. Lanes never used stay

@@ -7,14 +7,37 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "gguf/tensor_type.h"
+#include "kernels/quant_blocks.h"
+
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 namespace suanli::kernels {
 
 // Dense index of the supported weight types.
-enum KType : int { kKF32, kKF16, kKBF16, kKQ4_0, kKQ5_0, kKQ8_0, kKQ4_K, kKQ5_K, kKQ6_K, kKNum };
+enum KType : int {
+  kKF32,
+  kKF16,
+  kKBF16,
+  kKQ4_0,
+  kKQ5_0,
+  kKQ8_0,
+  kKQ4_K,
+  kKQ5_K,
+  kKQ6_K,
+  kKQ4_1,
+  kKQ5_1,
+  kKIQ4_NL,
+  kKIQ4_XS,
+  kKQ3_K,
+  kKQ2_K,
+  kKNum
+};
 // -1 for unsupported types.
 int KTypeOf(TensorType t);
 
@@ -57,6 +80,43 @@ static inline float CanonReduce(CanonAcc* c) {
     for (int i = 0; i < h; ++i) c->a[i] = c->a[i] + c->a[i + h];
   return c->a[0];
 }
+
+// Bytes of one block of a weight type that takes Q8_0 activations (Q4_0, Q5_0, Q8_0, Q4_1, Q5_1,
+// IQ4_NL).
+template <TensorType T>
+constexpr int Q8BlockBytes() {
+  return T == TensorType::kQ4_0     ? sizeof(block_q4_0)
+         : T == TensorType::kQ5_0   ? sizeof(block_q5_0)
+         : T == TensorType::kQ4_1   ? sizeof(block_q4_1)
+         : T == TensorType::kQ5_1   ? sizeof(block_q5_1)
+         : T == TensorType::kIQ4_NL ? sizeof(block_iq4_nl)
+                                    : sizeof(block_q8_0);
+}
+// Q4_1 / Q5_1: blocks with an offset m, whose T_b = Σx term (kernels.h) is a second FMA.
+template <TensorType T>
+constexpr bool HasMin() {
+  return T == TensorType::kQ4_1 || T == TensorType::kQ5_1;
+}
+
+#if defined(__x86_64__)
+// UnpackScalesQ3K with SSE2 (every x86-64 has it): the 16 signed scales of a Q3_K block as int8
+// bytes. The 12 scale bytes are copied out first, as a 16-byte load would run past the block.
+static inline __m128i UnpackScalesQ3KSse(const uint8_t* s) {
+  uint64_t lo8;
+  uint32_t hi4;
+  std::memcpy(&lo8, s, 8);
+  std::memcpy(&hi4, s + 8, 4);
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m128i v = _mm_cvtsi64_si128(static_cast<long long>(lo8));
+  const __m128i lo =
+      _mm_unpacklo_epi64(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4));
+  const uint32_t k3 = 0x03030303u;
+  const __m128i hi =
+      _mm_setr_epi32(static_cast<int>(hi4 & k3), static_cast<int>((hi4 >> 2) & k3),
+                     static_cast<int>((hi4 >> 4) & k3), static_cast<int>((hi4 >> 6) & k3));
+  return _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+}
+#endif
 
 // Every variant this CPU can run, the scalar reference first (tests check each against it).
 std::vector<const Variant*> AvailableVariants();

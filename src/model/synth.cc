@@ -82,13 +82,40 @@ Status ApplyTypePreset(const std::string& preset, SynthSpec* s) {
     s->embd_type = s->output_type = TensorType::kQ6_K;
     s->mixed_v_down = true;
     s->v_down_type = TensorType::kQ6_K;
+  } else if (preset == "q4_1" || preset == "q5_1" || preset == "iq4_nl") {
+    s->matrix_type = preset == "q4_1"   ? TensorType::kQ4_1
+                     : preset == "q5_1" ? TensorType::kQ5_1
+                                        : TensorType::kIQ4_NL;
+    s->embd_type = s->output_type = TensorType::kQ6_K;  // as q4_0
+  } else if (preset == "q2_k") {
+    // llama.cpp's Q2_K mix: Q2_K matrices and token_embd, Q6_K output, attn_v / ffn_down /
+    // attn_output in Q3_K. The mixed_v_down mechanism gives attn_v and ffn_down Q3_K in its share
+    // of the layers only (attn_output stays Q2_K).
+    s->matrix_type = s->embd_type = TensorType::kQ2_K;
+    s->output_type = TensorType::kQ6_K;
+    s->mixed_v_down = true;
+    s->v_down_type = TensorType::kQ3_K;
+  } else if (preset == "q3_k_m") {
+    // llama.cpp's Q3_K_M: Q3_K matrices and token_embd, Q6_K output, attn_v / ffn_down /
+    // attn_output mostly Q4_K (Q5_K in the first layers). Here: attn_v and ffn_down Q4_K in the
+    // mixed_v_down share of the layers.
+    s->matrix_type = s->embd_type = TensorType::kQ3_K;
+    s->output_type = TensorType::kQ6_K;
+    s->mixed_v_down = true;
+    s->v_down_type = TensorType::kQ4_K;
+  } else if (preset == "iq4_xs") {
+    // llama.cpp's IQ4_XS without an importance matrix: IQ4_XS matrices and token_embd, Q6_K
+    // output (its Q5_K attn_v for n_gqa >= 4 and first-eighth ffn_down are not emulated).
+    s->matrix_type = s->embd_type = TensorType::kIQ4_XS;
+    s->output_type = TensorType::kQ6_K;
   } else if (preset == "f16") {
     s->matrix_type = s->embd_type = s->output_type = TensorType::kF16;
   } else if (preset == "f32") {
     s->matrix_type = s->embd_type = s->output_type = TensorType::kF32;
   } else {
     return InvalidArgument("unknown type preset '" + preset +
-                           "' (use q4_0, q8_0, q4_k_m, q5_k_m, f16 or f32)");
+                           "' (use q4_0, q4_1, q5_1, q8_0, iq4_nl, iq4_xs, q2_k, q3_k_m, q4_k_m, "
+                           "q5_k_m, f16 or f32)");
   }
   return Status::Ok();
 }

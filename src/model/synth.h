@@ -49,8 +49,12 @@ struct SynthSpec {
   TensorType v_down_type = TensorType::kQ6_K;
 };
 
-// Presets: "q4_0" (matrices Q4_0, token_embd Q6_K), "q8_0" (all Q8_0), "q4_k_m" (Q4_K, Q6_K for
-// token_embd and a share of attn_v/ffn_down), "q5_k_m" (same with Q5_K), "f16", "f32".
+// Presets: "q4_0" (matrices Q4_0, token_embd Q6_K), "q4_1", "q5_1", "iq4_nl" (the same with
+// Q4_1, Q5_1, IQ4_NL matrices), "q8_0" (all Q8_0), "q4_k_m" (Q4_K, Q6_K for token_embd and a share
+// of attn_v/ffn_down), "q5_k_m" (same with Q5_K), llama.cpp's mixes as far as mixed_v_down goes:
+// "q2_k" (Q2_K matrices and token_embd, Q6_K output, Q3_K for a share of attn_v/ffn_down),
+// "q3_k_m" (Q3_K, Q6_K output, Q4_K for a share of attn_v/ffn_down), "iq4_xs" (IQ4_XS matrices
+// and token_embd, Q6_K output), "f16", "f32". Row lengths a type cannot hold fall back (Fit).
 Status ApplyTypePreset(const std::string& preset, SynthSpec* spec);
 // Shape presets: "tiny" (the quick-start default), "1b" (Llama-3.2-1B: 2048 dim, 16 layers,
 // 32 heads, 8 kv heads, 8192 ffn, 128256 vocab, tied).

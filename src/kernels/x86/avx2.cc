@@ -6,7 +6,10 @@
 //   (block j in lane j), and one convert + FMA with D_b (the gathered f16 weight scales times the
 //   activation scales, prepared once per call) updates A[0..7] or A[8..15] (two accumulators).
 //   Q4_0/Q5_0 multiply the unsigned levels and subtract 8 (16) * Σx per block, also prepared.
-// * K-quants: the exact integer SI (and SM) of each super-block, then the scalar canonical update.
+//   Q4_1/Q5_1 multiply the unsigned levels and add a second FMA of T_b = Σx with m × x.d;
+//   IQ4_NL looks its levels up with vpshufb and multiplies them signed, like Q8_0.
+// * K-quants and IQ4_XS: 8 super-blocks per step, exact integer SI (and SM) of each, then the
+//   canonical update on 8 lanes.
 // * float weights: two 8-lane accumulators are A[0..7] and A[8..15]; the tail touches only its own
 //   lanes.
 // Every Y[t][r] is thus computed identically whatever rows or tokens a call covers. Rows are walked
@@ -157,12 +160,13 @@ inline __m128i Low16(__m256i v) {
   return _mm256_castsi256_si128(_mm256_permute4x64_epi64(lo16, 0x08));
 }
 
-// The f16 scales (the first field) of the n <= 8 blocks of kBs bytes at p, as floats; lanes past n
-// are 0. Scalar loads: a vpgatherdd was 25-50% slower on Zen 4.
-template <int kBs>
+// The f16 field at byte kOff (the scale d at 0; Q4_1/Q5_1's m at 2) of the n <= 8 blocks of kBs
+// bytes at p, as floats; lanes past n are 0. Scalar loads: a vpgatherdd was 25-50% slower on
+// Zen 4.
+template <int kBs, int kOff = 0>
 inline __m256 WeightScales8(const uint8_t* p, int n) {
   uint16_t h[8] = {};
-  for (int j = 0; j < n; ++j) std::memcpy(&h[j], p + j * kBs, 2);
+  for (int j = 0; j < n; ++j) std::memcpy(&h[j], p + j * kBs + kOff, 2);
   return _mm256_cvtph_ps(_mm_setr_epi16(static_cast<int16_t>(h[0]), static_cast<int16_t>(h[1]),
                                         static_cast<int16_t>(h[2]), static_cast<int16_t>(h[3]),
                                         static_cast<int16_t>(h[4]), static_cast<int16_t>(h[5]),
@@ -193,11 +197,15 @@ void PrepAct(const block_q8_0* x, int64_t nb, int64_t n_tok, bool sums, ActPrep*
 
 // ---- dots -----------------------------------------------------------------------------------
 
+// Q4_0 / Q5_0: unsigned levels minus a constant (taken out through Σx).
 template <TensorType T>
-constexpr int BlockBytes() {
-  return T == TensorType::kQ4_0   ? sizeof(block_q4_0)
-         : T == TensorType::kQ5_0 ? sizeof(block_q5_0)
-                                  : sizeof(block_q8_0);
+constexpr int LevelOffset() {
+  return T == TensorType::kQ4_0 ? 8 : T == TensorType::kQ5_0 ? 16 : 0;
+}
+// kIq4nlValues in both 128-bit lanes (vpshufb table).
+inline __m256i Iq4nlTable() {
+  return _mm256_broadcastsi128_si256(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
 }
 
 // 8 int32 partial sums of one block's products: Q8_0 signed levels; Q4_0/Q5_0 the unsigned
@@ -207,14 +215,17 @@ inline __m256i BlockDot(const uint8_t* p, const int8_t* xq) {
   const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
   if constexpr (T == TensorType::kQ8_0) {
     return DotI8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)), xv);
+  } else if constexpr (T == TensorType::kIQ4_NL) {
+    return DotI8(_mm256_shuffle_epi8(Iq4nlTable(), Nibbles(p + 2)), xv);
   } else {
     __m256i q;
-    if constexpr (T == TensorType::kQ4_0) {
-      q = Nibbles(p + 2);
+    if constexpr (T == TensorType::kQ4_0 || T == TensorType::kQ4_1) {
+      q = Nibbles(p + (T == TensorType::kQ4_0 ? 2 : 4));
     } else {
+      constexpr int kQh = T == TensorType::kQ5_0 ? 2 : 4;  // Q5_1: after d and m
       uint32_t qh;
-      std::memcpy(&qh, p + 2, 4);
-      q = _mm256_or_si256(Nibbles(p + 6),
+      std::memcpy(&qh, p + kQh, 4);
+      q = _mm256_or_si256(Nibbles(p + kQh + 4),
                           _mm256_and_si256(BitsToBytes(qh), _mm256_set1_epi8(0x10)));
     }
     return _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), _mm256_set1_epi16(1));
@@ -225,20 +236,26 @@ inline __m256i BlockDot(const uint8_t* p, const int8_t* xq) {
 template <TensorType T, bool kFull>
 inline __m256 Step8(const uint8_t* w, const block_q8_0* x, const float* xd, const int32_t* xs,
                     int64_t b0, int n, __m256 acc) {
-  constexpr int kBs = BlockBytes<T>();
+  constexpr int kBs = Q8BlockBytes<T>();
   __m256i v[8];
   for (int j = 0; j < 8; ++j)
     v[j] = kFull || j < n ? BlockDot<T>(w + (b0 + j) * kBs, x[b0 + j].qs) : _mm256_setzero_si256();
   __m256i si = BlockSums8(v);
-  if constexpr (T != TensorType::kQ8_0) {  // S_b = Σ q x - offset * Σ x
+  if constexpr (LevelOffset<T>() != 0) {  // S_b = Σ q x - offset * Σ x
     constexpr int kShift = T == TensorType::kQ4_0 ? 3 : 4;
     si = _mm256_sub_epi32(
         si,
         _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs + b0)), kShift));
   }
-  const __m256 d =
-      _mm256_mul_ps(WeightScales8<kBs>(w + b0 * kBs, kFull ? 8 : n), _mm256_loadu_ps(xd + b0));
-  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), d, acc);
+  const __m256 xdv = _mm256_loadu_ps(xd + b0);
+  const __m256 d = _mm256_mul_ps(WeightScales8<kBs>(w + b0 * kBs, kFull ? 8 : n), xdv);
+  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), d, acc);
+  if constexpr (HasMin<T>()) {  // then T_b · (m × x.d)
+    const __m256 m = _mm256_mul_ps(WeightScales8<kBs, 2>(w + b0 * kBs, kFull ? 8 : n), xdv);
+    acc = _mm256_fmadd_ps(
+        _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs + b0))), m, acc);
+  }
+  return acc;
 }
 
 template <TensorType T>
@@ -334,6 +351,75 @@ inline void SuperBlockQ45(const uint8_t* blk, const block_q8_K& x, const int16_t
   *si = sumi;
 }
 
+// int16 scales of groups 2g (low 128-bit lane) and 2g + 1 (high lane), from sc holding 8 int16
+// scales in each lane: the vpmaddwd operand of 32 elements spanning two 16-groups.
+inline __m256i GroupPairScales(__m256i sc, int g) {
+  const char a = static_cast<char>(4 * g), b = static_cast<char>(4 * g + 2);
+  return _mm256_shuffle_epi8(
+      sc, _mm256_setr_epi8(a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a,
+                           a + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b,
+                           b + 1, b, b + 1));
+}
+
+// One Q2_K super-block: SI as 8 lanes, SM (16 mins x bsums) as 4 lanes.
+inline void SuperBlockQ2(const uint8_t* blk, const block_q8_K& x, __m256i* si, __m128i* sm) {
+  const block_q2_K& wb = *reinterpret_cast<const block_q2_K*>(blk);
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.scales));
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(raw, m4));
+  const __m256i m16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), m4));
+  const __m256i mins =
+      _mm256_madd_epi16(m16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums)));
+  *sm = _mm_add_epi32(_mm256_castsi256_si128(mins), _mm256_extracti128_si256(mins, 1));
+  const __m256i sclo = _mm256_permute2x128_si256(sc16, sc16, 0x00);
+  const __m256i schi = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+  const __m256i m3 = _mm256_set1_epi8(3);
+  __m256i sumi = _mm256_setzero_si256();
+  for (int h = 0; h < 2; ++h) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs + 32 * h));
+    const __m256i& sc = h == 0 ? sclo : schi;
+    for (int j = 0; j < 4; ++j) {
+      const __m256i xv =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 128 * h + 32 * j));
+      const __m256i lv = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
+      sumi = _mm256_add_epi32(
+          sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(lv, xv), GroupPairScales(sc, j)));
+    }
+  }
+  *si = sumi;
+}
+
+// One Q3_K super-block: SI as 8 lanes (levels q + 4 in 0..7, the -4 through the bsums).
+inline __m256i SuperBlockQ3(const uint8_t* blk, const block_q8_K& x) {
+  const block_q3_K& wb = *reinterpret_cast<const block_q3_K*>(blk);
+  const __m256i sc16 = _mm256_cvtepi8_epi16(UnpackScalesQ3KSse(wb.scales));
+  const __m256i sclo = _mm256_permute2x128_si256(sc16, sc16, 0x00);
+  const __m256i schi = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+  // -4 Σ sc_g bsum_g
+  __m256i sumi = _mm256_sub_epi32(
+      _mm256_setzero_si256(),
+      _mm256_slli_epi32(
+          _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.bsums))),
+          2));
+  const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
+  const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.hmask));
+  for (int h = 0; h < 2; ++h) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs + 32 * h));
+    const __m256i& sc = h == 0 ? sclo : schi;
+    for (int j = 0; j < 4; ++j) {
+      const __m256i low = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
+      const __m256i hb =
+          _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hm, 4 * h + j), 2), m4);
+      const __m256i xv =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 128 * h + 32 * j));
+      sumi = _mm256_add_epi32(sumi,
+                              _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_or_si256(low, hb), xv),
+                                                GroupPairScales(sc, j)));
+    }
+  }
+  return sumi;
+}
+
 // One Q6_K super-block: SI as 8 lanes (levels 0..63, the -32 through the bsums).
 inline __m256i SuperBlockQ6(const uint8_t* blk, const block_q8_K& x) {
   const block_q6_K& wb = *reinterpret_cast<const block_q6_K*>(blk);
@@ -367,14 +453,50 @@ inline __m256i SuperBlockQ6(const uint8_t* blk, const block_q8_K& x) {
       // 32 elements = groups 2g, 2g + 1 of this half: one scale per 128-bit lane.
       const __m256i xv =
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 128 * h + 32 * g));
-      const __m256i s16 = _mm256_shuffle_epi8(
-          sc, _mm256_setr_epi8(4 * g, 4 * g + 1, 4 * g, 4 * g + 1, 4 * g, 4 * g + 1, 4 * g,
-                               4 * g + 1, 4 * g, 4 * g + 1, 4 * g, 4 * g + 1, 4 * g, 4 * g + 1,
-                               4 * g, 4 * g + 1, 4 * g + 2, 4 * g + 3, 4 * g + 2, 4 * g + 3,
-                               4 * g + 2, 4 * g + 3, 4 * g + 2, 4 * g + 3, 4 * g + 2, 4 * g + 3,
-                               4 * g + 2, 4 * g + 3, 4 * g + 2, 4 * g + 3, 4 * g + 2, 4 * g + 3));
+      const __m256i s16 = GroupPairScales(sc, g);
       sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[g], xv), s16));
     }
+  }
+  return sumi;
+}
+
+// One IQ4_XS super-block: SI as 8 lanes. 32 index bytes hold sub-blocks 2c and 2c + 1: their low
+// nibbles are elements 0..15 of each (one per 128-bit lane), the high nibbles 16..31, looked up
+// in kIq4nlValues; the activations are regrouped to match. Signed products go through
+// vpmaddubsw, the scales ls − 32 (computed for all 8 sub-blocks with vpsrlvd) through vpmaddwd.
+inline __m256i SuperBlockIq4xs(const uint8_t* blk, const block_q8_K& x) {
+  const block_iq4_xs& wb = *reinterpret_cast<const block_iq4_xs*>(blk);
+  const __m256i tab = Iq4nlTable(), m4 = _mm256_set1_epi8(0x0F);
+  uint32_t sl;
+  std::memcpy(&sl, wb.scales_l, 4);
+  const __m256i j = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i ls = _mm256_or_si256(
+      _mm256_and_si256(
+          _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(sl)), _mm256_slli_epi32(j, 2)),
+          _mm256_set1_epi32(15)),
+      _mm256_slli_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(wb.scales_h),
+                                                           _mm256_slli_epi32(j, 1)),
+                                         _mm256_set1_epi32(3)),
+                        4));
+  // int16 scales 0..7 in both 128-bit lanes.
+  const __m256i p16 = _mm256_permute4x64_epi64(
+      _mm256_packs_epi32(_mm256_sub_epi32(ls, _mm256_set1_epi32(32)), _mm256_setzero_si256()),
+      0x08);
+  const __m256i sc16 = _mm256_permute2x128_si256(p16, p16, 0x00);
+  __m256i sumi = _mm256_setzero_si256();
+  for (int c = 0; c < 4; ++c) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs + 32 * c));
+    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 64 * c));
+    const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 64 * c + 32));
+    const __m256i sc = GroupPairScales(sc16, c);
+    const __m256i wl = _mm256_shuffle_epi8(tab, _mm256_and_si256(v, m4));
+    const __m256i wh = _mm256_shuffle_epi8(tab, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+    const __m256i xl = _mm256_permute2x128_si256(x0, x1, 0x20);  // elements 0..15 of 2c, 2c + 1
+    const __m256i xh = _mm256_permute2x128_si256(x0, x1, 0x31);  // elements 16..31
+    const __m256i pl = _mm256_maddubs_epi16(_mm256_sign_epi8(wl, wl), _mm256_sign_epi8(xl, wl));
+    const __m256i ph = _mm256_maddubs_epi16(_mm256_sign_epi8(wh, wh), _mm256_sign_epi8(xh, wh));
+    sumi = _mm256_add_epi32(sumi,
+                            _mm256_add_epi32(_mm256_madd_epi16(pl, sc), _mm256_madd_epi16(ph, sc)));
   }
   return sumi;
 }
@@ -390,9 +512,12 @@ inline __m256i QuadSums8(const __m128i* v) {
 template <TensorType T, bool kFull>
 inline __m256 StepK8(const uint8_t* w, const block_q8_K* x, const float* xd, const int16_t* bpair,
                      int64_t s0, int n, __m256 acc) {
-  constexpr int kBs = T == TensorType::kQ4_K   ? sizeof(block_q4_K)
-                      : T == TensorType::kQ5_K ? sizeof(block_q5_K)
-                                               : sizeof(block_q6_K);
+  constexpr int kBs = T == TensorType::kQ4_K     ? sizeof(block_q4_K)
+                      : T == TensorType::kQ5_K   ? sizeof(block_q5_K)
+                      : T == TensorType::kIQ4_XS ? sizeof(block_iq4_xs)
+                      : T == TensorType::kQ3_K   ? sizeof(block_q3_K)
+                      : T == TensorType::kQ2_K   ? sizeof(block_q2_K)
+                                                 : sizeof(block_q6_K);
   __m256i si[8];
   __m128i sm[8];
   for (int j = 0; j < 8; ++j) {
@@ -404,13 +529,21 @@ inline __m256 StepK8(const uint8_t* w, const block_q8_K* x, const float* xd, con
     const uint8_t* blk = w + (s0 + j) * kBs;
     if constexpr (T == TensorType::kQ6_K)
       si[j] = SuperBlockQ6(blk, x[s0 + j]);
+    else if constexpr (T == TensorType::kIQ4_XS)
+      si[j] = SuperBlockIq4xs(blk, x[s0 + j]);
+    else if constexpr (T == TensorType::kQ3_K)
+      si[j] = SuperBlockQ3(blk, x[s0 + j]);
+    else if constexpr (T == TensorType::kQ2_K)
+      SuperBlockQ2(blk, x[s0 + j], &si[j], &sm[j]);
     else
       SuperBlockQ45<T == TensorType::kQ5_K>(blk, x[s0 + j], bpair + (s0 + j) * 8, &si[j], &sm[j]);
   }
   const __m256 fsi = _mm256_cvtepi32_ps(BlockSums8(si));
   // f16 d and dmin of the 8 blocks (Q6_K: the 32 bits ending with d): here a vpgatherdd beat
   // scalar loads by 10-15% on Zen 4.
-  constexpr int kOff = T == TensorType::kQ6_K ? kBs - 4 : 0;
+  // Q2_K: [d | dmin] at its end.
+  constexpr int kOff =
+      T == TensorType::kQ6_K || T == TensorType::kQ3_K || T == TensorType::kQ2_K ? kBs - 4 : 0;
   const __m256i idx =
       _mm256_setr_epi32(0, kBs, 2 * kBs, 3 * kBs, 4 * kBs, 5 * kBs, 6 * kBs, 7 * kBs);
   const int* base = reinterpret_cast<const int*>(w + s0 * kBs + kOff);
@@ -425,8 +558,10 @@ inline __m256 StepK8(const uint8_t* w, const block_q8_K* x, const float* xd, con
   const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(kFull ? 8 : n),
                                           _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   __m256 v;
-  if constexpr (T == TensorType::kQ6_K) {
+  if constexpr (T == TensorType::kQ6_K || T == TensorType::kQ3_K) {
     v = _mm256_mul_ps(_mm256_cvtph_ps(Low16(_mm256_srli_epi32(g, 16))), fsi);
+  } else if constexpr (T == TensorType::kIQ4_XS) {
+    v = _mm256_mul_ps(_mm256_cvtph_ps(Low16(_mm256_and_si256(g, _mm256_set1_epi32(0xFFFF)))), fsi);
   } else {
     const __m256 d = _mm256_cvtph_ps(Low16(_mm256_and_si256(g, _mm256_set1_epi32(0xFFFF))));
     const __m256 dmin = _mm256_cvtph_ps(Low16(_mm256_srli_epi32(g, 16)));
@@ -525,14 +660,15 @@ void GemmQ8Act(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int
   const int64_t nb = k / kQK, np = (nb + 7) / 8 * 8;
   const block_q8_0* x = static_cast<const block_q8_0*>(xq);
   thread_local ActPrep prep;
-  PrepAct(x, nb, n_tok, T != TensorType::kQ8_0, &prep);
+  constexpr bool kSums = LevelOffset<T>() != 0 || HasMin<T>();
+  PrepAct(x, nb, n_tok, kSums, &prep);
   const uint8_t* wp = static_cast<const uint8_t*>(w);
   const int64_t panel = PanelRows(w_row_bytes);
   for (int64_t p0 = r0; p0 < r1; p0 += panel) {
     const int64_t p1 = p0 + panel < r1 ? p0 + panel : r1;
     for (int64_t t = 0; t < n_tok; ++t) {
       const float* xd = prep.d.data() + t * np;
-      const int32_t* xs = T != TensorType::kQ8_0 ? prep.sum.data() + t * np : nullptr;
+      const int32_t* xs = kSums ? prep.sum.data() + t * np : nullptr;
       for (int64_t r = p0; r < p1; ++r)
         y[t * ldy + r] = DotQ8Act<T>(wp + r * w_row_bytes, x + t * nb, xd, xs, nb);
     }
@@ -548,7 +684,9 @@ const Variant& GetVariant() {
       QuantQ8_K,
       {Gemm<DotFloat<0>>, Gemm<DotFloat<1>>, Gemm<DotFloat<2>>, GemmQ8Act<TensorType::kQ4_0>,
        GemmQ8Act<TensorType::kQ5_0>, GemmQ8Act<TensorType::kQ8_0>, GemmK<TensorType::kQ4_K>,
-       GemmK<TensorType::kQ5_K>, GemmK<TensorType::kQ6_K>},
+       GemmK<TensorType::kQ5_K>, GemmK<TensorType::kQ6_K>, GemmQ8Act<TensorType::kQ4_1>,
+       GemmQ8Act<TensorType::kQ5_1>, GemmQ8Act<TensorType::kIQ4_NL>, GemmK<TensorType::kIQ4_XS>,
+       GemmK<TensorType::kQ3_K>, GemmK<TensorType::kQ2_K>},
       1,
   };
   return v;

@@ -103,11 +103,16 @@ inline void WithTokenCount(int n, F&& f) {
 // inverse: the same map takes a block to its lane).
 constexpr int StepBlock(int e) { return 4 * (e % 4) + e / 4; }
 
+// What the u8 level fed to vpdpbusd exceeds the signed level by (Q8_0 and IQ4_NL: x + 128).
 template <TensorType T>
-constexpr int Q8BlockBytes() {
-  return T == TensorType::kQ4_0   ? sizeof(block_q4_0)
-         : T == TensorType::kQ5_0 ? sizeof(block_q5_0)
-                                  : sizeof(block_q8_0);
+constexpr int LanesOffset() {
+  return T == TensorType::kQ4_0 ? 8 : T == TensorType::kQ5_0 ? 16 : HasMin<T>() ? 0 : 128;
+}
+// kIq4nlValues + 128 (u8) in every 128-bit lane: the vpshufb table of IQ4_NL / IQ4_XS levels.
+inline __m512i Iq4nlTableU8() {
+  alignas(16) uint8_t t[16];
+  for (int i = 0; i < 16; ++i) t[i] = static_cast<uint8_t>(kIq4nlValues[i] + 128);
+  return _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
 }
 
 // One token's activations for one step.
@@ -115,15 +120,16 @@ struct ActStep {
   __m512i xlo[4], xhi[4];  // quad q: lane j = x[0..15] (xhi: x[16..31]) of block 4q + j
   __m512i corr[4];         // -offset * Σ x over each int32 lane's 4 bytes of xlo and xhi
   __m512 dx;               // f32(x.d) of block StepBlock(e) in lane e
+  __m512 sx;               // Q4_1/Q5_1: (float)T_b = Σ x of block StepBlock(e) in lane e
 };
 
 template <TensorType T>
 void PrepSteps(const block_q8_0* xb, int64_t nb, ActStep* out) {
-  constexpr int kOff = T == TensorType::kQ4_0 ? 8 : T == TensorType::kQ5_0 ? 16 : 128;
+  constexpr int kOff = LanesOffset<T>();
   const __m512i off = _mm512_set1_epi8(static_cast<char>(kOff == 128 ? 1 : kOff));
   for (int64_t s = 0; s < (nb + 15) / 16; ++s) {
     ActStep& o = out[s];
-    alignas(64) float dx[16] = {};
+    alignas(64) float dx[16] = {}, sx[16] = {};
     for (int q = 0; q < 4; ++q) {
       alignas(64) int8_t lo[64] = {}, hi[64] = {};
       for (int j = 0; j < 4; ++j) {
@@ -132,6 +138,11 @@ void PrepSteps(const block_q8_0* xb, int64_t nb, ActStep* out) {
         std::memcpy(lo + 16 * j, xb[b].qs, 16);
         std::memcpy(hi + 16 * j, xb[b].qs + 16, 16);
         dx[4 * j + q] = H(xb[b].d);
+        if constexpr (HasMin<T>()) {
+          int t = 0;
+          for (int i = 0; i < 32; ++i) t += xb[b].qs[i];
+          sx[4 * j + q] = static_cast<float>(t);
+        }
       }
       o.xlo[q] = _mm512_load_si512(lo);
       o.xhi[q] = _mm512_load_si512(hi);
@@ -141,6 +152,7 @@ void PrepSteps(const block_q8_0* xb, int64_t nb, ActStep* out) {
       o.corr[q] = _mm512_sub_epi32(_mm512_setzero_si512(), c);
     }
     o.dx = _mm512_load_ps(dx);
+    o.sx = _mm512_load_ps(sx);
   }
 }
 
@@ -159,7 +171,12 @@ inline void UnpackStep(const uint8_t* p, __m512i* lo, __m512i* hi) {
       hi[q] = _mm512_shuffle_i64x2(p01, p23, _MM_SHUFFLE(3, 1, 3, 1));
     }
   } else {
-    constexpr int kQs = T == TensorType::kQ4_0 ? 2 : 6;  // offset of qs in the block
+    // Offset of qs (and of qh) in the block.
+    constexpr int kQs = T == TensorType::kQ4_1   ? 4
+                        : T == TensorType::kQ5_0 ? 6
+                        : T == TensorType::kQ5_1 ? 8
+                                                 : 2;  // Q4_0, IQ4_NL
+    constexpr int kQh = T == TensorType::kQ5_0 ? 2 : 4;
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int q = 0; q < 4; ++q) {
       const uint8_t* b = p + 4 * q * kBs;
@@ -169,10 +186,15 @@ inline void UnpackStep(const uint8_t* p, __m512i* lo, __m512i* hi) {
       v = _mm512_inserti32x4(v, Load128(b + 3 * kBs + kQs), 3);
       lo[q] = _mm512_and_si512(v, m4);
       hi[q] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-      if constexpr (T == TensorType::kQ5_0) {
+      if constexpr (T == TensorType::kIQ4_NL) {
+        const __m512i tab = Iq4nlTableU8();
+        lo[q] = _mm512_shuffle_epi8(tab, lo[q]);
+        hi[q] = _mm512_shuffle_epi8(tab, hi[q]);
+      }
+      if constexpr (T == TensorType::kQ5_0 || T == TensorType::kQ5_1) {
         uint64_t mlo = 0, mhi = 0;
         for (int j = 0; j < 4; ++j) {
-          const uint32_t qh = LoadU32(b + j * kBs + 2);
+          const uint32_t qh = LoadU32(b + j * kBs + kQh);
           mlo |= uint64_t{qh & 0xFFFFu} << (16 * j);
           mhi |= uint64_t{qh >> 16} << (16 * j);
         }
@@ -190,21 +212,21 @@ inline void UnpackStep(const uint8_t* p, __m512i* lo, __m512i* hi) {
 template <TensorType T>
 struct ScaleTables {
   static constexpr int kBs = Q8BlockBytes<T>();
-  static constexpr int kWindows = T == TensorType::kQ4_0 ? 2 : T == TensorType::kQ5_0 ? 3 : 4;
+  static constexpr int kWindows = kBs == 18 ? 2 : kBs == 22 ? 3 : 4;
   // Each window ends inside the step, so the last step of a row reads nothing past it.
   static constexpr int kFirst[5] = {0,
-                                    T == TensorType::kQ4_0   ? 8
-                                    : T == TensorType::kQ5_0 ? 6
-                                                             : 4,
-                                    T == TensorType::kQ4_0   ? 16
-                                    : T == TensorType::kQ5_0 ? 12
-                                                             : 8,
-                                    T == TensorType::kQ5_0 ? 16 : 12, 16};
+                                    kBs == 18   ? 8
+                                    : kBs == 22 ? 6
+                                                : 4,
+                                    kBs == 18   ? 16
+                                    : kBs == 22 ? 12
+                                                : 8,
+                                    kBs == 22 ? 16 : 12, 16};
   static constexpr int kStart[4] = {0,
-                                    T == TensorType::kQ4_0   ? 144
-                                    : T == TensorType::kQ5_0 ? 132
-                                                             : 136,
-                                    T == TensorType::kQ5_0 ? 224 : 272, 408};
+                                    kBs == 18   ? 144
+                                    : kBs == 22 ? 132
+                                                : 136,
+                                    kBs == 22 ? 224 : 272, 408};
   struct Tab {
     alignas(64) int32_t idx[4][16];
     alignas(64) int32_t shift[16];
@@ -240,6 +262,21 @@ inline __m512 WeightScales16(const uint8_t* p) {
   }
   d = _mm512_srlv_epi32(d, _mm512_load_si512(S::kTab.shift));
   return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d));
+}
+
+// Q4_1 / Q5_1 (block sizes 0 mod 4): the dword [d | m] of block StepBlock(e) of the step at p, as
+// f32(d) and f32(m) in lane e.
+template <TensorType T>
+inline void WeightScalesMin16(const uint8_t* p, __m512* d, __m512* m) {
+  constexpr int kW = Q8BlockBytes<T>() / 4;  // block size in dwords
+  const __m512i idx = _mm512_setr_epi32(
+      StepBlock(0) * kW, StepBlock(1) * kW, StepBlock(2) * kW, StepBlock(3) * kW, StepBlock(4) * kW,
+      StepBlock(5) * kW, StepBlock(6) * kW, StepBlock(7) * kW, StepBlock(8) * kW, StepBlock(9) * kW,
+      StepBlock(10) * kW, StepBlock(11) * kW, StepBlock(12) * kW, StepBlock(13) * kW,
+      StepBlock(14) * kW, StepBlock(15) * kW);
+  const __m512i v = _mm512_i32gather_epi32(idx, p, 4);
+  *d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
+  *m = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
 }
 
 // The 4 quads' int32 lanes → S_b of block StepBlock(e) in lane e (exact).
@@ -286,7 +323,11 @@ inline void LanesStep(const uint8_t* const* p, const ActStep* const* a, __m512 (
       for (int l = 0; l < kStep; l += 64) _mm_prefetch(pf + r * kStep + l, _MM_HINT_T0);
     __m512i lo[4], hi[4];
     UnpackStep<T>(p[r], lo, hi);
-    const __m512 dw = WeightScales16<T>(p[r]);
+    __m512 dw, mw = _mm512_setzero_ps();
+    if constexpr (HasMin<T>())
+      WeightScalesMin16<T>(p[r], &dw, &mw);
+    else
+      dw = WeightScales16<T>(p[r]);
     for (int t = 0; t < N; ++t) {
       const ActStep& x = *a[t];
       __m512i s[4];
@@ -295,6 +336,8 @@ inline void LanesStep(const uint8_t* const* p, const ActStep* const* a, __m512 (
             _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(x.corr[q], lo[q], x.xlo[q]), hi[q], x.xhi[q]);
       acc[r][t] =
           _mm512_fmadd_ps(_mm512_cvtepi32_ps(Transpose4Sum(s)), _mm512_mul_ps(dw, x.dx), acc[r][t]);
+      if constexpr (HasMin<T>())
+        acc[r][t] = _mm512_fmadd_ps(x.sx, _mm512_mul_ps(mw, x.dx), acc[r][t]);
     }
   }
 }
@@ -569,8 +612,14 @@ void Q45K4Rows(const uint8_t* const* rows, int64_t nsb, const GemvKAct* const* a
   }
 }
 
-// out[r * N + t] for 4 rows x N tokens of Q6_K.
-template <int N>
+// Q3_K rides on the same kernel: per half h, qs[32h..32h+31] broadcast to both 256-bit halves and
+// shifted by 0|2 (4|6) gives the low bits of elements 128h+0..63 (128h+64..127) in natural order,
+// the 3rd bits come from vptestmb on the broadcast hmask; levels are q + 4 in [0, 7], the -4 goes
+// through the bsums like Q6_K's -32.
+// Q2_K too: the same 2-bit unpacking without 3rd bits or offset, plus the mins term
+// SM = Σ_g m_g·bsum_g (one vpmaddwd per row and token) and v = d·SI − dmin·SM.
+// out[r * N + t] for 4 rows x N tokens of Q6_K (or Q3_K, Q2_K).
+template <int N, TensorType T = TensorType::kQ6_K>
 void Q6K4Rows(const uint8_t* const* rows, int64_t nsb, const block_q8_K* const* x, float* out) {
   const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(0x30);
   const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
@@ -586,24 +635,63 @@ void Q6K4Rows(const uint8_t* const* rows, int64_t nsb, const block_q8_K* const* 
         1);
   KAcc4 acc[N];  // row r in lane r
   for (int t = 0; t < N; ++t) KInit(&acc[t]);
-  constexpr int kBs = sizeof(block_q6_K);
+  constexpr bool kQ3 = T == TensorType::kQ3_K, kQ2 = T == TensorType::kQ2_K;
+  constexpr int kBs = kQ3 ? sizeof(block_q3_K) : kQ2 ? sizeof(block_q2_K) : sizeof(block_q6_K);
+  constexpr int kShift = kQ3 ? 2 : 5;  // the offset 4 (32) as a shift of Σ sc bsum
+  const __m512i sh01 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+  const __m512i sh23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
   for (int64_t b = 0; b < nsb; ++b) {
     PrefetchRows<4 * kBs>(rows[0], b);
-    __m512i si[N][4];
-    alignas(16) int16_t dh[8] = {};
+    __m512i si[N][4], smv[N][4];
+    alignas(16) int16_t dh[8] = {}, mh[8] = {};
     for (int r = 0; r < 4; ++r) {
-      const block_q6_K& wb = As<block_q6_K>(rows[r])[b];
-      const __m256i sc16 = _mm256_cvtepi8_epi16(Load128(wb.scales));
-      const __m512i sc = _mm512_castsi256_si512(sc16);
+      const uint8_t* blk = rows[r] + b * kBs;
+      __m256i sc16, m16 = _mm256_setzero_si256();
       __m512i q[4], scp[4];
-      for (int h = 0; h < 2; ++h) {
-        const __m512i l = _mm512_loadu_si512(wb.ql + 64 * h);
-        const __m512i qh = _mm512_broadcast_i64x4(Load256(wb.qh + 32 * h));
-        q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4),
-                                   _mm512_and_si512(_mm512_sllv_epi16(qh, shl), m3));
-        q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                                       _mm512_and_si512(_mm512_srlv_epi16(qh, shr), m3));
+      if constexpr (kQ2) {
+        const block_q2_K& wb = *reinterpret_cast<const block_q2_K*>(blk);
+        const __m128i raw = Load128(wb.scales), k4 = _mm_set1_epi8(0x0F);
+        sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(raw, k4));
+        m16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), k4));
+        const __m512i m2 = _mm512_set1_epi8(3);
+        for (int h = 0; h < 2; ++h) {
+          const __m512i l = _mm512_broadcast_i64x4(Load256(wb.qs + 32 * h));
+          q[2 * h] = _mm512_and_si512(_mm512_srlv_epi16(l, sh01), m2);
+          q[2 * h + 1] = _mm512_and_si512(_mm512_srlv_epi16(l, sh23), m2);
+        }
+        dh[r] = LoadH(reinterpret_cast<const uint8_t*>(&wb.d));
+        mh[r] = LoadH(reinterpret_cast<const uint8_t*>(&wb.dmin));
+      } else if constexpr (kQ3) {
+        const block_q3_K& wb = *reinterpret_cast<const block_q3_K*>(blk);
+        sc16 = _mm256_cvtepi8_epi16(UnpackScalesQ3KSse(wb.scales));
+        const __m512i hm = _mm512_broadcast_i64x4(Load256(wb.hmask));
+        const __m512i m2 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
+        for (int h = 0; h < 2; ++h) {
+          const __m512i l = _mm512_broadcast_i64x4(Load256(wb.qs + 32 * h));
+          for (int c = 0; c < 2; ++c) {
+            const int j = 2 * c;  // bits 4h + j (low half) and 4h + j + 1 (high half)
+            const __m512i bit =
+                _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (4 * h + j))),
+                                   _mm256_set1_epi8(static_cast<char>(1 << (4 * h + j + 1))), 1);
+            const __m512i lo = _mm512_and_si512(_mm512_srlv_epi16(l, c == 0 ? sh01 : sh23), m2);
+            q[2 * h + c] = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(hm, bit), lo, four);
+          }
+        }
+        dh[r] = LoadH(reinterpret_cast<const uint8_t*>(&wb.d));
+      } else {
+        const block_q6_K& wb = *reinterpret_cast<const block_q6_K*>(blk);
+        sc16 = _mm256_cvtepi8_epi16(Load128(wb.scales));
+        for (int h = 0; h < 2; ++h) {
+          const __m512i l = _mm512_loadu_si512(wb.ql + 64 * h);
+          const __m512i qh = _mm512_broadcast_i64x4(Load256(wb.qh + 32 * h));
+          q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4),
+                                     _mm512_and_si512(_mm512_sllv_epi16(qh, shl), m3));
+          q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                         _mm512_and_si512(_mm512_srlv_epi16(qh, shr), m3));
+        }
+        dh[r] = LoadH(reinterpret_cast<const uint8_t*>(&wb.d));
       }
+      const __m512i sc = _mm512_castsi256_si512(sc16);
       for (int c = 0; c < 4; ++c) scp[c] = _mm512_permutexvar_epi16(sidx[c], sc);
       for (int t = 0; t < N; ++t) {
         const block_q8_K& xb = x[t][b];
@@ -611,14 +699,114 @@ void Q6K4Rows(const uint8_t* const* rows, int64_t nsb, const block_q8_K* const* 
         for (int c = 0; c < 4; ++c)
           sumi = _mm512_dpwssd_epi32(
               sumi, _mm512_maddubs_epi16(q[c], _mm512_loadu_si512(xb.qs + 64 * c)), scp[c]);
-        // -32 * Σ sc_j * bsum_j
-        const __m256i corr = _mm256_madd_epi16(sc16, Load256(xb.bsums));
-        si[t][r] = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
+        if constexpr (kQ2) {
+          si[t][r] = sumi;
+          smv[t][r] = _mm512_zextsi256_si512(_mm256_madd_epi16(m16, Load256(xb.bsums)));
+        } else {  // -32 (-4) * Σ sc_j * bsum_j
+          const __m256i corr = _mm256_madd_epi16(sc16, Load256(xb.bsums));
+          si[t][r] =
+              _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, kShift)));
+        }
+      }
+    }
+    const __m128 d = _mm_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh)));
+    if constexpr (kQ2) {
+      const __m128 dmin = _mm_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(mh)));
+      for (int t = 0; t < N; ++t)
+        KUpdate(&acc[t], b, Totals4(si[t]), Totals4(smv[t]), d, dmin, _mm_set1_ps(x[t][b].d));
+    } else {
+      for (int t = 0; t < N; ++t) KUpdate6(&acc[t], b, Totals4(si[t]), d, _mm_set1_ps(x[t][b].d));
+    }
+  }
+  for (int t = 0; t < N; ++t) {
+    alignas(16) float r[4];
+    _mm_store_ps(r, KReduce(&acc[t]));
+    for (int i = 0; i < 4; ++i) out[i * N + t] = r[i];
+  }
+}
+
+// ---- IQ4_XS: 4 rows x N <= 4 tokens ------------------------------------------------------------
+//
+// The 128 index bytes are two 512-bit loads, sub-block 4h + j in 128-bit lane j of load h; low
+// nibbles are its elements 0..15, high nibbles 16..31, looked up (vpshufb) as kIq4nlValues + 128.
+// vpdpbusd against the activations arranged the same way (IqXsAct), starting at −128 × Σx per
+// int32 lane, leaves exact per-lane sums of level·x; vpmulld by the lane's sub-block scale
+// ls − 32 and the lane totals (Totals4) give SI, then v = d·SI and A[s mod 16] += x.d·v.
+struct IqXsAct {
+  __m512i xlo[2], xhi[2];  // lane j of [h]: x[32(4h + j) ..] elements 0..15 / 16..31
+  __m512i corr[2];         // −128 × Σ over each int32 lane's bytes of xlo[h] and xhi[h]
+  __m128 dx;               // broadcast
+};
+
+void PrepIqXs(const block_q8_K* xb, int64_t nsb, IqXsAct* out) {
+  const __m512i one = _mm512_set1_epi8(1);
+  for (int64_t b = 0; b < nsb; ++b) {
+    const int8_t* q = xb[b].qs;
+    IqXsAct& o = out[b];
+    for (int h = 0; h < 2; ++h) {
+      alignas(64) int8_t lo[64], hi[64];
+      for (int j = 0; j < 4; ++j) {
+        std::memcpy(lo + 16 * j, q + 32 * (4 * h + j), 16);
+        std::memcpy(hi + 16 * j, q + 32 * (4 * h + j) + 16, 16);
+      }
+      o.xlo[h] = _mm512_load_si512(lo);
+      o.xhi[h] = _mm512_load_si512(hi);
+      const __m512i c = _mm512_dpbusd_epi32(
+          _mm512_dpbusd_epi32(_mm512_setzero_si512(), one, o.xlo[h]), one, o.xhi[h]);
+      o.corr[h] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(c, 7));
+    }
+    o.dx = _mm_set1_ps(xb[b].d);
+  }
+}
+
+template <int N>
+void IqXs4Rows(const uint8_t* const* rows, int64_t nsb, const IqXsAct* const* act, float* out) {
+  constexpr int kBs = sizeof(block_iq4_xs);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), tab = Iq4nlTableU8();
+  __m512i jshift4[2], jshift2[2];  // 4j and 2j, j = 4h + (int32 lane / 4)
+  for (int h = 0; h < 2; ++h) {
+    jshift4[h] = _mm512_setr_epi32(16 * h, 16 * h, 16 * h, 16 * h, 16 * h + 4, 16 * h + 4,
+                                   16 * h + 4, 16 * h + 4, 16 * h + 8, 16 * h + 8, 16 * h + 8,
+                                   16 * h + 8, 16 * h + 12, 16 * h + 12, 16 * h + 12, 16 * h + 12);
+    jshift2[h] = _mm512_srli_epi32(jshift4[h], 1);
+  }
+  KAcc4 acc[N];  // row r in lane r
+  for (int t = 0; t < N; ++t) KInit(&acc[t]);
+  for (int64_t b = 0; b < nsb; ++b) {
+    PrefetchRows<4 * kBs>(rows[0], b);
+    __m512i si[N][4];
+    alignas(16) int16_t dh[8] = {};
+    for (int r = 0; r < 4; ++r) {
+      const block_iq4_xs& wb = As<block_iq4_xs>(rows[r])[b];
+      // ls_j − 32 in the 4 int32 lanes of 128-bit lane j mod 4 of scv[j / 4]: the low nibble
+      // is bits 4j of scales_l (as a u32), the high bits 2j of scales_h.
+      const __m512i sl = _mm512_set1_epi32(static_cast<int>(LoadU32(wb.scales_l)));
+      const __m512i shb = _mm512_set1_epi32(wb.scales_h);
+      __m512i ulo[2], uhi[2], scv[2];
+      for (int h = 0; h < 2; ++h) {
+        const __m512i v = _mm512_loadu_si512(wb.qs + 64 * h);
+        ulo[h] = _mm512_shuffle_epi8(tab, _mm512_and_si512(v, m4));
+        uhi[h] = _mm512_shuffle_epi8(tab, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+        const __m512i ls = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srlv_epi32(sl, jshift4[h]), _mm512_set1_epi32(15)),
+            _mm512_slli_epi32(
+                _mm512_and_si512(_mm512_srlv_epi32(shb, jshift2[h]), _mm512_set1_epi32(3)), 4));
+        scv[h] = _mm512_sub_epi32(ls, _mm512_set1_epi32(32));
+      }
+      for (int t = 0; t < N; ++t) {
+        const IqXsAct& a = act[t][b];
+        __m512i sum = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+          const __m512i d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(a.corr[h], ulo[h], a.xlo[h]),
+                                                uhi[h], a.xhi[h]);
+          sum = _mm512_add_epi32(sum, _mm512_mullo_epi32(d, scv[h]));
+        }
+        si[t][r] = sum;
       }
       dh[r] = LoadH(reinterpret_cast<const uint8_t*>(&wb.d));
     }
     const __m128 d = _mm_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh)));
-    for (int t = 0; t < N; ++t) KUpdate6(&acc[t], b, Totals4(si[t]), d, _mm_set1_ps(x[t][b].d));
+    for (int t = 0; t < N; ++t) KUpdate6(&acc[t], b, Totals4(si[t]), d, act[t][b].dx);
   }
   for (int t = 0; t < N; ++t) {
     alignas(16) float r[4];
@@ -635,7 +823,11 @@ void GemmLanesK(const void* w, size_t w_row_bytes, int64_t k, const void* xq, in
   const int64_t nsb = k / kQK_K;
   const block_q8_K* x = As<block_q8_K>(xq);
   thread_local std::vector<GemvKAct> prep;
-  if constexpr (T != TensorType::kQ6_K) {
+  thread_local std::vector<IqXsAct> prep_xs;
+  if constexpr (T == TensorType::kIQ4_XS) {
+    if (prep_xs.size() < static_cast<size_t>(nsb * n_tok)) prep_xs.resize(nsb * n_tok);
+    for (int64_t t = 0; t < n_tok; ++t) PrepIqXs(x + t * nsb, nsb, prep_xs.data() + t * nsb);
+  } else if constexpr (T != TensorType::kQ6_K && T != TensorType::kQ3_K && T != TensorType::kQ2_K) {
     if (prep.size() < static_cast<size_t>(nsb * n_tok)) prep.resize(nsb * n_tok);
     for (int64_t t = 0; t < n_tok; ++t) PrepGemvK(x + t * nsb, nsb, prep.data() + t * nsb);
   }
@@ -647,10 +839,14 @@ void GemmLanesK(const void* w, size_t w_row_bytes, int64_t k, const void* xq, in
       for (int i = 0; i < 4; ++i) rows[i] = wp + std::min(r + i, r1 - 1) * w_row_bytes;
       float out[16];
       WithTokenCount(n, [&](auto N) {
-        if constexpr (T == TensorType::kQ6_K) {
+        if constexpr (T == TensorType::kQ6_K || T == TensorType::kQ3_K || T == TensorType::kQ2_K) {
           const block_q8_K* xs[N()];
           for (int i = 0; i < N(); ++i) xs[i] = x + (t0 + i) * nsb;
-          Q6K4Rows<N()>(rows, nsb, xs, out);
+          Q6K4Rows<N(), T>(rows, nsb, xs, out);
+        } else if constexpr (T == TensorType::kIQ4_XS) {
+          const IqXsAct* as[N()];
+          for (int i = 0; i < N(); ++i) as[i] = prep_xs.data() + (t0 + i) * nsb;
+          IqXs4Rows<N()>(rows, nsb, as, out);
         } else {
           const GemvKAct* as[N()];
           for (int i = 0; i < N(); ++i) as[i] = prep.data() + (t0 + i) * nsb;
@@ -741,7 +937,8 @@ constexpr int kNG = 2;  // groups of 16 tokens per tile
 
 template <TensorType T>
 constexpr bool IsKQuant() {
-  return T == TensorType::kQ4_K || T == TensorType::kQ5_K || T == TensorType::kQ6_K;
+  return T == TensorType::kQ4_K || T == TensorType::kQ5_K || T == TensorType::kQ6_K ||
+         T == TensorType::kIQ4_XS || T == TensorType::kQ3_K || T == TensorType::kQ2_K;
 }
 
 // unit[p]: the unit at packed position p; pass j is positions start[j] .. start[j + 1] - 1.
@@ -772,16 +969,22 @@ struct WTile {
   uint8_t* q;      // [nb][kRM][32] raw unsigned q (Q8_0: q + 128)
   float* scale;    // Q4_0/Q5_0/Q8_0: [nb][kRM] f32(w.d); K-quants: [nsb][2][kRM] d, dmin
   int32_t* isc;    // K-quants: [groups][kRM] integer scale per group
-  int32_t* mpair;  // Q4_K/Q5_K: [nsb][4][kRM] (m_2i, m_2i+1) as int16 pairs
+  int32_t* mpair;  // Q4_K/Q5_K: [nsb][4][kRM], Q2_K: [nsb][8][kRM] (m_2i, m_2i+1) int16 pairs
 };
 
 // What a stored level exceeds the signed level by (see WTile).
 template <TensorType T>
-constexpr int kOffset = T == TensorType::kQ4_0   ? 8
-                        : T == TensorType::kQ5_0 ? 16
-                        : T == TensorType::kQ8_0 ? 128
-                        : T == TensorType::kQ6_K ? 32
-                                                 : 0;
+constexpr int kOffset =
+    T == TensorType::kQ4_0                                                           ? 8
+    : T == TensorType::kQ5_0                                                         ? 16
+    : T == TensorType::kQ6_K                                                         ? 32
+    : T == TensorType::kQ3_K                                                         ? 4
+    : T == TensorType::kQ8_0 || T == TensorType::kIQ4_NL || T == TensorType::kIQ4_XS ? 128
+                                                                                     : 0;
+
+// int16 pairs of mins per super-block (Q4_K/Q5_K: 8 mins of 32-blocks; Q2_K: 16 of 16-groups).
+template <TensorType T>
+constexpr int kMinPairs = T == TensorType::kQ2_K ? 8 : 4;
 
 // Row r (< kRM) of the tile o from the weight row at w.
 template <TensorType T>
@@ -793,7 +996,76 @@ void UnpackRow(const uint8_t* w, const PassOrder& po, const WTile& o, int r) {
   };
   for (int64_t u = 0; u < nu; ++u) {  // the weight row in order (it streams from memory)
     const int64_t p = po.pos[u];
-    if constexpr (T == TensorType::kQ4_0 || T == TensorType::kQ5_0 || T == TensorType::kQ8_0) {
+    if constexpr (HasMin<T>()) {  // Q4_1, Q5_1: scale [2p] = d, [2p + 1] = m
+      const uint8_t* wb = w + u * Q8BlockBytes<T>();
+      constexpr int kQs = T == TensorType::kQ4_1 ? 4 : 8;
+      const __m128i a = Load128(wb + kQs);
+      __m256i v = _mm256_and_si256(
+          _mm256_inserti128_si256(_mm256_castsi128_si256(a), _mm_srli_epi16(a, 4), 1), m4);
+      if constexpr (T == TensorType::kQ5_1)
+        v = _mm256_mask_add_epi8(v, _cvtu32_mask32(LoadU32(wb + 4)), v, _mm256_set1_epi8(16));
+      store_q(p, v);
+      o.scale[(2 * p) * kRM + r] = H(static_cast<uint16_t>(LoadH(wb)));
+      o.scale[(2 * p + 1) * kRM + r] = H(static_cast<uint16_t>(LoadH(wb + 2)));
+    } else if constexpr (T == TensorType::kIQ4_NL) {
+      const block_iq4_nl& wb = As<block_iq4_nl>(w)[u];
+      const __m128i a = Load128(wb.qs);
+      const __m256i v = _mm256_and_si256(
+          _mm256_inserti128_si256(_mm256_castsi128_si256(a), _mm_srli_epi16(a, 4), 1), m4);
+      store_q(p, _mm256_shuffle_epi8(_mm512_castsi512_si256(Iq4nlTableU8()), v));
+      o.scale[p * kRM + r] = H(wb.d);
+    } else if constexpr (T == TensorType::kQ2_K) {  // 8 blocks of 32, two scale groups each
+      const block_q2_K& wb = As<block_q2_K>(w)[u];
+      o.scale[(2 * p) * kRM + r] = H(wb.d);
+      o.scale[(2 * p + 1) * kRM + r] = H(wb.dmin);
+      for (int i = 0; i < 8; ++i)
+        o.mpair[(8 * p + i) * kRM + r] =
+            static_cast<int32_t>((wb.scales[2 * i] >> 4) |
+                                 (uint32_t{static_cast<uint8_t>(wb.scales[2 * i + 1] >> 4)} << 16));
+      const __m256i m2 = _mm256_set1_epi8(3);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i l = Load256(wb.qs + 32 * h);
+        for (int j = 0; j < 4; ++j) {
+          const int64_t b = p * 8 + 4 * h + j;
+          store_q(b, _mm256_and_si256(_mm256_srli_epi16(l, 2 * j), m2));
+          o.isc[(2 * b) * kRM + r] = wb.scales[2 * (4 * h + j)] & 15;
+          o.isc[(2 * b + 1) * kRM + r] = wb.scales[2 * (4 * h + j) + 1] & 15;
+        }
+      }
+    } else if constexpr (T == TensorType::kQ3_K) {  // 8 blocks of 32, two scale groups each
+      const block_q3_K& wb = As<block_q3_K>(w)[u];
+      o.scale[(2 * p) * kRM + r] = H(wb.d);
+      o.scale[(2 * p + 1) * kRM + r] = 0.0f;
+      alignas(16) int8_t sc[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(sc), UnpackScalesQ3KSse(wb.scales));
+      const __m256i hm = Load256(wb.hmask), m2 = _mm256_set1_epi8(3);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i l = Load256(wb.qs + 32 * h);
+        for (int j = 0; j < 4; ++j) {
+          const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(l, 2 * j), m2);
+          const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << (4 * h + j)));
+          const int64_t b = p * 8 + 4 * h + j;
+          store_q(
+              b, _mm256_mask_add_epi8(lo, _mm256_test_epi8_mask(hm, bit), lo, _mm256_set1_epi8(4)));
+          o.isc[(2 * b) * kRM + r] = sc[2 * (4 * h + j)];
+          o.isc[(2 * b + 1) * kRM + r] = sc[2 * (4 * h + j) + 1];
+        }
+      }
+    } else if constexpr (T == TensorType::kIQ4_XS) {  // 8 blocks of 32, one scale group each
+      const block_iq4_xs& wb = As<block_iq4_xs>(w)[u];
+      o.scale[(2 * p) * kRM + r] = H(wb.d);
+      o.scale[(2 * p + 1) * kRM + r] = 0.0f;
+      const __m256i tab = _mm512_castsi512_si256(Iq4nlTableU8());
+      for (int j = 0; j < 8; ++j) {
+        const __m128i a = Load128(wb.qs + 16 * j);
+        const __m256i v = _mm256_and_si256(
+            _mm256_inserti128_si256(_mm256_castsi128_si256(a), _mm_srli_epi16(a, 4), 1), m4);
+        const int64_t b = p * 8 + j;
+        store_q(b, _mm256_shuffle_epi8(tab, v));
+        o.isc[b * kRM + r] = ScaleIq4Xs(wb, j) - 32;
+      }
+    } else if constexpr (T == TensorType::kQ4_0 || T == TensorType::kQ5_0 ||
+                         T == TensorType::kQ8_0) {
       __m256i v;
       float d;
       if constexpr (T == TensorType::kQ8_0) {
@@ -888,7 +1160,8 @@ void UnpackRow(const uint8_t* w, const PassOrder& po, const WTile& o, int r) {
 
 // Activations of kNG groups of 16 tokens each, in packed unit order; group j's arrays start
 // j * stride bytes after group 0's. xs [nb][8][16][4] s8 x; Q4_0/Q5_0/Q8_0: dx [nb][16];
-// K-quants: dx [nsb][16] (x.d), bp [nsb][4][16] int32 = (bpair_2i, bpair_2i+1); cx [groups][16]
+// K-quants: dx [nsb][16] (x.d), bp [nsb][4][16] int32 = (bpair_2i, bpair_2i+1) (Q2_K: [nsb][8][16]
+// (bsum_2i, bsum_2i+1), in the cx area, which Q2_K does not use); cx [groups][16]
 // int32 = −kOffset · Σx over each scale group (a 32-block; Q6_K: 16 elements).
 struct AGroup {
   uint8_t* xs;
@@ -966,20 +1239,30 @@ void PackActGroup(const void* xq, int64_t k, int64_t t0, int64_t n_tok, const Pa
       if constexpr (kK) {
         if (rows[i] == nullptr) {
           g.dx[p * 16 + i] = 0.0f;
-          for (int j = 0; j < 4; ++j) g.bp[(p * 4 + j) * 16 + i] = 0;
+          for (int j = 0; j < kMinPairs<T>; ++j) g.bp[(p * kMinPairs<T> + j) * 16 + i] = 0;
           if constexpr (kOffset<T> != 0)
-            for (int j = 0; j < 16; ++j) g.cx[(p * 16 + j) * 16 + i] = 0;
+            for (int j = 0; j < (T == TensorType::kIQ4_XS ? 8 : 16); ++j)
+              g.cx[(p * (T == TensorType::kIQ4_XS ? 8 : 16) + j) * 16 + i] = 0;
           continue;
         }
         const block_q8_K& xb = As<block_q8_K>(rows[i])[u];
         g.dx[p * 16 + i] = xb.d;
-        if constexpr (kOffset<T> != 0)  // Q6_K: a scale group is 16 elements, one bsum
+        if constexpr (T == TensorType::kQ6_K || T == TensorType::kQ3_K)  // 16 elements, one bsum
           for (int j = 0; j < 16; ++j) g.cx[(p * 16 + j) * 16 + i] = -kOffset<T> * xb.bsums[j];
-        for (int j = 0; j < 4; ++j) {
-          const int lo = xb.bsums[4 * j] + xb.bsums[4 * j + 1];
-          const int hi = xb.bsums[4 * j + 2] + xb.bsums[4 * j + 3];
-          g.bp[(p * 4 + j) * 16 + i] =
-              static_cast<int32_t>((lo & 0xFFFF) | (static_cast<uint32_t>(hi) << 16));
+        if constexpr (T == TensorType::kIQ4_XS)  // a scale group is a 32-block, two bsums
+          for (int j = 0; j < 8; ++j)
+            g.cx[(p * 8 + j) * 16 + i] = -kOffset<T> * (xb.bsums[2 * j] + xb.bsums[2 * j + 1]);
+        if constexpr (T == TensorType::kQ2_K) {  // (bsum_2j, bsum_2j+1): the 16 groups' mins
+          for (int j = 0; j < 8; ++j)
+            g.bp[(p * 8 + j) * 16 + i] = static_cast<int32_t>(
+                (xb.bsums[2 * j] & 0xFFFF) | (static_cast<uint32_t>(xb.bsums[2 * j + 1]) << 16));
+        } else {
+          for (int j = 0; j < 4; ++j) {
+            const int lo = xb.bsums[4 * j] + xb.bsums[4 * j + 1];
+            const int hi = xb.bsums[4 * j + 2] + xb.bsums[4 * j + 3];
+            g.bp[(p * 4 + j) * 16 + i] =
+                static_cast<int32_t>((lo & 0xFFFF) | (static_cast<uint32_t>(hi) << 16));
+          }
         }
       } else if (rows[i] == nullptr) {
         g.dx[p * 16 + i] = 0.0f;
@@ -987,7 +1270,8 @@ void PackActGroup(const void* xq, int64_t k, int64_t t0, int64_t n_tok, const Pa
       } else {
         const block_q8_0& xb = As<block_q8_0>(rows[i])[u];
         g.dx[p * 16 + i] = H(xb.d);
-        g.cx[p * 16 + i] = -kOffset<T> * Sum32(xb.qs);
+        // Q4_1/Q5_1: T_b = Σx itself (the m term); others: the offset's correction.
+        g.cx[p * 16 + i] = HasMin<T>() ? Sum32(xb.qs) : -kOffset<T> * Sum32(xb.qs);
       }
     }
   }
@@ -1037,22 +1321,35 @@ void OuterTile(const WTile& w, const AGroup& g, int64_t gstride, const PassOrder
       for (const int64_t pf_end = (p + 1) * pf_lines / nu; pf_next < pf_end; ++pf_next)
         _mm_prefetch(reinterpret_cast<const char*>(pf + pf_next * 64), _MM_HINT_T0);
       if constexpr (!IsKQuant<T>()) {
+        constexpr bool kMin = HasMin<T>();
         __m512i s[RM][NG];
-        ScaleGroupDot<RM, NG, 8>(w.q, g.xs, gstride, p, 0, g.cx + p * 16, s);
-        __m512 dx[NG];
-        for (int j = 0; j < NG; ++j)
-          dx[j] = _mm512_loadu_ps(
-              reinterpret_cast<const float*>(reinterpret_cast<const uint8_t*>(g.dx) + j * gstride) +
-              p * 16);
+        ScaleGroupDot<RM, NG, 8>(w.q, g.xs, gstride, p, 0, kMin ? nullptr : g.cx + p * 16, s);
+        __m512 dx[NG], tx[NG];
+        for (int j = 0; j < NG; ++j) {
+          const uint8_t* gj = reinterpret_cast<const uint8_t*>(g.dx) + j * gstride;
+          dx[j] = _mm512_loadu_ps(reinterpret_cast<const float*>(gj) + p * 16);
+          if constexpr (kMin)
+            tx[j] = _mm512_cvtepi32_ps(
+                _mm512_loadu_si512(reinterpret_cast<const uint8_t*>(g.cx + p * 16) + j * gstride));
+        }
         for (int r = 0; r < RM; ++r) {
-          const __m512 ws = _mm512_set1_ps(w.scale[p * kRM + r]);
+          const __m512 ws = _mm512_set1_ps(w.scale[(kMin ? 2 * p : p) * kRM + r]);
           for (int j = 0; j < NG; ++j)
             acc[r][j] =
                 _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r][j]), _mm512_mul_ps(ws, dx[j]), acc[r][j]);
+          if constexpr (kMin) {
+            const __m512 wm = _mm512_set1_ps(w.scale[(2 * p + 1) * kRM + r]);
+            for (int j = 0; j < NG; ++j)
+              acc[r][j] = _mm512_fmadd_ps(tx[j], _mm512_mul_ps(wm, dx[j]), acc[r][j]);
+          }
         }
       } else {
-        constexpr bool kQ6 = T == TensorType::kQ6_K;
-        constexpr int kParts = kQ6 ? 2 : 1;  // scale groups per 32-block
+        constexpr bool kQ2 = T == TensorType::kQ2_K;
+        constexpr bool kQ6 = T == TensorType::kQ6_K || T == TensorType::kQ3_K;  // offset via cx
+        constexpr bool kXs = T == TensorType::kIQ4_XS;
+        constexpr bool kMins = !kQ6 && !kXs;        // Q4_K, Q5_K, Q2_K
+        constexpr int kParts = kQ6 || kQ2 ? 2 : 1;  // scale groups per 32-block
+        constexpr int kPairs = kMinPairs<T>;
         __m512i si[RM][NG];
         for (int r = 0; r < RM; ++r)
           for (int j = 0; j < NG; ++j) si[r][j] = _mm512_setzero_si512();
@@ -1061,7 +1358,7 @@ void OuterTile(const WTile& w, const AGroup& g, int64_t gstride, const PassOrder
             const int64_t grp = b * kParts + part_i;
             __m512i s[RM][NG];
             ScaleGroupDot<RM, NG, 8 / kParts>(w.q, g.xs, gstride, b, part_i * (8 / kParts),
-                                              kQ6 ? g.cx + grp * 16 : nullptr, s);
+                                              kQ6 || kXs ? g.cx + grp * 16 : nullptr, s);
             for (int r = 0; r < RM; ++r) {
               const __m512i sc = _mm512_set1_epi32(w.isc[grp * kRM + r]);
               for (int j = 0; j < NG; ++j)
@@ -1071,19 +1368,19 @@ void OuterTile(const WTile& w, const AGroup& g, int64_t gstride, const PassOrder
         for (int j = 0; j < NG; ++j) {
           const uint8_t* gj = reinterpret_cast<const uint8_t*>(g.dx) + j * gstride;
           const __m512 xd = _mm512_loadu_ps(reinterpret_cast<const float*>(gj) + p * 16);
-          __m512i bp[4];
-          if constexpr (!kQ6)
-            for (int i = 0; i < 4; ++i)
+          __m512i bp[kPairs];
+          if constexpr (kMins)
+            for (int i = 0; i < kPairs; ++i)
               bp[i] = _mm512_loadu_si512(reinterpret_cast<const uint8_t*>(g.bp) + j * gstride +
-                                         ((p * 4 + i) * 16) * 4);
+                                         ((p * kPairs + i) * 16) * 4);
           for (int r = 0; r < RM; ++r) {
             __m512 v = _mm512_mul_ps(_mm512_set1_ps(w.scale[(2 * p) * kRM + r]),
                                      _mm512_cvtepi32_ps(si[r][j]));
-            if constexpr (!kQ6) {
+            if constexpr (kMins) {
               __m512i sm = _mm512_setzero_si512();
-              for (int i = 0; i < 4; ++i)
+              for (int i = 0; i < kPairs; ++i)
                 sm = _mm512_dpwssd_epi32(sm, bp[i],
-                                         _mm512_set1_epi32(w.mpair[(4 * p + i) * kRM + r]));
+                                         _mm512_set1_epi32(w.mpair[(kPairs * p + i) * kRM + r]));
               v = _mm512_sub_ps(v, _mm512_mul_ps(_mm512_set1_ps(w.scale[(2 * p + 1) * kRM + r]),
                                                  _mm512_cvtepi32_ps(sm)));
             }
@@ -1148,7 +1445,7 @@ void GemmOuter(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int
   const int64_t pg = std::min(panel_groups, n_groups_all);
   if (abuf.size() < static_cast<size_t>(pg * group_bytes + 64)) abuf.resize(pg * group_bytes + 64);
   // Per row and 32-block: q 32 B, scale 8 B, isc 8 B; per super-block mpair 16 B.
-  const size_t row_share = nb * (32 + 8 + 8) + nsb * 16;
+  const size_t row_share = nb * (32 + 8 + 8) + nsb * 4 * kMinPairs<T>;
   if (wbuf.size() < kRM * row_share + 64) wbuf.resize(kRM * row_share + 64);
   uint8_t* base = wbuf.data();
   const WTile wt = {base, reinterpret_cast<float*>(base + kRM * nb * 32),
@@ -1161,8 +1458,10 @@ void GemmOuter(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int
     for (int64_t j = 0; j < ng; ++j) {
       uint8_t* gb = abuf.data() + j * group_bytes;
       float* dx = reinterpret_cast<float*>(gb + nb * 512);
-      groups[j] = {gb, dx, reinterpret_cast<int32_t*>(dx + nsb * 16),
-                   reinterpret_cast<int32_t*>(gb + nb * (512 + 64))};
+      int32_t* cx = reinterpret_cast<int32_t*>(gb + nb * (512 + 64));
+      // Q2_K's 8 bsum pairs per super-block do not fit after dx; it has no cx, so they go there.
+      int32_t* bp = T == TensorType::kQ2_K ? cx : reinterpret_cast<int32_t*>(dx + nsb * 16);
+      groups[j] = {gb, dx, bp, cx};
       PackActGroup<T>(xq, k, (g0 + j) * 16, n_tok, po, groups[j]);
     }
     for (int64_t r = r0; r < r1;) {
@@ -1199,7 +1498,7 @@ template <TensorType T>
 void GemmQ(const void* w, size_t w_row_bytes, int64_t k, const void* xq, int64_t n_tok, float* y,
            int64_t ldy, int64_t r0, int64_t r1) {
   if (n_tok >= kOuterMinTok) return GemmOuter<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
-  if constexpr (T == TensorType::kQ4_K || T == TensorType::kQ5_K || T == TensorType::kQ6_K)
+  if constexpr (IsKQuant<T>())
     GemmLanesK<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
   else
     GemmLanesQ8<T>(w, w_row_bytes, k, xq, n_tok, y, ldy, r0, r1);
@@ -1214,7 +1513,9 @@ const Variant& GetVariant() {
       avx2::GetVariant().quant_q8_K,
       {GemmFloat<0>, GemmFloat<1>, GemmFloat<2>, GemmQ<TensorType::kQ4_0>, GemmQ<TensorType::kQ5_0>,
        GemmQ<TensorType::kQ8_0>, GemmQ<TensorType::kQ4_K>, GemmQ<TensorType::kQ5_K>,
-       GemmQ<TensorType::kQ6_K>},
+       GemmQ<TensorType::kQ6_K>, GemmQ<TensorType::kQ4_1>, GemmQ<TensorType::kQ5_1>,
+       GemmQ<TensorType::kIQ4_NL>, GemmQ<TensorType::kIQ4_XS>, GemmQ<TensorType::kQ3_K>,
+       GemmQ<TensorType::kQ2_K>},
       kRM,
   };
   return v;

@@ -130,21 +130,20 @@ TEST_P(ParityTest, MatchesReferenceLogits) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ParityTest,
-                         ::testing::Values("tiny-llama-f32", "tiny-llama-f16", "tiny-llama-q8_0",
-                                           "tiny-llama-q4_0", "small-llama-q4_k_m",
-                                           "tiny-qwen2-q8_0", "tiny-llama3-q8_0",
-                                           "fortune-llama-q8_0", "tiny-qwen3-f32",
-                                           "tiny-qwen3-q8_0", "tiny-smollm3-f32",
-                                           "tiny-granite-f32", "tiny-phi3-f32", "tiny-phi3-q8_0",
-                                           "tiny-gemma2-f32", "tiny-gemma3-f32", "tiny-gemma3-q8_0",
-                                           "tiny-qwen3moe-f32", "tiny-qwen3moe-q8_0"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& c : n)
-                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Models, ParityTest,
+    ::testing::Values("tiny-llama-f32", "tiny-llama-f16", "tiny-llama-q8_0", "tiny-llama-q4_0",
+                      "small-llama-q4_k_m", "tiny-qwen2-q8_0", "tiny-llama3-q8_0",
+                      "fortune-llama-q8_0", "tiny-qwen3-f32", "tiny-qwen3-q8_0", "tiny-smollm3-f32",
+                      "tiny-granite-f32", "tiny-phi3-f32", "tiny-phi3-q8_0", "tiny-gemma2-f32",
+                      "tiny-gemma3-f32", "tiny-gemma3-q8_0", "tiny-llama-q2_k", "tiny-llama-q5_1",
+                      "tiny-qwen3moe-f32", "tiny-qwen3moe-q8_0"),
+    [](const auto& info) {
+      std::string n = info.param;
+      for (char& c : n)
+        if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+      return n;
+    });
 
 }  // namespace
 }  // namespace suanli

@@ -19,7 +19,7 @@ using testing::ParseString;
 using testing::RawGguf;
 using testing::RawTensor;
 
-constexpr uint32_t kF32 = 0, kQ8_0 = 8, kQ2_K = 10;
+constexpr uint32_t kF32 = 0, kQ8_0 = 8, kQ8_1 = 9;
 
 // A valid file: one metadata entry and two F32 tensors, w {8, 2} at 0 and b {8} at 64.
 RawGguf ValidRaw() {
@@ -231,10 +231,12 @@ TEST(GgufHostile, TensorTypes) {
   r.tensors[0].type = 99;
   ExpectError(r.Build(), "tensor 'w': unknown tensor type 99");
   r = ValidRaw();
-  r.tensors[0] = {"w", {256}, kQ2_K, 0};
+  r.tensors[0] = {"w", {64}, kQ8_1, 0};  // 2 blocks of 36 bytes
   r.tensors[1].offset = 96;
   r.data.resize(128);
-  ExpectError(r.Build(), "tensor 'w': tensor type Q2_K is not supported",
+  ExpectError(r.Build(),
+              "tensor 'w': tensor type Q8_1 is not supported (supported: F32, F16, Q4_0, Q4_1, "
+              "Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, BF16)",
               StatusCode::kUnimplemented);
   // A structural error elsewhere is reported before the unsupported type.
   r.tensors[1].offset = 97;

@@ -200,7 +200,7 @@ TEST(GgufRoundTrip, EveryTensorTypeSize) {
     EXPECT_EQ((*f)->data_offset() % 32, 0u);
     EXPECT_EQ(file.size(), (*f)->data_offset() + 32 + expected + (32 - expected % 32) % 32);
   }
-  EXPECT_EQ(n_types, 15);
+  EXPECT_EQ(n_types, 17);
 }
 
 TEST(GgufRoundTrip, Version2AndNoTensors) {

@@ -22,13 +22,19 @@
 namespace suanli::kernels {
 namespace {
 
-const TensorType kAllTypes[] = {TensorType::kF32,  TensorType::kF16,  TensorType::kBF16,
-                                TensorType::kQ4_0, TensorType::kQ5_0, TensorType::kQ8_0,
-                                TensorType::kQ4_K, TensorType::kQ5_K, TensorType::kQ6_K};
+// The types of the first digest (kept so its constant stays valid), then the later ones.
+const TensorType kFirstTypes[] = {TensorType::kF32,  TensorType::kF16,  TensorType::kBF16,
+                                  TensorType::kQ4_0, TensorType::kQ5_0, TensorType::kQ8_0,
+                                  TensorType::kQ4_K, TensorType::kQ5_K, TensorType::kQ6_K};
+const TensorType kLaterTypes[] = {TensorType::kQ4_1,   TensorType::kQ5_1, TensorType::kIQ4_NL,
+                                  TensorType::kIQ4_XS, TensorType::kQ3_K, TensorType::kQ2_K};
+const std::vector<TensorType> kAllTypes = [] {
+  std::vector<TensorType> v(std::begin(kFirstTypes), std::end(kFirstTypes));
+  v.insert(v.end(), std::begin(kLaterTypes), std::end(kLaterTypes));
+  return v;
+}();
 
-bool IsK(TensorType t) {
-  return t == TensorType::kQ4_K || t == TensorType::kQ5_K || t == TensorType::kQ6_K;
-}
+bool IsK(TensorType t) { return ActFormatFor(t) == ActFormat::kQ8_K; }
 
 std::vector<float> RandomFloats(size_t n, uint32_t seed, float scale = 1.0f) {
   std::mt19937 rng(seed);
@@ -167,6 +173,126 @@ TEST(KernelLayout, Q6_K) {
   EXPECT_EQ(y[20], 0.0f);    // scale 0
 }
 
+TEST(KernelLayout, Q4_1) {
+  block_q4_1 b{};
+  b.d = 0x3800;  // 0.5
+  b.m = 0xC000;  // -2
+  b.qs[0] = 0x9F;
+  b.qs[15] = 0x07;
+  float y[32];
+  DequantizeRow(TensorType::kQ4_1, &b, y, 32);
+  EXPECT_EQ(y[0], 5.5f);    // 15 * 0.5 - 2
+  EXPECT_EQ(y[16], 2.5f);   // 9 * 0.5 - 2
+  EXPECT_EQ(y[15], 1.5f);   // 7 * 0.5 - 2
+  EXPECT_EQ(y[31], -2.0f);  // 0 * 0.5 - 2
+}
+
+TEST(KernelLayout, Q5_1) {
+  block_q5_1 b{};
+  b.d = 0x3C00;  // 1
+  b.m = 0x3800;  // 0.5
+  b.qh[0] = 0x01;
+  b.qh[2] = 0x01;
+  b.qh[3] = 0x80;  // bits 0, 16, 31
+  b.qs[0] = 0x21;
+  b.qs[15] = 0x30;
+  float y[32];
+  DequantizeRow(TensorType::kQ5_1, &b, y, 32);
+  EXPECT_EQ(y[0], 17.5f);   // (1 | 16) + 0.5
+  EXPECT_EQ(y[16], 18.5f);  // (2 | 16) + 0.5
+  EXPECT_EQ(y[31], 19.5f);  // (3 | 16) + 0.5
+  EXPECT_EQ(y[15], 0.5f);   // 0 + 0.5
+  EXPECT_EQ(y[1], 0.5f);
+}
+
+TEST(KernelLayout, IQ4_NL) {
+  block_iq4_nl b{};
+  b.d = 0x3800;  // 0.5
+  b.qs[0] = 0x9F;
+  b.qs[15] = 0x07;
+  float y[32];
+  DequantizeRow(TensorType::kIQ4_NL, &b, y, 32);
+  EXPECT_EQ(y[0], 56.5f);    // table[15] = 113
+  EXPECT_EQ(y[16], 6.5f);    // table[9] = 13
+  EXPECT_EQ(y[15], -5.0f);   // table[7] = -10
+  EXPECT_EQ(y[31], -63.5f);  // table[0] = -127
+  EXPECT_EQ(y[1], -63.5f);
+}
+
+TEST(KernelLayout, IQ4_XS) {
+  block_iq4_xs b{};
+  b.d = 0x3800;                      // 0.5
+  b.scales_l[0] = 0x1F;              // ls0 low = 15, ls1 low = 1
+  b.scales_l[3] = 0x40;              // ls6 low = 0, ls7 low = 4
+  b.scales_h = 0x2 | (3 << 14);      // ls0 high = 2 (ls0 = 47), ls7 high = 3 (ls7 = 52)
+  for (uint8_t& q : b.qs) q = 0x88;  // table[8] = 1 everywhere
+  b.qs[0] = 0xF0;                    // element 0: table[0], element 16: table[15]
+  b.qs[127] = 0x1E;                  // element 239: table[14], element 255: table[1]
+  float y[256];
+  DequantizeRow(TensorType::kIQ4_XS, &b, y, 256);
+  EXPECT_EQ(y[0], -952.5f);     // 0.5 * (47 - 32) * -127
+  EXPECT_EQ(y[16], 847.5f);     // 7.5 * 113
+  EXPECT_EQ(y[1], 7.5f);        // 7.5 * 1
+  EXPECT_EQ(y[32], -15.5f);     // sub-block 1: ls = 1, 0.5 * -31 * 1
+  EXPECT_EQ(y[200], -16.0f);    // sub-block 6: ls = 0
+  EXPECT_EQ(y[239], 890.0f);    // sub-block 7: ls = 52, 10 * 89
+  EXPECT_EQ(y[255], -1040.0f);  // 10 * -104
+  EXPECT_EQ(ScaleIq4Xs(b, 7), 52);
+}
+
+TEST(KernelLayout, Q2_K) {
+  block_q2_K b{};
+  b.d = 0x3800;         // 0.5
+  b.dmin = 0x3C00;      // 1
+  b.scales[0] = 0x23;   // group 0: sc 3, m 2
+  b.scales[9] = 0x51;   // group 9: sc 1, m 5
+  b.scales[15] = 0xF0;  // group 15: sc 0, m 15
+  b.qs[0] = 0xE4;       // elements 0, 32, 64, 96: 0, 1, 2, 3
+  b.qs[3] = 0x03;       // element 3: 3
+  b.qs[48] = 0x02;      // element 128 + 16 (group 9): 2
+  float y[256];
+  DequantizeRow(TensorType::kQ2_K, &b, y, 256);
+  EXPECT_EQ(y[0], -2.0f);    // 1.5 * 0 - 2
+  EXPECT_EQ(y[3], 2.5f);     // 1.5 * 3 - 2
+  EXPECT_EQ(y[32], 0.0f);    // group 2: sc = m = 0
+  EXPECT_EQ(y[144], -4.0f);  // 0.5 * 2 - 5
+  EXPECT_EQ(y[145], -5.0f);  // 0.5 * 0 - 5
+  EXPECT_EQ(y[255], -15.0f);
+}
+
+TEST(KernelLayout, Q3_K) {
+  block_q3_K b{};
+  b.d = 0x3800;  // 0.5
+  // Scales: g = 0 → 32 + 3 = 35 (sc 3); g = 9 → low nibble of s[1] high, high bits of s[9]
+  // bits 4-5: 1 | 2 << 4 = 33 (sc 1); g = 15 → s[7] high nibble 0, s[11] bits 6-7 = 0 → -32.
+  b.scales[0] = 0x03;
+  b.scales[8] = 0x02;  // g = 0: high bits 2 → 35
+  b.scales[1] = 0x10;  // g = 9 low nibble 1
+  b.scales[9] = 0x20;  // g = 9 high bits (bits 4-5) = 2 → 33
+  b.qs[0] = 0x1B;      // element 0: 3, element 32: 2, element 64: 1, element 96: 0
+  b.hmask[0] = 0x03;   // 3rd bit of elements 0 and 32
+  b.qs[48] = 0x00;
+  b.hmask[16] = 0x10;  // element 128 + 16 (g = 9): 3rd bit
+  float y[256];
+  DequantizeRow(TensorType::kQ3_K, &b, y, 256);
+  EXPECT_EQ(y[0], 4.5f);     // 0.5 * 3 * ((3 | 4) - 4)
+  EXPECT_EQ(y[1], -6.0f);    // 0.5 * 3 * (0 - 4)
+  EXPECT_EQ(y[32], -32.0f);  // group 2: scale 0 - 32 = -32; 0.5 * -32 * ((2 | 4) - 4)
+  EXPECT_EQ(y[144], 0.0f);   // group 9: 0.5 * 1 * ((0 | 4) - 4)
+  EXPECT_EQ(y[145], -2.0f);  // 0.5 * 1 * (0 - 4)
+  EXPECT_EQ(y[255], 64.0f);  // group 15: 0.5 * -32 * -4
+  int8_t sc[16], want[16];
+  UnpackScalesQ3K(b.scales, sc);
+  EXPECT_EQ(sc[0], 3);
+  EXPECT_EQ(sc[9], 1);
+  EXPECT_EQ(sc[15], -32);
+  for (int g = 0; g < 16; ++g) want[g] = static_cast<int8_t>(g * 4 - 32 + (g % 3));
+  uint8_t packed[12];
+  PackScalesQ3K(want, packed);
+  UnpackScalesQ3K(packed, sc);
+  EXPECT_EQ(0, std::memcmp(sc, want, 16));
+}
+
 TEST(KernelLayout, FloatTypes) {
   uint16_t h[2] = {0x3C00, 0xC000};
   float y[2];
@@ -187,9 +313,11 @@ TEST(KernelQuant, RoundTripError) {
     double max_rel_rms;
   };
   const Bound bounds[] = {
-      {TensorType::kF32, 0},     {TensorType::kF16, 1e-3},  {TensorType::kBF16, 5e-3},
-      {TensorType::kQ8_0, 0.01}, {TensorType::kQ4_0, 0.13}, {TensorType::kQ5_0, 0.065},
-      {TensorType::kQ4_K, 0.10}, {TensorType::kQ5_K, 0.05}, {TensorType::kQ6_K, 0.03}};
+      {TensorType::kF32, 0},       {TensorType::kF16, 1e-3},   {TensorType::kBF16, 5e-3},
+      {TensorType::kQ8_0, 0.01},   {TensorType::kQ4_0, 0.13},  {TensorType::kQ5_0, 0.065},
+      {TensorType::kQ4_K, 0.10},   {TensorType::kQ5_K, 0.05},  {TensorType::kQ6_K, 0.03},
+      {TensorType::kQ4_1, 0.11},   {TensorType::kQ5_1, 0.055}, {TensorType::kIQ4_NL, 0.10},
+      {TensorType::kIQ4_XS, 0.10}, {TensorType::kQ3_K, 0.17},  {TensorType::kQ2_K, 0.30}};
   const int64_t n = 4096;
   const std::vector<float> x = RandomFloats(n, 1);
   for (const Bound& b : bounds) {
@@ -203,6 +331,8 @@ TEST(KernelQuant, RoundTripError) {
       s += x[i] * x[i];
     }
     EXPECT_LE(std::sqrt(e / s), b.max_rel_rms) << TensorTypeName(b.t);
+    std::printf("%-7s relative RMS error %.4f\n", std::string(TensorTypeName(b.t)).c_str(),
+                std::sqrt(e / s));
   }
 }
 
@@ -227,6 +357,25 @@ struct Rng {  // splitmix64
 uint16_t RandomHalf(Rng& g, int lo, int hi) {
   const uint32_t e = static_cast<uint32_t>(lo) + g.Below(static_cast<uint32_t>(hi - lo + 1));
   return static_cast<uint16_t>((g.Below(2) << 15) | (e << 10) | g.Below(1024));
+}
+
+// Byte offsets of the f16 scale fields of a quantized block.
+std::vector<size_t> ScaleFields(TensorType t) {
+  switch (t) {
+    case TensorType::kQ4_1:
+    case TensorType::kQ5_1:
+    case TensorType::kQ4_K:
+    case TensorType::kQ5_K:
+      return {0, 2};  // d and m (dmin)
+    case TensorType::kQ6_K:
+      return {offsetof(block_q6_K, d)};
+    case TensorType::kQ3_K:
+      return {offsetof(block_q3_K, d)};
+    case TensorType::kQ2_K:
+      return {offsetof(block_q2_K, d), offsetof(block_q2_K, dmin)};
+    default:
+      return {0};  // d first
+  }
 }
 
 // Random weight bytes of `rows` rows: every quantized level and scale pattern the format allows
@@ -263,30 +412,11 @@ std::vector<uint8_t> PortableWeights(TensorType t, int64_t rows, int64_t k, uint
           std::memcpy(row + 2 * i, &h, 2);
         }
         break;
-      case TensorType::kQ4_0:
-        for (int64_t b = 0; b < k / kQK; ++b) scale(row + b * sizeof(block_q4_0));
-        break;
-      case TensorType::kQ5_0:
-        for (int64_t b = 0; b < k / kQK; ++b) scale(row + b * sizeof(block_q5_0));
-        break;
-      case TensorType::kQ8_0:
-        for (int64_t b = 0; b < k / kQK; ++b) scale(row + b * sizeof(block_q8_0));
-        break;
-      case TensorType::kQ4_K:
-      case TensorType::kQ5_K: {
-        const size_t bs = t == TensorType::kQ4_K ? sizeof(block_q4_K) : sizeof(block_q5_K);
-        for (int64_t b = 0; b < k / kQK_K; ++b) {
-          scale(row + b * bs);      // d
-          scale(row + b * bs + 2);  // dmin
-        }
-        break;
+      default: {  // quantized: random levels, then realistic f16 scale fields
+        const TensorTypeInfo& ti = GetTensorTypeInfo(t);
+        for (int64_t b = 0; b < k / ti.block_size; ++b)
+          for (size_t f : ScaleFields(t)) scale(row + b * ti.type_size + f);
       }
-      case TensorType::kQ6_K:
-        for (int64_t b = 0; b < k / kQK_K; ++b)
-          scale(row + b * sizeof(block_q6_K) + offsetof(block_q6_K, d));
-        break;
-      default:
-        ADD_FAILURE() << "type";
     }
   }
   return w;
@@ -539,9 +669,10 @@ uint64_t Fnv1a(uint64_t h, const void* p, size_t n) {
 // FNV-1a over the reference's activation rows, GEMM outputs and weight quantizers on portable
 // inputs. The constant was computed on x86-64; scripts/test.sh runs this test on aarch64 under
 // qemu, so a difference in rounding between the two (an FMA contraction, a libm call) fails here.
-TEST(KernelDigest, ReferenceIsTheSameOnEveryArchitecture) {
+template <typename Types>
+uint64_t ReferenceDigest(const Types& types) {
   uint64_t h = 0xCBF29CE484222325ull;
-  for (TensorType t : kAllTypes) {
+  for (TensorType t : types) {
     const int64_t k = IsK(t) ? 17 * 256 : ActFormatFor(t) == ActFormat::kQ8_0 ? 33 * 32 : 1001;
     const int64_t rows = 7, n_tok = 5;
     const std::vector<uint8_t> w = PortableWeights(t, rows, k, 77);
@@ -567,7 +698,69 @@ TEST(KernelDigest, ReferenceIsTheSameOnEveryArchitecture) {
     }
   }
   std::printf("reference digest: 0x%016llx\n", static_cast<unsigned long long>(h));
-  EXPECT_EQ(h, 0x6ea1a6217b7ee501ull);
+  return h;
+}
+
+TEST(KernelDigest, ReferenceIsTheSameOnEveryArchitecture) {
+  EXPECT_EQ(ReferenceDigest(kFirstTypes), 0x6ea1a6217b7ee501ull);
+  // The types added later, pinned separately so the first constant stays as it was.
+  EXPECT_EQ(ReferenceDigest(kLaterTypes), 0x277d4e5f33c5e661ull);
+}
+
+// ---- blocks written by the reference implementation's quantizers ------------------------------
+
+// tests/data/kernels/NAME.blocks: ggml's blocks of a 1,024-element row, then its to_float of them.
+// suanli must dequantize the bytes to the same floats, and every variant's dot over them must be
+// the exact dot of those floats (with the quantized activations) up to float rounding.
+TEST(KernelReferenceBlocks, MatchLlamaCpp) {
+  struct File {
+    const char* name;
+    TensorType t;
+  };
+  const File files[] = {{"q4_1", TensorType::kQ4_1},     {"q5_1", TensorType::kQ5_1},
+                        {"iq4_nl", TensorType::kIQ4_NL}, {"iq4_xs", TensorType::kIQ4_XS},
+                        {"q3_k", TensorType::kQ3_K},     {"q2_k", TensorType::kQ2_K}};
+  const int64_t n = 1024;
+  for (const File& f : files) {
+    const std::string path = std::string(SUANLI_REPO_TESTDATA) + "/kernels/" + f.name + ".blocks";
+    FILE* fp = std::fopen(path.c_str(), "rb");
+    ASSERT_NE(fp, nullptr) << path;
+    const size_t rb = RowBytes(f.t, n);
+    std::vector<uint8_t> bytes(rb + 4 * n + 1);
+    const size_t got = std::fread(bytes.data(), 1, bytes.size(), fp);
+    std::fclose(fp);
+    ASSERT_EQ(got, rb + 4 * n) << path;
+    std::vector<float> want(n), mine(n);
+    std::memcpy(want.data(), bytes.data() + rb, 4 * n);
+    DequantizeRow(f.t, bytes.data(), mine.data(), n);
+    int bad = 0;
+    for (int64_t i = 0; i < n && bad < 5; ++i)
+      if (!SameBytes(&mine[i], &want[i], 1))
+        ADD_FAILURE() << f.name << " element " << i << ": " << mine[i] << " vs llama.cpp "
+                      << want[i] << " (" << ++bad << ")";
+    // The dot against a deterministic activation row.
+    const std::vector<float> x = PortableActs(1, n, 4242);
+    const std::vector<uint8_t> xq = QuantActsWith(Ref(), f.t, x, 1, n);
+    std::vector<float> xr(n);
+    if (ActFormatFor(f.t) == ActFormat::kQ8_0) {
+      DequantizeRow(TensorType::kQ8_0, xq.data(), xr.data(), n);
+    } else {
+      for (int64_t j = 0; j < n; ++j) {
+        const block_q8_K& b = reinterpret_cast<const block_q8_K*>(xq.data())[j / kQK_K];
+        xr[j] = b.d * b.qs[j % kQK_K];
+      }
+    }
+    double exact = 0, mag = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      exact += static_cast<double>(want[j]) * xr[j];
+      mag += std::fabs(static_cast<double>(want[j]) * xr[j]);
+    }
+    for (const Variant* v : AvailableVariants()) {
+      float y = 0;
+      GemmOf(*v, f.t)(bytes.data(), rb, n, xq.data(), 1, &y, 1, 0, 1);
+      EXPECT_NEAR(y, exact, 2e-6 * mag) << v->name << " " << f.name;
+    }
+  }
 }
 
 // ---- real llama.cpp files -----------------------------------------------------------------------
