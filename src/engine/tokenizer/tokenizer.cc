@@ -93,8 +93,8 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& file) {
                          "' is not supported (only 'llama' and 'gpt2')");
   }
 
-  // Defaults follow llama.cpp: SentencePiece vocabularies add BOS, Llama 3 adds BOS although its
-  // metadata has no add_bos_token key, the other byte-level ones add nothing.
+  // Defaults follow llama.cpp: SentencePiece vocabularies add BOS, Llama 3 and Tekken add BOS
+  // although their metadata has no add_bos_token key, the other byte-level ones add nothing.
   bool default_add_bos = tok->is_spm_;
   if (!tok->is_spm_) {
     std::string pre = "default";
@@ -103,19 +103,15 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& file) {
       if (!p.ok()) return AtKey(kKeyPre, p.status());
       pre = *p;
     }
-    if (pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3") {
-      tok->pre_kind_ = PreTokenizer::kLlama3;
-      tok->ignore_merges_ = true;
-      default_add_bos = true;
-    } else if (pre == "qwen2" || pre == "deepseek-r1-qwen") {
-      tok->pre_kind_ = PreTokenizer::kQwen2;
-    } else if (pre == "gpt-2" || pre == "gpt2" || pre == "default") {
-      tok->pre_kind_ = PreTokenizer::kGpt2;
-    } else {
-      return Unimplemented(
-          std::string(kKeyPre) + " = '" + Printable(pre) +
-          "': unknown pre-tokenizer (supported: llama-bpe, qwen2, gpt-2, default)");
+    const PreTokenizerInfo* info = FindPreTokenizer(pre);
+    if (info == nullptr) {
+      return Unimplemented(std::string(kKeyPre) + " = '" + Printable(pre) +
+                           "': unknown pre-tokenizer (supported: " + SupportedPreTokenizers() +
+                           ")");
     }
+    tok->pre_kind_ = info->kind;
+    tok->ignore_merges_ = info->ignore_merges;
+    default_add_bos = info->add_bos;
     tok->pre_ = pre;
   }
 

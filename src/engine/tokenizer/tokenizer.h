@@ -5,7 +5,8 @@
 //            highest score of the merged token, and bytes no token covers fall back to <0xXX>
 //            byte tokens (else the unknown token).
 //   "gpt2":  byte-level BPE. tokenizer.ggml.pre picks the regex that splits text into words
-//            ("llama-bpe" for Llama 3, "qwen2", "gpt-2"/"default"); each word's bytes are spelled
+//            (pretokenizer.h: Llama 3, Qwen 2/3, Qwen 3.5, StarCoder-style, Tekken, GPT-2; the
+//            names each family's files carry are in its table); each word's bytes are spelled
 //            with GPT-2's printable byte alphabet and merged by tokenizer.ggml.merges order.
 // Control (type 3) and unknown (2) tokens are recognised in text only with parse_special; user-
 // defined tokens (4) always are, as llama.cpp and Hugging Face's added tokens do. Overlapping
@@ -95,7 +96,7 @@ class Tokenizer {
   bool is_spm_ = true;
   std::string pre_;
   PreTokenizer pre_kind_ = PreTokenizer::kGpt2;
-  bool ignore_merges_ = false;  // Llama 3: a word that is a whole token skips the merges
+  bool ignore_merges_ = false;  // Llama 3, Tekken: a word that is a whole token skips the merges
   bool add_space_prefix_ = true;
   bool spm_words_independent_ = false;  // no token has "▁" after another character
   bool add_bos_ = false;

@@ -176,7 +176,8 @@ TEST(TinySpm, AddSpacePrefixFalse) {
 }
 
 TEST(TinyBpe, MergesByRankAndPreTokenizers) {
-  for (const char* pre : {"gpt-2", "default", "llama-bpe", "qwen2"}) {
+  for (const char* pre : {"gpt-2", "default", "llama-bpe", "qwen2", "qwen35", "smaug-bpe", "refact",
+                          "smollm", "tekken"}) {
     SCOPED_TRACE(pre);
     auto tok = BpeMeta(pre).Build();
     ASSERT_TRUE(tok.ok()) << tok.status().ToString();
@@ -193,7 +194,7 @@ TEST(TinyBpe, MergesByRankAndPreTokenizers) {
     EXPECT_TRUE(t.IsEndOfGeneration(end));
     const std::string bytes("\x00\xff\n \t\xc3\xa9", 7);
     EXPECT_EQ(t.Decode(t.Encode(bytes, false, false)), bytes);
-    EXPECT_EQ(t.add_bos(), std::string(pre) == "llama-bpe");
+    EXPECT_EQ(t.add_bos(), std::string(pre) == "llama-bpe" || std::string(pre) == "tekken");
   }
 }
 
@@ -255,10 +256,17 @@ TEST(Hostile, MissingOrWrongTypedKeys) {
   }
   {
     Meta m = BpeMeta();
-    m.Str("tokenizer.ggml.pre", "starcoder");
+    m.Str("tokenizer.ggml.pre", "bloom");
     ExpectError(m, "tokenizer.ggml.pre", StatusCode::kUnimplemented);
     auto tok = m.Build();
-    EXPECT_NE(tok.status().message().find("starcoder"), std::string::npos);
+    const std::string& msg = tok.status().message();
+    EXPECT_NE(msg.find("'bloom'"), std::string::npos);
+    // One line that names every supported value.
+    EXPECT_EQ(msg.find('\n'), std::string::npos);
+    for (const char* name : {"llama-bpe", "smaug-bpe", "qwen2", "qwen35", "refact", "smollm",
+                             "tekken", "gpt-2", "default"}) {
+      EXPECT_NE(msg.find(std::string(" ") + name), std::string::npos) << name << ": " << msg;
+    }
   }
 }
 
