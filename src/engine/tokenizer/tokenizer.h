@@ -10,7 +10,9 @@
 //            with GPT-2's printable byte alphabet and merged by tokenizer.ggml.merges order.
 // Control (type 3) and unknown (2) tokens are recognised in text only with parse_special; user-
 // defined tokens (4) always are, as llama.cpp and Hugging Face's added tokens do. Overlapping
-// special tokens resolve longest first.
+// special tokens resolve longest first. In Phi-3 files (by general.name, as llama.cpp decides) the
+// whitespace after a special token is dropped (Hugging Face's rstrip), except after <unk>, <s>
+// and <|endoftext|>.
 #pragma once
 
 #include <cstdint>
@@ -78,6 +80,7 @@ class Tokenizer {
   Status LoadMerges(const GgufFile& file);
   Status LoadSpecialIds(const GgufFile& file);
   void BuildSpecialTrie();
+  void SetStripRules(const GgufFile& file);
 
   struct Fragment {
     size_t begin, end;  // raw text bytes when token < 0
@@ -111,6 +114,7 @@ class Tokenizer {
   MergeTable merges_;             // byte-level BPE only
   int32_t byte_token_[256] = {};  // SPM: <0xXX> fallback; BPE: the token of each byte's char
   std::vector<int32_t> eog_ids_;  // sorted
+  std::vector<int32_t> rstrip_ids_;  // sorted: special tokens that drop the whitespace after them
 
   // Trie over the texts of control / user-defined / unknown tokens, for Partition.
   struct TrieNode {

@@ -160,6 +160,40 @@ TEST(TinySpm, MergesByScoreWithByteFallback) {
   EXPECT_EQ(t.Decode(plain), "<s>");
 }
 
+TEST(TinySpm, Phi3StripRuleFollowsGeneralName) {
+  const int32_t sp_a = [] {
+    auto tok = SpmMeta().Build();
+    return (*tok)->FindToken(kSp + "a");
+  }();
+  for (const auto& [name, strips] : std::vector<std::pair<std::string, bool>>{
+           {"Phi3", true}, {"microsoft phi-3 mini", true}, {"Llama", false}, {"", false}}) {
+    SCOPED_TRACE(name);
+    Meta m = SpmMeta();
+    m.Str("general.name", name);
+    auto tok = m.Build();
+    ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+    const Tokenizer& t = **tok;
+    const int32_t user = t.FindToken("<user>");
+    // After the (user-defined) special token: " \n a" -> "a" when stripped.
+    const std::vector<int32_t> want_stripped = {user, sp_a};
+    const std::vector<int32_t> got = t.Encode("<user> \n a", false, false);
+    if (strips) {
+      EXPECT_EQ(got, want_stripped);
+    } else {
+      EXPECT_NE(got, want_stripped);
+      EXPECT_GT(got.size(), 2u);
+    }
+    // <s> never strips.
+    EXPECT_NE(t.Encode("<s>  a", false, true), (std::vector<int32_t>{1, sp_a}));
+  }
+  // A general.name of another type is no name: no error, no stripping.
+  Meta m = SpmMeta();
+  m.U32("general.name", 3);
+  auto tok = m.Build();
+  ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  EXPECT_NE((*tok)->Encode("<user> a", false, false).size(), 2u);
+}
+
 TEST(TinySpm, AddSpacePrefixFalse) {
   Meta m = SpmMeta();
   m.Bool("tokenizer.ggml.add_space_prefix", false);

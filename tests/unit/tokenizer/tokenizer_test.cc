@@ -397,6 +397,27 @@ TEST(Tokenizer, ParseSpecial) {
   EXPECT_EQ(spm->Decode(spm_plain), "<s>");
 }
 
+TEST(Tokenizer, Phi3DropsWhitespaceAfterSpecialTokens) {
+  SKIP_WITHOUT_VOCAB("phi-3");
+  const Tokenizer* phi3 = Vocab("phi-3");
+  ASSERT_NE(phi3, nullptr);
+  // Expected ids from llama.cpp's llama_tokenize (parse_special) on the same file.
+  EXPECT_EQ(phi3->Encode("<|user|>\nHello<|end|>\n<|assistant|>", false, true),
+            (std::vector<int32_t>{32010, 15043, 32007, 32001}));
+  EXPECT_EQ(phi3->Encode("<|system|>  \t\n You are<|end|> x", false, true),
+            (std::vector<int32_t>{32006, 887, 526, 32007, 921}));
+  // "</s>" is user-defined here, so it matches in plain text too, and drops what follows.
+  EXPECT_EQ(phi3->Encode("a</s>  b", false, false), (std::vector<int32_t>{263, 2, 289}));
+  // <s> and <|endoftext|> keep the whitespace after them.
+  EXPECT_EQ(phi3->Encode("<s> hi<|endoftext|> yo", false, true),
+            (std::vector<int32_t>{1, 29871, 7251, 32000, 29871, 24800}));
+  // Other SentencePiece files keep it: Llama 2's </s> is followed by its space.
+  SKIP_WITHOUT_TESTDATA();
+  const Tokenizer* spm = Vocab("llama-spm");
+  ASSERT_NE(spm, nullptr);
+  EXPECT_EQ(spm->Encode("</s> x", false, true), (std::vector<int32_t>{2, 29871, 921}));
+}
+
 TEST(Tokenizer, SpmPieces) {
   SKIP_WITHOUT_TESTDATA();
   const Tokenizer* spm = Vocab("llama-spm");
