@@ -252,6 +252,28 @@ TEST(PreTokenizer, ArbitraryBytesTile) {
   }
 }
 
+TEST(PreTokenizer, Speed) {
+  // Mixed prose, code, digits, CJK and emoji, repeated to 4 MB.
+  const std::string unit =
+      "The quick brown fox can't jump 1234567 times; HTTPServer.getX() returns -3.14!\n\n"
+      "    def f(x):\n        return x**2  # \xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\x98\x80\n"
+      "caf\xC3\xA9 e\xCC\x81t\xC3\xA9 \xC3\x80"
+      "BC \xD0\x9C\xD0\xB8\xD1\x80\t\t/path/to\r\n";
+  std::string text;
+  while (text.size() < (4 << 20)) text += unit;
+  const char* names[] = {"gpt-2", "llama-bpe", "qwen2", "qwen35", "smollm", "tekken"};
+  for (const char* name : names) {
+    std::vector<WordSpan> words;
+    const auto t0 = std::chrono::steady_clock::now();
+    PreTokenize(FindPreTokenizer(name)->kind, text, &words);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("pre-tokenize %-9s %.1f MB: %6.1f ms (%.0f MB/s, %zu words)\n", name,
+                text.size() / 1e6, ms, text.size() / 1e3 / ms, words.size());
+    EXPECT_EQ(words.back().end, text.size());
+  }
+}
+
 TEST(PreTokenizer, LongInputsAreLinear) {
   // A million-character word and whitespace run, and runs that make a backtracking regex engine
   // retry at every position: the splitters never rescan.
