@@ -68,8 +68,9 @@ void CheckIds(const Tokenizer& tok, const std::vector<int32_t>& ids) {
 void FuzzPreTokenizers(std::string_view text) {
   using suanli::PreTokenizer;
   std::vector<suanli::WordSpan> words;
-  for (PreTokenizer k : {PreTokenizer::kGpt2, PreTokenizer::kLlama3, PreTokenizer::kQwen2,
-                         PreTokenizer::kQwen35, PreTokenizer::kStarcoder, PreTokenizer::kTekken}) {
+  for (PreTokenizer k :
+       {PreTokenizer::kGpt2, PreTokenizer::kLlama3, PreTokenizer::kQwen2, PreTokenizer::kQwen35,
+        PreTokenizer::kStarcoder, PreTokenizer::kTekken, PreTokenizer::kDefault}) {
     words.clear();
     suanli::PreTokenize(k, text, &words);
     size_t pos = 0;

@@ -234,6 +234,53 @@ void SplitStarcoder(std::string_view text, std::vector<WordSpan>* words) {
   }
 }
 
+// llama.cpp's "default" BPE splitting, four regexes one after the other, each on the words of the
+// one before: runs of punctuation or $+<=>^~| apart; GPT-2's regex; \p{N}+ runs apart; and every
+// three ASCII digits apart.
+void SplitDefault(std::string_view text, std::vector<WordSpan>* words) {
+  const Text all(text);
+  const auto is_punct = [&](size_t p) {
+    const uint32_t c = all.Cp(p);
+    if (c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '~' ||
+        c == '|') {
+      return true;
+    }
+    return c != Text::kEnd && CategoryOf(c) == UnicodeCategory::kPunctuation;
+  };
+  const auto is_number = [&](size_t p) { return (all.Flags(p) & kNumber) != 0; };
+  const auto is_digit = [&](size_t p) {
+    return p < text.size() && text[p] >= '0' && text[p] <= '9';
+  };
+  // Splits [begin, end) into the maximal runs where `in(pos)` holds and the text between them.
+  const auto runs = [&](size_t begin, size_t end, const auto& in, std::vector<WordSpan>* out) {
+    for (size_t pos = begin; pos < end;) {
+      const bool inside = in(pos);
+      size_t next = pos;
+      while (next < end && in(next) == inside) next = all.Next(next);
+      out->push_back({pos, next});
+      pos = next;
+    }
+  };
+  std::vector<WordSpan> punct, gpt2, numbers;
+  runs(0, text.size(), is_punct, &punct);
+  for (const WordSpan& p : punct) SplitGpt2(Text(text.substr(0, p.end)), p.begin, &gpt2);
+  for (const WordSpan& w : gpt2) runs(w.begin, w.end, is_number, &numbers);
+  for (const WordSpan& n : numbers) {
+    size_t gap = n.begin;
+    for (size_t pos = n.begin; pos < n.end;) {
+      if (pos + 3 <= n.end && is_digit(pos) && is_digit(pos + 1) && is_digit(pos + 2)) {
+        if (pos > gap) words->push_back({gap, pos});
+        words->push_back({pos, pos + 3});
+        pos += 3;
+        gap = pos;
+      } else {
+        pos = all.Next(pos);
+      }
+    }
+    if (n.end > gap) words->push_back({gap, n.end});
+  }
+}
+
 // Mistral's Tekken regex as llama.cpp runs it (see the header): a letter is "upper" (U) unless it
 // is a-z and "lower" (W) unless it is A-Z.
 void SplitTekken(const Text& t, std::vector<WordSpan>* words) {
@@ -330,7 +377,8 @@ constexpr PreTokenizerInfo kPreTokenizers[] = {
     {"tekken", PreTokenizer::kTekken, true, true},
     {"gpt-2", PreTokenizer::kGpt2, false, false},
     {"gpt2", PreTokenizer::kGpt2, false, false},
-    {"default", PreTokenizer::kGpt2, false, false},
+    // Files that name no pre-tokenizer (or "default"): llama.cpp's fallback.
+    {"default", PreTokenizer::kDefault, false, false},
 };
 
 }  // namespace
@@ -371,6 +419,9 @@ void PreTokenize(PreTokenizer kind, std::string_view text, std::vector<WordSpan>
       break;
     case PreTokenizer::kTekken:
       SplitTekken(t, words);
+      break;
+    case PreTokenizer::kDefault:
+      SplitDefault(text, words);
       break;
   }
 }

@@ -17,6 +17,9 @@
 //               llama.cpp runs Mistral's [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]* /
 //               [\p{Ll}\p{Lm}\p{Lo}\p{M}]+: case is told apart in ASCII only (a non-ASCII letter is
 //               both U and W) and marks are not letters.
+//   kDefault:   llama.cpp's fallback for "default" or no tokenizer.ggml.pre: runs of
+//               [\p{P}$+<=>^~|] apart, then kGpt2 on each piece, then \p{N}+ runs apart, then
+//               every [0-9]{3} apart
 // \s is the Unicode White_Space property. Invalid UTF-8 bytes count as U+FFFD (a symbol) so every
 // byte of the input lands in exactly one word. Each splitter reads every code point a bounded
 // number of times, so the time is linear in the text.
@@ -29,7 +32,7 @@
 
 namespace suanli {
 
-enum class PreTokenizer { kGpt2, kLlama3, kQwen2, kQwen35, kStarcoder, kTekken };
+enum class PreTokenizer { kGpt2, kLlama3, kQwen2, kQwen35, kStarcoder, kTekken, kDefault };
 
 // What a tokenizer.ggml.pre value selects, as llama.cpp reads it.
 struct PreTokenizerInfo {

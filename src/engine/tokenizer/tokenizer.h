@@ -5,9 +5,10 @@
 //            highest score of the merged token, and bytes no token covers fall back to <0xXX>
 //            byte tokens (else the unknown token).
 //   "gpt2":  byte-level BPE. tokenizer.ggml.pre picks the regex that splits text into words
-//            (pretokenizer.h: Llama 3, Qwen 2/3, Qwen 3.5, StarCoder-style, Tekken, GPT-2; the
-//            names each family's files carry are in its table); each word's bytes are spelled
-//            with GPT-2's printable byte alphabet and merged by tokenizer.ggml.merges order.
+//            (pretokenizer.h: Llama 3, Qwen 2/3, Qwen 3.5, StarCoder-style, Tekken, GPT-2 and
+//            llama.cpp's "default", also taken when the key is absent; its table has the names
+//            each family's files carry); each word's bytes are spelled with GPT-2's printable
+//            byte alphabet and merged by tokenizer.ggml.merges order.
 // Control (type 3) and unknown (2) tokens are recognised in text only with parse_special; user-
 // defined tokens (4) always are, as llama.cpp and Hugging Face's added tokens do. Overlapping
 // special tokens resolve longest first. In Phi-3 files (by general.name, as llama.cpp decides) the

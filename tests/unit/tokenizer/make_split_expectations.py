@@ -10,7 +10,7 @@ with two adjustments that make it the regex llama.cpp runs:
     Mistral's [\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]* / [\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+ (case only in ASCII,
     marks not letters). The inputs where Mistral's own regex splits differently are listed under
     "tekken_differs_from_hugging_face".
-Text a regex does not match (none of these leave any) would be a word of its own, as in llama.cpp.
+Text a regex does not match is a word of its own, as in llama.cpp ("default" relies on that).
 
 Usage: python3 tests/unit/tokenizer/make_split_expectations.py > tests/data/vocab/pretokenizer_splits.json
 """
@@ -60,6 +60,15 @@ def digits_then_gpt2(text):
     return words
 
 
+def llama_cpp_default(text):
+    """llama.cpp's fallback for "default" (no Hugging Face tokenizer has it): four regexes, each
+    splitting the words of the one before."""
+    words = [text]
+    for pattern in (r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", r"[0-9][0-9][0-9]"):
+        words = [w for piece in words for w in regex_split(pattern, piece)]
+    return words
+
+
 SPLITTERS = {
     "gpt-2": lambda t: regex_split(GPT2, t),
     "llama-bpe": lambda t: regex_split(LLAMA3, t),
@@ -69,6 +78,7 @@ SPLITTERS = {
     "smollm": digits_then_gpt2,
     "refact": digits_then_gpt2,
     "tekken": lambda t: regex_split(TEKKEN_LLAMA_CPP, t),
+    "default": llama_cpp_default,
 }
 
 INPUTS = [

@@ -143,6 +143,15 @@ TEST(PreTokenizer, Starcoder) {
   EXPECT_EQ(Split(k, "\xD9\xA3\xC2\xB2"), (Words{"\xD9\xA3", "\xC2\xB2"}));  // any \p{N}
 }
 
+TEST(PreTokenizer, Default) {
+  const auto k = PreTokenizer::kDefault;
+  EXPECT_EQ(Split(k, "Hello world"), (Words{"Hello", " world"}));
+  EXPECT_EQ(Split(k, "a, b"), (Words{"a", ",", " b"}));  // punctuation runs stand apart
+  EXPECT_EQ(Split(k, "x 1234567"), (Words{"x", " ", "123", "456", "7"}));
+  EXPECT_EQ(Split(k, "don't"), (Words{"don", "'", "t"}));  // ' is punctuation before GPT-2 sees it
+  EXPECT_EQ(Split(k, "a+=b`c"), (Words{"a", "+=", "b", "`", "c"}));
+}
+
 TEST(PreTokenizer, Tekken) {
   const auto k = PreTokenizer::kTekken;
   EXPECT_EQ(Split(k, "HTTPServer iPhone"), (Words{"HTTPServer", " i", "Phone"}));
@@ -190,7 +199,7 @@ TEST(PreTokenizer, MatchesAnIndependentRegexEngine) {
     EXPECT_GE(cases.size(), 40u);
     ++names;
   }
-  EXPECT_GE(names, 8u);
+  EXPECT_GE(names, 9u);
 }
 
 constexpr PreTokenizer kAllKinds[] = {PreTokenizer::kGpt2,      PreTokenizer::kLlama3,
@@ -200,7 +209,7 @@ constexpr PreTokenizer kAllKinds[] = {PreTokenizer::kGpt2,      PreTokenizer::kL
 TEST(PreTokenizer, TableNamesEachKind) {
   for (PreTokenizer k : kAllKinds) {
     bool named = false;
-    for (const char* n : {"gpt-2", "llama-bpe", "qwen2", "qwen35", "refact", "tekken"}) {
+    for (const char* n : {"gpt-2", "llama-bpe", "qwen2", "qwen35", "refact", "tekken", "default"}) {
       named |= FindPreTokenizer(n)->kind == k;
     }
     EXPECT_TRUE(named);
@@ -261,7 +270,7 @@ TEST(PreTokenizer, Speed) {
       "BC \xD0\x9C\xD0\xB8\xD1\x80\t\t/path/to\r\n";
   std::string text;
   while (text.size() < (4 << 20)) text += unit;
-  const char* names[] = {"gpt-2", "llama-bpe", "qwen2", "qwen35", "smollm", "tekken"};
+  const char* names[] = {"gpt-2", "llama-bpe", "qwen2", "qwen35", "smollm", "tekken", "default"};
   for (const char* name : names) {
     std::vector<WordSpan> words;
     const auto t0 = std::chrono::steady_clock::now();
