@@ -7,9 +7,9 @@ if [ "${1:-build}" = test ]; then
   # clang + its runtime: sanitizers and libFuzzer; cross g++ + qemu: the ARM kernel tests;
   # openssl: test certificates; iproute2 + ping: the network-namespace test.
   # jq, curl: the server tests; chromium + node/npm (playwright-core, the openai client): the
-  # browser and client tests.
+  # browser and client tests; liblzma-dev: the tokenizer tests' xz-compressed vocabularies.
   need+=(clang libclang-rt-14-dev g++-aarch64-linux-gnu qemu-user openssl iproute2 iputils-ping
-         jq curl chromium)
+         jq curl chromium liblzma-dev)
   # Node.js: Debian's, unless a node with npm is already there (e.g. a newer one from elsewhere,
   # which Debian's npm package would conflict with).
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then need+=(nodejs npm); fi

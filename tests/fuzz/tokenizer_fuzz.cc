@@ -2,7 +2,8 @@
 // out-of-bounds access (ASan) or undefined behaviour (UBSan), every id must be in the vocabulary,
 // and Decode(Encode(x)) == x where that is guaranteed (byte-level BPE always; SentencePiece when x
 // has no literal "▁", which decodes as a space). Inputs starting with "GGUF" are parsed as a file
-// and turned into a tokenizer instead, to fuzz the metadata checks.
+// and turned into a tokenizer instead, to fuzz the metadata checks. Every pre-tokenizer also splits
+// the text on its own: the words must tile it exactly.
 //
 // Vocabularies: $SUANLI_FUZZ_VOCAB (one GGUF file), else llama-spm and gpt-2 from the test data
 // ($SUANLI_TESTDATA, SUANLI_FUZZ_TESTDATA_DEFAULT set by CMake, or ../shared/testdata). Without
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "engine/tokenizer/pretokenizer.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "gguf/gguf.h"
 
@@ -63,6 +65,23 @@ void CheckIds(const Tokenizer& tok, const std::vector<int32_t>& ids) {
   for (int32_t id : ids) SL_CHECK(id >= 0 && id < tok.n_vocab());
 }
 
+void FuzzPreTokenizers(std::string_view text) {
+  using suanli::PreTokenizer;
+  std::vector<suanli::WordSpan> words;
+  for (PreTokenizer k :
+       {PreTokenizer::kGpt2, PreTokenizer::kLlama3, PreTokenizer::kQwen2, PreTokenizer::kQwen35,
+        PreTokenizer::kStarcoder, PreTokenizer::kTekken, PreTokenizer::kDefault}) {
+    words.clear();
+    suanli::PreTokenize(k, text, &words);
+    size_t pos = 0;
+    for (const suanli::WordSpan& w : words) {
+      SL_CHECK(w.begin == pos && w.end > w.begin);
+      pos = w.end;
+    }
+    SL_CHECK(pos == text.size());
+  }
+}
+
 void FuzzMetadata(const uint8_t* data, size_t size) {
   auto file = GgufFile::Parse(data, size, "fuzz.gguf");
   if (!file.ok()) return;
@@ -88,7 +107,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FuzzMetadata(data, size);
     return 0;
   }
-  if (size == 0 || vocabs.empty()) return 0;
+  if (size == 0) return 0;
+  FuzzPreTokenizers(std::string_view(reinterpret_cast<const char*>(data + 1), size - 1));
+  if (vocabs.empty()) return 0;
   // First byte: flags and vocabulary choice; the rest is the text.
   const uint8_t flags = data[0];
   const bool add_special = flags & 1, parse_special = flags & 2;

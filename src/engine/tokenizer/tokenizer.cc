@@ -20,6 +20,7 @@ constexpr std::string_view kKeyMerges = "tokenizer.ggml.merges";
 constexpr std::string_view kKeyAddBos = "tokenizer.ggml.add_bos_token";
 constexpr std::string_view kKeyAddEos = "tokenizer.ggml.add_eos_token";
 constexpr std::string_view kKeySpacePrefix = "tokenizer.ggml.add_space_prefix";
+constexpr std::string_view kKeyName = "general.name";
 
 constexpr std::string_view kSpaceMark = "\xE2\x96\x81";  // U+2581, SentencePiece's space
 constexpr size_t kMaxChunk = size_t{1} << 29;  // bytes encoded at once (x3 after escaping)
@@ -63,6 +64,13 @@ StatusOr<bool> OptionalBool(const GgufFile& file, std::string_view key, bool fal
   return *v;
 }
 
+unsigned char AsciiLower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+
+// C's isspace in the "C" locale, which llama.cpp strips with.
+bool IsAsciiSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -93,8 +101,8 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& file) {
                          "' is not supported (only 'llama' and 'gpt2')");
   }
 
-  // Defaults follow llama.cpp: SentencePiece vocabularies add BOS, Llama 3 adds BOS although its
-  // metadata has no add_bos_token key, the other byte-level ones add nothing.
+  // Defaults follow llama.cpp: SentencePiece vocabularies add BOS, Llama 3 and Tekken add BOS
+  // although their metadata has no add_bos_token key, the other byte-level ones add nothing.
   bool default_add_bos = tok->is_spm_;
   if (!tok->is_spm_) {
     std::string pre = "default";
@@ -103,19 +111,15 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& file) {
       if (!p.ok()) return AtKey(kKeyPre, p.status());
       pre = *p;
     }
-    if (pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3") {
-      tok->pre_kind_ = PreTokenizer::kLlama3;
-      tok->ignore_merges_ = true;
-      default_add_bos = true;
-    } else if (pre == "qwen2" || pre == "deepseek-r1-qwen") {
-      tok->pre_kind_ = PreTokenizer::kQwen2;
-    } else if (pre == "gpt-2" || pre == "gpt2" || pre == "default") {
-      tok->pre_kind_ = PreTokenizer::kGpt2;
-    } else {
-      return Unimplemented(
-          std::string(kKeyPre) + " = '" + Printable(pre) +
-          "': unknown pre-tokenizer (supported: llama-bpe, qwen2, gpt-2, default)");
+    const PreTokenizerInfo* info = FindPreTokenizer(pre);
+    if (info == nullptr) {
+      return Unimplemented(std::string(kKeyPre) + " = '" + Printable(pre) +
+                           "': unknown pre-tokenizer (supported: " + SupportedPreTokenizers() +
+                           ")");
     }
+    tok->pre_kind_ = info->kind;
+    tok->ignore_merges_ = info->ignore_merges;
+    default_add_bos = info->add_bos;
     tok->pre_ = pre;
   }
 
@@ -132,7 +136,30 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& file) {
   tok->add_eos_ = add_eos && tok->eos_id_ >= 0;
 
   tok->BuildSpecialTrie();
+  tok->SetStripRules(file);
   return tok;
+}
+
+// llama.cpp's rule for Phi-3 files (a general.name containing "phi-3" or "phi3", any case): the
+// whitespace after a special token is dropped, except after <unk>, <s> and <|endoftext|>; "</s>"
+// drops it too. The chat template's "<|user|>\n" thus encodes as the token alone.
+void Tokenizer::SetStripRules(const GgufFile& file) {
+  rstrip_ids_.clear();
+  if (file.Find(kKeyName) == nullptr) return;
+  StatusOr<std::string> name = file.GetString(kKeyName);
+  if (!name.ok()) return;  // only a hint: a name of another type names no model
+  std::string lower = *name;
+  for (char& c : lower) c = static_cast<char>(AsciiLower(static_cast<unsigned char>(c)));
+  if (lower.find("phi-3") == std::string::npos && lower.find("phi3") == std::string::npos) return;
+  const int32_t keep[] = {FindToken("<unk>"), FindToken("<s>"), FindToken("<|endoftext|>")};
+  for (int32_t id = 0; id < n_vocab(); ++id) {
+    const TokenType t = types_[id];
+    const bool special =
+        t == TokenType::kControl || t == TokenType::kUserDefined || t == TokenType::kUnknown;
+    if (!special && token_text(id) != "</s>") continue;
+    if (std::find(std::begin(keep), std::end(keep), id) != std::end(keep)) continue;
+    rstrip_ids_.push_back(id);  // ascending
+  }
 }
 
 Status Tokenizer::LoadVocab(const GgufFile& file) {
@@ -419,13 +446,19 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special,
   std::vector<Fragment> fragments;
   Partition(text, parse_special, &fragments);
   bool prev_special = true;  // SPM: text at the start or after a special token gets the prefix
+  bool strip = false;        // the previous special token drops the whitespace after it
   for (const Fragment& f : fragments) {
     if (f.token >= 0) {
       out.push_back(f.token);
       prev_special = true;
+      strip = std::binary_search(rstrip_ids_.begin(), rstrip_ids_.end(), f.token);
       continue;
     }
     std::string_view rest = text.substr(f.begin, f.end - f.begin);
+    if (strip) {
+      while (!rest.empty() && IsAsciiSpace(rest[0])) rest.remove_prefix(1);
+      strip = false;
+    }
     while (!rest.empty()) {
       // Symbol indices are int32: cut absurdly long text (at a character boundary); this can
       // only change the tokens at the cut.

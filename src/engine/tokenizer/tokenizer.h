@@ -5,11 +5,15 @@
 //            highest score of the merged token, and bytes no token covers fall back to <0xXX>
 //            byte tokens (else the unknown token).
 //   "gpt2":  byte-level BPE. tokenizer.ggml.pre picks the regex that splits text into words
-//            ("llama-bpe" for Llama 3, "qwen2", "gpt-2"/"default"); each word's bytes are spelled
-//            with GPT-2's printable byte alphabet and merged by tokenizer.ggml.merges order.
+//            (pretokenizer.h: Llama 3, Qwen 2/3, Qwen 3.5, StarCoder-style, Tekken, GPT-2 and
+//            llama.cpp's "default", also taken when the key is absent; its table has the names
+//            each family's files carry); each word's bytes are spelled with GPT-2's printable
+//            byte alphabet and merged by tokenizer.ggml.merges order.
 // Control (type 3) and unknown (2) tokens are recognised in text only with parse_special; user-
 // defined tokens (4) always are, as llama.cpp and Hugging Face's added tokens do. Overlapping
-// special tokens resolve longest first.
+// special tokens resolve longest first. In Phi-3 files (by general.name, as llama.cpp decides) the
+// whitespace after a special token is dropped (Hugging Face's rstrip), except after <unk>, <s>
+// and <|endoftext|>.
 #pragma once
 
 #include <cstdint>
@@ -77,6 +81,7 @@ class Tokenizer {
   Status LoadMerges(const GgufFile& file);
   Status LoadSpecialIds(const GgufFile& file);
   void BuildSpecialTrie();
+  void SetStripRules(const GgufFile& file);
 
   struct Fragment {
     size_t begin, end;  // raw text bytes when token < 0
@@ -95,7 +100,7 @@ class Tokenizer {
   bool is_spm_ = true;
   std::string pre_;
   PreTokenizer pre_kind_ = PreTokenizer::kGpt2;
-  bool ignore_merges_ = false;  // Llama 3: a word that is a whole token skips the merges
+  bool ignore_merges_ = false;  // Llama 3, Tekken: a word that is a whole token skips the merges
   bool add_space_prefix_ = true;
   bool spm_words_independent_ = false;  // no token has "▁" after another character
   bool add_bos_ = false;
@@ -110,6 +115,7 @@ class Tokenizer {
   MergeTable merges_;             // byte-level BPE only
   int32_t byte_token_[256] = {};  // SPM: <0xXX> fallback; BPE: the token of each byte's char
   std::vector<int32_t> eog_ids_;  // sorted
+  std::vector<int32_t> rstrip_ids_;  // sorted: special tokens that drop the whitespace after them
 
   // Trie over the texts of control / user-defined / unknown tokens, for Partition.
   struct TrieNode {

@@ -160,6 +160,40 @@ TEST(TinySpm, MergesByScoreWithByteFallback) {
   EXPECT_EQ(t.Decode(plain), "<s>");
 }
 
+TEST(TinySpm, Phi3StripRuleFollowsGeneralName) {
+  const int32_t sp_a = [] {
+    auto tok = SpmMeta().Build();
+    return (*tok)->FindToken(kSp + "a");
+  }();
+  for (const auto& [name, strips] : std::vector<std::pair<std::string, bool>>{
+           {"Phi3", true}, {"microsoft phi-3 mini", true}, {"Llama", false}, {"", false}}) {
+    SCOPED_TRACE(name);
+    Meta m = SpmMeta();
+    m.Str("general.name", name);
+    auto tok = m.Build();
+    ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+    const Tokenizer& t = **tok;
+    const int32_t user = t.FindToken("<user>");
+    // After the (user-defined) special token: " \n a" -> "a" when stripped.
+    const std::vector<int32_t> want_stripped = {user, sp_a};
+    const std::vector<int32_t> got = t.Encode("<user> \n a", false, false);
+    if (strips) {
+      EXPECT_EQ(got, want_stripped);
+    } else {
+      EXPECT_NE(got, want_stripped);
+      EXPECT_GT(got.size(), 2u);
+    }
+    // <s> never strips.
+    EXPECT_NE(t.Encode("<s>  a", false, true), (std::vector<int32_t>{1, sp_a}));
+  }
+  // A general.name of another type is no name: no error, no stripping.
+  Meta m = SpmMeta();
+  m.U32("general.name", 3);
+  auto tok = m.Build();
+  ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  EXPECT_NE((*tok)->Encode("<user> a", false, false).size(), 2u);
+}
+
 TEST(TinySpm, AddSpacePrefixFalse) {
   Meta m = SpmMeta();
   m.Bool("tokenizer.ggml.add_space_prefix", false);
@@ -176,7 +210,8 @@ TEST(TinySpm, AddSpacePrefixFalse) {
 }
 
 TEST(TinyBpe, MergesByRankAndPreTokenizers) {
-  for (const char* pre : {"gpt-2", "default", "llama-bpe", "qwen2"}) {
+  for (const char* pre : {"gpt-2", "default", "llama-bpe", "qwen2", "qwen35", "smaug-bpe", "refact",
+                          "smollm", "tekken"}) {
     SCOPED_TRACE(pre);
     auto tok = BpeMeta(pre).Build();
     ASSERT_TRUE(tok.ok()) << tok.status().ToString();
@@ -193,7 +228,7 @@ TEST(TinyBpe, MergesByRankAndPreTokenizers) {
     EXPECT_TRUE(t.IsEndOfGeneration(end));
     const std::string bytes("\x00\xff\n \t\xc3\xa9", 7);
     EXPECT_EQ(t.Decode(t.Encode(bytes, false, false)), bytes);
-    EXPECT_EQ(t.add_bos(), std::string(pre) == "llama-bpe");
+    EXPECT_EQ(t.add_bos(), std::string(pre) == "llama-bpe" || std::string(pre) == "tekken");
   }
 }
 
@@ -255,10 +290,17 @@ TEST(Hostile, MissingOrWrongTypedKeys) {
   }
   {
     Meta m = BpeMeta();
-    m.Str("tokenizer.ggml.pre", "starcoder");
+    m.Str("tokenizer.ggml.pre", "bloom");
     ExpectError(m, "tokenizer.ggml.pre", StatusCode::kUnimplemented);
     auto tok = m.Build();
-    EXPECT_NE(tok.status().message().find("starcoder"), std::string::npos);
+    const std::string& msg = tok.status().message();
+    EXPECT_NE(msg.find("'bloom'"), std::string::npos);
+    // One line that names every supported value.
+    EXPECT_EQ(msg.find('\n'), std::string::npos);
+    for (const char* name : {"llama-bpe", "smaug-bpe", "qwen2", "qwen35", "refact", "smollm",
+                             "tekken", "gpt-2", "default"}) {
+      EXPECT_NE(msg.find(std::string(" ") + name), std::string::npos) << name << ": " << msg;
+    }
   }
 }
 
