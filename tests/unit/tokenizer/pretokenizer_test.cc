@@ -169,8 +169,10 @@ TEST(PreTokenizer, Tekken) {
 
 std::filesystem::path SplitsFile() {
   const char* src = std::getenv("SUANLI_SOURCE_DIR");
-  if (src == nullptr || *src == '\0') return {};
-  return std::filesystem::path(src) / "tests" / "data" / "vocab" / "pretokenizer_splits.json";
+  const std::filesystem::path data = src != nullptr && *src != '\0'
+                                         ? std::filesystem::path(src) / "tests" / "data"
+                                         : std::filesystem::path(SUANLI_REPO_TESTDATA);
+  return data / "vocab" / "pretokenizer_splits.json";
 }
 
 TEST(PreTokenizer, MatchesAnIndependentRegexEngine) {

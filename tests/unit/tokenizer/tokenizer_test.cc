@@ -56,11 +56,12 @@ double Ms(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// $SUANLI_SOURCE_DIR/tests/data/vocab (the vocabularies committed to the repository), or empty.
+// tests/data/vocab (the vocabularies committed to the repository: $SUANLI_SOURCE_DIR's, else the
+// tree this test was built from), or empty.
 fs::path CommittedVocabDir() {
   const char* src = std::getenv("SUANLI_SOURCE_DIR");
-  if (src == nullptr || *src == '\0') return {};
-  const fs::path dir = fs::path(src) / "tests" / "data" / "vocab";
+  const fs::path dir = src != nullptr && *src != '\0' ? fs::path(src) / "tests" / "data" / "vocab"
+                                                      : fs::path(SUANLI_REPO_TESTDATA) / "vocab";
   std::error_code ec;
   return fs::is_directory(dir, ec) ? dir : fs::path();
 }
