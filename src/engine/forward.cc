@@ -29,6 +29,7 @@ Forward::Forward(const HParams& hp, const ModelWeights& w, ThreadPool& pool, int
   if (hp.moe()) {
     const size_t slots = nb * static_cast<size_t>(hp.n_expert_used);
     router_.resize(nb * hp.n_expert);
+    order_.resize(nb * hp.n_expert);
     chosen_.resize(slots);
     chosen_w_.resize(slots);
     grouped_.resize(slots);
@@ -113,16 +114,16 @@ void Forward::MoeFfn(const LayerWeights& L, int64_t n) {
     vec::SoftmaxInPlace(p, ne);
     int32_t* e = &chosen_[static_cast<size_t>(t * k)];
     float* w = &chosen_w_[static_cast<size_t>(t * k)];
-    std::vector<int32_t> idx(static_cast<size_t>(ne));
-    std::iota(idx.begin(), idx.end(), 0);
+    const auto idx = order_.begin() + t * ne;
+    std::iota(idx, idx + ne, 0);
     const auto key = [&](int32_t i) {
       return std::isnan(p[i]) ? -std::numeric_limits<float>::infinity() : p[i];
     };
-    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
+    std::partial_sort(idx, idx + k, idx + ne, [&](int32_t a, int32_t b) {
       return key(a) > key(b) || (key(a) == key(b) && a < b);
     });
     float sum = 0;
-    for (int64_t j = 0; j < k; ++j) e[j] = idx[static_cast<size_t>(j)], w[j] = p[e[j]], sum += w[j];
+    for (int64_t j = 0; j < k; ++j) e[j] = idx[j], w[j] = p[e[j]], sum += w[j];
     if (hp_.moe_norm_topk) {
       // As the reference: the sum is kept away from 0 (the smallest normal f16).
       sum = std::max(sum, 6.103515625e-5f);

@@ -108,6 +108,7 @@ class Forward {
   // Mixture of experts (k = n_expert_used; gate_ and up_ then hold k rows per token, grouped by
   // expert).
   std::vector<float> router_;         // [max_batch × n_expert] router logits, then probabilities
+  std::vector<int32_t> order_;        // [max_batch × n_expert] experts by probability (top-k)
   std::vector<int32_t> chosen_;       // [max_batch × k] expert of each slot, best first
   std::vector<float> chosen_w_;       // [max_batch × k] its weight
   std::vector<int32_t> grouped_;      // [max_batch × k] where slot (t, j) sits in expert order

@@ -98,10 +98,11 @@ inline uint64_t ScratchBytes(const HParams& hp, int64_t max_batch, int64_t n_ctx
   uint64_t per_row =
       static_cast<uint64_t>(4 * hp.dim + 2 * hp.q_dim() + 2 * hp.kv_dim() + 2 * ffn) * 4 +
       static_cast<uint64_t>(std::max(hp.dim, ffn)) * 2;
-  // An MoE token's k expert rows: route (id, weight, place), output, and the quantized inputs of
+  // An MoE token's router row and expert order, and its k expert rows: route (id, weight, place),
+  // output, and the quantized inputs of
   // gate/up and down (at most f32's 4 bytes per element, two formats for gate and up).
   if (hp.moe())
-    per_row += static_cast<uint64_t>(hp.n_expert) * 4 +
+    per_row += static_cast<uint64_t>(hp.n_expert) * 8 +
                static_cast<uint64_t>(hp.n_expert_used) *
                    static_cast<uint64_t>(16 + 4 * hp.dim + 8 * hp.dim + 4 * hp.expert_ffn_dim);
   const uint64_t scores = static_cast<uint64_t>(std::max(threads, 1)) *
